@@ -1,0 +1,54 @@
+// LIF with channel and spatial attention inside the time loop ("Activate-PRE", the paper's placement,
+// REFERENCE.md 2): at every step t
+//   U_t  = H_{t-1} + X_t
+//   U'_t = SA(CA(U_t) * U_t) * (CA(U_t) * U_t)      CA pooled over H,W of step t; SA over C of step t
+//   S_t  = Heaviside(U'_t - V_th),  H_t = decay * reset(U'_t, S_t) + bias
+// The spike/reset/leak part of each step is one fused autograd node (LIFBackend::Fused) or LibTorch ops
+// (Composed, the oracle); the attention itself is LibTorch ops with ordinary autograd.
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include "masnn/attention/channel_attention.h"
+#include "masnn/attention/spatial_attention.h"
+#include "masnn/neuron/lif.h"
+
+namespace masnn {
+
+struct AttentiveLIFOptions {
+  explicit AttentiveLIFOptions(int64_t channels) : channels_(channels) {}
+  TORCH_ARG(int64_t, channels);
+  TORCH_ARG(bool, channel_attention) = true;
+  TORCH_ARG(bool, spatial_attention) = true;
+  TORCH_ARG(int64_t, c_ratio) = 8;
+  TORCH_ARG(int64_t, kernel_size) = 3;
+  TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
+};
+
+/// Weights of the last forward (detached), stacked over time.
+struct StepAttentionWeights {
+  torch::Tensor channel;  ///< [T,B,C,1,1]
+  torch::Tensor spatial;  ///< [T,B,1,H,W]
+};
+
+/// x [T,B,C,H,W] -> spikes [T,B,C,H,W].
+class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
+ public:
+  explicit AttentiveLIFImpl(const AttentiveLIFOptions& options);
+  void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  torch::Tensor forward(const torch::Tensor& x);
+
+  AttentiveLIFOptions options;
+  ChannelAttention ca{nullptr};
+  SpatialAttention sa{nullptr};
+  torch::Tensor decay_logit;  ///< present only with lif.learnable_decay
+  bool record_weights = false;
+  StepAttentionWeights last_weights;
+};
+TORCH_MODULE(AttentiveLIF);
+
+}  // namespace masnn

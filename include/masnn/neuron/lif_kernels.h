@@ -1,0 +1,56 @@
+// Raw multi-step LIF kernels: plain pointers, no LibTorch types, so the same contract can be
+// implemented for CPU here and for CUDA later. Layout: time-major, [T, N] contiguous, N = neurons.
+//
+// Dynamics for one neuron (REFERENCE.md 1.1 and 1.2 are special cases):
+//   u_t = h_{t-1} + x_t                          charge
+//   s_t = Heaviside(u_t - V_th)                  fire (at equality or strictly above)
+//   r_t = reset(u_t, s_t)                        hard: s ? V_reset : u, soft: u - s*V_th, none: u
+//   h_t = decay * r_t + bias                     leak
+#pragma once
+
+#include <cstdint>
+
+namespace masnn::kernels {
+
+/// How the membrane is reset after a spike.
+enum class ResetMode : int { Hard = 0, Soft = 1, None = 2 };
+
+/// Shape of the surrogate derivative ds/du. All have peak 1/width and unit area.
+enum class SurrogateKind : int { Rectangular = 0, Sigmoid = 1, Arctan = 2 };
+
+/// Scalar settings of one LIF layer, as the kernels see them.
+struct LifParams {
+  double threshold = 0.3;      ///< V_th
+  double v_reset = 0.3;        ///< target of a hard reset
+  double decay = 0.3;          ///< alpha: h = decay * r + bias
+  double bias = 0.0;           ///< beta
+  bool fire_at_equal = true;   ///< s = (u - V_th >= 0) when true, (u - V_th > 0) when false
+  ResetMode reset = ResetMode::Hard;
+  bool detach_reset = false;   ///< when true no gradient flows through s in the reset term
+  SurrogateKind surrogate = SurrogateKind::Rectangular;
+  double width = 0.5;          ///< surrogate width a (rectangular: window |u-V_th| < a/2, height 1/a)
+};
+
+/// True when the backward needs only two bits per element (spike, inside the surrogate window)
+/// instead of the membrane value: rectangular surrogate, reset gradient independent of u, decay fixed.
+bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad);
+
+/// What the forward keeps for the backward: the membrane u ([T,N]) or one code byte per element
+/// (bit 0 spike, bit 1 inside the surrogate window); the forward fills whichever pointer is not null.
+///
+/// Multi-step forward. h0 ([N]) may be null (zero initial state); h_last ([N]) may be null.
+template <typename scalar_t>
+void lif_forward_cpu(const scalar_t* x, scalar_t* spikes, scalar_t* saved_membrane, std::uint8_t* saved_code,
+                     const scalar_t* h0, scalar_t* h_last, std::int64_t steps, std::int64_t neurons,
+                     const LifParams& p);
+
+/// Multi-step backward, walking T backwards once, from exactly one of saved_membrane / saved_code.
+/// grad_h_last ([N], the gradient arriving at the final state) may be null (zero); grad_h0 ([N]) may be
+/// null. grad_decay (one value) may be null; when given it receives sum over t,n of dL/dh_t * r_t
+/// (needs the membrane).
+template <typename scalar_t>
+void lif_backward_cpu(const scalar_t* grad_spikes, const scalar_t* grad_h_last, const scalar_t* saved_membrane,
+                      const std::uint8_t* saved_code, scalar_t* grad_x, scalar_t* grad_h0, double* grad_decay,
+                      std::int64_t steps, std::int64_t neurons, const LifParams& p);
+
+}  // namespace masnn::kernels

@@ -1,0 +1,60 @@
+#include "masnn/attention/attentive_lif.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+
+namespace masnn {
+
+AttentiveLIFImpl::AttentiveLIFImpl(const AttentiveLIFOptions& options_) : options(options_) {
+  options.lif().validate();
+  reset();
+}
+
+void AttentiveLIFImpl::reset() {
+  if (options.channel_attention())
+    ca = register_module("ca", ChannelAttention(ChannelAttentionOptions(options.channels()).ratio(options.c_ratio())));
+  if (options.spatial_attention())
+    sa = register_module("sa", SpatialAttention(SpatialAttentionOptions().kernel_size(options.kernel_size())));
+  if (options.lif().learnable_decay()) {
+    const double d = options.lif().decay();
+    decay_logit = register_parameter("decay_logit", torch::scalar_tensor(std::log(d / (1 - d))));
+  }
+}
+
+void AttentiveLIFImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::AttentiveLIF(C=" << options.channels() << (ca ? ", CA" : "") << (sa ? ", SA" : "")
+         << ", activate-pre, backend=" << to_string(options.lif().backend()) << ")";
+}
+
+torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 5 && x.size(2) == options.channels(), "attentive LIF: input must be [T,B,",
+              options.channels(), ",H,W], got ", x.sizes());
+  const torch::Tensor decay = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
+  std::vector<torch::Tensor> spikes, wc, ws;
+  spikes.reserve(x.size(0));
+  torch::Tensor h = torch::zeros_like(x[0]);
+  for (int64_t t = 0; t < x.size(0); ++t) {
+    torch::Tensor u = h + x[t];
+    if (ca) {
+      const torch::Tensor w = ca->forward_step(u);
+      u = u * w;
+      if (record_weights) wc.push_back(w.detach());
+    }
+    if (sa) {
+      const torch::Tensor w = sa->forward_step(u);
+      u = u * w;
+      if (record_weights) ws.push_back(w.detach());
+    }
+    // u already holds the charge, so one step from a zero state fires and resets on exactly u.
+    auto step = functional::lif(u.unsqueeze(0), options.lif(), {}, decay);
+    spikes.push_back(step.spikes[0]);
+    h = step.state;
+  }
+  if (record_weights) {
+    last_weights = {wc.empty() ? torch::Tensor() : torch::stack(wc), ws.empty() ? torch::Tensor() : torch::stack(ws)};
+  }
+  return torch::stack(spikes);
+}
+
+}  // namespace masnn

@@ -1,0 +1,79 @@
+#include "masnn/models/dvs_net.h"
+
+#include <torch/torch.h>
+
+namespace masnn {
+
+DvsNetOptions DvsNetOptions::gesture(int64_t steps, AttentionType attention) {
+  LayerAttention a;
+  a.type = attention;
+  a.t_ratio = 5;
+  a.c_ratio = 8;
+  return DvsNetOptions().steps(steps).attention(a);
+}
+
+DvsNetOptions DvsNetOptions::gait(int64_t steps, AttentionType attention) {
+  LayerAttention a;
+  a.type = attention;
+  a.t_ratio = 2;
+  a.c_ratio = 8;
+  return DvsNetOptions()
+      .input_size(128)
+      .channels({32, 64, 128, 256, 512})
+      .pools({2, 2, 2, 2, 4})
+      .num_classes(21)
+      .steps(steps)
+      .attention(a);
+}
+
+DvsNetImpl::DvsNetImpl(const DvsNetOptions& options_) : options(options_) { reset(); }
+
+void DvsNetImpl::reset() {
+  const auto& ch = options.channels();
+  const auto& pools = options.pools();
+  TORCH_CHECK(!ch.empty() && ch.size() == pools.size(), "dvs net: channels and pools must be non-empty lists of ",
+              "the same length, got ", ch.size(), " and ", pools.size());
+  options.lif().validate();
+  convs = register_module("convs", torch::nn::ModuleList());
+  fcs = register_module("fcs", torch::nn::ModuleList());
+  int64_t in = options.in_channels(), side = options.input_size();
+  for (size_t i = 0; i < ch.size(); ++i) {
+    TORCH_CHECK(pools[i] >= 1 && side % pools[i] == 0, "dvs net: input side ", side, " at conv layer ", i,
+                " is not divisible by its pool ", pools[i]);
+    convs->push_back(SpikingConvBlock(in, ch[i], pools[i], options.steps(), options.attention(), options.lif()));
+    in = ch[i];
+    side /= pools[i];
+  }
+  int64_t features = in * side * side;
+  std::vector<int64_t> sizes = options.hidden();
+  sizes.push_back(options.num_classes());
+  for (int64_t out : sizes) {
+    fcs->push_back(SpikingLinearBlock(features, out, options.steps(), options.attention(), options.lif()));
+    features = out;
+  }
+}
+
+void DvsNetImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::DvsNet(T=" << options.steps() << ", attention=" << options.attention().type.name() << ", "
+         << to_string(options.attention().placement) << ", classes=" << options.num_classes() << ")";
+}
+
+torch::Tensor DvsNetImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() == 5 && x.size(2) == options.in_channels() && x.size(3) == options.input_size() &&
+                  x.size(4) == options.input_size(),
+              "dvs net: input must be [T,B,", options.in_channels(), ",", options.input_size(), ",",
+              options.input_size(), "], got ", x.sizes());
+  torch::Tensor y = x;
+  for (const auto& block : *convs) y = block->as<SpikingConvBlock>()->forward(y);
+  y = y.flatten(2);  // [T,B,C*H*W], channel-major like the reference's reshape
+  for (const auto& block : *fcs) y = block->as<SpikingLinearBlock>()->forward(y);
+  return y.mean(0);
+}
+
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+}  // namespace masnn

@@ -1,0 +1,232 @@
+// CPU multi-step LIF kernels. Parallel over tiles of neurons; inside a tile the time loop is outer and
+// the neuron loop inner, stride 1 and branch-free, so the compiler vectorises it. The membrane carry h
+// of a tile lives in a small stack buffer, so the forward reads x once and writes spikes once.
+#include "masnn/neuron/lif_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <type_traits>
+#include <vector>
+
+namespace masnn::kernels {
+namespace {
+
+constexpr std::int64_t kTile = 256;
+constexpr double kPi = 3.14159265358979323846;
+
+template <typename S>
+struct Consts {
+  S th, vr, decay, bias, half_w, inv_w, sig_k, atan_a;
+  explicit Consts(const LifParams& p)
+      : th(static_cast<S>(p.threshold)),
+        vr(static_cast<S>(p.v_reset)),
+        decay(static_cast<S>(p.decay)),
+        bias(static_cast<S>(p.bias)),
+        half_w(static_cast<S>(p.width / 2)),
+        inv_w(static_cast<S>(1.0 / p.width)),
+        sig_k(static_cast<S>(4.0 / p.width)),
+        atan_a(static_cast<S>(2.0 / p.width)) {}
+};
+
+template <typename S, SurrogateKind K>
+inline S surrogate_grad(S v, const Consts<S>& c) {
+  if constexpr (K == SurrogateKind::Rectangular) {
+    return std::abs(v) < c.half_w ? c.inv_w : S(0);
+  } else if constexpr (K == SurrogateKind::Sigmoid) {
+    const S sg = S(1) / (S(1) + std::exp(-c.sig_k * v));
+    return c.sig_k * sg * (S(1) - sg);
+  } else {
+    const S z = static_cast<S>(kPi / 2) * c.atan_a * v;
+    return (c.atan_a / S(2)) / (S(1) + z * z);
+  }
+}
+
+template <typename S, ResetMode R>
+inline S reset_value(S u, bool fire, const Consts<S>& c) {
+  if constexpr (R == ResetMode::Hard) return fire ? c.vr : u;
+  else if constexpr (R == ResetMode::Soft) return fire ? u - c.th : u;
+  else return u;
+}
+
+// Runs fn(tile_begin, tile_len, tile_index) for every tile, in parallel when the work is worth it.
+template <typename Fn>
+void for_each_tile(std::int64_t steps, std::int64_t neurons, const Fn& fn) {
+  const std::int64_t tiles = (neurons + kTile - 1) / kTile;
+  const std::int64_t grain = steps * neurons >= 32768 ? 1 : tiles;
+  at::parallel_for(0, tiles, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t tile = b; tile < e; ++tile) {
+      const std::int64_t n0 = tile * kTile;
+      fn(n0, std::min(kTile, neurons - n0), tile);
+    }
+  });
+}
+
+// What the forward writes for the backward; a template argument so each inner loop is branch-free.
+enum class Save { Nothing, Membrane, Code };
+
+template <typename S, ResetMode R, bool GE, Save SV>
+void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0, S* h_last, std::int64_t T,
+                  std::int64_t N, const LifParams& p) {
+  const Consts<S> c(p);
+  for_each_tile(T, N, [&](std::int64_t n0, std::int64_t len, std::int64_t) {
+    S h[kTile];
+    for (std::int64_t i = 0; i < len; ++i) h[i] = h0 ? h0[n0 + i] : S(0);
+    for (std::int64_t t = 0; t < T; ++t) {
+      const std::int64_t off = t * N + n0;
+      const S* xt = x + off;
+      S* st = spikes + off;
+      for (std::int64_t i = 0; i < len; ++i) {
+        const S u = h[i] + xt[i];
+        const S v = u - c.th;
+        const bool fire = GE ? v >= S(0) : v > S(0);
+        st[i] = fire ? S(1) : S(0);
+        h[i] = c.decay * reset_value<S, R>(u, fire, c) + c.bias;
+        if constexpr (SV == Save::Membrane) mem[off + i] = u;
+        if constexpr (SV == Save::Code)
+          code[off + i] = static_cast<std::uint8_t>((fire ? 1 : 0) | (std::abs(v) < c.half_w ? 2 : 0));
+      }
+    }
+    if (h_last)
+      for (std::int64_t i = 0; i < len; ++i) h_last[n0 + i] = h[i];
+  });
+}
+
+template <typename S, ResetMode R, bool GE, SurrogateKind K, bool FromCode, bool GradDecay>
+void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::uint8_t* code, S* gx, S* gh0,
+                   double* gdecay, std::int64_t T, std::int64_t N, const LifParams& p) {
+  const Consts<S> c(p);
+  const S keep_reset_grad = p.detach_reset ? S(0) : S(1);
+  const std::int64_t tiles = (N + kTile - 1) / kTile;
+  std::vector<double> decay_partial(GradDecay ? tiles : 0, 0.0);
+  for_each_tile(T, N, [&](std::int64_t n0, std::int64_t len, std::int64_t tile) {
+    S gh[kTile];
+    S gd[kTile];  // per-neuron partial sums of dL/dh_t * r_t, kept in lanes so the loop vectorises
+    for (std::int64_t i = 0; i < len; ++i) {
+      gh[i] = gh_last ? gh_last[n0 + i] : S(0);
+      gd[i] = S(0);
+    }
+    for (std::int64_t t = T - 1; t >= 0; --t) {
+      const std::int64_t off = t * N + n0;
+      for (std::int64_t i = 0; i < len; ++i) {
+        bool fire;
+        S u = S(0), sg;
+        if constexpr (FromCode) {
+          const std::uint8_t cd = code[off + i];
+          fire = (cd & 1) != 0;
+          sg = (cd & 2) ? c.inv_w : S(0);
+        } else {
+          u = mem[off + i];
+          const S v = u - c.th;
+          fire = GE ? v >= S(0) : v > S(0);
+          sg = surrogate_grad<S, K>(v, c);
+        }
+        const S gr = c.decay * gh[i];
+        if constexpr (GradDecay) gd[i] += gh[i] * reset_value<S, R>(u, fire, c);
+        S dr_ds = S(0), dr_du = S(1);
+        if constexpr (R == ResetMode::Hard) {
+          dr_du = fire ? S(0) : S(1);
+          dr_ds = c.vr - u;
+        } else if constexpr (R == ResetMode::Soft) {
+          dr_ds = -c.th;
+        }
+        const S gu = (gs_in[off + i] + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
+        gx[off + i] = gu;
+        gh[i] = gu;
+      }
+    }
+    if (gh0)
+      for (std::int64_t i = 0; i < len; ++i) gh0[n0 + i] = gh[i];
+    if constexpr (GradDecay) {
+      double sum = 0.0;
+      for (std::int64_t i = 0; i < len; ++i) sum += static_cast<double>(gd[i]);
+      decay_partial[tile] = sum;
+    }
+  });
+  if constexpr (GradDecay) {
+    double sum = 0.0;  // summed in tile order: the same result for any number of threads
+    for (double v : decay_partial) sum += v;
+    *gdecay = sum;
+  }
+}
+
+template <typename S, ResetMode R>
+void forward_reset(const S* x, S* s, S* m, std::uint8_t* cd, const S* h0, S* hl, std::int64_t T, std::int64_t N,
+                   const LifParams& p) {
+  const auto run = [&](auto ge) {
+    constexpr bool GE = decltype(ge)::value;
+    if (m) forward_impl<S, R, GE, Save::Membrane>(x, s, m, cd, h0, hl, T, N, p);
+    else if (cd) forward_impl<S, R, GE, Save::Code>(x, s, m, cd, h0, hl, T, N, p);
+    else forward_impl<S, R, GE, Save::Nothing>(x, s, m, cd, h0, hl, T, N, p);
+  };
+  if (m && cd) throw std::invalid_argument("lif_forward_cpu: save the membrane or codes, not both");
+  if (p.fire_at_equal) run(std::true_type{});
+  else run(std::false_type{});
+}
+
+template <typename S, ResetMode R>
+void backward_reset(const S* gs, const S* ghl, const S* m, const std::uint8_t* cd, S* gx, S* gh0, double* gd,
+                    std::int64_t T, std::int64_t N, const LifParams& p) {
+  const auto run = [&](auto ge, auto kind) {
+    constexpr bool GE = decltype(ge)::value;
+    constexpr SurrogateKind K = decltype(kind)::value;
+    if constexpr (K == SurrogateKind::Rectangular) {
+      if (cd) return backward_impl<S, R, GE, K, true, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
+    }
+    if (gd) backward_impl<S, R, GE, K, false, true>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
+    else backward_impl<S, R, GE, K, false, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
+  };
+  const auto with_kind = [&](auto ge) {
+    using SK = SurrogateKind;
+    switch (p.surrogate) {
+      case SK::Rectangular: return run(ge, std::integral_constant<SK, SK::Rectangular>{});
+      case SK::Sigmoid: return run(ge, std::integral_constant<SK, SK::Sigmoid>{});
+      case SK::Arctan: return run(ge, std::integral_constant<SK, SK::Arctan>{});
+    }
+  };
+  if (p.fire_at_equal) with_kind(std::true_type{});
+  else with_kind(std::false_type{});
+}
+
+}  // namespace
+
+bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad) {
+  const bool reset_grad_depends_on_u = p.reset == ResetMode::Hard && !p.detach_reset;
+  return p.surrogate == SurrogateKind::Rectangular && !reset_grad_depends_on_u && !decay_requires_grad;
+}
+
+template <typename S>
+void lif_forward_cpu(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0, S* h_last, std::int64_t T,
+                     std::int64_t N, const LifParams& p) {
+  switch (p.reset) {
+    case ResetMode::Hard: return forward_reset<S, ResetMode::Hard>(x, spikes, mem, code, h0, h_last, T, N, p);
+    case ResetMode::Soft: return forward_reset<S, ResetMode::Soft>(x, spikes, mem, code, h0, h_last, T, N, p);
+    case ResetMode::None: return forward_reset<S, ResetMode::None>(x, spikes, mem, code, h0, h_last, T, N, p);
+  }
+}
+
+template <typename S>
+void lif_backward_cpu(const S* gs, const S* gh_last, const S* mem, const std::uint8_t* code, S* gx, S* gh0,
+                      double* gdecay, std::int64_t T, std::int64_t N, const LifParams& p) {
+  if ((mem == nullptr) == (code == nullptr))
+    throw std::invalid_argument("lif_backward_cpu: give exactly one of saved_membrane and saved_code");
+  if (code && (gdecay || !backward_needs_only_code(p, false)))
+    throw std::invalid_argument("lif_backward_cpu: these LIF settings need the saved membrane, not codes");
+  switch (p.reset) {
+    case ResetMode::Hard: return backward_reset<S, ResetMode::Hard>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+    case ResetMode::Soft: return backward_reset<S, ResetMode::Soft>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+    case ResetMode::None: return backward_reset<S, ResetMode::None>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+  }
+}
+
+template void lif_forward_cpu<float>(const float*, float*, float*, std::uint8_t*, const float*, float*,
+                                     std::int64_t, std::int64_t, const LifParams&);
+template void lif_forward_cpu<double>(const double*, double*, double*, std::uint8_t*, const double*, double*,
+                                      std::int64_t, std::int64_t, const LifParams&);
+template void lif_backward_cpu<float>(const float*, const float*, const float*, const std::uint8_t*, float*,
+                                      float*, double*, std::int64_t, std::int64_t, const LifParams&);
+template void lif_backward_cpu<double>(const double*, const double*, const double*, const std::uint8_t*,
+                                       double*, double*, double*, std::int64_t, std::int64_t, const LifParams&);
+
+}  // namespace masnn::kernels

@@ -1,0 +1,122 @@
+// The fused LIF: one autograd node around the raw kernels of lif_kernels.h. The forward walks T once and
+// keeps either the membrane or one code byte per element (when the backward needs no more); nothing at all
+// when no input needs a gradient. The backward walks T backwards once.
+#include <torch/autograd.h>
+#include <torch/torch.h>
+
+#include "masnn/neuron/lif.h"
+
+namespace masnn::functional {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+void store_params(AutogradContext* ctx, const kernels::LifParams& p) {
+  ctx->saved_data["threshold"] = p.threshold;
+  ctx->saved_data["v_reset"] = p.v_reset;
+  ctx->saved_data["decay"] = p.decay;
+  ctx->saved_data["bias"] = p.bias;
+  ctx->saved_data["fire_at_equal"] = p.fire_at_equal;
+  ctx->saved_data["reset"] = static_cast<int64_t>(p.reset);
+  ctx->saved_data["detach_reset"] = p.detach_reset;
+  ctx->saved_data["surrogate"] = static_cast<int64_t>(p.surrogate);
+  ctx->saved_data["width"] = p.width;
+}
+
+kernels::LifParams load_params(AutogradContext* ctx) {
+  kernels::LifParams p;
+  p.threshold = ctx->saved_data["threshold"].toDouble();
+  p.v_reset = ctx->saved_data["v_reset"].toDouble();
+  p.decay = ctx->saved_data["decay"].toDouble();
+  p.bias = ctx->saved_data["bias"].toDouble();
+  p.fire_at_equal = ctx->saved_data["fire_at_equal"].toBool();
+  p.reset = static_cast<ResetMode>(ctx->saved_data["reset"].toInt());
+  p.detach_reset = ctx->saved_data["detach_reset"].toBool();
+  p.surrogate = static_cast<SurrogateKind>(ctx->saved_data["surrogate"].toInt());
+  p.width = ctx->saved_data["width"].toDouble();
+  return p;
+}
+
+class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
+ public:
+  // Inputs: x [T,B,...] contiguous, h0 [B,...] and decay 0-d, each possibly empty (numel 0) meaning absent:
+  // LibTorch 1.13's custom functions do not accept undefined tensors as inputs.
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& h0_in,
+                               const torch::Tensor& decay_in, const LIFOptions& options) {
+    const torch::Tensor h0 = h0_in.numel() > 0 ? h0_in : torch::Tensor();
+    const torch::Tensor decay = decay_in.numel() > 0 ? decay_in : torch::Tensor();
+    const int64_t steps = x.size(0);
+    const int64_t neurons = steps == 0 ? 0 : x.numel() / steps;
+    const bool decay_grad = decay.defined() && decay.requires_grad();
+    const auto p = options.kernel_params(decay.defined() ? decay.item<double>() : options.decay());
+    const bool any_grad = x.requires_grad() || (h0.defined() && h0.requires_grad()) || decay_grad;
+    const bool use_code = kernels::backward_needs_only_code(p, decay_grad);
+
+    torch::Tensor spikes = torch::empty_like(x);
+    torch::Tensor state = torch::empty(x.sizes().slice(1), x.options());
+    torch::Tensor saved;
+    if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fused_forward", [&] {
+      kernels::lif_forward_cpu<scalar_t>(
+          x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(),
+          saved.defined() && !use_code ? saved.data_ptr<scalar_t>() : nullptr,
+          saved.defined() && use_code ? saved.data_ptr<uint8_t>() : nullptr,
+          h0.defined() ? h0.data_ptr<scalar_t>() : nullptr, state.data_ptr<scalar_t>(), steps, neurons, p);
+    });
+    store_params(ctx, p);
+    ctx->saved_data["use_code"] = use_code;
+    ctx->saved_data["has_h0"] = h0.defined();
+    ctx->saved_data["decay_grad"] = decay_grad;
+    if (saved.defined()) ctx->save_for_backward({saved});
+    return {spikes, state};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const torch::Tensor saved = ctx->get_saved_variables()[0];
+    const auto p = load_params(ctx);
+    const bool use_code = ctx->saved_data["use_code"].toBool();
+    const bool decay_grad = ctx->saved_data["decay_grad"].toBool();
+    const int64_t steps = saved.size(0);
+    const int64_t neurons = steps == 0 ? 0 : saved.numel() / steps;
+    const auto fopts = grad[0].defined() ? grad[0].options() : grad[1].options();
+
+    const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros(saved.sizes(), fopts);
+    const torch::Tensor gh_last = grad[1].defined() ? grad[1].contiguous() : torch::Tensor();
+    torch::Tensor gx = torch::empty(saved.sizes(), fopts);
+    torch::Tensor gh0 = ctx->saved_data["has_h0"].toBool() ? torch::empty(saved.sizes().slice(1), fopts)
+                                                             : torch::Tensor();
+    double gdecay = 0.0;
+    AT_DISPATCH_FLOATING_TYPES(gs.scalar_type(), "lif_fused_backward", [&] {
+      kernels::lif_backward_cpu<scalar_t>(
+          gs.data_ptr<scalar_t>(), gh_last.defined() ? gh_last.data_ptr<scalar_t>() : nullptr,
+          use_code ? nullptr : saved.data_ptr<scalar_t>(), use_code ? saved.data_ptr<uint8_t>() : nullptr,
+          gx.data_ptr<scalar_t>(), gh0.defined() ? gh0.data_ptr<scalar_t>() : nullptr,
+          decay_grad ? &gdecay : nullptr, steps, neurons, p);
+    });
+    torch::Tensor gd = decay_grad ? torch::scalar_tensor(gdecay, fopts) : torch::Tensor();
+    return {gx, gh0, gd, torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
+                    const torch::Tensor& decay) {
+  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ",
+              x.sizes());
+  TORCH_CHECK(x.device().is_cpu(), "lif: backend 'fused' runs on CPU tensors in this build, got a tensor on ",
+              x.device(), "; choose backend 'composed' for other devices");
+  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
+              "lif: backend 'fused' needs float32 or float64 input, got ", x.scalar_type());
+  TORCH_CHECK(!h0.defined() || h0.sizes() == x.sizes().slice(1), "lif: state h0 must have the shape of one step ",
+              x.sizes().slice(1), ", got ", h0.sizes());
+  TORCH_CHECK(!decay.defined() || decay.numel() == 1, "lif: decay must be a single value, got shape ", decay.sizes());
+  const torch::Tensor absent = torch::empty({0}, x.options());
+  const torch::Tensor h0c = h0.defined() && h0.numel() > 0 ? h0.to(x.scalar_type()).contiguous() : absent;
+  const torch::Tensor d = decay.defined() ? decay.reshape({}) : absent;
+  auto out = LifFusedFunction::apply(x.contiguous(), h0c, d, options);
+  return {out[0], out[1]};
+}
+
+}  // namespace masnn::functional

@@ -1,0 +1,221 @@
+// Fused LIF against the composed oracle and against hand-computed values.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "masnn/neuron/lif.h"
+
+using namespace masnn;
+
+namespace {
+
+struct Grads {
+  torch::Tensor spikes, state, gx, gh0, gdecay;
+};
+
+// Runs one backend on copies of the inputs with a loss that uses spikes and the final state, so every
+// gradient path (surrogate, reset, state carry, decay) is exercised.
+Grads run(const LIFOptions& o, LIFBackend backend, const torch::Tensor& x, const torch::Tensor& h0,
+          const torch::Tensor& decay, const torch::Tensor& gs, const torch::Tensor& gh) {
+  auto xx = x.clone().requires_grad_(true);
+  auto hh = h0.defined() ? h0.clone().requires_grad_(true) : h0;
+  auto dd = decay.defined() ? decay.clone().requires_grad_(true) : decay;
+  auto r = functional::lif(xx, LIFOptions(o).backend(backend), hh, dd);
+  auto loss = (r.spikes * gs).sum() + (r.state * gh).sum();
+  loss.backward();
+  return {r.spikes.detach(), r.state.detach(), xx.grad(), hh.defined() ? hh.grad() : hh,
+          dd.defined() ? dd.grad() : dd};
+}
+
+void expect_same(const LIFOptions& o, std::vector<int64_t> shape, bool with_h0, bool learn_decay,
+                 torch::Dtype dtype = torch::kFloat) {
+  torch::manual_seed(shape.size() * 7 + shape[0]);
+  const auto opts = torch::TensorOptions().dtype(dtype);
+  // Values around the threshold so that spikes, windows and resets all occur.
+  auto x = torch::randn(shape, opts) * 0.4 + o.threshold() * 0.5;
+  std::vector<int64_t> step(shape.begin() + 1, shape.end());
+  auto h0 = with_h0 ? torch::randn(step, opts) * 0.3 : torch::Tensor();
+  auto decay = learn_decay ? torch::scalar_tensor(o.decay(), opts) : torch::Tensor();
+  auto gs = torch::randn(shape, opts);
+  auto gh = torch::randn(step, opts);
+  auto f = run(o, LIFBackend::Fused, x, h0, decay, gs, gh);
+  auto c = run(o, LIFBackend::Composed, x, h0, decay, gs, gh);
+  ASSERT_TRUE(torch::equal(f.spikes, c.spikes)) << "spikes differ";
+  EXPECT_GT(f.spikes.sum().item<double>(), 0) << "test input produced no spikes";
+  EXPECT_TRUE(torch::allclose(f.state, c.state, 1e-6, 1e-6)) << "final state differs";
+  const double tol = 1e-6 * std::max(1.0, c.gx.abs().max().item<double>());
+  EXPECT_LE((f.gx - c.gx).abs().max().item<double>(), tol) << "grad x differs";
+  if (with_h0) {
+    EXPECT_LE((f.gh0 - c.gh0).abs().max().item<double>(), tol) << "grad h0 differs";
+  }
+  if (learn_decay) {
+    EXPECT_NEAR(f.gdecay.item<double>(), c.gdecay.item<double>(), 1e-5 * std::max(1.0, c.gdecay.abs().item<double>()));
+  }
+}
+
+std::vector<LIFOptions> all_variants() {
+  std::vector<LIFOptions> v{LIFOptions::reference_dvs(), LIFOptions::reference_resnet()};
+  for (auto reset : {ResetMode::Hard, ResetMode::Soft, ResetMode::None})
+    for (bool detach : {false, true})
+      for (auto sg : {SurrogateKind::Rectangular, SurrogateKind::Sigmoid, SurrogateKind::Arctan})
+        v.push_back(LIFOptions()
+                        .threshold(0.4)
+                        .v_reset(-0.1)
+                        .decay(0.6)
+                        .bias(0.01)
+                        .reset(reset)
+                        .detach_reset(detach)
+                        .surrogate(sg)
+                        .surrogate_width(0.7)
+                        .fire_at_equal(detach));
+  return v;
+}
+
+}  // namespace
+
+TEST(LIF, FusedMatchesComposedForEveryVariant) {
+  for (const auto& o : all_variants()) {
+    SCOPED_TRACE(to_string(o.reset()) + " detach=" + std::to_string(o.detach_reset()) + " " + to_string(o.surrogate()));
+    expect_same(o, {6, 3, 5, 7}, false, false);
+    expect_same(o, {1, 4, 3}, false, false);      // T = 1
+    expect_same(o, {9, 2, 300}, true, false);     // more neurons than one kernel tile, odd sizes, h0
+    expect_same(o, {5, 3, 11}, true, true);       // learnable decay
+  }
+}
+
+TEST(LIF, FusedMatchesComposedInDouble) {
+  for (const auto& o : all_variants()) expect_same(o, {7, 2, 3, 13}, true, true, torch::kDouble);
+}
+
+TEST(LIF, ReferenceDvsHandComputed) {
+  // alpha 0.3, V_th 0.3, reset to V_th, fire at equality. x = 0.2, 0.25, 0.3 for one neuron:
+  // t1: u=0.2 no spike, h=0.06; t2: u=0.31 spike, h=0.3*0.3=0.09; t3: u=0.39 spike.
+  auto x = torch::tensor({0.2f, 0.25f, 0.3f}).view({3, 1});
+  auto s = functional::lif(x, LIFOptions::reference_dvs()).spikes;
+  EXPECT_TRUE(torch::equal(s.flatten(), torch::tensor({0.f, 1.f, 1.f})));
+  // Exactly at threshold it fires (REFERENCE 1.1), the Res-SNN neuron does not (1.2).
+  auto at = torch::full({1, 1}, 0.5f);
+  EXPECT_EQ(functional::lif(at, LIFOptions::reference_dvs()).spikes.item<float>(), 1.f);
+  EXPECT_EQ(functional::lif(at, LIFOptions::reference_resnet()).spikes.item<float>(), 0.f);
+}
+
+TEST(LIF, ReferenceDvsMatchesReferenceFormulaBitExact) {
+  // The reference code's own expressions, written out: u = h + x; s = (u - V_th >= 0);
+  // h = (s * V_th + (1 - s) * u) * alpha + beta.
+  torch::manual_seed(3);
+  auto x = torch::rand({20, 4, 33}) * 0.6;
+  auto h = torch::zeros({4, 33});
+  std::vector<torch::Tensor> ref;
+  for (int t = 0; t < 20; ++t) {
+    auto u = h + x[t];
+    auto s = (u - 0.3).ge(0).to(torch::kFloat);
+    h = (s * 0.3 + (1 - s) * u) * 0.3 + 0.0;
+    ref.push_back(s);
+  }
+  auto r = functional::lif(x, LIFOptions::reference_dvs());
+  EXPECT_TRUE(torch::equal(r.spikes, torch::stack(ref)));
+  EXPECT_TRUE(torch::equal(r.state, h));
+}
+
+TEST(LIF, ReferenceResnetMatchesReferenceFormulaBitExact) {
+  // mem = mem_old * decay * (1 - spike) + x[t] (first step mem = x[0]); spike = mem > 0.5.
+  torch::manual_seed(4);
+  auto x = torch::rand({12, 3, 17});
+  torch::Tensor mem, spike;
+  std::vector<torch::Tensor> ref;
+  for (int t = 0; t < 12; ++t) {
+    mem = t == 0 ? x[0] : mem * 0.25 * (1 - spike) + x[t];
+    spike = mem.gt(0.5).to(torch::kFloat);
+    ref.push_back(spike);
+  }
+  EXPECT_TRUE(torch::equal(functional::lif(x, LIFOptions::reference_resnet()).spikes, torch::stack(ref)));
+}
+
+TEST(LIF, SurrogateShapes) {
+  auto v = torch::linspace(-1, 1, 201, torch::kDouble);
+  for (auto k : {SurrogateKind::Rectangular, SurrogateKind::Sigmoid, SurrogateKind::Arctan}) {
+    auto g = functional::surrogate_derivative(v, k, 0.5);
+    EXPECT_NEAR(g[100].item<double>(), k == SurrogateKind::Rectangular ? 2.0 : 2.0, 1e-9) << "peak is 1/width";
+    EXPECT_LE(g.max().item<double>(), 2.0 + 1e-9);
+    EXPECT_GE(g.min().item<double>(), 0.0);
+  }
+  auto rect = functional::surrogate_derivative(v, SurrogateKind::Rectangular, 0.5);
+  EXPECT_EQ(rect[74].item<double>(), 0.0);   // v = -0.26: outside |v| < 0.25
+  EXPECT_EQ(rect[76].item<double>(), 2.0);   // v = -0.24
+}
+
+TEST(LIF, StateGradientMatchesFiniteDifferences) {
+  // With the reset detached and a loss on the final state only, the state is a piecewise-linear function
+  // of x and decay with no surrogate in its gradient: central differences must agree (double precision).
+  for (auto reset : {ResetMode::Hard, ResetMode::Soft, ResetMode::None}) {
+    auto o = LIFOptions().reset(reset).detach_reset(true).threshold(0.5).v_reset(0.1).decay(0.7);
+    torch::manual_seed(11);
+    auto x = torch::rand({6, 10}, torch::kDouble).requires_grad_(true);
+    auto decay = torch::scalar_tensor(0.7, torch::kDouble).requires_grad_(true);
+    auto w = torch::randn({10}, torch::kDouble);
+    auto loss = [&](const torch::Tensor& xx, const torch::Tensor& dd) {
+      return (functional::lif_fused(xx, o, {}, dd).state * w).sum();
+    };
+    loss(x, decay).backward();
+    const double eps = 1e-7;
+    torch::NoGradGuard ng;
+    for (int64_t i = 0; i < x.numel(); i += 7) {
+      auto xp = x.detach().clone(), xm = x.detach().clone();
+      xp.view(-1)[i] += eps;
+      xm.view(-1)[i] -= eps;
+      const double fd = (loss(xp, decay.detach()) - loss(xm, decay.detach())).item<double>() / (2 * eps);
+      EXPECT_NEAR(x.grad().view(-1)[i].item<double>(), fd, 1e-6) << "element " << i;
+    }
+    const double fd = (loss(x.detach(), decay.detach() + eps) - loss(x.detach(), decay.detach() - eps)).item<double>() /
+                      (2 * eps);
+    EXPECT_NEAR(decay.grad().item<double>(), fd, 1e-6);
+  }
+}
+
+TEST(LIF, ChunkedRunEqualsOneRun) {
+  // Carrying the state between two calls gives the same spikes and gradients as one call over all T.
+  torch::manual_seed(5);
+  auto x = (torch::rand({10, 2, 9}) * 0.5).requires_grad_(true);
+  auto o = LIFOptions::reference_dvs();
+  auto whole = functional::lif(x, o);
+  auto gs = torch::randn_like(whole.spikes);
+  auto g_whole = torch::autograd::grad({(whole.spikes * gs).sum()}, {x})[0];
+  auto a = functional::lif(x.narrow(0, 0, 4), o);
+  auto b = functional::lif(x.narrow(0, 4, 6), o, a.state);
+  auto both = torch::cat({a.spikes, b.spikes});
+  EXPECT_TRUE(torch::equal(both, whole.spikes));
+  auto g_chunks = torch::autograd::grad({(both * gs).sum()}, {x})[0];
+  EXPECT_TRUE(torch::allclose(g_chunks, g_whole, 1e-6, 1e-6));
+}
+
+TEST(LIF, LearnableDecayIsAParameterAndLearns) {
+  LIF lif(LIFOptions::reference_dvs().learnable_decay(true));
+  ASSERT_EQ(lif->parameters().size(), 1u);
+  EXPECT_NEAR(lif->decay().item<double>(), 0.3, 1e-6);
+  auto x = torch::rand({8, 4, 16}) * 0.5;
+  lif(x).sum().backward();
+  EXPECT_TRUE(lif->decay_logit.grad().defined());
+  EXPECT_NE(lif->decay_logit.grad().item<double>(), 0.0);
+}
+
+TEST(LIF, InferenceKeepsNoState) {
+  // No input needs a gradient: the result has no autograd history.
+  auto s = functional::lif(torch::rand({4, 3, 5}), LIFOptions::reference_dvs()).spikes;
+  EXPECT_FALSE(s.requires_grad());
+}
+
+TEST(LIF, BadInputsGiveClearErrors) {
+  auto o = LIFOptions::reference_dvs();
+  EXPECT_THROW(functional::lif(torch::rand({0, 3}), o), c10::Error);
+  EXPECT_THROW(functional::lif(torch::rand({3, 2}).to(torch::kInt), o), c10::Error);
+  EXPECT_THROW(functional::lif(torch::rand({3, 2}), o, torch::zeros({3})), c10::Error);
+  try {
+    functional::lif(torch::rand({3, 2}), o, torch::zeros({5}));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("h0"), std::string::npos);
+  }
+  EXPECT_THROW(LIF(LIFOptions().surrogate_width(0)), std::invalid_argument);
+  EXPECT_THROW(LIF(LIFOptions().decay(1.5)), std::invalid_argument);
+  EXPECT_THROW(parse_surrogate("triangle"), std::invalid_argument);
+  EXPECT_EQ(parse_reset_mode("soft"), ResetMode::Soft);
+}
