@@ -1,2 +1,99 @@
+// The DVS networks: parameter counts of REFERENCE.md 3.1, shapes, both attention placements, training signal.
 #include <gtest/gtest.h>
-TEST(Placeholder, X) {}
+#include <torch/torch.h>
+
+#include "masnn/models/dvs_net.h"
+
+using namespace masnn;
+
+TEST(DvsNet, GestureParameterCountsMatchTheReference) {
+  EXPECT_EQ(count_parameters(*DvsNet(DvsNetOptions::gesture(16, AttentionType::parse("none")))), 2324065);
+  EXPECT_EQ(count_parameters(*DvsNet(DvsNetOptions::gesture(16, AttentionType::parse("TCSA")))), 2333815);
+  EXPECT_EQ(count_parameters(*DvsNet(DvsNetOptions::gesture(60, AttentionType::parse("TCSA")))), 2340535);
+}
+
+TEST(DvsNet, PlacementMovesCaAndSaIntoTheNeuronWithTheSameParameters) {
+  auto opts = DvsNetOptions::gesture(16, AttentionType::parse("TCSA"));
+  auto pre = opts;
+  auto a = opts.attention();
+  a.placement = AttentionPlacement::ActivatePre;
+  pre.attention(a);
+  DvsNet net(pre);
+  EXPECT_EQ(count_parameters(*net), 2333815);
+  auto block = net->convs[0]->as<SpikingConvBlock>();
+  ASSERT_TRUE(block->attentive_lif);
+  EXPECT_TRUE(block->attentive_lif->ca && block->attentive_lif->sa);
+  ASSERT_TRUE(block->attention);
+  EXPECT_TRUE(block->attention->ta && !block->attention->ca && !block->attention->sa);
+}
+
+TEST(DvsNet, ForwardAndBackwardForEveryAttentionType) {
+  for (auto placement : {AttentionPlacement::ConvPost, AttentionPlacement::ActivatePre}) {
+    for (const char* name : {"none", "TA", "CA", "SA", "TCA", "TSA", "CSA", "TCSA"}) {
+      SCOPED_TRACE(std::string(name) + " " + to_string(placement));
+      torch::manual_seed(0);
+      auto o = DvsNetOptions::gesture(5, AttentionType::parse(name)).input_size(16).hidden({32});
+      auto a = o.attention();
+      a.placement = placement;
+      a.t_ratio = 2;
+      o.attention(a);
+      DvsNet net(o);
+      auto x = (torch::rand({5, 2, 2, 16, 16}) < 0.3).to(torch::kFloat) * 2;
+      auto y = net(x);
+      ASSERT_EQ(y.sizes(), (std::vector<int64_t>{2, 11}));
+      EXPECT_GE(y.min().item<double>(), 0.0);  // firing rates
+      EXPECT_LE(y.max().item<double>(), 1.0);
+      torch::mse_loss(y, torch::zeros_like(y)).backward();
+      EXPECT_TRUE(net->convs[0]->as<SpikingConvBlock>()->conv->weight.grad().defined());
+    }
+  }
+}
+
+TEST(DvsNet, GaitShapes) {
+  auto o = DvsNetOptions::gait(2, AttentionType::parse("TCSA"));
+  DvsNet net(o);
+  torch::NoGradGuard ng;
+  net->eval();
+  EXPECT_EQ(net(torch::zeros({2, 1, 2, 128, 128})).sizes(), (std::vector<int64_t>{1, 21}));
+}
+
+TEST(DvsNet, LearnsATinyTask) {
+  // Two classes that differ in where the input is active; a few Adam steps must drive the MSE down.
+  torch::manual_seed(1);
+  auto o = DvsNetOptions::gesture(4, AttentionType::parse("TCSA")).input_size(8).channels({8, 8}).pools({1, 2})
+               .hidden({16}).num_classes(2);
+  auto a = o.attention();
+  a.t_ratio = 2;
+  a.c_ratio = 2;
+  o.attention(a);
+  DvsNet net(o);
+  auto x = torch::zeros({4, 16, 2, 8, 8});
+  auto labels = torch::arange(16) % 2;
+  for (int i = 0; i < 16; ++i) {
+    if (labels[i].item<int64_t>() == 0) x.index_put_({torch::indexing::Slice(), i, 0, torch::indexing::Slice(0, 4)}, 1.0);
+    else x.index_put_({torch::indexing::Slice(), i, 1, torch::indexing::Slice(4, 8)}, 1.0);
+  }
+  auto target = torch::one_hot(labels, 2).to(torch::kFloat);
+  torch::optim::Adam opt(net->parameters(), 1e-2);
+  double first = 0, last = 0;
+  for (int step = 0; step < 30; ++step) {
+    opt.zero_grad();
+    auto loss = torch::mse_loss(net(x), target);
+    loss.backward();
+    opt.step();
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+  }
+  EXPECT_LT(last, first * 0.5) << "first " << first << " last " << last;
+}
+
+TEST(DvsNet, BadInputIsAClearError) {
+  DvsNet net(DvsNetOptions::gesture(4, AttentionType::parse("none")));
+  try {
+    net(torch::zeros({4, 1, 2, 64, 64}));
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("[T,B,2,32,32]"), std::string::npos);
+  }
+  EXPECT_THROW(DvsNet(DvsNetOptions().channels({8}).pools({3})), c10::Error);
+}
