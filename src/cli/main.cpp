@@ -1,7 +1,9 @@
 // The `masnn` command. Exceptions from the library are caught here only, printed as one line, exit 1.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <thread>
 #include <iostream>
 
 #include "command.h"
@@ -19,11 +21,12 @@ int main(int argc, char** argv) {
   CLI::App app{"masnn: attention spiking neural networks (MA-SNN) on LibTorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "masnn 0.1.0");
-  int threads = 0;
-  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")->check(CLI::NonNegativeNumber);
-  app.parse_complete_callback([&] {
-    if (threads > 0) torch::set_num_threads(threads);
-  });
+  // LibTorch 1.13 from Debian starts with one intra-op thread here; default to every core the process may use.
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.parse_complete_callback([&] { torch::set_num_threads(threads); });
   for (const auto& setup : masnn::cli::command_setups()) setup(app);
   try {
     app.parse(argc, argv);
