@@ -54,7 +54,9 @@ torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
   if (record_weights) {
     last_weights = {wc.empty() ? torch::Tensor() : torch::stack(wc), ws.empty() ? torch::Tensor() : torch::stack(ws)};
   }
-  return torch::stack(spikes);
+  torch::Tensor out = torch::stack(spikes);
+  spike_counter.record(out);
+  return out;
 }
 
 }  // namespace masnn

@@ -138,7 +138,18 @@ torch::Tensor LIFImpl::forward(const torch::Tensor& x) { return forward_with_sta
 
 functional::LIFResult LIFImpl::forward_with_state(const torch::Tensor& x, const torch::Tensor& h0) {
   const torch::Tensor d = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
-  return functional::lif(x, options, h0, d);
+  auto result = functional::lif(x, options, h0, d);
+  spike_counter.record(result.spikes);
+  return result;
+}
+
+void SpikeCounter::record(const torch::Tensor& s) {
+  if (!enabled) return;
+  spikes += s.sum().item<double>();
+  elements += s.numel();
+  steps = s.size(0);
+  samples += s.dim() > 1 ? s.size(1) : 1;
+  neurons = s.dim() > 2 ? s[0][0].numel() : 1;
 }
 
 }  // namespace masnn

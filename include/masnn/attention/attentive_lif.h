@@ -48,6 +48,7 @@ class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
   torch::Tensor decay_logit;  ///< present only with lif.learnable_decay
   bool record_weights = false;
   StepAttentionWeights last_weights;
+  SpikeCounter spike_counter;
 };
 TORCH_MODULE(AttentiveLIF);
 

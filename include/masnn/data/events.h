@@ -1,0 +1,92 @@
+// Event-camera events in a compact struct-of-arrays container, plus the options and counters that every
+// event-file reader shares.
+//
+// An event is (t, x, y, p): t in microseconds (int64), x in [0, width), y in [0, height) with y = 0 the
+// top row of the sensor, p = 1 for ON (brighter) and 0 for OFF (darker).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace masnn::data {
+
+/// Events as four parallel arrays (struct of arrays): element i of t, x, y, p is event i.
+/// Readers append in file order; the datasets keep them sorted by t (see EventReadOptions::sort_by_time).
+struct Events {
+  std::vector<int64_t> t;   ///< timestamps, microseconds
+  std::vector<uint16_t> x;  ///< column, 0 = left
+  std::vector<uint16_t> y;  ///< row, 0 = top
+  std::vector<uint8_t> p;   ///< polarity: 1 = ON, 0 = OFF
+
+  /// Number of events.
+  size_t size() const { return t.size(); }
+  /// True when there are no events.
+  bool empty() const { return t.empty(); }
+  /// Reserves room for n events in each array.
+  void reserve(size_t n);
+  /// Removes all events.
+  void clear();
+  /// Appends one event.
+  void push_back(int64_t time, uint16_t col, uint16_t row, uint8_t polarity) {
+    t.push_back(time);
+    x.push_back(col);
+    y.push_back(row);
+    p.push_back(polarity);
+  }
+  /// Appends events [begin, end) of `other`.
+  void append(const Events& other, size_t begin, size_t end);
+  /// A copy of events [begin, end) (clamped to size()).
+  Events slice(size_t begin, size_t end) const;
+  /// Index of the first event with t >= time (binary search; requires events sorted by t).
+  size_t lower_bound(int64_t time) const;
+  /// True when t never decreases.
+  bool is_time_sorted() const;
+  /// Sorts the events by t, keeping the file order of equal timestamps (stable).
+  void sort_by_time();
+};
+
+/// What a reader does with questionable events. Defaults keep everything the file holds and sort by time.
+struct EventReadOptions {
+  /// Sensor width; events with x >= width are dropped and counted. 0 = no check.
+  int width = 0;
+  /// Sensor height; events with y >= height are dropped and counted. 0 = no check.
+  int height = 0;
+  /// Events whose timestamp goes backwards are counted; with this set the result is stably sorted by t.
+  bool sort_by_time = true;
+};
+
+/// Counters a reader fills in: what it decoded, skipped and repaired.
+struct EventReadStats {
+  size_t events = 0;                ///< events returned
+  size_t invalid_dropped = 0;       ///< events marked invalid in the file (AEDAT 3.1 valid bit 0)
+  size_t out_of_range_dropped = 0;  ///< events outside EventReadOptions::width x height
+  size_t backwards = 0;             ///< events whose timestamp is smaller than the previous event's
+  size_t packets = 0;               ///< AEDAT 3.1 packets walked
+  size_t skipped_packets = 0;       ///< AEDAT 3.1 packets of other event types (skipped by their size)
+  size_t skipped_events = 0;        ///< events inside skipped packets
+  size_t timestamp_wraps = 0;       ///< AEDAT 2.0 32-bit timestamp wrap-arounds unwrapped
+};
+
+/// The last step of every reader: counts timestamps going backwards into stats->backwards, sorts by time
+/// when options.sort_by_time, and sets stats->events. `stats` may be null.
+void finish_read(Events& events, const EventReadOptions& options, EventReadStats* stats);
+
+/// A summary of an event stream, as `masnn inspect` prints it.
+struct EventSummary {
+  size_t count = 0;     ///< number of events
+  int64_t t_first = 0;  ///< smallest timestamp (us); 0 when empty
+  int64_t t_last = 0;   ///< largest timestamp (us); 0 when empty
+  int width_seen = 0;   ///< max x + 1 (0 when empty)
+  int height_seen = 0;  ///< max y + 1 (0 when empty)
+  size_t on = 0;        ///< events with p = 1
+  size_t off = 0;       ///< events with p = 0
+  /// Duration t_last - t_first in microseconds.
+  int64_t duration() const { return t_last - t_first; }
+};
+
+/// Counts, time span, resolution seen and polarity balance of `events`.
+EventSummary summarize(const Events& events);
+
+}  // namespace masnn::data

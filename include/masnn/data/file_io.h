@@ -1,0 +1,24 @@
+// Whole-file reading and atomic writing, shared by the event readers, the writers and the dataset cache.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace masnn::data {
+
+/// The bytes of the file at `path`, read in one go. Throws std::runtime_error naming the file when it
+/// cannot be opened or read.
+std::vector<uint8_t> read_file_bytes(const std::string& path);
+
+/// Writes `bytes` to `path` atomically: to `path` + ".tmp.<pid>" first, then renamed over `path`, so a
+/// reader never sees a half-written file. Throws std::runtime_error naming the file on failure.
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+
+/// 64-bit FNV-1a hash of `size` bytes taken as little-endian 64-bit words (the tail byte by byte), continuing
+/// from `hash` (start with fnv1a_offset). Word-wise, so checking a cache of gigabytes costs well under a second.
+uint64_t fnv1a(const void* data, size_t size, uint64_t hash);
+/// The FNV-1a 64-bit offset basis.
+constexpr uint64_t fnv1a_offset = 1469598103934665603ULL;
+
+}  // namespace masnn::data

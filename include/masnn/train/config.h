@@ -1,0 +1,86 @@
+// Run settings read from TOML (configs/*.toml), with `--set key=value` overrides. Every key is checked:
+// an unknown key, a wrong type or a bad value is an error naming the file and the key.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace masnn::train {
+
+/// [model]
+struct ModelConfig {
+  std::string name = "dvs-gesture";   ///< registry name: dvs-gesture, dvs-gait, dvs-small
+  std::string attention = "none";     ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
+  std::string placement = "conv-post";  ///< conv-post (reference code) or activate-pre (paper)
+  int64_t t_ratio = 5;
+  int64_t c_ratio = 8;
+  int64_t kernel_size = 3;            ///< spatial attention conv
+  bool per_step = false;              ///< CA/SA per time step at conv-post
+  /// [model.lif]: a preset (reference-dvs or reference-resnet), then any field overridden.
+  std::string neuron = "reference-dvs";
+  std::optional<double> threshold, v_reset, decay, bias, surrogate_width;
+  std::optional<std::string> reset, surrogate, backend;
+  std::optional<bool> fire_at_equal, detach_reset, learnable_decay;
+};
+
+/// [data]
+struct DataConfig {
+  std::string dataset = "synthetic-gesture";  ///< dvs128-gesture, dvs128-gait, cifar10-dvs, synthetic-gesture
+  std::string root;                           ///< dataset folder (for synthetic-gesture: where it is generated)
+  int64_t steps = 60;                         ///< T
+  double dt_ms = 25;                          ///< frame window (time-window slicing)
+  int64_t ds = 4;                             ///< spatial down-sampling
+  std::string slicing = "time-window";        ///< time-window, event-count, time-bins
+  bool binary = false;
+  std::string normalization = "none";         ///< none, max-per-frame, max-per-sample
+  int64_t clips = 10;                         ///< test clips per sample (voting)
+  int64_t max_shift = 0;                      ///< random shift augmentation (sensor pixels)
+  double flip = 0;                            ///< probability of a horizontal flip
+  int64_t workers = 2;                        ///< loader threads
+  bool cache = true;                          ///< convert events to a binary cache once
+  int64_t synth_users = 6;                    ///< synthetic-gesture: users to generate
+  int64_t limit_train = 0, limit_test = 0;    ///< use only the first N samples (0 = all)
+};
+
+/// [train]
+struct TrainSettings {
+  int64_t epochs = 300;
+  int64_t batch_size = 128;
+  std::string optimizer = "adam";   ///< adam or sgd
+  double lr = 1e-4;
+  double beta1 = 0.9, beta2 = 0.999;
+  double momentum = 0.9;
+  double weight_decay = 0;
+  std::string scheduler = "plateau";  ///< plateau (on the train loss), cosine, step, none
+  double plateau_factor = 0.1;
+  int64_t plateau_patience = 5;
+  int64_t step_size = 30;
+  double step_gamma = 0.1;
+  int64_t warmup_epochs = 0;          ///< linear warm-up before cosine
+  std::string loss = "mse";           ///< mse (on firing rates vs one-hot, the reference) or ce
+  double label_smoothing = 0;         ///< for ce
+  double grad_clip = 0;               ///< max global gradient norm (0 = off)
+  uint64_t seed = 0;
+  std::string out_dir = "runs/default";
+  bool quiet = false;
+  int64_t eval_every = 1;             ///< evaluate every N epochs (and at the last)
+};
+
+struct TrainConfig {
+  ModelConfig model;
+  DataConfig data;
+  TrainSettings train;
+};
+
+/// Parses TOML text (`name` is used in messages), then applies overrides "section.key=value" where value is
+/// a TOML value (strings may be bare). Throws std::invalid_argument naming the source and the key.
+TrainConfig parse_config(const std::string& toml_text, const std::string& name,
+                         const std::vector<std::string>& overrides = {});
+/// Reads and parses a TOML file.
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+/// The complete settings as TOML (every key, resolved), as stored in checkpoints.
+std::string to_toml(const TrainConfig& config);
+
+}  // namespace masnn::train

@@ -1,0 +1,36 @@
+// The demo: synthetic DVS gestures, a vanilla SNN and an MA-SNN (TCSA) of the same architecture trained with the
+// same seed and budget, both evaluated, side by side.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "masnn/train/config.h"
+
+namespace masnn::train {
+
+/// The demo's settings (configs/demo.toml holds the same text).
+extern const char* const kDemoConfig;
+
+struct DemoRun {
+  std::string attention;
+  double accuracy = 0;            ///< test accuracy (reference voting rule)
+  double vote_accuracy = 0;
+  double spikes_per_sample = 0;   ///< all spiking layers, one test clip of T steps
+  double firing_rate = 0;         ///< spikes / neuron-steps over all spiking layers
+  int64_t parameters = 0;
+  double train_seconds = 0;
+  std::string checkpoint;         ///< best.pt of the run
+};
+
+struct DemoResult {
+  std::vector<DemoRun> runs;  ///< vanilla first, then MA
+  std::string out_dir;
+  int64_t train_samples = 0, test_samples = 0;
+};
+
+/// Runs the demo into out_dir (data in out_dir/synthetic-gesture, runs in out_dir/none and out_dir/TCSA), with
+/// `overrides` ("key=value") applied to the demo config of both runs.
+DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& overrides, bool quiet);
+
+}  // namespace masnn::train

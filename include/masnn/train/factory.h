@@ -1,0 +1,26 @@
+// From settings to objects: the neuron, the frames, the datasets and the network a config describes.
+#pragma once
+
+#include <memory>
+
+#include "masnn/data/event_dataset.h"
+#include "masnn/data/loader.h"
+#include "masnn/models/registry.h"
+#include "masnn/train/config.h"
+
+namespace masnn::train {
+
+/// The neuron of [model.lif]: the preset with the given fields overridden. Throws naming the key.
+LIFOptions lif_options(const ModelConfig& model);
+
+/// The event -> frame settings of [data] for a sensor of the given size.
+data::FrameOptions frame_options(const DataConfig& data, int width, int height);
+
+/// The split of the dataset [data] names. For synthetic-gesture, the recordings are generated into
+/// data.root first when it holds none (data.root defaults to <out_dir>/synthetic-gesture).
+std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& config, data::Split split);
+
+/// The network spec for a config and the dataset it trains on (input size and classes from the data).
+ModelSpec model_spec(const TrainConfig& config, const data::EventDataset& dataset);
+
+}  // namespace masnn::train

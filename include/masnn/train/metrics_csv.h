@@ -1,0 +1,38 @@
+// Per-epoch metrics as a CSV file: one header line with the column names, then one row per write_row call.
+// Each row is flushed as written, so a killed run keeps every finished row.
+#pragma once
+
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace masnn::train {
+
+/// Appends rows of named numbers to a CSV file with a fixed set of columns.
+class MetricsCsv {
+ public:
+  /// Opens `path` (creating parent directories). `columns` must be non-empty, unique and free of ',', '"' and
+  /// line breaks (else std::invalid_argument naming the column). With `append` false the file is truncated and
+  /// the header written; with `append` true an existing non-empty file keeps its rows and its first line must
+  /// equal the header of `columns` (else std::runtime_error naming the file and both headers), and a missing or
+  /// empty file gets the header. Throws std::runtime_error naming the file when it cannot be opened or written.
+  MetricsCsv(const std::string& path, std::vector<std::string> columns, bool append);
+
+  /// Writes one row: each column's value from `values` (printed with the shortest text that reads back to the
+  /// same double; NaN as `nan`), an empty field for a column missing from `values`. A key that is not a column
+  /// throws std::invalid_argument naming the key, and nothing is written.
+  void write_row(const std::map<std::string, double>& values);
+
+  /// The file's path.
+  const std::string& path() const { return path_; }
+  /// The columns, in file order.
+  const std::vector<std::string>& columns() const { return columns_; }
+
+ private:
+  std::string path_;
+  std::vector<std::string> columns_;
+  std::ofstream file_;
+};
+
+}  // namespace masnn::train

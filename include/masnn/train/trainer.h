@@ -1,0 +1,88 @@
+// Training and evaluation of a network on event data, as a config describes (REFERENCE.md 3 and 4.1).
+// Output folder (train.out_dir): last.pt and best.pt checkpoints, metrics.csv (one row per epoch),
+// tensorboard/ (event files), config.toml (the resolved settings).
+#pragma once
+
+#include <torch/nn/modules/container/any.h>
+#include <torch/optim/optimizer.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "masnn/data/event_dataset.h"
+#include "masnn/data/loader.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
+#include "masnn/train/metrics.h"
+#include "masnn/train/schedule.h"
+
+namespace masnn::train {
+
+struct EpochRecord {
+  int64_t epoch = 0;  ///< 0-based
+  double lr = 0;
+  double train_loss = 0;
+  double train_accuracy = 0;
+  double samples_per_second = 0;
+  double seconds = 0;
+  std::optional<Evaluation> test;
+};
+
+struct TrainSummary {
+  std::vector<EpochRecord> epochs;  ///< the epochs run by this call
+  double best_accuracy = -1;
+  int64_t best_epoch = -1;
+};
+
+/// The loss of a batch: "mse" between the output (firing rates) and the one-hot label (the reference), or
+/// "ce" (cross-entropy on the outputs) with label smoothing.
+torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
+                                  double label_smoothing);
+
+/// Evaluates a network on a dataset with the loader's test clips, voting per sample. Restores train mode.
+Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
+                          const data::LoaderOptions& loader_options, const std::string& loss, bool quiet);
+
+class Trainer {
+ public:
+  /// Builds the network (seeded with train.seed), optimiser, schedule and loaders. Throws for bad settings.
+  Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
+          std::shared_ptr<const data::EventDataset> test_set);
+  ~Trainer();
+
+  /// Continues a run from its checkpoint: weights, optimiser, schedule, epoch and RNG. The checkpoint's network
+  /// spec must equal this config's.
+  void resume(const std::string& checkpoint_path);
+
+  /// Runs epochs until train.epochs (or, when stop_after >= 0, until that many epochs have run in this call).
+  TrainSummary fit(int64_t stop_after = -1);
+
+  /// Evaluates the current weights on the test set.
+  Evaluation evaluate();
+
+  torch::nn::AnyModule& model() { return model_; }
+  torch::nn::Module& module() { return *model_.ptr(); }
+  const ModelSpec& spec() const { return spec_; }
+  /// The next epoch to run (0-based).
+  int64_t next_epoch() const { return next_epoch_; }
+
+ private:
+  EpochRecord train_epoch(int64_t epoch);
+  void save(const std::string& path);
+
+  TrainConfig config_;
+  std::shared_ptr<const data::EventDataset> train_set_, test_set_;
+  ModelSpec spec_;
+  torch::nn::AnyModule model_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<LRSchedule> schedule_;
+  std::unique_ptr<data::EventLoader> train_loader_;
+  data::LoaderOptions test_options_;
+  int64_t next_epoch_ = 0;
+  double best_accuracy_ = -1;
+  int64_t best_epoch_ = -1;
+};
+
+}  // namespace masnn::train

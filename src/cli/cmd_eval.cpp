@@ -1,0 +1,137 @@
+// `masnn eval --checkpoint CKPT [--data DIR] [--set key=value]...`: accuracy with clip voting, per class, confusion.
+// `masnn eval --checkpoint CKPT --frames FILE [--outputs FILE]`: run on a tensor file of frames [B,T,2,H,W]
+// (torch.save) and write the outputs [B,classes] to a tensor file PyTorch loads.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/factory.h"
+#include "masnn/train/trainer.h"
+
+namespace masnn::cli {
+namespace {
+
+struct EvalArgs {
+  std::string checkpoint, data, frames, outputs, json;
+  std::vector<std::string> sets;
+  int64_t clips = 0;
+  bool quiet = false;
+};
+
+torch::Tensor read_tensor_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open frames file");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": not a tensor file written by torch.save (" + e.what_without_backtrace() + ")");
+  }
+  if (!v.isTensor()) throw std::runtime_error(path + ": expected one tensor saved with torch.save");
+  return v.toTensor();
+}
+
+void write_tensor_file(const std::string& path, const torch::Tensor& t) {
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(t));
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error(path + ": cannot write outputs file");
+  }
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+void eval_frames(const EvalArgs& a) {
+  train::CheckpointInfo info;
+  auto model = train::load_model(a.checkpoint, &info);
+  const torch::Tensor frames = read_tensor_file(a.frames).to(torch::kFloat);
+  const auto& s = info.spec;
+  if (frames.dim() != 5 || frames.size(2) != s.in_channels || frames.size(3) != s.input_size ||
+      frames.size(4) != s.input_size)
+    throw std::runtime_error(fmt::format("{}: frames must be [B,T,{},{},{}] for this model, got {}", a.frames,
+                                         s.in_channels, s.input_size, s.input_size, c10::str(frames.sizes())));
+  torch::NoGradGuard ng;
+  const torch::Tensor out = model.forward(frames.transpose(0, 1).contiguous());  // [B,T,...] -> time-major
+  std::cout << fmt::format("outputs [{}, {}]; predicted classes:", out.size(0), out.size(1));
+  const auto pred = out.argmax(1);
+  for (int64_t i = 0; i < pred.size(0); ++i) std::cout << " " << pred[i].item<int64_t>();
+  std::cout << "\n";
+  if (!a.outputs.empty()) write_tensor_file(a.outputs, out.contiguous());
+}
+
+void eval_dataset(const EvalArgs& a) {
+  train::CheckpointInfo info;
+  auto model = train::load_model(a.checkpoint, &info);
+  auto sets = a.sets;
+  if (!a.data.empty()) sets.push_back("data.root=\"" + a.data + "\"");
+  if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
+  if (a.quiet) sets.push_back("train.quiet=true");
+  const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);
+  auto test_set = train::make_dataset(config, data::Split::Test);
+  data::LoaderOptions lo;
+  lo.batch_size(config.train.batch_size)
+      .shuffle(false)
+      .workers(static_cast<int>(config.data.workers))
+      .mode(data::ClipMode::Test)
+      .test_clips(static_cast<int>(config.data.clips))
+      .frames(train::frame_options(config.data, test_set->width(), test_set->height()));
+  const train::Evaluation e = train::evaluate_model(model, test_set, lo, config.train.loss, config.train.quiet);
+  std::cout << fmt::format("{}: {} samples x {} clips\n", test_set->name(), e.samples, config.data.clips);
+  std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n", 100 * e.accuracy);
+  std::cout << fmt::format("vote accuracy {:.2f}% (mean output over clips)   clip accuracy {:.2f}%   loss {:.5f}\n",
+                           100 * e.vote_accuracy, 100 * e.clip_accuracy, e.loss);
+  std::cout << "per class (voted):";
+  for (size_t c = 0; c < e.per_class_accuracy.size(); ++c)
+    std::cout << fmt::format(" {}:{:.0f}%", c, 100 * e.per_class_accuracy[c]);
+  std::cout << "\nconfusion (rows true, columns voted):\n";
+  for (int64_t r = 0; r < e.confusion.size(0); ++r) {
+    for (int64_t c = 0; c < e.confusion.size(1); ++c) std::cout << fmt::format("{:4}", e.confusion[r][c].item<int64_t>());
+    std::cout << "\n";
+  }
+  if (!a.json.empty()) {
+    nlohmann::json j = {{"checkpoint", a.checkpoint},   {"dataset", test_set->name()},
+                        {"samples", e.samples},          {"clips", config.data.clips},
+                        {"accuracy", e.accuracy},        {"vote_accuracy", e.vote_accuracy},
+                        {"clip_accuracy", e.clip_accuracy}, {"loss", e.loss},
+                        {"per_class_accuracy", e.per_class_accuracy}};
+    for (int64_t r = 0; r < e.confusion.size(0); ++r) {
+      std::vector<int64_t> row;
+      for (int64_t c = 0; c < e.confusion.size(1); ++c) row.push_back(e.confusion[r][c].item<int64_t>());
+      j["confusion"].push_back(row);
+    }
+    std::ofstream out(a.json);
+    if (!out) throw std::runtime_error(a.json + ": cannot write");
+    out << j.dump(2) << "\n";
+  }
+}
+
+RegisterCommand reg([](CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on a dataset's test split, or on a tensor of frames");
+  auto a = std::make_shared<EvalArgs>();
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) written by masnn train or import")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", a->data, "dataset folder (overrides data.root of the checkpoint's config)");
+  cmd->add_option("--set", a->sets, "override a key of the checkpoint's config (repeatable)");
+  cmd->add_option("--clips", a->clips, "test clips per sample (voting)");
+  cmd->add_option("--json", a->json, "also write the results to this JSON file");
+  auto* frames = cmd->add_option("--frames", a->frames, "tensor file (torch.save) of frames [B,T,2,H,W]")
+                     ->check(CLI::ExistingFile);
+  cmd->add_option("--outputs", a->outputs, "write the outputs [B,classes] to this tensor file (with --frames)")
+      ->needs(frames);
+  cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
+  cmd->callback([a] {
+    if (!a->frames.empty()) eval_frames(*a);
+    else eval_dataset(*a);
+  });
+});
+
+}  // namespace
+}  // namespace masnn::cli

@@ -1,0 +1,169 @@
+// AEDAT 3.1 reader and writer (no tensors here).
+#include "masnn/data/aedat3.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "masnn/data/file_io.h"
+
+namespace masnn::data {
+namespace {
+
+uint32_t le32(const uint8_t* b) {
+  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) | (static_cast<uint32_t>(b[2]) << 16) |
+         (static_cast<uint32_t>(b[3]) << 24);
+}
+uint16_t le16(const uint8_t* b) {
+  return static_cast<uint16_t>(b[0] | (b[1] << 8));
+}
+
+void put32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+void put16(std::vector<uint8_t>& out, uint16_t v) {
+  out.push_back(static_cast<uint8_t>(v));
+  out.push_back(static_cast<uint8_t>(v >> 8));
+}
+
+[[noreturn]] void fail(const std::string& name, size_t offset, const std::string& what) {
+  throw std::runtime_error(name + ": AEDAT 3.1: " + what + " at byte " + std::to_string(offset));
+}
+
+// Returns the offset of the first packet.
+size_t parse_header(const uint8_t* data, size_t size, const std::string& name) {
+  static const char kMagic[] = "#!AER-DAT3";
+  const size_t magic_len = sizeof(kMagic) - 1;
+  if (size < magic_len || std::memcmp(data, kMagic, magic_len) != 0)
+    fail(name, 0, "missing version line '#!AER-DAT3.1' (not an AEDAT 3 file)");
+  size_t pos = 0;
+  while (pos < size) {
+    if (data[pos] != '#') fail(name, pos, "header line does not start with '#' before '#!END-HEADER'");
+    size_t end = pos;
+    while (end < size && data[end] != '\n') ++end;
+    if (end >= size) break;
+    size_t len = end - pos;
+    if (len > 0 && data[end - 1] == '\r') --len;
+    static const char kEnd[] = "#!END-HEADER";
+    if (len == sizeof(kEnd) - 1 && std::memcmp(data + pos, kEnd, len) == 0) return end + 1;
+    pos = end + 1;
+  }
+  fail(name, size, "header has no '#!END-HEADER' line before the end of the file");
+}
+
+}  // namespace
+
+Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, const EventReadOptions& options,
+                    EventReadStats* stats) {
+  EventReadStats local;
+  EventReadStats& st = stats ? *stats : local;
+  size_t pos = parse_header(data, size, name);
+  Events events;
+  // First pass: validate the packet chain and count polarity events, so the arrays are allocated once.
+  size_t total = 0;
+  for (size_t p = pos; p < size;) {
+    if (size - p < 28) fail(name, p, "truncated packet header (" + std::to_string(size - p) + " bytes, 28 expected)");
+    const uint8_t* h = data + p;
+    const uint32_t event_size = le32(h + 4), capacity = le32(h + 16), number = le32(h + 20);
+    const uint64_t body = static_cast<uint64_t>(event_size) * capacity;
+    if (number > capacity)
+      fail(name, p,
+           "packet eventNumber " + std::to_string(number) + " exceeds eventCapacity " + std::to_string(capacity));
+    if (body > size - p - 28)
+      fail(name, p,
+           "packet body of " + std::to_string(body) + " bytes overruns the file (" + std::to_string(size - p - 28) +
+               " bytes left)");
+    if (le16(h) == kAedat3PolarityType) {
+      const uint32_t ts_offset = le32(h + 8);
+      if (event_size < 8 || ts_offset > event_size - 4)
+        fail(name, p,
+             "polarity packet with eventSize " + std::to_string(event_size) + " and eventTSOffset " +
+                 std::to_string(ts_offset) + " (8 and 4 expected)");
+      total += number;
+    }
+    p += 28 + static_cast<size_t>(body);
+  }
+  events.reserve(total);
+  const uint32_t width = options.width > 0 ? static_cast<uint32_t>(options.width) : 0xFFFFFFFFu;
+  const uint32_t height = options.height > 0 ? static_cast<uint32_t>(options.height) : 0xFFFFFFFFu;
+  while (pos < size) {
+    const uint8_t* h = data + pos;
+    const uint16_t type = le16(h);
+    const uint32_t event_size = le32(h + 4), ts_offset = le32(h + 8), overflow = le32(h + 12);
+    const uint32_t capacity = le32(h + 16), number = le32(h + 20);
+    const size_t body = static_cast<size_t>(event_size) * capacity;
+    ++st.packets;
+    if (type != kAedat3PolarityType) {
+      ++st.skipped_packets;
+      st.skipped_events += number;
+    } else {
+      const int64_t high = static_cast<int64_t>(overflow) << 31;
+      const uint8_t* e = h + 28;
+      for (uint32_t i = 0; i < number; ++i, e += event_size) {
+        const uint32_t word = le32(e);
+        if ((word & 1u) == 0) {
+          ++st.invalid_dropped;
+          continue;
+        }
+        const uint32_t x = (word >> 17) & 0x7FFFu, y = (word >> 2) & 0x7FFFu;
+        if (x >= width || y >= height) {
+          ++st.out_of_range_dropped;
+          continue;
+        }
+        const int64_t t = high | static_cast<int64_t>(le32(e + ts_offset) & 0x7FFFFFFFu);
+        events.push_back(t, static_cast<uint16_t>(x), static_cast<uint16_t>(y), static_cast<uint8_t>((word >> 1) & 1u));
+      }
+    }
+    pos += 28 + body;
+  }
+  finish_read(events, options, &st);
+  return events;
+}
+
+Events read_aedat3(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return parse_aedat3(bytes.data(), bytes.size(), path, options, stats);
+}
+
+std::vector<uint8_t> encode_aedat3(const Events& events, const Aedat3WriteOptions& options) {
+  if (options.events_per_packet == 0) throw std::invalid_argument("encode_aedat3: events_per_packet must be > 0");
+  std::vector<uint8_t> out;
+  const std::string header =
+      "#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: " + options.source_name + "\r\n#Writer: masnn\r\n#!END-HEADER\r\n";
+  out.reserve(header.size() + events.size() * 8 + (events.size() / options.events_per_packet + 1) * 28);
+  out.insert(out.end(), header.begin(), header.end());
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events.t[i] < 0) throw std::invalid_argument("encode_aedat3: negative timestamp at event " + std::to_string(i));
+    if (i > 0 && events.t[i] < events.t[i - 1])
+      throw std::invalid_argument("encode_aedat3: timestamps go backwards at event " + std::to_string(i));
+    if (events.x[i] > 0x7FFF || events.y[i] > 0x7FFF)
+      throw std::invalid_argument("encode_aedat3: coordinate above 32767 at event " + std::to_string(i));
+  }
+  size_t i = 0;
+  while (i < events.size()) {
+    const int64_t overflow = events.t[i] >> 31;
+    size_t j = i;
+    while (j < events.size() && j - i < options.events_per_packet && (events.t[j] >> 31) == overflow) ++j;
+    const auto n = static_cast<uint32_t>(j - i);
+    put16(out, kAedat3PolarityType);
+    put16(out, 1);  // source id
+    put32(out, 8);  // event size
+    put32(out, 4);  // timestamp offset
+    put32(out, static_cast<uint32_t>(overflow));
+    put32(out, n);  // capacity
+    put32(out, n);  // number
+    put32(out, n);  // valid
+    for (size_t k = i; k < j; ++k) {
+      put32(out, (static_cast<uint32_t>(events.x[k]) << 17) | (static_cast<uint32_t>(events.y[k]) << 2) |
+                     (static_cast<uint32_t>(events.p[k] != 0) << 1) | 1u);
+      put32(out, static_cast<uint32_t>(events.t[k] & 0x7FFFFFFF));
+    }
+    i = j;
+  }
+  return out;
+}
+
+void write_aedat3(const std::string& path, const Events& events, const Aedat3WriteOptions& options) {
+  write_file_atomic(path, encode_aedat3(events, options));
+}
+
+}  // namespace masnn::data

@@ -1,0 +1,49 @@
+// Dataset lookup by name (no tensors here).
+#include "masnn/data/dataset_factory.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "masnn/data/dataset_cache.h"
+#include "masnn/data/folder_dataset.h"
+#include "masnn/data/gesture_dataset.h"
+
+namespace masnn::data {
+
+DatasetKind parse_dataset_kind(const std::string& name) {
+  if (name == "dvs128-gesture" || name == "gesture" || name == "synth") return DatasetKind::Gesture;
+  if (name == "dvs128-gait" || name == "gait") return DatasetKind::Gait;
+  if (name == "cifar10-dvs" || name == "cifar10dvs") return DatasetKind::Cifar10Dvs;
+  throw std::invalid_argument("unknown dataset '" + name + "' (expected dvs128-gesture, dvs128-gait or cifar10-dvs)");
+}
+
+std::string dataset_kind_name(DatasetKind kind) {
+  switch (kind) {
+    case DatasetKind::Gesture: return "dvs128-gesture";
+    case DatasetKind::Gait: return "dvs128-gait";
+    case DatasetKind::Cifar10Dvs: return "cifar10-dvs";
+  }
+  return "unknown";
+}
+
+std::shared_ptr<const EventDataset> open_event_dataset(DatasetKind kind, const std::string& root, Split split,
+                                                       const std::string& cache_dir) {
+  std::shared_ptr<const EventDataset> ds;
+  switch (kind) {
+    case DatasetKind::Gesture: {
+      GestureOptions o;
+      o.root = root;
+      o.split = split;
+      ds = std::make_shared<GestureDataset>(o);
+      break;
+    }
+    case DatasetKind::Gait: ds = std::make_shared<FolderDataset>(make_gait_dataset(root, split)); break;
+    case DatasetKind::Cifar10Dvs: ds = std::make_shared<FolderDataset>(make_cifar10dvs_dataset(root, split)); break;
+  }
+  if (cache_dir.empty()) return ds;
+  const std::string path =
+      (std::filesystem::path(cache_dir) / (dataset_kind_name(kind) + "-" + split_name(split) + ".mev")).string();
+  return std::make_shared<CachedDataset>(ds, path);
+}
+
+}  // namespace masnn::data

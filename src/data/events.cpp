@@ -1,0 +1,101 @@
+// Events container and summaries.
+#include "masnn/data/events.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace masnn::data {
+
+void Events::reserve(size_t n) {
+  t.reserve(n);
+  x.reserve(n);
+  y.reserve(n);
+  p.reserve(n);
+}
+
+void Events::clear() {
+  t.clear();
+  x.clear();
+  y.clear();
+  p.clear();
+}
+
+void Events::append(const Events& other, size_t begin, size_t end) {
+  end = std::min(end, other.size());
+  if (begin >= end) return;
+  t.insert(t.end(), other.t.begin() + static_cast<std::ptrdiff_t>(begin),
+           other.t.begin() + static_cast<std::ptrdiff_t>(end));
+  x.insert(x.end(), other.x.begin() + static_cast<std::ptrdiff_t>(begin),
+           other.x.begin() + static_cast<std::ptrdiff_t>(end));
+  y.insert(y.end(), other.y.begin() + static_cast<std::ptrdiff_t>(begin),
+           other.y.begin() + static_cast<std::ptrdiff_t>(end));
+  p.insert(p.end(), other.p.begin() + static_cast<std::ptrdiff_t>(begin),
+           other.p.begin() + static_cast<std::ptrdiff_t>(end));
+}
+
+Events Events::slice(size_t begin, size_t end) const {
+  Events out;
+  end = std::min(end, size());
+  if (begin < end) {
+    out.reserve(end - begin);
+    out.append(*this, begin, end);
+  }
+  return out;
+}
+
+size_t Events::lower_bound(int64_t time) const {
+  return static_cast<size_t>(std::lower_bound(t.begin(), t.end(), time) - t.begin());
+}
+
+bool Events::is_time_sorted() const {
+  return std::is_sorted(t.begin(), t.end());
+}
+
+void Events::sort_by_time() {
+  if (is_time_sorted()) return;
+  std::vector<size_t> order(size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [this](size_t a, size_t b) { return t[a] < t[b]; });
+  Events sorted;
+  sorted.t.resize(size());
+  sorted.x.resize(size());
+  sorted.y.resize(size());
+  sorted.p.resize(size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    sorted.t[i] = t[order[i]];
+    sorted.x[i] = x[order[i]];
+    sorted.y[i] = y[order[i]];
+    sorted.p[i] = p[order[i]];
+  }
+  *this = std::move(sorted);
+}
+
+void finish_read(Events& events, const EventReadOptions& options, EventReadStats* stats) {
+  size_t backwards = 0;
+  for (size_t i = 1; i < events.size(); ++i) backwards += events.t[i] < events.t[i - 1];
+  if (backwards > 0 && options.sort_by_time) events.sort_by_time();
+  if (stats) {
+    stats->backwards += backwards;
+    stats->events = events.size();
+  }
+}
+
+EventSummary summarize(const Events& events) {
+  EventSummary s;
+  s.count = events.size();
+  if (events.empty()) return s;
+  s.t_first = *std::min_element(events.t.begin(), events.t.end());
+  s.t_last = *std::max_element(events.t.begin(), events.t.end());
+  int max_x = 0, max_y = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    max_x = std::max<int>(max_x, events.x[i]);
+    max_y = std::max<int>(max_y, events.y[i]);
+    s.on += events.p[i] != 0;
+  }
+  s.off = s.count - s.on;
+  s.width_seen = max_x + 1;
+  s.height_seen = max_y + 1;
+  return s;
+}
+
+}  // namespace masnn::data

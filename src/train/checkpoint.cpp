@@ -1,0 +1,207 @@
+#include "masnn/train/checkpoint.h"
+
+#include <torch/serialize.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace masnn::train {
+namespace {
+
+constexpr int64_t kFormatVersion = 1;
+
+nlohmann::json lif_to_json(const LIFOptions& o) {
+  return {{"threshold", o.threshold()},
+          {"v_reset", o.v_reset()},
+          {"decay", o.decay()},
+          {"bias", o.bias()},
+          {"fire_at_equal", o.fire_at_equal()},
+          {"reset", to_string(o.reset())},
+          {"detach_reset", o.detach_reset()},
+          {"surrogate", to_string(o.surrogate())},
+          {"surrogate_width", o.surrogate_width()},
+          {"learnable_decay", o.learnable_decay()},
+          {"backend", to_string(o.backend())}};
+}
+
+LIFOptions lif_from_json(const nlohmann::json& j) {
+  return LIFOptions()
+      .threshold(j.at("threshold"))
+      .v_reset(j.at("v_reset"))
+      .decay(j.at("decay"))
+      .bias(j.at("bias"))
+      .fire_at_equal(j.at("fire_at_equal"))
+      .reset(parse_reset_mode(j.at("reset")))
+      .detach_reset(j.at("detach_reset"))
+      .surrogate(parse_surrogate(j.at("surrogate")))
+      .surrogate_width(j.at("surrogate_width"))
+      .learnable_decay(j.at("learnable_decay"))
+      .backend(parse_lif_backend(j.at("backend")));
+}
+
+std::string info_to_json(const CheckpointInfo& info) {
+  nlohmann::json j = {{"format_version", kFormatVersion},
+                      {"epoch", info.epoch},
+                      {"best_accuracy", info.best_accuracy},
+                      {"best_epoch", info.best_epoch},
+                      {"config_toml", info.config_toml},
+                      {"spec", nlohmann::json::parse(spec_to_json(info.spec))},
+                      {"seed", info.seed},
+                      {"schedule",
+                       {{"lr", info.schedule.lr},
+                        {"best", info.schedule.best},
+                        {"has_best", info.schedule.has_best},
+                        {"bad_epochs", info.schedule.bad_epochs}}}};
+  return j.dump();
+}
+
+CheckpointInfo info_from_json(const std::string& text, const std::string& path) {
+  try {
+    const auto j = nlohmann::json::parse(text);
+    if (j.at("format_version").get<int64_t>() != kFormatVersion)
+      throw std::runtime_error("format version " + j.at("format_version").dump() + ", expected " +
+                               std::to_string(kFormatVersion));
+    CheckpointInfo info;
+    info.epoch = j.at("epoch");
+    info.best_accuracy = j.at("best_accuracy");
+    info.best_epoch = j.at("best_epoch");
+    info.config_toml = j.at("config_toml");
+    info.spec = spec_from_json(j.at("spec").dump());
+    info.seed = j.at("seed");
+    const auto& s = j.at("schedule");
+    info.schedule = {s.at("lr"), s.at("best"), s.at("has_best"), s.at("bad_epochs")};
+    return info;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a masnn checkpoint (" + e.what() + ")");
+  }
+}
+
+void read_archive(const std::string& path, torch::serialize::InputArchive& archive) {
+  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(path + ": checkpoint file not found");
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() + ")");
+  }
+}
+
+std::string read_info_text(torch::serialize::InputArchive& archive, const std::string& path) {
+  c10::IValue v;
+  if (!archive.try_read("masnn_info", v) || !v.isString())
+    throw std::runtime_error(path + ": not a masnn checkpoint (no masnn_info record)");
+  return v.toStringRef();
+}
+
+}  // namespace
+
+std::string spec_to_json(const ModelSpec& s) {
+  return nlohmann::json{{"name", s.name},
+                        {"attention", s.attention.name()},
+                        {"placement", to_string(s.placement)},
+                        {"t_ratio", s.t_ratio},
+                        {"c_ratio", s.c_ratio},
+                        {"kernel_size", s.kernel_size},
+                        {"per_step", s.per_step},
+                        {"lif", lif_to_json(s.lif)},
+                        {"steps", s.steps},
+                        {"in_channels", s.in_channels},
+                        {"input_size", s.input_size},
+                        {"num_classes", s.num_classes}}
+      .dump();
+}
+
+ModelSpec spec_from_json(const std::string& text) {
+  const auto j = nlohmann::json::parse(text);
+  ModelSpec s;
+  s.name = j.at("name");
+  s.attention = AttentionType::parse(j.at("attention"));
+  s.placement = parse_attention_placement(j.at("placement"));
+  s.t_ratio = j.at("t_ratio");
+  s.c_ratio = j.at("c_ratio");
+  s.kernel_size = j.at("kernel_size");
+  s.per_step = j.at("per_step");
+  s.lif = lif_from_json(j.at("lif"));
+  s.steps = j.at("steps");
+  s.in_channels = j.at("in_channels");
+  s.input_size = j.at("input_size");
+  s.num_classes = j.at("num_classes");
+  return s;
+}
+
+void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                     const CheckpointInfo& info) {
+  const std::filesystem::path target(path);
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
+  torch::serialize::OutputArchive archive;
+  archive.write("masnn_info", c10::IValue(info_to_json(info)));
+  torch::serialize::OutputArchive model_archive;
+  model.save(model_archive);
+  archive.write("model", model_archive);
+  if (optimizer) {
+    torch::serialize::OutputArchive opt_archive;
+    optimizer->save(opt_archive);
+    archive.write("optimizer", opt_archive);
+  }
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    archive.write("rng", gen.get_state(), /*is_buffer=*/true);
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    archive.save_to(tmp);
+    std::filesystem::rename(tmp, target);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  torch::serialize::InputArchive archive;
+  read_archive(path, archive);
+  return info_from_json(read_info_text(archive, path), path);
+}
+
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                               bool restore_rng) {
+  torch::serialize::InputArchive archive;
+  read_archive(path, archive);
+  CheckpointInfo info = info_from_json(read_info_text(archive, path), path);
+  try {
+    torch::serialize::InputArchive model_archive;
+    archive.read("model", model_archive);
+    model.load(model_archive);
+    if (optimizer) {
+      torch::serialize::InputArchive opt_archive;
+      if (!archive.try_read("optimizer", opt_archive))
+        throw std::runtime_error("it holds no optimiser state, so the run cannot be resumed from it");
+      optimizer->load(opt_archive);
+    }
+    if (restore_rng) {
+      torch::Tensor state;
+      archive.read("rng", state, /*is_buffer=*/true);
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(state);
+    }
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(path + ": " + e.what_without_backtrace());
+  }
+  return info;
+}
+
+torch::nn::AnyModule load_model(const std::string& path, CheckpointInfo* info_out) {
+  const CheckpointInfo peek = read_checkpoint_info(path);
+  torch::nn::AnyModule model = build_model(peek.spec);
+  const CheckpointInfo info = load_checkpoint(path, *model.ptr(), nullptr, /*restore_rng=*/false);
+  model.ptr()->eval();
+  if (info_out) *info_out = info;
+  return model;
+}
+
+}  // namespace masnn::train

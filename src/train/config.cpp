@@ -1,0 +1,282 @@
+// TOML settings with strict key checking (toml++). Each key is read through KeyReader, which remembers it;
+// whatever the file holds that nobody read is an unknown key.
+#include "masnn/train/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+namespace masnn::train {
+namespace {
+
+class KeyReader {
+ public:
+  KeyReader(toml::table& root, std::string source) : root_(root), source_(std::move(source)) {}
+
+  template <typename T>
+  void read(const std::string& key, T& out) {
+    used_.insert(key);
+    const toml::node* node = root_.at_path(key).node();
+    if (!node) return;
+    if constexpr (std::is_same_v<T, bool>) {
+      if (auto v = node->value_exact<bool>()) out = *v; else fail(key, "true or false");
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      if (auto v = node->value_exact<std::string>()) out = *v; else fail(key, "a string");
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (auto v = node->value<double>()) out = static_cast<T>(*v); else fail(key, "a number");
+    } else {
+      if (auto v = node->value_exact<int64_t>()) out = static_cast<T>(*v); else fail(key, "an integer");
+    }
+  }
+
+  template <typename T>
+  void read(const std::string& key, std::optional<T>& out) {
+    if (!root_.at_path(key).node()) {
+      used_.insert(key);
+      return;
+    }
+    T value{};
+    read(key, value);
+    out = value;
+  }
+
+  // Every leaf key of the document must have been read.
+  void check_all_used() const {
+    std::vector<std::string> unknown;
+    collect(root_, "", unknown);
+    if (!unknown.empty()) {
+      std::string list;
+      for (const auto& k : unknown) list += (list.empty() ? "" : ", ") + k;
+      throw std::invalid_argument(source_ + ": unknown key " + list);
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& key, const std::string& expected) const {
+    throw std::invalid_argument(source_ + ": key '" + key + "' must be " + expected);
+  }
+
+ private:
+  void collect(const toml::table& t, const std::string& prefix, std::vector<std::string>& unknown) const {
+    for (const auto& [k, v] : t) {
+      const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      if (const toml::table* sub = v.as_table()) {
+        collect(*sub, key, unknown);
+      } else if (!used_.count(key)) {
+        unknown.push_back("'" + key + "'");
+      }
+    }
+  }
+
+  toml::table& root_;
+  std::string source_;
+  std::set<std::string> used_;
+};
+
+void require(bool ok, const std::string& source, const std::string& key, const std::string& expected) {
+  if (!ok) throw std::invalid_argument(source + ": key '" + key + "' must be " + expected);
+}
+
+void apply_override(toml::table& root, const std::string& assignment, const std::string& source) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw std::invalid_argument("--set '" + assignment + "': expected key=value, e.g. train.lr=0.001");
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  // The value is a TOML value; a bare word is taken as a string.
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};
+  }
+  toml::table* table = &root;
+  std::string::size_type start = 0, dot;
+  while ((dot = key.find('.', start)) != std::string::npos) {
+    const std::string part = key.substr(start, dot - start);
+    if (!table->contains(part)) table->insert(part, toml::table{});
+    table = (*table)[part].as_table();
+    if (!table) throw std::invalid_argument(source + ": --set " + key + ": '" + part + "' is not a section");
+    start = dot + 1;
+  }
+  table->insert_or_assign(key.substr(start), *parsed.get("v"));
+}
+
+}  // namespace
+
+TrainConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    throw std::invalid_argument(msg.str());
+  }
+  for (const auto& o : overrides) apply_override(root, o, source);
+
+  TrainConfig c;
+  KeyReader r(root, source);
+  ModelConfig& m = c.model;
+  r.read("model.name", m.name);
+  r.read("model.attention", m.attention);
+  r.read("model.placement", m.placement);
+  r.read("model.t_ratio", m.t_ratio);
+  r.read("model.c_ratio", m.c_ratio);
+  r.read("model.kernel_size", m.kernel_size);
+  r.read("model.per_step", m.per_step);
+  r.read("model.lif.neuron", m.neuron);
+  r.read("model.lif.threshold", m.threshold);
+  r.read("model.lif.v_reset", m.v_reset);
+  r.read("model.lif.decay", m.decay);
+  r.read("model.lif.bias", m.bias);
+  r.read("model.lif.surrogate_width", m.surrogate_width);
+  r.read("model.lif.reset", m.reset);
+  r.read("model.lif.surrogate", m.surrogate);
+  r.read("model.lif.backend", m.backend);
+  r.read("model.lif.fire_at_equal", m.fire_at_equal);
+  r.read("model.lif.detach_reset", m.detach_reset);
+  r.read("model.lif.learnable_decay", m.learnable_decay);
+
+  DataConfig& d = c.data;
+  r.read("data.dataset", d.dataset);
+  r.read("data.root", d.root);
+  r.read("data.steps", d.steps);
+  r.read("data.dt_ms", d.dt_ms);
+  r.read("data.ds", d.ds);
+  r.read("data.slicing", d.slicing);
+  r.read("data.binary", d.binary);
+  r.read("data.normalization", d.normalization);
+  r.read("data.clips", d.clips);
+  r.read("data.max_shift", d.max_shift);
+  r.read("data.flip", d.flip);
+  r.read("data.workers", d.workers);
+  r.read("data.cache", d.cache);
+  r.read("data.synth_users", d.synth_users);
+  r.read("data.limit_train", d.limit_train);
+  r.read("data.limit_test", d.limit_test);
+
+  TrainSettings& t = c.train;
+  r.read("train.epochs", t.epochs);
+  r.read("train.batch_size", t.batch_size);
+  r.read("train.optimizer", t.optimizer);
+  r.read("train.lr", t.lr);
+  r.read("train.beta1", t.beta1);
+  r.read("train.beta2", t.beta2);
+  r.read("train.momentum", t.momentum);
+  r.read("train.weight_decay", t.weight_decay);
+  r.read("train.scheduler", t.scheduler);
+  r.read("train.plateau_factor", t.plateau_factor);
+  r.read("train.plateau_patience", t.plateau_patience);
+  r.read("train.step_size", t.step_size);
+  r.read("train.step_gamma", t.step_gamma);
+  r.read("train.warmup_epochs", t.warmup_epochs);
+  r.read("train.loss", t.loss);
+  r.read("train.label_smoothing", t.label_smoothing);
+  r.read("train.grad_clip", t.grad_clip);
+  int64_t seed = static_cast<int64_t>(t.seed);
+  r.read("train.seed", seed);
+  require(seed >= 0, source, "train.seed", "a non-negative integer");
+  t.seed = static_cast<uint64_t>(seed);
+  r.read("train.out_dir", t.out_dir);
+  r.read("train.quiet", t.quiet);
+  r.read("train.eval_every", t.eval_every);
+  r.check_all_used();
+
+  auto one_of = [&](const std::string& key, const std::string& v, std::initializer_list<const char*> allowed) {
+    std::string list;
+    for (const char* a : allowed) {
+      if (v == a) return;
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    r.fail(key, "one of " + list + " (got '" + v + "')");
+  };
+  one_of("model.placement", m.placement, {"conv-post", "activate-pre"});
+  one_of("model.lif.neuron", m.neuron, {"reference-dvs", "reference-resnet"});
+  one_of("data.dataset", d.dataset, {"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture"});
+  one_of("data.slicing", d.slicing, {"time-window", "event-count", "time-bins"});
+  one_of("data.normalization", d.normalization, {"none", "max-per-frame", "max-per-sample"});
+  one_of("train.optimizer", t.optimizer, {"adam", "sgd"});
+  one_of("train.scheduler", t.scheduler, {"plateau", "cosine", "step", "none"});
+  one_of("train.loss", t.loss, {"mse", "ce"});
+  require(d.steps >= 1, source, "data.steps", ">= 1");
+  require(d.dt_ms > 0, source, "data.dt_ms", "> 0");
+  require(d.ds >= 1, source, "data.ds", ">= 1");
+  require(d.clips >= 1, source, "data.clips", ">= 1");
+  require(d.workers >= 1, source, "data.workers", ">= 1");
+  require(d.flip >= 0 && d.flip <= 1, source, "data.flip", "in [0, 1]");
+  require(t.epochs >= 1, source, "train.epochs", ">= 1");
+  require(t.batch_size >= 1, source, "train.batch_size", ">= 1");
+  require(t.lr > 0, source, "train.lr", "> 0");
+  require(t.grad_clip >= 0, source, "train.grad_clip", ">= 0");
+  require(t.label_smoothing >= 0 && t.label_smoothing < 1, source, "train.label_smoothing", "in [0, 1)");
+  require(t.eval_every >= 1, source, "train.eval_every", ">= 1");
+  require(m.t_ratio >= 1 && m.c_ratio >= 1, source, "model.t_ratio/c_ratio", ">= 1");
+  return c;
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(path + ": cannot open config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_config(text.str(), path, overrides);
+}
+
+std::string to_toml(const TrainConfig& c) {
+  const ModelConfig& m = c.model;
+  toml::table lif{{"neuron", m.neuron}};
+  auto put = [](toml::table& t, const char* k, const auto& opt) {
+    if (opt) t.insert(k, *opt);
+  };
+  put(lif, "threshold", m.threshold);
+  put(lif, "v_reset", m.v_reset);
+  put(lif, "decay", m.decay);
+  put(lif, "bias", m.bias);
+  put(lif, "surrogate_width", m.surrogate_width);
+  put(lif, "reset", m.reset);
+  put(lif, "surrogate", m.surrogate);
+  put(lif, "backend", m.backend);
+  put(lif, "fire_at_equal", m.fire_at_equal);
+  put(lif, "detach_reset", m.detach_reset);
+  put(lif, "learnable_decay", m.learnable_decay);
+  toml::table model{{"name", m.name},       {"attention", m.attention},     {"placement", m.placement},
+                    {"t_ratio", m.t_ratio}, {"c_ratio", m.c_ratio},         {"kernel_size", m.kernel_size},
+                    {"per_step", m.per_step}, {"lif", lif}};
+  const DataConfig& d = c.data;
+  toml::table data{{"dataset", d.dataset}, {"root", d.root},         {"steps", d.steps},
+                   {"dt_ms", d.dt_ms},     {"ds", d.ds},             {"slicing", d.slicing},
+                   {"binary", d.binary},   {"normalization", d.normalization}, {"clips", d.clips},
+                   {"max_shift", d.max_shift}, {"flip", d.flip},     {"workers", d.workers},
+                   {"cache", d.cache},     {"synth_users", d.synth_users}, {"limit_train", d.limit_train},
+                   {"limit_test", d.limit_test}};
+  const TrainSettings& t = c.train;
+  toml::table train{{"epochs", t.epochs},
+                    {"batch_size", t.batch_size},
+                    {"optimizer", t.optimizer},
+                    {"lr", t.lr},
+                    {"beta1", t.beta1},
+                    {"beta2", t.beta2},
+                    {"momentum", t.momentum},
+                    {"weight_decay", t.weight_decay},
+                    {"scheduler", t.scheduler},
+                    {"plateau_factor", t.plateau_factor},
+                    {"plateau_patience", t.plateau_patience},
+                    {"step_size", t.step_size},
+                    {"step_gamma", t.step_gamma},
+                    {"warmup_epochs", t.warmup_epochs},
+                    {"loss", t.loss},
+                    {"label_smoothing", t.label_smoothing},
+                    {"grad_clip", t.grad_clip},
+                    {"seed", static_cast<int64_t>(t.seed)},
+                    {"out_dir", t.out_dir},
+                    {"quiet", t.quiet},
+                    {"eval_every", t.eval_every}};
+  toml::table root{{"model", model}, {"data", data}, {"train", train}};
+  std::ostringstream out;
+  out << root;
+  return out.str();
+}
+
+}  // namespace masnn::train

@@ -1,0 +1,142 @@
+#include "masnn/train/factory.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "masnn/data/folder_dataset.h"
+#include "masnn/data/gesture_dataset.h"
+#include "masnn/data/synth_gestures.h"
+
+namespace masnn::train {
+namespace {
+
+// The first `limit` samples of a dataset (limit_train / limit_test), for quick runs.
+class PrefixDataset : public data::EventDataset {
+ public:
+  PrefixDataset(std::shared_ptr<const data::EventDataset> base, size_t limit)
+      : base_(std::move(base)), size_(std::min(limit, base_->size())) {}
+  size_t size() const override { return size_; }
+  int label(size_t i) const override { return base_->label(i); }
+  data::Events events(size_t i) const override { return base_->events(i); }
+  int num_classes() const override { return base_->num_classes(); }
+  int width() const override { return base_->width(); }
+  int height() const override { return base_->height(); }
+  std::string name() const override { return base_->name() + "[:" + std::to_string(size_) + "]"; }
+  std::string describe(size_t i) const override { return base_->describe(i); }
+  std::vector<data::SourceFile> source_files() const override { return base_->source_files(); }
+
+ private:
+  std::shared_ptr<const data::EventDataset> base_;
+  size_t size_;
+};
+
+template <typename T>
+T wrap_key(const std::string& key, const std::function<T()>& parse) {
+  try {
+    return parse();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(key + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+LIFOptions lif_options(const ModelConfig& m) {
+  LIFOptions o = m.neuron == "reference-resnet" ? LIFOptions::reference_resnet() : LIFOptions::reference_dvs();
+  if (m.threshold) o.threshold(*m.threshold);
+  if (m.v_reset) o.v_reset(*m.v_reset);
+  if (m.decay) o.decay(*m.decay);
+  if (m.bias) o.bias(*m.bias);
+  if (m.surrogate_width) o.surrogate_width(*m.surrogate_width);
+  if (m.reset) o.reset(wrap_key<ResetMode>("model.lif.reset", [&] { return parse_reset_mode(*m.reset); }));
+  if (m.surrogate)
+    o.surrogate(wrap_key<SurrogateKind>("model.lif.surrogate", [&] { return parse_surrogate(*m.surrogate); }));
+  if (m.backend) o.backend(wrap_key<LIFBackend>("model.lif.backend", [&] { return parse_lif_backend(*m.backend); }));
+  if (m.fire_at_equal) o.fire_at_equal(*m.fire_at_equal);
+  if (m.detach_reset) o.detach_reset(*m.detach_reset);
+  if (m.learnable_decay) o.learnable_decay(*m.learnable_decay);
+  wrap_key<int>("model.lif", [&] {
+    o.validate();
+    return 0;
+  });
+  return o;
+}
+
+data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
+  data::FrameOptions f;
+  f.steps(d.steps).dt_us(static_cast<int64_t>(d.dt_ms * 1000.0 + 0.5)).ds(d.ds).width(width).height(height);
+  f.binary(d.binary);
+  if (d.slicing == "time-window") f.slicing(data::FrameSlicing::TimeWindow);
+  else if (d.slicing == "event-count") f.slicing(data::FrameSlicing::EventCount);
+  else f.slicing(data::FrameSlicing::TimeBins);
+  if (d.normalization == "none") f.normalization(data::FrameNormalization::None);
+  else if (d.normalization == "max-per-frame") f.normalization(data::FrameNormalization::MaxPerFrame);
+  else f.normalization(data::FrameNormalization::MaxPerSample);
+  wrap_key<int>("data", [&] {
+    f.validate();
+    return 0;
+  });
+  return f;
+}
+
+std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, data::Split split) {
+  const DataConfig& d = c.data;
+  std::shared_ptr<const data::EventDataset> ds;
+  if (d.dataset == "synthetic-gesture") {
+    const std::string root =
+        d.root.empty() ? (std::filesystem::path(c.train.out_dir) / "synthetic-gesture").string() : d.root;
+    const auto folder = std::filesystem::path(root) / "DvsGesture";
+    if (!std::filesystem::exists(folder / "trials_to_test.txt")) {
+      data::SynthOptions s;
+      s.users = static_cast<int>(d.synth_users);
+      s.seed = c.train.seed + 1;
+      data::write_synthetic_gestures(root, s);
+    }
+    data::GestureOptions g;
+    g.root = root;
+    g.split = split;
+    ds = std::make_shared<data::GestureDataset>(g);
+  } else if (d.dataset == "dvs128-gesture") {
+    if (d.root.empty()) throw std::invalid_argument("data.root: give the DvsGesture folder of DVS128 Gesture");
+    data::GestureOptions g;
+    g.root = d.root;
+    g.split = split;
+    ds = std::make_shared<data::GestureDataset>(g);
+  } else if (d.dataset == "dvs128-gait") {
+    if (d.root.empty()) throw std::invalid_argument("data.root: give the DVS128 Gait folder (train/, test/)");
+    ds = std::make_shared<data::FolderDataset>(data::make_gait_dataset(d.root, split));
+  } else {
+    if (d.root.empty()) throw std::invalid_argument("data.root: give the CIFAR10-DVS folder (10 class folders)");
+    ds = std::make_shared<data::FolderDataset>(data::make_cifar10dvs_dataset(d.root, split));
+  }
+  const int64_t limit = split == data::Split::Train ? d.limit_train : d.limit_test;
+  if (limit > 0) ds = std::make_shared<PrefixDataset>(ds, static_cast<size_t>(limit));
+  if (ds->size() == 0) throw std::invalid_argument(ds->name() + ": the dataset split holds no samples");
+  return ds;
+}
+
+ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
+  const ModelConfig& m = c.model;
+  ModelSpec s;
+  s.name = m.name;
+  s.attention = wrap_key<AttentionType>("model.attention", [&] { return AttentionType::parse(m.attention); });
+  s.placement = parse_attention_placement(m.placement);
+  s.t_ratio = m.t_ratio;
+  s.c_ratio = m.c_ratio;
+  s.kernel_size = m.kernel_size;
+  s.per_step = m.per_step;
+  s.lif = lif_options(m);
+  s.steps = c.data.steps;
+  const auto f = frame_options(c.data, dataset.width(), dataset.height());
+  if (f.rows() != f.cols())
+    throw std::invalid_argument("data: frames must be square for the DVS networks, got " + std::to_string(f.rows()) +
+                                "x" + std::to_string(f.cols()));
+  s.input_size = f.rows();
+  s.in_channels = 2;
+  s.num_classes = dataset.num_classes();
+  return s;
+}
+
+}  // namespace masnn::train

@@ -1,0 +1,240 @@
+#include "masnn/train/trainer.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include "masnn/train/factory.h"
+#include "masnn/train/metrics_csv.h"
+#include "masnn/train/progress.h"
+#include "masnn/train/tensorboard.h"
+
+namespace masnn::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kCsvColumns = {"epoch",         "lr",           "train_loss", "train_accuracy",
+                                              "test_loss",     "test_accuracy", "test_vote_accuracy",
+                                              "test_clip_accuracy", "samples_per_second", "seconds"};
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSettings& t, std::vector<torch::Tensor> params) {
+  if (t.optimizer == "adam")
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(t.lr).betas({t.beta1, t.beta2}).weight_decay(t.weight_decay));
+  return std::make_unique<torch::optim::SGD>(
+      params, torch::optim::SGDOptions(t.lr).momentum(t.momentum).weight_decay(t.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+data::LoaderOptions loader_options(const TrainConfig& c, const data::EventDataset& ds, data::ClipMode mode) {
+  data::LoaderOptions o;
+  o.batch_size(c.train.batch_size)
+      .shuffle(mode == data::ClipMode::Train)
+      .workers(static_cast<int>(c.data.workers))
+      .seed(c.train.seed)
+      .mode(mode)
+      .test_clips(static_cast<int>(c.data.clips))
+      .frames(frame_options(c.data, ds.width(), ds.height()))
+      .augment(data::AugmentOptions().max_shift(static_cast<int>(c.data.max_shift)).flip_probability(c.data.flip));
+  return o;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
+                                  double label_smoothing) {
+  if (kind == "mse")
+    return torch::mse_loss(outputs, torch::one_hot(labels, outputs.size(1)).to(outputs.scalar_type()));
+  if (kind == "ce")
+    return torch::nn::functional::cross_entropy(
+        outputs, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
+  throw std::invalid_argument("loss: expected mse or ce, got '" + kind + "'");
+}
+
+Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
+                          const data::LoaderOptions& options, const std::string& loss, bool quiet) {
+  torch::nn::Module& module = *model.ptr();
+  const bool was_training = module.is_training();
+  module.eval();
+  torch::NoGradGuard no_grad;
+  data::EventLoader loader(dataset, options);
+  loader.start_epoch(0);
+  EvaluationAccumulator acc(dataset->num_classes());
+  ProgressBar bar("eval", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
+  data::Batch batch;
+  int64_t step = 0, samples = 0;
+  while (loader.next(batch)) {
+    const torch::Tensor out = model.forward(batch.x);
+    const double loss_sum = classification_loss(loss, out, batch.labels, 0).item<double>() * out.size(0);
+    acc.add(out, batch.labels, options.test_clips(), loss_sum);
+    samples += out.size(0) / options.test_clips();
+    bar.update(++step, samples, {});
+  }
+  const Evaluation e = acc.result();
+  bar.finish({{"acc%", e.accuracy}});
+  if (was_training) module.train();
+  return e;
+}
+
+Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
+                 std::shared_ptr<const data::EventDataset> test_set)
+    : config_(std::move(config)), train_set_(std::move(train_set)), test_set_(std::move(test_set)) {
+  if (train_set_->num_classes() != test_set_->num_classes())
+    throw std::invalid_argument("train and test splits have different class counts");
+  spec_ = model_spec(config_, *train_set_);
+  torch::manual_seed(config_.train.seed);
+  model_ = build_model(spec_);
+  optimizer_ = make_optimizer(config_.train, module().parameters());
+  ScheduleSettings s;
+  s.kind = config_.train.scheduler;
+  s.base_lr = config_.train.lr;
+  s.epochs = config_.train.epochs;
+  s.plateau_factor = config_.train.plateau_factor;
+  s.plateau_patience = config_.train.plateau_patience;
+  s.step_size = config_.train.step_size;
+  s.step_gamma = config_.train.step_gamma;
+  s.warmup_epochs = config_.train.warmup_epochs;
+  schedule_ = std::make_unique<LRSchedule>(s);
+  train_loader_ = std::make_unique<data::EventLoader>(train_set_, loader_options(config_, *train_set_, data::ClipMode::Train));
+  test_options_ = loader_options(config_, *test_set_, data::ClipMode::Test);
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::resume(const std::string& path) {
+  const CheckpointInfo peek = read_checkpoint_info(path);
+  if (spec_to_json(peek.spec) != spec_to_json(spec_))
+    throw std::invalid_argument(path + ": the checkpoint's network differs from the config's (checkpoint " +
+                                spec_to_json(peek.spec) + ", config " + spec_to_json(spec_) + ")");
+  const CheckpointInfo info = load_checkpoint(path, module(), optimizer_.get(), /*restore_rng=*/true);
+  schedule_->set_state(info.schedule);
+  next_epoch_ = info.epoch + 1;
+  best_accuracy_ = info.best_accuracy;
+  best_epoch_ = info.best_epoch;
+}
+
+void Trainer::save(const std::string& path) {
+  CheckpointInfo info;
+  info.epoch = next_epoch_ - 1;
+  info.best_accuracy = best_accuracy_;
+  info.best_epoch = best_epoch_;
+  info.config_toml = to_toml(config_);
+  info.spec = spec_;
+  info.schedule = schedule_->state();
+  info.seed = config_.train.seed;
+  save_checkpoint(path, module(), optimizer_.get(), info);
+}
+
+EpochRecord Trainer::train_epoch(int64_t epoch) {
+  const TrainSettings& t = config_.train;
+  EpochRecord r;
+  r.epoch = epoch;
+  r.lr = schedule_->lr_for_epoch(epoch);
+  set_lr(*optimizer_, r.lr);
+  module().train();
+  train_loader_->start_epoch(static_cast<uint64_t>(epoch));
+  ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, t.epochs),
+                  static_cast<int64_t>(train_loader_->batches_per_epoch()), t.quiet);
+  const auto t0 = std::chrono::steady_clock::now();
+  double loss_sum = 0;
+  int64_t correct = 0, samples = 0, step = 0;
+  data::Batch batch;
+  while (train_loader_->next(batch)) {
+    optimizer_->zero_grad();
+    const torch::Tensor out = model_.forward(batch.x);
+    const torch::Tensor loss = classification_loss(t.loss, out, batch.labels, t.label_smoothing);
+    loss.backward();
+    if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module().parameters(), t.grad_clip);
+    optimizer_->step();
+    const int64_t n = out.size(0);
+    loss_sum += loss.item<double>() * n;
+    correct += out.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    samples += n;
+    bar.update(++step, samples, {{"loss", loss_sum / samples}, {"acc%", static_cast<double>(correct) / samples}});
+  }
+  r.seconds = seconds_since(t0);
+  r.train_loss = samples ? loss_sum / samples : 0;
+  r.train_accuracy = samples ? static_cast<double>(correct) / samples : 0;
+  r.samples_per_second = samples / std::max(r.seconds, 1e-9);
+  bar.finish({{"loss", r.train_loss}, {"acc%", r.train_accuracy}});
+  return r;
+}
+
+Evaluation Trainer::evaluate() {
+  return evaluate_model(model_, test_set_, test_options_, config_.train.loss, config_.train.quiet);
+}
+
+TrainSummary Trainer::fit(int64_t stop_after) {
+  const TrainSettings& t = config_.train;
+  const fs::path out(t.out_dir);
+  fs::create_directories(out);
+  {
+    std::ofstream cfg(out / "config.toml");
+    cfg << to_toml(config_);
+  }
+  const bool resumed = next_epoch_ > 0;
+  MetricsCsv csv((out / "metrics.csv").string(), kCsvColumns, /*append=*/resumed);
+  TensorBoardWriter tb((out / "tensorboard").string());
+  TrainSummary summary;
+  for (int64_t run = 0; next_epoch_ < t.epochs && (stop_after < 0 || run < stop_after); ++run) {
+    const int64_t epoch = next_epoch_;
+    EpochRecord r = train_epoch(epoch);
+    const bool last = epoch + 1 == t.epochs;
+    if ((epoch + 1) % t.eval_every == 0 || last) r.test = evaluate();
+    schedule_->end_epoch(epoch, r.train_loss);
+    next_epoch_ = epoch + 1;
+    std::map<std::string, double> row = {{"epoch", static_cast<double>(epoch + 1)},
+                                         {"lr", r.lr},
+                                         {"train_loss", r.train_loss},
+                                         {"train_accuracy", r.train_accuracy},
+                                         {"samples_per_second", r.samples_per_second},
+                                         {"seconds", r.seconds}};
+    tb.add_scalar("train/loss", r.train_loss, epoch + 1);
+    tb.add_scalar("train/accuracy", r.train_accuracy, epoch + 1);
+    tb.add_scalar("train/lr", r.lr, epoch + 1);
+    tb.add_scalar("train/samples_per_second", r.samples_per_second, epoch + 1);
+    if (r.test) {
+      row["test_loss"] = r.test->loss;
+      row["test_accuracy"] = r.test->accuracy;
+      row["test_vote_accuracy"] = r.test->vote_accuracy;
+      row["test_clip_accuracy"] = r.test->clip_accuracy;
+      tb.add_scalar("test/loss", r.test->loss, epoch + 1);
+      tb.add_scalar("test/accuracy", r.test->accuracy, epoch + 1);
+      tb.add_scalar("test/clip_accuracy", r.test->clip_accuracy, epoch + 1);
+      if (r.test->accuracy > best_accuracy_) {
+        best_accuracy_ = r.test->accuracy;
+        best_epoch_ = epoch;
+        save((out / "best.pt").string());
+      }
+    }
+    csv.write_row(row);
+    tb.flush();
+    save((out / "last.pt").string());
+    if (!t.quiet) {
+      std::string line = fmt::format("epoch {}/{}: train loss {:.4f} acc {:.1f}%", epoch + 1, t.epochs, r.train_loss,
+                                     100 * r.train_accuracy);
+      if (r.test)
+        line += fmt::format(" | test acc {:.1f}% (vote {:.1f}%, clips {:.1f}%)", 100 * r.test->accuracy,
+                            100 * r.test->vote_accuracy, 100 * r.test->clip_accuracy);
+      std::cerr << line << fmt::format(" | lr {:.3g} | {:.1f} samples/s\n", r.lr, r.samples_per_second);
+    }
+    summary.epochs.push_back(std::move(r));
+  }
+  summary.best_accuracy = best_accuracy_;
+  summary.best_epoch = best_epoch_;
+  return summary;
+}
+
+}  // namespace masnn::train

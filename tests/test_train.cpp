@@ -1,0 +1,217 @@
+// Training end to end on a tiny synthetic gesture set, resume, checkpoints, evaluation, configs.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "masnn/data/synth_gestures.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/demo.h"
+#include "masnn/train/factory.h"
+#include "masnn/train/trainer.h"
+
+namespace fs = std::filesystem;
+using namespace masnn;
+using namespace masnn::train;
+
+namespace {
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("masnn_test_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(p);
+  fs::create_directories(p);
+  return p;
+}
+
+// A small synthetic gesture set shared by the tests of this file: 3 users (2 train, 1 test), one lighting.
+const fs::path& tiny_data() {
+  static const fs::path root = [] {
+    const fs::path p = temp_dir("data");
+    data::SynthOptions s;
+    s.users = 4;
+    s.test_users = 1;
+    s.lightings = {"lab"};
+    s.seed = 7;
+    s.gesture_seconds = 1.0;
+    data::write_synthetic_gestures(p.string(), s);
+    return p;
+  }();
+  return root;
+}
+
+TrainConfig tiny_config(const fs::path& out, int epochs) {
+  return parse_config(kDemoConfig, "demo config",
+                      {"data.root=\"" + tiny_data().string() + "\"", "train.out_dir=\"" + out.string() + "\"",
+                       "train.epochs=" + std::to_string(epochs), "data.steps=8", "data.dt_ms=100", "data.ds=8",
+                       "model.t_ratio=2", "data.clips=2", "train.batch_size=4", "train.quiet=true",
+                       "data.workers=1"});
+}
+
+std::vector<torch::Tensor> weights(torch::nn::Module& m) {
+  std::vector<torch::Tensor> w;
+  for (const auto& p : m.parameters()) w.push_back(p.detach().clone());
+  for (const auto& b : m.buffers()) w.push_back(b.detach().clone());
+  return w;
+}
+
+}  // namespace
+
+TEST(Config, UnknownKeysAndBadValuesAreClearErrors) {
+  auto expect_error = [](const std::string& text, std::vector<std::string> sets, const std::string& needle) {
+    try {
+      parse_config(text, "x.toml", sets);
+      ADD_FAILURE() << "no error for " << text;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("x.toml"), std::string::npos) << e.what();
+    }
+  };
+  expect_error("[train]\nlearning_rate = 0.1\n", {}, "train.learning_rate");
+  expect_error("[train]\nlr = 'fast'\n", {}, "train.lr");
+  expect_error("[train]\nlr = -1.0\n", {}, "train.lr");
+  expect_error("", {"train.optimizer=adamw"}, "train.optimizer");
+  expect_error("", {"data.dataset=mnist"}, "data.dataset");
+  expect_error("", {"model.lif.tresh=0.1"}, "model.lif.tresh");
+  expect_error("[train\n", {}, "x.toml:1");
+  EXPECT_THROW(parse_config("", "x.toml", {"noequals"}), std::invalid_argument);
+}
+
+TEST(Config, OverridesAndRoundTrip) {
+  auto c = parse_config(kDemoConfig, "demo", {"train.lr=0.01", "model.attention=CSA", "model.lif.decay=0.5"});
+  EXPECT_DOUBLE_EQ(c.train.lr, 0.01);
+  EXPECT_EQ(c.model.attention, "CSA");
+  EXPECT_DOUBLE_EQ(lif_options(c.model).decay(), 0.5);
+  EXPECT_DOUBLE_EQ(lif_options(c.model).threshold(), 0.3);  // the preset's other fields stay
+  const auto again = parse_config(to_toml(c), "again");
+  EXPECT_EQ(to_toml(again), to_toml(c));
+  EXPECT_THROW(lif_options(parse_config("", "x", {"model.lif.reset=sideways"}).model), std::invalid_argument);
+}
+
+TEST(Config, PresetsParseAndTheDemoFileMatchesTheEmbeddedDemo) {
+  const fs::path configs = fs::path(MASNN_SOURCE_DIR) / "configs";
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(configs)) {
+    if (entry.path().extension() != ".toml") continue;
+    SCOPED_TRACE(entry.path().string());
+    const TrainConfig c = load_config(entry.path().string());
+    EXPECT_NO_THROW(lif_options(c.model));
+    EXPECT_NO_THROW(AttentionType::parse(c.model.attention));
+    ++n;
+  }
+  EXPECT_GT(n, 0);
+  std::ifstream in(configs / "demo.toml");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), std::string(kDemoConfig));
+}
+
+TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) {
+  const fs::path out_a = temp_dir("a"), out_b = temp_dir("b");
+  const TrainConfig ca = tiny_config(out_a, 15);
+  auto train_set = make_dataset(ca, data::Split::Train);
+  auto test_set = make_dataset(ca, data::Split::Test);
+  ASSERT_EQ(train_set->size(), 33u);
+  ASSERT_EQ(test_set->size(), 11u);
+
+  // A straight run.
+  Trainer a(ca, train_set, test_set);
+  const TrainSummary sa = a.fit();
+  ASSERT_EQ(sa.epochs.size(), 15u);
+  EXPECT_LT(sa.epochs.back().train_loss, sa.epochs.front().train_loss * 0.9);
+  EXPECT_GT(sa.epochs.back().train_accuracy, 3.0 / 11) << "chance is 1/11";
+  ASSERT_TRUE(sa.epochs.back().test.has_value());
+  EXPECT_GT(sa.epochs.back().test->vote_accuracy, 3.0 / 11) << "chance is 1/11";
+
+  // The same run killed after 2 epochs and resumed from its last checkpoint.
+  const TrainConfig cb = tiny_config(out_b, 15);
+  {
+    Trainer b(cb, train_set, test_set);
+    b.fit(/*stop_after=*/2);
+  }
+  Trainer b(cb, train_set, test_set);
+  b.resume((out_b / "last.pt").string());
+  EXPECT_EQ(b.next_epoch(), 2);
+  const TrainSummary sb = b.fit();
+  ASSERT_EQ(sb.epochs.size(), 13u);
+  const auto wa = weights(a.module()), wb = weights(b.module());
+  ASSERT_EQ(wa.size(), wb.size());
+  for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::allclose(wa[i], wb[i], 1e-6, 1e-7)) << "tensor " << i;
+  EXPECT_DOUBLE_EQ(sb.epochs.back().test->accuracy, sa.epochs.back().test->accuracy);
+
+  // The metrics CSV of the resumed run holds all 6 epochs once.
+  std::ifstream csv(out_b / "metrics.csv");
+  int lines = 0;
+  for (std::string line; std::getline(csv, line);) ++lines;
+  EXPECT_EQ(lines, 16);
+
+  // Evaluating the saved checkpoint gives the accuracy measured at the end of training.
+  CheckpointInfo info;
+  auto model = load_model((out_a / "last.pt").string(), &info);
+  EXPECT_EQ(info.epoch, 14);
+  data::LoaderOptions lo;
+  lo.batch_size(4).shuffle(false).workers(1).mode(data::ClipMode::Test).test_clips(2).frames(
+      frame_options(ca.data, test_set->width(), test_set->height()));
+  const Evaluation e = evaluate_model(model, test_set, lo, "mse", true);
+  EXPECT_DOUBLE_EQ(e.accuracy, sa.epochs.back().test->accuracy);
+  EXPECT_DOUBLE_EQ(e.vote_accuracy, sa.epochs.back().test->vote_accuracy);
+  EXPECT_EQ(e.confusion.sum().item<int64_t>(), 11);
+
+  // Nothing temporary is left behind; a broken checkpoint is refused with its name.
+  for (const auto& entry : fs::directory_iterator(out_a))
+    EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
+  const fs::path broken = out_a / "broken.pt";
+  std::ofstream(broken) << "not a checkpoint";
+  try {
+    load_model(broken.string());
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("broken.pt"), std::string::npos);
+  }
+  // A checkpoint of another network cannot be resumed by this config.
+  auto other = tiny_config(out_b, 15);
+  other.model.attention = "none";
+  Trainer c(other, train_set, test_set);
+  EXPECT_THROW(c.resume((out_a / "last.pt").string()), std::invalid_argument);
+}
+
+TEST(Metrics, ClipVotingFollowsTheReferenceRule) {
+  EvaluationAccumulator acc(3);
+  // Two samples, three clips each. Sample 0 (class 1): clips right, right, wrong -> correct (2 > 1.5).
+  // Sample 1 (class 2): one right clip of three -> wrong by the reference rule.
+  auto out = torch::tensor({{0.f, 1.f, 0.f}, {0.f, .9f, 0.f}, {1.f, 0.f, 0.f},
+                            {0.f, 0.f, 1.f}, {.6f, 0.f, 0.f}, {.6f, 0.f, 0.f}});
+  auto labels = torch::tensor({1, 1, 1, 2, 2, 2}, torch::kLong);
+  acc.add(out, labels, 3, 0.6);
+  const Evaluation e = acc.result();
+  EXPECT_EQ(e.samples, 2);
+  EXPECT_DOUBLE_EQ(e.clip_accuracy, 3.0 / 6);
+  EXPECT_DOUBLE_EQ(e.accuracy, 0.5);
+  // Mean outputs: sample 0 -> class 1 (right); sample 1 -> class 0 (0.4 vs 0.333): wrong.
+  EXPECT_DOUBLE_EQ(e.vote_accuracy, 0.5);
+  EXPECT_EQ(e.confusion[2][0].item<int64_t>(), 1);
+  EXPECT_DOUBLE_EQ(e.loss, 0.1);
+}
+
+TEST(Schedule, PlateauCosineStep) {
+  ScheduleSettings s;
+  s.kind = "plateau";
+  s.base_lr = 1.0;
+  s.plateau_patience = 1;
+  LRSchedule p(s);
+  EXPECT_DOUBLE_EQ(p.end_epoch(0, 1.0), 1.0);
+  EXPECT_DOUBLE_EQ(p.end_epoch(1, 1.0), 1.0);  // 1 bad epoch: not more than the patience
+  EXPECT_DOUBLE_EQ(p.end_epoch(2, 1.0), 0.1);  // 2 bad epochs: reduced
+  s.kind = "cosine";
+  s.epochs = 10;
+  LRSchedule c(s);
+  EXPECT_DOUBLE_EQ(c.lr_for_epoch(0), 1.0);
+  EXPECT_NEAR(c.lr_for_epoch(5), 0.5, 1e-12);
+  s.kind = "step";
+  s.step_size = 3;
+  s.step_gamma = 0.5;
+  LRSchedule st(s);
+  EXPECT_DOUBLE_EQ(st.lr_for_epoch(2), 1.0);
+  EXPECT_DOUBLE_EQ(st.lr_for_epoch(3), 0.5);
+}
