@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   g++ cmake make            # compiler and build
   libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, nn modules
+  libtomlplusplus-dev       # TOML configs
   libcli11-dev              # the command line
   libfmt-dev                # formatted output
   nlohmann-json3-dev        # JSON reports and metadata

@@ -2,6 +2,7 @@
 // whatever the file holds that nobody read is an unknown key.
 #include "masnn/train/config.h"
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -103,17 +104,53 @@ void apply_override(toml::table& root, const std::string& assignment, const std:
   table->insert_or_assign(key.substr(start), *parsed.get("v"));
 }
 
-}  // namespace
+// Copies every key of `over` into `base`, descending into tables present in both.
+void merge_into(toml::table& base, const toml::table& over) {
+  for (const auto& [k, v] : over) {
+    const toml::table* sub = v.as_table();
+    toml::table* target = base[k].as_table();
+    if (sub && target) merge_into(*target, *sub);
+    else base.insert_or_assign(k, v);
+  }
+}
 
-TrainConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
-  toml::table root;
+toml::table parse_toml(const std::string& text, const std::string& source) {
   try {
-    root = toml::parse(text, source);
+    return toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
     msg << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
     throw std::invalid_argument(msg.str());
   }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument(path + ": cannot open config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// `extends = "base.toml"` (relative to the file) loads the base first; this file's keys win. Chains are
+// followed up to a small depth, so a cycle is an error rather than a hang.
+toml::table resolve_extends(toml::table table, const std::string& source, int depth) {
+  const toml::node* ext = table.get("extends");
+  if (!ext) return table;
+  const auto name = ext->value_exact<std::string>();
+  if (!name) throw std::invalid_argument(source + ": key 'extends' must be a file name");
+  if (depth > 8) throw std::invalid_argument(source + ": 'extends' is nested too deeply (a cycle?)");
+  const std::string base_path = (std::filesystem::path(source).parent_path() / *name).string();
+  toml::table base = resolve_extends(parse_toml(read_text(base_path), base_path), base_path, depth + 1);
+  table.erase("extends");
+  merge_into(base, table);
+  return base;
+}
+
+}  // namespace
+
+TrainConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  toml::table root = resolve_extends(parse_toml(text, source), source, 0);
   for (const auto& o : overrides) apply_override(root, o, source);
 
   TrainConfig c;
@@ -217,11 +254,7 @@ TrainConfig parse_config(const std::string& text, const std::string& source, con
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(path + ": cannot open config file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_config(text.str(), path, overrides);
+  return parse_config(read_text(path), path, overrides);
 }
 
 std::string to_toml(const TrainConfig& c) {

@@ -118,6 +118,10 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, dat
 }
 
 ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
+  return model_spec(c, dataset.width(), dataset.height(), dataset.num_classes());
+}
+
+ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classes) {
   const ModelConfig& m = c.model;
   ModelSpec s;
   s.name = m.name;
@@ -129,13 +133,13 @@ ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
   s.per_step = m.per_step;
   s.lif = lif_options(m);
   s.steps = c.data.steps;
-  const auto f = frame_options(c.data, dataset.width(), dataset.height());
+  const auto f = frame_options(c.data, width, height);
   if (f.rows() != f.cols())
     throw std::invalid_argument("data: frames must be square for the DVS networks, got " + std::to_string(f.rows()) +
                                 "x" + std::to_string(f.cols()));
   s.input_size = f.rows();
   s.in_channels = 2;
-  s.num_classes = dataset.num_classes();
+  s.num_classes = num_classes;
   return s;
 }
 

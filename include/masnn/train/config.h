@@ -74,7 +74,8 @@ struct TrainConfig {
   TrainSettings train;
 };
 
-/// Parses TOML text (`name` is used in messages), then applies overrides "section.key=value" where value is
+/// Parses TOML text (`name` is used in messages; a key `extends = "base.toml"` loads that file, relative to
+/// `name`'s folder, underneath), then applies overrides "section.key=value" where value is
 /// a TOML value (strings may be bare). Throws std::invalid_argument naming the source and the key.
 TrainConfig parse_config(const std::string& toml_text, const std::string& name,
                          const std::vector<std::string>& overrides = {});

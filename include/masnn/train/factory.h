@@ -22,5 +22,7 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& config
 
 /// The network spec for a config and the dataset it trains on (input size and classes from the data).
 ModelSpec model_spec(const TrainConfig& config, const data::EventDataset& dataset);
+/// The same for a sensor of width x height and a number of classes.
+ModelSpec model_spec(const TrainConfig& config, int width, int height, int num_classes);
 
 }  // namespace masnn::train
