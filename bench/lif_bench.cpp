@@ -28,9 +28,12 @@ std::vector<LifBenchResult> run_lif_bench(const LifBenchConfig& c) {
   if (c.steps < 1 || c.batch < 1 || c.channels < 1 || c.size < 1 || c.repeats < 1)
     throw std::invalid_argument("bench lif: steps, batch, channels, size and repeats must be >= 1");
   LIFOptions lif_options;
-  if (c.neuron == "dvs") lif_options = LIFOptions::reference_dvs();
-  else if (c.neuron == "resnet") lif_options = LIFOptions::reference_resnet();
-  else throw std::invalid_argument("bench lif: --neuron must be dvs or resnet, got '" + c.neuron + "'");
+  if (c.neuron == "dvs")
+    lif_options = LIFOptions::reference_dvs();
+  else if (c.neuron == "resnet")
+    lif_options = LIFOptions::reference_resnet();
+  else
+    throw std::invalid_argument("bench lif: --neuron must be dvs or resnet, got '" + c.neuron + "'");
 
   memory::track_cpu_allocations();
   torch::manual_seed(0);

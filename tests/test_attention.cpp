@@ -11,7 +11,9 @@ using namespace masnn;
 
 namespace {
 
-double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+double sigmoid(double v) {
+  return 1.0 / (1.0 + std::exp(-v));
+}
 
 void set_identity(SharedMLP& mlp) {
   torch::NoGradGuard ng;

@@ -277,7 +277,8 @@ TEST(DataFactory, OpensByNameWithCache) {
   EXPECT_EQ(parse_dataset_kind("cifar10-dvs"), DatasetKind::Cifar10Dvs);
   EXPECT_THROW(parse_dataset_kind("mnist"), std::invalid_argument);
   const auto plain = open_event_dataset(DatasetKind::Gesture, dir.path.string(), Split::Train);
-  const auto cached = open_event_dataset(DatasetKind::Gesture, dir.path.string(), Split::Train, (dir.path / "cache").string());
+  const auto cached =
+      open_event_dataset(DatasetKind::Gesture, dir.path.string(), Split::Train, (dir.path / "cache").string());
   EXPECT_TRUE(fs::exists(dir.path / "cache" / "dvs128-gesture-train.mev"));
   ASSERT_EQ(cached->size(), plain->size());
   EXPECT_EQ(cached->events(5).t, plain->events(5).t);

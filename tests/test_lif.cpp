@@ -22,8 +22,7 @@ Grads run(const LIFOptions& o, LIFBackend backend, const torch::Tensor& x, const
   auto r = functional::lif(xx, LIFOptions(o).backend(backend), hh, dd);
   auto loss = (r.spikes * gs).sum() + (r.state * gh).sum();
   loss.backward();
-  return {r.spikes.detach(), r.state.detach(), xx.grad(), hh.defined() ? hh.grad() : hh,
-          dd.defined() ? dd.grad() : dd};
+  return {r.spikes.detach(), r.state.detach(), xx.grad(), hh.defined() ? hh.grad() : hh, dd.defined() ? dd.grad() : dd};
 }
 
 void expect_same(const LIFOptions& o, std::vector<int64_t> shape, bool with_h0, bool learn_decay,
@@ -76,9 +75,9 @@ TEST(LIF, FusedMatchesComposedForEveryVariant) {
   for (const auto& o : all_variants()) {
     SCOPED_TRACE(to_string(o.reset()) + " detach=" + std::to_string(o.detach_reset()) + " " + to_string(o.surrogate()));
     expect_same(o, {6, 3, 5, 7}, false, false);
-    expect_same(o, {1, 4, 3}, false, false);      // T = 1
-    expect_same(o, {9, 2, 300}, true, false);     // more neurons than one kernel tile, odd sizes, h0
-    expect_same(o, {5, 3, 11}, true, true);       // learnable decay
+    expect_same(o, {1, 4, 3}, false, false);   // T = 1
+    expect_same(o, {9, 2, 300}, true, false);  // more neurons than one kernel tile, odd sizes, h0
+    expect_same(o, {5, 3, 11}, true, true);    // learnable decay
   }
 }
 
@@ -139,8 +138,8 @@ TEST(LIF, SurrogateShapes) {
     EXPECT_GE(g.min().item<double>(), 0.0);
   }
   auto rect = functional::surrogate_derivative(v, SurrogateKind::Rectangular, 0.5);
-  EXPECT_EQ(rect[74].item<double>(), 0.0);   // v = -0.26: outside |v| < 0.25
-  EXPECT_EQ(rect[76].item<double>(), 2.0);   // v = -0.24
+  EXPECT_EQ(rect[74].item<double>(), 0.0);  // v = -0.26: outside |v| < 0.25
+  EXPECT_EQ(rect[76].item<double>(), 2.0);  // v = -0.24
 }
 
 TEST(LIF, StateGradientMatchesFiniteDifferences) {
@@ -165,8 +164,8 @@ TEST(LIF, StateGradientMatchesFiniteDifferences) {
       const double fd = (loss(xp, decay.detach()) - loss(xm, decay.detach())).item<double>() / (2 * eps);
       EXPECT_NEAR(x.grad().view(-1)[i].item<double>(), fd, 1e-6) << "element " << i;
     }
-    const double fd = (loss(x.detach(), decay.detach() + eps) - loss(x.detach(), decay.detach() - eps)).item<double>() /
-                      (2 * eps);
+    const double fd =
+        (loss(x.detach(), decay.detach() + eps) - loss(x.detach(), decay.detach() - eps)).item<double>() / (2 * eps);
     EXPECT_NEAR(decay.grad().item<double>(), fd, 1e-6);
   }
 }

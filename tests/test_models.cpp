@@ -60,8 +60,12 @@ TEST(DvsNet, GaitShapes) {
 TEST(DvsNet, LearnsATinyTask) {
   // Two classes that differ in where the input is active; a few Adam steps must drive the MSE down.
   torch::manual_seed(1);
-  auto o = DvsNetOptions::gesture(4, AttentionType::parse("TCSA")).input_size(8).channels({8, 8}).pools({1, 2})
-               .hidden({16}).num_classes(2);
+  auto o = DvsNetOptions::gesture(4, AttentionType::parse("TCSA"))
+               .input_size(8)
+               .channels({8, 8})
+               .pools({1, 2})
+               .hidden({16})
+               .num_classes(2);
   auto a = o.attention();
   a.t_ratio = 2;
   a.c_ratio = 2;
@@ -70,8 +74,10 @@ TEST(DvsNet, LearnsATinyTask) {
   auto x = torch::zeros({4, 16, 2, 8, 8});
   auto labels = torch::arange(16) % 2;
   for (int i = 0; i < 16; ++i) {
-    if (labels[i].item<int64_t>() == 0) x.index_put_({torch::indexing::Slice(), i, 0, torch::indexing::Slice(0, 4)}, 1.0);
-    else x.index_put_({torch::indexing::Slice(), i, 1, torch::indexing::Slice(4, 8)}, 1.0);
+    if (labels[i].item<int64_t>() == 0)
+      x.index_put_({torch::indexing::Slice(), i, 0, torch::indexing::Slice(0, 4)}, 1.0);
+    else
+      x.index_put_({torch::indexing::Slice(), i, 1, torch::indexing::Slice(4, 8)}, 1.0);
   }
   auto target = torch::one_hot(labels, 2).to(torch::kFloat);
   torch::optim::Adam opt(net->parameters(), 1e-2);

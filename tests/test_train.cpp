@@ -19,10 +19,25 @@ using namespace masnn::train;
 
 namespace {
 
+// Temporary folders of this process, removed when the tests end.
+std::vector<fs::path>& temp_dirs() {
+  static std::vector<fs::path> dirs;
+  return dirs;
+}
+
+struct RemoveTempDirs : ::testing::Environment {
+  void TearDown() override {
+    std::error_code ec;
+    for (const auto& d : temp_dirs()) fs::remove_all(d, ec);
+  }
+};
+const auto* const remove_temp_dirs = ::testing::AddGlobalTestEnvironment(new RemoveTempDirs);
+
 fs::path temp_dir(const std::string& name) {
   const fs::path p = fs::temp_directory_path() / ("masnn_test_train_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   fs::create_directories(p);
+  temp_dirs().push_back(p);
   return p;
 }
 
@@ -46,8 +61,7 @@ TrainConfig tiny_config(const fs::path& out, int epochs) {
   return parse_config(kDemoConfig, "demo config",
                       {"data.root=\"" + tiny_data().string() + "\"", "train.out_dir=\"" + out.string() + "\"",
                        "train.epochs=" + std::to_string(epochs), "data.steps=8", "data.dt_ms=100", "data.ds=8",
-                       "model.t_ratio=2", "data.clips=2", "train.batch_size=4", "train.quiet=true",
-                       "data.workers=1"});
+                       "model.t_ratio=2", "data.clips=2", "train.batch_size=4", "train.quiet=true", "data.workers=1"});
 }
 
 std::vector<torch::Tensor> weights(torch::nn::Module& m) {
@@ -160,10 +174,8 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   CheckpointInfo info;
   auto model = load_model((out_a / "last.pt").string(), &info);
   EXPECT_EQ(info.epoch, 14);
-  data::LoaderOptions lo;
-  lo.batch_size(4).shuffle(false).workers(1).mode(data::ClipMode::Test).test_clips(2).frames(
-      frame_options(ca.data, test_set->width(), test_set->height()));
-  const Evaluation e = evaluate_model(model, test_set, lo, "mse", true);
+  const Evaluation e =
+      evaluate_model(model, test_set, loader_options(ca, *test_set, data::ClipMode::Test), "mse", true);
   EXPECT_DOUBLE_EQ(e.accuracy, sa.epochs.back().test->accuracy);
   EXPECT_DOUBLE_EQ(e.vote_accuracy, sa.epochs.back().test->vote_accuracy);
   EXPECT_EQ(e.confusion.sum().item<int64_t>(), 11);
@@ -190,8 +202,8 @@ TEST(Metrics, ClipVotingFollowsTheReferenceRule) {
   EvaluationAccumulator acc(3);
   // Two samples, three clips each. Sample 0 (class 1): clips right, right, wrong -> correct (2 > 1.5).
   // Sample 1 (class 2): one right clip of three -> wrong by the reference rule.
-  auto out = torch::tensor({{0.f, 1.f, 0.f}, {0.f, .9f, 0.f}, {1.f, 0.f, 0.f},
-                            {0.f, 0.f, 1.f}, {.6f, 0.f, 0.f}, {.6f, 0.f, 0.f}});
+  auto out = torch::tensor(
+      {{0.f, 1.f, 0.f}, {0.f, .9f, 0.f}, {1.f, 0.f, 0.f}, {0.f, 0.f, 1.f}, {.6f, 0.f, 0.f}, {.6f, 0.f, 0.f}});
   auto labels = torch::tensor({1, 1, 1, 2, 2, 2}, torch::kLong);
   acc.add(out, labels, 3, 0.6);
   const Evaluation e = acc.result();

@@ -28,8 +28,8 @@ void AttentiveLIFImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 5 && x.size(2) == options.channels(), "attentive LIF: input must be [T,B,",
-              options.channels(), ",H,W], got ", x.sizes());
+  TORCH_CHECK(x.dim() == 5 && x.size(2) == options.channels(), "attentive LIF: input must be [T,B,", options.channels(),
+              ",H,W], got ", x.sizes());
   const torch::Tensor decay = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
   std::vector<torch::Tensor> spikes, wc, ws;
   spikes.reserve(x.size(0));

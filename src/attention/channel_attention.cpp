@@ -4,7 +4,9 @@
 
 namespace masnn {
 
-ChannelAttentionImpl::ChannelAttentionImpl(const ChannelAttentionOptions& options_) : options(options_) { reset(); }
+ChannelAttentionImpl::ChannelAttentionImpl(const ChannelAttentionOptions& options_) : options(options_) {
+  reset();
+}
 
 void ChannelAttentionImpl::reset() {
   mlp = register_module("mlp", SharedMLP(options.channels(), options.ratio(), "channel attention"));
@@ -15,18 +17,18 @@ torch::Tensor ChannelAttentionImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.size(2) == options.channels(), "channel attention: built for C = ", options.channels(), ", got ",
               x.size(2));
   if (options.per_step()) {
-    const auto flat = x.flatten(3);  // [T,B,C,HW]
+    const auto flat = x.flatten(3);                                                  // [T,B,C,HW]
     return mlp(flat.mean(3), std::get<0>(flat.max(3))).unsqueeze(-1).unsqueeze(-1);  // [T,B,C,1,1]
   }
-  const auto avg = x.mean(at::IntArrayRef{0, 3, 4});                // [B,C]
-  const auto max = x.amax(at::IntArrayRef{0, 3, 4});                // [B,C]
+  const auto avg = x.mean(at::IntArrayRef{0, 3, 4});              // [B,C]
+  const auto max = x.amax(at::IntArrayRef{0, 3, 4});              // [B,C]
   return mlp(avg, max).unsqueeze(0).unsqueeze(-1).unsqueeze(-1);  // [1,B,C,1,1]
 }
 
 torch::Tensor ChannelAttentionImpl::forward_step(const torch::Tensor& u) {
   TORCH_CHECK(u.dim() == 4 && u.size(1) == options.channels(), "channel attention: a step must be [B,",
               options.channels(), ",H,W], got ", u.sizes());
-  const auto flat = u.flatten(2);  // [B,C,HW]
+  const auto flat = u.flatten(2);                                                  // [B,C,HW]
   return mlp(flat.mean(2), std::get<0>(flat.max(2))).unsqueeze(-1).unsqueeze(-1);  // [B,C,1,1]
 }
 

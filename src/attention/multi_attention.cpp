@@ -13,13 +13,13 @@ void MultiDimAttentionImpl::reset() {
   if (t.temporal)
     ta = register_module("ta", TemporalAttention(TemporalAttentionOptions(options.steps()).ratio(options.t_ratio())));
   if (t.channel)
-    ca = register_module("ca", ChannelAttention(ChannelAttentionOptions(options.channels())
-                                                    .ratio(options.c_ratio())
-                                                    .per_step(options.per_step())));
+    ca = register_module(
+        "ca", ChannelAttention(
+                  ChannelAttentionOptions(options.channels()).ratio(options.c_ratio()).per_step(options.per_step())));
   if (t.spatial)
-    sa = register_module("sa", SpatialAttention(SpatialAttentionOptions()
-                                                    .kernel_size(options.kernel_size())
-                                                    .per_step(options.per_step())));
+    sa = register_module(
+        "sa",
+        SpatialAttention(SpatialAttentionOptions().kernel_size(options.kernel_size()).per_step(options.per_step())));
 }
 
 void MultiDimAttentionImpl::pretty_print(std::ostream& stream) const {
@@ -29,8 +29,8 @@ void MultiDimAttentionImpl::pretty_print(std::ostream& stream) const {
 }
 
 torch::Tensor MultiDimAttentionImpl::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 5 || (x.dim() == 3 && !options.type().channel && !options.type().spatial),
-              "attention ", options.type().name(), ": input must be [T,B,C,H,W] (or [T,B,F] for TA), got ", x.sizes());
+  TORCH_CHECK(x.dim() == 5 || (x.dim() == 3 && !options.type().channel && !options.type().spatial), "attention ",
+              options.type().name(), ": input must be [T,B,C,H,W] (or [T,B,F] for TA), got ", x.sizes());
   torch::Tensor out = x;
   AttentionWeights w;
   if (ta) out = out * (w.temporal = ta(out));

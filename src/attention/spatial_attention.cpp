@@ -4,13 +4,14 @@
 
 namespace masnn {
 
-SpatialAttentionImpl::SpatialAttentionImpl(const SpatialAttentionOptions& options_) : options(options_) { reset(); }
+SpatialAttentionImpl::SpatialAttentionImpl(const SpatialAttentionOptions& options_) : options(options_) {
+  reset();
+}
 
 void SpatialAttentionImpl::reset() {
   const int64_t k = options.kernel_size();
   TORCH_CHECK(k >= 1 && k % 2 == 1, "spatial attention: kernel_size must be odd and positive, got ", k);
-  conv = register_module("conv",
-                         torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 1, k).padding(k / 2).bias(false)));
+  conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 1, k).padding(k / 2).bias(false)));
 }
 
 torch::Tensor SpatialAttentionImpl::weights_from_maps(const torch::Tensor& mean, const torch::Tensor& max) {

@@ -36,13 +36,13 @@ torch::Tensor TemporalAttentionImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() >= 3, "temporal attention: input must be [T,B,...] with features, got ", x.sizes());
   TORCH_CHECK(x.size(0) == options.steps(), "temporal attention: built for T = ", options.steps(),
               " time steps, got input with T = ", x.size(0));
-  const auto flat = x.flatten(2);                          // [T,B,F]
-  const auto avg = flat.mean(2).t();                       // [B,T]
-  const auto max = std::get<0>(flat.max(2)).t();           // [B,T]
+  const auto flat = x.flatten(2);                 // [T,B,F]
+  const auto avg = flat.mean(2).t();              // [B,T]
+  const auto max = std::get<0>(flat.max(2)).t();  // [B,T]
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
   shape[1] = x.size(1);
-  return mlp(avg, max).t().reshape(shape);                 // [T,B,1,...]
+  return mlp(avg, max).t().reshape(shape);  // [T,B,1,...]
 }
 
 }  // namespace masnn

@@ -8,7 +8,9 @@
 #include <iostream>
 
 #include "../../bench/lif_bench.h"
+#include "../../bench/train_step_bench.h"
 #include "command.h"
+#include "masnn/analysis/operation_count.h"
 
 namespace masnn::cli {
 namespace {
@@ -44,6 +46,62 @@ void run_bench_lif(const bench::LifBenchConfig& c, const std::string& json_path)
   }
 }
 
+void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::string& json_path) {
+  std::ofstream json_out;  // opened first, so that a bad path fails before the minutes of measuring
+  if (!json_path.empty()) {
+    json_out.open(json_path);
+    if (!json_out) throw std::runtime_error("bench train-step: cannot write --json file '" + json_path + "'");
+  }
+  const auto r = bench::run_train_step_bench(c);
+  std::cout << fmt::format(
+      "bench train-step: {}, attention {} ({}), input {} (T={}, B={}), {} parameters, LIF {}, "
+      "threads {}, median of {} steps after {} warm-up\n",
+      r.model, AttentionType::parse(c.attention).name(), c.placement, analysis::shape_string(r.input_shape), c.steps,
+      c.batch, r.params, c.lif_backend, r.threads, c.iterations, c.warmup);
+  std::cout << fmt::format(
+      "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
+      "{:.2f} samples/s, {:.2f} ms per sample-time-step\n",
+      r.step_ms, r.step_min_ms, r.step_max_ms, r.samples_per_s, r.ms_per_sample_step);
+  std::cout << fmt::format(
+      "peak CPU tensor memory: {:.1f} MiB (allocator-counted; {:.1f} MiB of it held before the "
+      "steps: weights, Adam state, input)\n",
+      r.peak_tensor_mib, r.baseline_tensor_mib);
+  std::cout << fmt::format("peak RSS of the process: {:.1f} MiB (after the training steps, before the floor)\n",
+                           r.peak_rss_mib);
+  std::cout << fmt::format(
+      "floor (convolutions + linear layers alone, forward+backward, same shapes, this process): "
+      "{:.1f} ms, peak {:.1f} MiB above its inputs\n",
+      r.floor_ms, r.floor_peak_tensor_mib);
+  for (const auto& l : r.floor)
+    std::cout << fmt::format("  {:<14} input {:<20} {:>9.1f} ms\n", l.name, analysis::shape_string(l.input_shape),
+                             l.ms);
+  std::cout << fmt::format("step / floor: {:.2f}x\n", r.ratio());
+  if (!json_path.empty()) {
+    nlohmann::json j;
+    j["config"] = {{"model", r.model},         {"attention", AttentionType::parse(c.attention).name()},
+                   {"placement", c.placement}, {"T", c.steps},
+                   {"batch", c.batch},         {"steps", c.iterations},
+                   {"warmup", c.warmup},       {"lif_backend", c.lif_backend},
+                   {"threads", r.threads},     {"input_shape", r.input_shape},
+                   {"params", r.params}};
+    j["results"] = {{"step_ms", r.step_ms},
+                    {"step_min_ms", r.step_min_ms},
+                    {"step_max_ms", r.step_max_ms},
+                    {"samples_per_s", r.samples_per_s},
+                    {"ms_per_sample_step", r.ms_per_sample_step},
+                    {"peak_tensor_mib", r.peak_tensor_mib},
+                    {"baseline_tensor_mib", r.baseline_tensor_mib},
+                    {"peak_rss_mib", r.peak_rss_mib},
+                    {"floor_ms", r.floor_ms},
+                    {"floor_peak_tensor_mib", r.floor_peak_tensor_mib},
+                    {"step_over_floor", r.ratio()},
+                    {"loss", r.loss}};
+    for (const auto& l : r.floor)
+      j["floor_layers"].push_back({{"name", l.name}, {"input_shape", l.input_shape}, {"ms", l.ms}});
+    json_out << j.dump(2) << "\n";
+  }
+}
+
 RegisterCommand reg([](CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Measure performance figures");
   bench->require_subcommand(1);
@@ -59,6 +117,24 @@ RegisterCommand reg([](CLI::App& app) {
   lif->add_flag("--activate-pre", config->activate_pre, "LIF with channel+spatial attention inside the time loop");
   lif->add_option("--json", *json_path, "also write the figures to this JSON file");
   lif->callback([config, json_path] { run_bench_lif(*config, *json_path); });
+
+  auto* step = bench->add_subcommand(
+      "train-step", "One training step (forward, MSE loss, backward, Adam) vs its convolutions + linears alone");
+  auto step_config = std::make_shared<bench::TrainStepBenchConfig>();
+  auto step_json = std::make_shared<std::string>();
+  step->add_option("--model", step_config->model, "gesture, gait, small, or a registry name (dvs-gesture, ...)")
+      ->capture_default_str();
+  step->add_option("--attention", step_config->attention, "none, TA, CA, SA, TCA, TSA, CSA, TCSA")
+      ->capture_default_str();
+  step->add_option("--placement", step_config->placement, "conv-post or activate-pre")->capture_default_str();
+  step->add_option("-T,--T", step_config->steps, "time steps T")->capture_default_str();
+  step->add_option("--batch,-B", step_config->batch, "batch size")->capture_default_str();
+  step->add_option("--steps", step_config->iterations, "timed training steps (median reported)")->capture_default_str();
+  step->add_option("--warmup", step_config->warmup, "untimed steps first")->capture_default_str();
+  step->add_option("--lif-backend", step_config->lif_backend, "fused or composed")->capture_default_str();
+  step->add_option("--seed", step_config->seed, "seed of the weights, input and labels")->capture_default_str();
+  step->add_option("--json", *step_json, "also write the figures to this JSON file");
+  step->callback([step_config, step_json] { run_bench_train_step(*step_config, *step_json); });
 });
 
 }  // namespace

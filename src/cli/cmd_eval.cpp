@@ -75,16 +75,11 @@ void eval_dataset(const EvalArgs& a) {
   if (a.quiet) sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);
   auto test_set = train::make_dataset(config, data::Split::Test);
-  data::LoaderOptions lo;
-  lo.batch_size(config.train.batch_size)
-      .shuffle(false)
-      .workers(static_cast<int>(config.data.workers))
-      .mode(data::ClipMode::Test)
-      .test_clips(static_cast<int>(config.data.clips))
-      .frames(train::frame_options(config.data, test_set->width(), test_set->height()));
+  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
   const train::Evaluation e = train::evaluate_model(model, test_set, lo, config.train.loss, config.train.quiet);
   std::cout << fmt::format("{}: {} samples x {} clips\n", test_set->name(), e.samples, config.data.clips);
-  std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n", 100 * e.accuracy);
+  std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n",
+                           100 * e.accuracy);
   std::cout << fmt::format("vote accuracy {:.2f}% (mean output over clips)   clip accuracy {:.2f}%   loss {:.5f}\n",
                            100 * e.vote_accuracy, 100 * e.clip_accuracy, e.loss);
   std::cout << "per class (voted):";
@@ -92,14 +87,19 @@ void eval_dataset(const EvalArgs& a) {
     std::cout << fmt::format(" {}:{:.0f}%", c, 100 * e.per_class_accuracy[c]);
   std::cout << "\nconfusion (rows true, columns voted):\n";
   for (int64_t r = 0; r < e.confusion.size(0); ++r) {
-    for (int64_t c = 0; c < e.confusion.size(1); ++c) std::cout << fmt::format("{:4}", e.confusion[r][c].item<int64_t>());
+    for (int64_t c = 0; c < e.confusion.size(1); ++c)
+      std::cout << fmt::format("{:4}", e.confusion[r][c].item<int64_t>());
     std::cout << "\n";
   }
   if (!a.json.empty()) {
-    nlohmann::json j = {{"checkpoint", a.checkpoint},   {"dataset", test_set->name()},
-                        {"samples", e.samples},          {"clips", config.data.clips},
-                        {"accuracy", e.accuracy},        {"vote_accuracy", e.vote_accuracy},
-                        {"clip_accuracy", e.clip_accuracy}, {"loss", e.loss},
+    nlohmann::json j = {{"checkpoint", a.checkpoint},
+                        {"dataset", test_set->name()},
+                        {"samples", e.samples},
+                        {"clips", config.data.clips},
+                        {"accuracy", e.accuracy},
+                        {"vote_accuracy", e.vote_accuracy},
+                        {"clip_accuracy", e.clip_accuracy},
+                        {"loss", e.loss},
                         {"per_class_accuracy", e.per_class_accuracy}};
     for (int64_t r = 0; r < e.confusion.size(0); ++r) {
       std::vector<int64_t> row;
@@ -128,8 +128,10 @@ RegisterCommand reg([](CLI::App& app) {
       ->needs(frames);
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
   cmd->callback([a] {
-    if (!a->frames.empty()) eval_frames(*a);
-    else eval_dataset(*a);
+    if (!a->frames.empty())
+      eval_frames(*a);
+    else
+      eval_dataset(*a);
   });
 });
 

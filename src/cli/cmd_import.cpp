@@ -22,7 +22,8 @@ struct ImportArgs {
 
 DvsNet as_dvs_net(torch::nn::AnyModule& m, const std::string& what) {
   auto net = std::dynamic_pointer_cast<DvsNetImpl>(m.ptr());
-  if (!net) throw std::invalid_argument(what + ": only the DVS networks can be imported from or exported to the reference");
+  if (!net)
+    throw std::invalid_argument(what + ": only the DVS networks can be imported from or exported to the reference");
   return DvsNet(net);
 }
 
@@ -87,7 +88,8 @@ RegisterCommand reg_import([](CLI::App& app) {
 });
 
 RegisterCommand reg_export([](CLI::App& app) {
-  auto* cmd = app.add_subcommand("export", "Write a checkpoint's weights as a PyTorch state_dict in the reference's naming");
+  auto* cmd =
+      app.add_subcommand("export", "Write a checkpoint's weights as a PyTorch state_dict in the reference's naming");
   auto checkpoint = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
   cmd->add_option("--checkpoint", *checkpoint, "masnn checkpoint")->required()->check(CLI::ExistingFile);

@@ -29,7 +29,8 @@ void run_train(const TrainArgs& a) {
   train::Trainer trainer(config, train_set, test_set);
   if (!a.resume.empty()) {
     trainer.resume(a.resume);
-    if (!config.train.quiet) std::cerr << fmt::format("resumed from {} at epoch {}\n", a.resume, trainer.next_epoch() + 1);
+    if (!config.train.quiet)
+      std::cerr << fmt::format("resumed from {} at epoch {}\n", a.resume, trainer.next_epoch() + 1);
   }
   const auto summary = trainer.fit();
   std::cout << fmt::format("best test accuracy {:.2f}% at epoch {}; checkpoints and metrics in {}\n",

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <thread>
 #include <iostream>
+#include <thread>
 
 #include "command.h"
 

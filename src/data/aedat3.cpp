@@ -82,7 +82,16 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
     }
     p += 28 + static_cast<size_t>(body);
   }
-  events.reserve(total);
+  // Decode straight into the arrays (sized once), then trim what was dropped.
+  events.t.resize(total);
+  events.x.resize(total);
+  events.y.resize(total);
+  events.p.resize(total);
+  int64_t* out_t = events.t.data();
+  uint16_t* out_x = events.x.data();
+  uint16_t* out_y = events.y.data();
+  uint8_t* out_p = events.p.data();
+  size_t n = 0;
   const uint32_t width = options.width > 0 ? static_cast<uint32_t>(options.width) : 0xFFFFFFFFu;
   const uint32_t height = options.height > 0 ? static_cast<uint32_t>(options.height) : 0xFFFFFFFFu;
   while (pos < size) {
@@ -100,21 +109,28 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
       const uint8_t* e = h + 28;
       for (uint32_t i = 0; i < number; ++i, e += event_size) {
         const uint32_t word = le32(e);
+        const uint32_t x = (word >> 17) & 0x7FFFu, y = (word >> 2) & 0x7FFFu;
         if ((word & 1u) == 0) {
           ++st.invalid_dropped;
           continue;
         }
-        const uint32_t x = (word >> 17) & 0x7FFFu, y = (word >> 2) & 0x7FFFu;
         if (x >= width || y >= height) {
           ++st.out_of_range_dropped;
           continue;
         }
-        const int64_t t = high | static_cast<int64_t>(le32(e + ts_offset) & 0x7FFFFFFFu);
-        events.push_back(t, static_cast<uint16_t>(x), static_cast<uint16_t>(y), static_cast<uint8_t>((word >> 1) & 1u));
+        out_t[n] = high | static_cast<int64_t>(le32(e + ts_offset) & 0x7FFFFFFFu);
+        out_x[n] = static_cast<uint16_t>(x);
+        out_y[n] = static_cast<uint16_t>(y);
+        out_p[n] = static_cast<uint8_t>((word >> 1) & 1u);
+        ++n;
       }
     }
     pos += 28 + body;
   }
+  events.t.resize(n);
+  events.x.resize(n);
+  events.y.resize(n);
+  events.p.resize(n);
   finish_read(events, options, &st);
   return events;
 }

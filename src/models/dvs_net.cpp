@@ -26,7 +26,9 @@ DvsNetOptions DvsNetOptions::gait(int64_t steps, AttentionType attention) {
       .attention(a);
 }
 
-DvsNetImpl::DvsNetImpl(const DvsNetOptions& options_) : options(options_) { reset(); }
+DvsNetImpl::DvsNetImpl(const DvsNetOptions& options_) : options(options_) {
+  reset();
+}
 
 void DvsNetImpl::reset() {
   const auto& ch = options.channels();

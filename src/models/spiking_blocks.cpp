@@ -7,7 +7,9 @@ namespace masnn {
 namespace {
 
 // Time-major [T,B,...] -> [T*B,...] and back: BN and conv see T*B samples, as in the reference.
-torch::Tensor merge_time(const torch::Tensor& x) { return x.flatten(0, 1); }
+torch::Tensor merge_time(const torch::Tensor& x) {
+  return x.flatten(0, 1);
+}
 torch::Tensor split_time(const torch::Tensor& x, int64_t steps) {
   std::vector<int64_t> shape{steps, x.size(0) / steps};
   shape.insert(shape.end(), x.sizes().begin() + 1, x.sizes().end());
@@ -16,8 +18,8 @@ torch::Tensor split_time(const torch::Tensor& x, int64_t steps) {
 
 }  // namespace
 
-SpikingConvBlockImpl::SpikingConvBlockImpl(int64_t in_channels_, int64_t out_channels_, int64_t pool_,
-                                           int64_t steps_, const LayerAttention& attention_, const LIFOptions& lif_)
+SpikingConvBlockImpl::SpikingConvBlockImpl(int64_t in_channels_, int64_t out_channels_, int64_t pool_, int64_t steps_,
+                                           const LayerAttention& attention_, const LIFOptions& lif_)
     : in_channels(in_channels_),
       out_channels(out_channels_),
       pool(pool_),
@@ -44,11 +46,11 @@ void SpikingConvBlockImpl::reset() {
                                                                    .relu(!pre)));
   if (pre && (att.type.channel || att.type.spatial))
     attentive_lif = register_module("lif", AttentiveLIF(AttentiveLIFOptions(out_channels)
-                                                             .channel_attention(att.type.channel)
-                                                             .spatial_attention(att.type.spatial)
-                                                             .c_ratio(att.c_ratio)
-                                                             .kernel_size(att.kernel_size)
-                                                             .lif(lif_options)));
+                                                            .channel_attention(att.type.channel)
+                                                            .spatial_attention(att.type.spatial)
+                                                            .c_ratio(att.c_ratio)
+                                                            .kernel_size(att.kernel_size)
+                                                            .lif(lif_options)));
   else
     lif = register_module("lif", LIF(lif_options));
 }
@@ -78,10 +80,10 @@ void SpikingLinearBlockImpl::reset() {
   if (att.type.temporal) {
     AttentionType ta;
     ta.temporal = true;
-    attention = register_module(
-        "attention", MultiDimAttention(MultiDimAttentionOptions(ta, steps, out_features)
-                                           .t_ratio(att.t_ratio)
-                                           .relu(att.placement == AttentionPlacement::ConvPost)));
+    attention =
+        register_module("attention", MultiDimAttention(MultiDimAttentionOptions(ta, steps, out_features)
+                                                           .t_ratio(att.t_ratio)
+                                                           .relu(att.placement == AttentionPlacement::ConvPost)));
   }
   lif = register_module("lif", LIF(lif_options));
 }

@@ -98,14 +98,15 @@ std::string to_string(SurrogateKind kind) {
   return "?";
 }
 
-std::string to_string(LIFBackend backend) { return backend == LIFBackend::Fused ? "fused" : "composed"; }
+std::string to_string(LIFBackend backend) {
+  return backend == LIFBackend::Fused ? "fused" : "composed";
+}
 
 namespace functional {
 
-LIFResult lif(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
-              const torch::Tensor& decay) {
+LIFResult lif(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0, const torch::Tensor& decay) {
   return options.backend() == LIFBackend::Fused ? lif_fused(x, options, h0, decay)
-                                                 : lif_composed(x, options, h0, decay);
+                                                : lif_composed(x, options, h0, decay);
 }
 
 }  // namespace functional
@@ -126,15 +127,17 @@ void LIFImpl::pretty_print(std::ostream& stream) const {
   stream << "masnn::LIF(threshold=" << options.threshold() << ", decay=" << options.decay()
          << (options.learnable_decay() ? " (learnable)" : "") << ", reset=" << to_string(options.reset());
   if (options.reset() == ResetMode::Hard) stream << ", v_reset=" << options.v_reset();
-  stream << ", detach_reset=" << options.detach_reset() << ", surrogate=" << to_string(options.surrogate())
-         << "(" << options.surrogate_width() << "), backend=" << to_string(options.backend()) << ")";
+  stream << ", detach_reset=" << options.detach_reset() << ", surrogate=" << to_string(options.surrogate()) << "("
+         << options.surrogate_width() << "), backend=" << to_string(options.backend()) << ")";
 }
 
 torch::Tensor LIFImpl::decay() const {
   return decay_logit.defined() ? torch::sigmoid(decay_logit) : torch::scalar_tensor(options.decay());
 }
 
-torch::Tensor LIFImpl::forward(const torch::Tensor& x) { return forward_with_state(x, {}).spikes; }
+torch::Tensor LIFImpl::forward(const torch::Tensor& x) {
+  return forward_with_state(x, {}).spikes;
+}
 
 functional::LIFResult LIFImpl::forward_with_state(const torch::Tensor& x, const torch::Tensor& h0) {
   const torch::Tensor d = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();

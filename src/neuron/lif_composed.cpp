@@ -8,8 +8,7 @@ namespace masnn::functional {
 
 LIFResult lif_composed(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
                        const torch::Tensor& decay) {
-  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ",
-              x.sizes());
+  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ", x.sizes());
   torch::Tensor h = h0.defined() ? h0 : torch::zeros_like(x[0]);
   const torch::Tensor alpha = decay.defined() ? decay : torch::scalar_tensor(options.decay(), x.options());
   std::vector<torch::Tensor> spikes;

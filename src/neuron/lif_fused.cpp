@@ -58,11 +58,11 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     torch::Tensor saved;
     if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fused_forward", [&] {
-      kernels::lif_forward_cpu<scalar_t>(
-          x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(),
-          saved.defined() && !use_code ? saved.data_ptr<scalar_t>() : nullptr,
-          saved.defined() && use_code ? saved.data_ptr<uint8_t>() : nullptr,
-          h0.defined() ? h0.data_ptr<scalar_t>() : nullptr, state.data_ptr<scalar_t>(), steps, neurons, p);
+      kernels::lif_forward_cpu<scalar_t>(x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(),
+                                         saved.defined() && !use_code ? saved.data_ptr<scalar_t>() : nullptr,
+                                         saved.defined() && use_code ? saved.data_ptr<uint8_t>() : nullptr,
+                                         h0.defined() ? h0.data_ptr<scalar_t>() : nullptr, state.data_ptr<scalar_t>(),
+                                         steps, neurons, p);
     });
     store_params(ctx, p);
     ctx->saved_data["use_code"] = use_code;
@@ -84,15 +84,15 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros(saved.sizes(), fopts);
     const torch::Tensor gh_last = grad[1].defined() ? grad[1].contiguous() : torch::Tensor();
     torch::Tensor gx = torch::empty(saved.sizes(), fopts);
-    torch::Tensor gh0 = ctx->saved_data["has_h0"].toBool() ? torch::empty(saved.sizes().slice(1), fopts)
-                                                             : torch::Tensor();
+    torch::Tensor gh0 =
+        ctx->saved_data["has_h0"].toBool() ? torch::empty(saved.sizes().slice(1), fopts) : torch::Tensor();
     double gdecay = 0.0;
     AT_DISPATCH_FLOATING_TYPES(gs.scalar_type(), "lif_fused_backward", [&] {
       kernels::lif_backward_cpu<scalar_t>(
           gs.data_ptr<scalar_t>(), gh_last.defined() ? gh_last.data_ptr<scalar_t>() : nullptr,
           use_code ? nullptr : saved.data_ptr<scalar_t>(), use_code ? saved.data_ptr<uint8_t>() : nullptr,
-          gx.data_ptr<scalar_t>(), gh0.defined() ? gh0.data_ptr<scalar_t>() : nullptr,
-          decay_grad ? &gdecay : nullptr, steps, neurons, p);
+          gx.data_ptr<scalar_t>(), gh0.defined() ? gh0.data_ptr<scalar_t>() : nullptr, decay_grad ? &gdecay : nullptr,
+          steps, neurons, p);
     });
     torch::Tensor gd = decay_grad ? torch::scalar_tensor(gdecay, fopts) : torch::Tensor();
     return {gx, gh0, gd, torch::Tensor()};
@@ -103,8 +103,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
 
 LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
                     const torch::Tensor& decay) {
-  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ",
-              x.sizes());
+  TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ", x.sizes());
   TORCH_CHECK(x.device().is_cpu(), "lif: backend 'fused' runs on CPU tensors in this build, got a tensor on ",
               x.device(), "; choose backend 'composed' for other devices");
   TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,

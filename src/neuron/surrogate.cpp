@@ -10,8 +10,7 @@ namespace masnn::functional {
 
 torch::Tensor surrogate_derivative(const torch::Tensor& v, SurrogateKind kind, double width) {
   switch (kind) {
-    case SurrogateKind::Rectangular:
-      return (v.abs() < width / 2).to(v.scalar_type()) * (1.0 / width);
+    case SurrogateKind::Rectangular: return (v.abs() < width / 2).to(v.scalar_type()) * (1.0 / width);
     case SurrogateKind::Sigmoid: {
       const double k = 4.0 / width;
       const torch::Tensor sg = torch::sigmoid(v * k);

@@ -2,12 +2,12 @@
 // whatever the file holds that nobody read is an unknown key.
 #include "masnn/train/config.h"
 
+#include <toml++/toml.h>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
-#include <toml++/toml.h>
 
 namespace masnn::train {
 namespace {
@@ -22,13 +22,25 @@ class KeyReader {
     const toml::node* node = root_.at_path(key).node();
     if (!node) return;
     if constexpr (std::is_same_v<T, bool>) {
-      if (auto v = node->value_exact<bool>()) out = *v; else fail(key, "true or false");
+      if (auto v = node->value_exact<bool>())
+        out = *v;
+      else
+        fail(key, "true or false");
     } else if constexpr (std::is_same_v<T, std::string>) {
-      if (auto v = node->value_exact<std::string>()) out = *v; else fail(key, "a string");
+      if (auto v = node->value_exact<std::string>())
+        out = *v;
+      else
+        fail(key, "a string");
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = node->value<double>()) out = static_cast<T>(*v); else fail(key, "a number");
+      if (auto v = node->value<double>())
+        out = static_cast<T>(*v);
+      else
+        fail(key, "a number");
     } else {
-      if (auto v = node->value_exact<int64_t>()) out = static_cast<T>(*v); else fail(key, "an integer");
+      if (auto v = node->value_exact<int64_t>())
+        out = static_cast<T>(*v);
+      else
+        fail(key, "an integer");
     }
   }
 
@@ -109,8 +121,10 @@ void merge_into(toml::table& base, const toml::table& over) {
   for (const auto& [k, v] : over) {
     const toml::table* sub = v.as_table();
     toml::table* target = base[k].as_table();
-    if (sub && target) merge_into(*target, *sub);
-    else base.insert_or_assign(k, v);
+    if (sub && target)
+      merge_into(*target, *sub);
+    else
+      base.insert_or_assign(k, v);
   }
 }
 
@@ -149,7 +163,8 @@ toml::table resolve_extends(toml::table table, const std::string& source, int de
 
 }  // namespace
 
-TrainConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+TrainConfig parse_config(const std::string& text, const std::string& source,
+                         const std::vector<std::string>& overrides) {
   toml::table root = resolve_extends(parse_toml(text, source), source, 0);
   for (const auto& o : overrides) apply_override(root, o, source);
 
@@ -274,15 +289,25 @@ std::string to_toml(const TrainConfig& c) {
   put(lif, "fire_at_equal", m.fire_at_equal);
   put(lif, "detach_reset", m.detach_reset);
   put(lif, "learnable_decay", m.learnable_decay);
-  toml::table model{{"name", m.name},       {"attention", m.attention},     {"placement", m.placement},
-                    {"t_ratio", m.t_ratio}, {"c_ratio", m.c_ratio},         {"kernel_size", m.kernel_size},
-                    {"per_step", m.per_step}, {"lif", lif}};
+  toml::table model{
+      {"name", m.name},       {"attention", m.attention},     {"placement", m.placement}, {"t_ratio", m.t_ratio},
+      {"c_ratio", m.c_ratio}, {"kernel_size", m.kernel_size}, {"per_step", m.per_step},   {"lif", lif}};
   const DataConfig& d = c.data;
-  toml::table data{{"dataset", d.dataset}, {"root", d.root},         {"steps", d.steps},
-                   {"dt_ms", d.dt_ms},     {"ds", d.ds},             {"slicing", d.slicing},
-                   {"binary", d.binary},   {"normalization", d.normalization}, {"clips", d.clips},
-                   {"max_shift", d.max_shift}, {"flip", d.flip},     {"workers", d.workers},
-                   {"cache", d.cache},     {"synth_users", d.synth_users}, {"limit_train", d.limit_train},
+  toml::table data{{"dataset", d.dataset},
+                   {"root", d.root},
+                   {"steps", d.steps},
+                   {"dt_ms", d.dt_ms},
+                   {"ds", d.ds},
+                   {"slicing", d.slicing},
+                   {"binary", d.binary},
+                   {"normalization", d.normalization},
+                   {"clips", d.clips},
+                   {"max_shift", d.max_shift},
+                   {"flip", d.flip},
+                   {"workers", d.workers},
+                   {"cache", d.cache},
+                   {"synth_users", d.synth_users},
+                   {"limit_train", d.limit_train},
                    {"limit_test", d.limit_test}};
   const TrainSettings& t = c.train;
   toml::table train{{"epochs", t.epochs},

@@ -16,7 +16,8 @@
 
 namespace masnn::train {
 
-const char* const kDemoConfig = R"(# The demo's settings: synthetic DVS gestures (generated on first use), a small MA-SNN, minutes on 2 CPU cores.
+const char* const kDemoConfig =
+    R"(# The demo's settings: synthetic DVS gestures (generated on first use), a small MA-SNN, minutes on 2 CPU cores.
 [model]
 name = "dvs-small"
 attention = "TCSA"
@@ -62,11 +63,10 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     result.test_samples = static_cast<int64_t>(test_set->size());
     if (!quiet)
       std::cerr << fmt::format("demo: training {} with attention {} on {} samples, {} epochs, T={}\n",
-                               config.model.name, attention, train_set->size(), config.train.epochs,
-                               config.data.steps);
+                               config.model.name, attention, train_set->size(), config.train.epochs, config.data.steps);
     Trainer trainer(config, train_set, test_set);
     const auto t0 = std::chrono::steady_clock::now();
-    const TrainSummary summary = trainer.fit();
+    trainer.fit();
     DemoRun run;
     run.attention = attention;
     run.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -75,13 +75,7 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     // The best checkpoint, evaluated once more with its spikes counted.
     auto model = load_model(run.checkpoint);
     analysis::enable_spike_recording(*model.ptr(), true);
-    data::LoaderOptions lo;
-    lo.batch_size(config.train.batch_size)
-        .shuffle(false)
-        .workers(static_cast<int>(config.data.workers))
-        .mode(data::ClipMode::Test)
-        .test_clips(static_cast<int>(config.data.clips))
-        .frames(frame_options(config.data, test_set->width(), test_set->height()));
+    const data::LoaderOptions lo = loader_options(config, *test_set, data::ClipMode::Test);
     const Evaluation e = evaluate_model(model, test_set, lo, config.train.loss, quiet);
     const auto total = analysis::total_spikes(analysis::spike_counts(*model.ptr()));
     run.accuracy = e.accuracy;
@@ -89,7 +83,6 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     run.spikes_per_sample = total.spikes_per_sample();  // per clip: each clip is one sample of T steps
     run.firing_rate = total.firing_rate();
     result.runs.push_back(run);
-    (void)summary;
   }
   return result;
 }

@@ -5,8 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "masnn/data/folder_dataset.h"
-#include "masnn/data/gesture_dataset.h"
+#include "masnn/data/dataset_factory.h"
 #include "masnn/data/synth_gestures.h"
 
 namespace masnn::train {
@@ -68,12 +67,18 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   data::FrameOptions f;
   f.steps(d.steps).dt_us(static_cast<int64_t>(d.dt_ms * 1000.0 + 0.5)).ds(d.ds).width(width).height(height);
   f.binary(d.binary);
-  if (d.slicing == "time-window") f.slicing(data::FrameSlicing::TimeWindow);
-  else if (d.slicing == "event-count") f.slicing(data::FrameSlicing::EventCount);
-  else f.slicing(data::FrameSlicing::TimeBins);
-  if (d.normalization == "none") f.normalization(data::FrameNormalization::None);
-  else if (d.normalization == "max-per-frame") f.normalization(data::FrameNormalization::MaxPerFrame);
-  else f.normalization(data::FrameNormalization::MaxPerSample);
+  if (d.slicing == "time-window")
+    f.slicing(data::FrameSlicing::TimeWindow);
+  else if (d.slicing == "event-count")
+    f.slicing(data::FrameSlicing::EventCount);
+  else
+    f.slicing(data::FrameSlicing::TimeBins);
+  if (d.normalization == "none")
+    f.normalization(data::FrameNormalization::None);
+  else if (d.normalization == "max-per-frame")
+    f.normalization(data::FrameNormalization::MaxPerFrame);
+  else
+    f.normalization(data::FrameNormalization::MaxPerSample);
   wrap_key<int>("data", [&] {
     f.validate();
     return 0;
@@ -81,36 +86,39 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   return f;
 }
 
+data::LoaderOptions loader_options(const TrainConfig& c, const data::EventDataset& ds, data::ClipMode mode) {
+  data::LoaderOptions o;
+  o.batch_size(c.train.batch_size)
+      .shuffle(mode == data::ClipMode::Train)
+      .workers(static_cast<int>(c.data.workers))
+      .seed(c.train.seed)
+      .mode(mode)
+      .test_clips(static_cast<int>(c.data.clips))
+      .frames(frame_options(c.data, ds.width(), ds.height()))
+      .augment(data::AugmentOptions().max_shift(static_cast<int>(c.data.max_shift)).flip_probability(c.data.flip));
+  return o;
+}
+
 std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, data::Split split) {
   const DataConfig& d = c.data;
-  std::shared_ptr<const data::EventDataset> ds;
+  std::string root = d.root;
+  data::DatasetKind kind;
   if (d.dataset == "synthetic-gesture") {
-    const std::string root =
-        d.root.empty() ? (std::filesystem::path(c.train.out_dir) / "synthetic-gesture").string() : d.root;
-    const auto folder = std::filesystem::path(root) / "DvsGesture";
-    if (!std::filesystem::exists(folder / "trials_to_test.txt")) {
+    if (root.empty()) root = (std::filesystem::path(c.train.out_dir) / "synthetic-gesture").string();
+    if (!std::filesystem::exists(std::filesystem::path(root) / "DvsGesture" / "trials_to_test.txt")) {
       data::SynthOptions s;
       s.users = static_cast<int>(d.synth_users);
       s.seed = c.train.seed + 1;
       data::write_synthetic_gestures(root, s);
     }
-    data::GestureOptions g;
-    g.root = root;
-    g.split = split;
-    ds = std::make_shared<data::GestureDataset>(g);
-  } else if (d.dataset == "dvs128-gesture") {
-    if (d.root.empty()) throw std::invalid_argument("data.root: give the DvsGesture folder of DVS128 Gesture");
-    data::GestureOptions g;
-    g.root = d.root;
-    g.split = split;
-    ds = std::make_shared<data::GestureDataset>(g);
-  } else if (d.dataset == "dvs128-gait") {
-    if (d.root.empty()) throw std::invalid_argument("data.root: give the DVS128 Gait folder (train/, test/)");
-    ds = std::make_shared<data::FolderDataset>(data::make_gait_dataset(d.root, split));
+    kind = data::DatasetKind::Gesture;
   } else {
-    if (d.root.empty()) throw std::invalid_argument("data.root: give the CIFAR10-DVS folder (10 class folders)");
-    ds = std::make_shared<data::FolderDataset>(data::make_cifar10dvs_dataset(d.root, split));
+    if (root.empty()) throw std::invalid_argument("data.root: give the folder of the " + d.dataset + " dataset");
+    kind = data::parse_dataset_kind(d.dataset);
   }
+  // The cache lives beside the data, so every run on the same data shares it.
+  const std::string cache_dir = d.cache ? (std::filesystem::path(root) / ".masnn-cache").string() : "";
+  std::shared_ptr<const data::EventDataset> ds = data::open_event_dataset(kind, root, split, cache_dir);
   const int64_t limit = split == data::Split::Train ? d.limit_train : d.limit_test;
   if (limit > 0) ds = std::make_shared<PrefixDataset>(ds, static_cast<size_t>(limit));
   if (ds->size() == 0) throw std::invalid_argument(ds->name() + ": the dataset split holds no samples");

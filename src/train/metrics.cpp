@@ -17,7 +17,7 @@ void EvaluationAccumulator::add(const torch::Tensor& outputs, const torch::Tenso
   const auto lab = labels.to(torch::kCPU).to(torch::kLong);
   const int64_t samples = out.size(0) / clips;
   const auto correct = out.argmax(1).eq(lab).view({samples, clips}).to(torch::kLong).sum(1);  // [S]
-  const auto voted = out.view({samples, clips, classes_}).mean(1).argmax(1);                 // [S]
+  const auto voted = out.view({samples, clips, classes_}).mean(1).argmax(1);                  // [S]
   const auto truth = lab.view({samples, clips}).select(1, 0);
   samples_ += samples;
   clips_ += out.size(0);

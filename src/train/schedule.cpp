@@ -4,7 +4,9 @@
 
 namespace masnn::train {
 
-LRSchedule::LRSchedule(ScheduleSettings settings) : s_(std::move(settings)) { state_.lr = lr_for_epoch(0); }
+LRSchedule::LRSchedule(ScheduleSettings settings) : s_(std::move(settings)) {
+  state_.lr = lr_for_epoch(0);
+}
 
 double LRSchedule::lr_for_epoch(int64_t epoch) const {
   if (s_.kind == "plateau") return state_.lr > 0 ? state_.lr : s_.base_lr;

@@ -18,9 +18,16 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kCsvColumns = {"epoch",         "lr",           "train_loss", "train_accuracy",
-                                              "test_loss",     "test_accuracy", "test_vote_accuracy",
-                                              "test_clip_accuracy", "samples_per_second", "seconds"};
+const std::vector<std::string> kCsvColumns = {"epoch",
+                                              "lr",
+                                              "train_loss",
+                                              "train_accuracy",
+                                              "test_loss",
+                                              "test_accuracy",
+                                              "test_vote_accuracy",
+                                              "test_clip_accuracy",
+                                              "samples_per_second",
+                                              "seconds"};
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSettings& t, std::vector<torch::Tensor> params) {
   if (t.optimizer == "adam")
@@ -34,19 +41,6 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& group : opt.param_groups()) group.options().set_lr(lr);
 }
 
-data::LoaderOptions loader_options(const TrainConfig& c, const data::EventDataset& ds, data::ClipMode mode) {
-  data::LoaderOptions o;
-  o.batch_size(c.train.batch_size)
-      .shuffle(mode == data::ClipMode::Train)
-      .workers(static_cast<int>(c.data.workers))
-      .seed(c.train.seed)
-      .mode(mode)
-      .test_clips(static_cast<int>(c.data.clips))
-      .frames(frame_options(c.data, ds.width(), ds.height()))
-      .augment(data::AugmentOptions().max_shift(static_cast<int>(c.data.max_shift)).flip_probability(c.data.flip));
-  return o;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -55,8 +49,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
                                   double label_smoothing) {
-  if (kind == "mse")
-    return torch::mse_loss(outputs, torch::one_hot(labels, outputs.size(1)).to(outputs.scalar_type()));
+  if (kind == "mse") return torch::mse_loss(outputs, torch::one_hot(labels, outputs.size(1)).to(outputs.scalar_type()));
   if (kind == "ce")
     return torch::nn::functional::cross_entropy(
         outputs, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
@@ -107,7 +100,8 @@ Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> t
   s.step_gamma = config_.train.step_gamma;
   s.warmup_epochs = config_.train.warmup_epochs;
   schedule_ = std::make_unique<LRSchedule>(s);
-  train_loader_ = std::make_unique<data::EventLoader>(train_set_, loader_options(config_, *train_set_, data::ClipMode::Train));
+  train_loader_ =
+      std::make_unique<data::EventLoader>(train_set_, loader_options(config_, *train_set_, data::ClipMode::Train));
   test_options_ = loader_options(config_, *test_set_, data::ClipMode::Test);
 }
 

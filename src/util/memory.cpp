@@ -54,9 +54,15 @@ void track_cpu_allocations() {
   });
 }
 
-std::int64_t cpu_bytes_in_use() { return g_current.load(); }
-std::int64_t cpu_peak_bytes() { return g_peak.load(); }
-void reset_cpu_peak() { g_peak.store(g_current.load()); }
+std::int64_t cpu_bytes_in_use() {
+  return g_current.load();
+}
+std::int64_t cpu_peak_bytes() {
+  return g_peak.load();
+}
+void reset_cpu_peak() {
+  g_peak.store(g_current.load());
+}
 
 std::int64_t peak_rss_bytes() {
   rusage usage{};

@@ -14,8 +14,8 @@ struct LayerSpikes {
   double spikes = 0;     ///< total spikes recorded
   int64_t elements = 0;  ///< neuron-steps recorded (T * B * neurons)
   int64_t samples = 0;
-  int64_t neurons = 0;   ///< per sample
-  int64_t steps = 0;     ///< T
+  int64_t neurons = 0;  ///< per sample
+  int64_t steps = 0;    ///< T
   double firing_rate() const { return elements ? spikes / elements : 0.0; }
   double spikes_per_sample() const { return samples ? spikes / samples : 0.0; }
 };

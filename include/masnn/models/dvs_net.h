@@ -32,7 +32,6 @@ struct DvsNetOptions {
   TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
 
  public:
-
   /// DVS128 Gesture, 3 conv layers at 32x32 (REFERENCE.md 3.1): c_ratio 8, t_ratio 5.
   static DvsNetOptions gesture(int64_t steps, AttentionType attention);
   /// DVS128 Gait, 5 conv layers at 128x128 (REFERENCE.md 3.2): c_ratio 8, t_ratio 2.

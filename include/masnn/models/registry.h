@@ -19,9 +19,9 @@ struct ModelSpec {
   int64_t t_ratio = 5, c_ratio = 8, kernel_size = 3;
   bool per_step = false;
   LIFOptions lif = LIFOptions::reference_dvs();
-  int64_t steps = 60;        ///< T
-  int64_t in_channels = 2;   ///< input planes (2 polarities for events)
-  int64_t input_size = 32;   ///< side of the square input frames
+  int64_t steps = 60;       ///< T
+  int64_t in_channels = 2;  ///< input planes (2 polarities for events)
+  int64_t input_size = 32;  ///< side of the square input frames
   int64_t num_classes = 11;
 };
 

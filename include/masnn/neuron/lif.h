@@ -49,7 +49,6 @@ struct LIFOptions {
   TORCH_ARG(LIFBackend, backend) = LIFBackend::Fused;
 
  public:
-
   /// The DVS networks' neuron of the reference code (REFERENCE.md 1.1): alpha 0.3, V_th 0.3,
   /// reset to V_th then decay, fires at equality, reset not detached, rectangular surrogate a = 0.5.
   static LIFOptions reference_dvs();
@@ -106,11 +105,11 @@ torch::Tensor surrogate_derivative(const torch::Tensor& v, SurrogateKind kind, d
 /// Running spike counts of a spiking layer, filled while `enabled` (see masnn/analysis/spike_monitor.h).
 struct SpikeCounter {
   bool enabled = false;
-  double spikes = 0;       ///< spikes emitted
-  int64_t elements = 0;    ///< neuron-steps seen: T * B * neurons, summed over calls
-  int64_t samples = 0;     ///< B, summed over calls
-  int64_t neurons = 0;     ///< neurons of the layer (per sample)
-  int64_t steps = 0;       ///< T of the last call
+  double spikes = 0;     ///< spikes emitted
+  int64_t elements = 0;  ///< neuron-steps seen: T * B * neurons, summed over calls
+  int64_t samples = 0;   ///< B, summed over calls
+  int64_t neurons = 0;   ///< neurons of the layer (per sample)
+  int64_t steps = 0;     ///< T of the last call
   /// Adds one call's spikes [T,B,...] when enabled.
   void record(const torch::Tensor& spikes);
   void clear() { *this = SpikeCounter{enabled}; }

@@ -14,11 +14,11 @@
 namespace masnn::train {
 
 struct CheckpointInfo {
-  int64_t epoch = -1;           ///< last completed epoch, 0-based (-1: none, e.g. an imported model)
-  double best_accuracy = -1;    ///< best test accuracy so far
+  int64_t epoch = -1;         ///< last completed epoch, 0-based (-1: none, e.g. an imported model)
+  double best_accuracy = -1;  ///< best test accuracy so far
   int64_t best_epoch = -1;
-  std::string config_toml;      ///< the run's settings (to_toml)
-  ModelSpec spec;               ///< what build_model needs to rebuild the network
+  std::string config_toml;  ///< the run's settings (to_toml)
+  ModelSpec spec;           ///< what build_model needs to rebuild the network
   ScheduleState schedule;
   uint64_t seed = 0;
 };

@@ -11,13 +11,13 @@ namespace masnn::train {
 
 /// [model]
 struct ModelConfig {
-  std::string name = "dvs-gesture";   ///< registry name: dvs-gesture, dvs-gait, dvs-small
-  std::string attention = "none";     ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
+  std::string name = "dvs-gesture";     ///< registry name: dvs-gesture, dvs-gait, dvs-small
+  std::string attention = "none";       ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
   std::string placement = "conv-post";  ///< conv-post (reference code) or activate-pre (paper)
   int64_t t_ratio = 5;
   int64_t c_ratio = 8;
-  int64_t kernel_size = 3;            ///< spatial attention conv
-  bool per_step = false;              ///< CA/SA per time step at conv-post
+  int64_t kernel_size = 3;  ///< spatial attention conv
+  bool per_step = false;    ///< CA/SA per time step at conv-post
   /// [model.lif]: a preset (reference-dvs or reference-resnet), then any field overridden.
   std::string neuron = "reference-dvs";
   std::optional<double> threshold, v_reset, decay, bias, surrogate_width;
@@ -34,21 +34,21 @@ struct DataConfig {
   int64_t ds = 4;                             ///< spatial down-sampling
   std::string slicing = "time-window";        ///< time-window, event-count, time-bins
   bool binary = false;
-  std::string normalization = "none";         ///< none, max-per-frame, max-per-sample
-  int64_t clips = 10;                         ///< test clips per sample (voting)
-  int64_t max_shift = 0;                      ///< random shift augmentation (sensor pixels)
-  double flip = 0;                            ///< probability of a horizontal flip
-  int64_t workers = 2;                        ///< loader threads
-  bool cache = true;                          ///< convert events to a binary cache once
-  int64_t synth_users = 6;                    ///< synthetic-gesture: users to generate
-  int64_t limit_train = 0, limit_test = 0;    ///< use only the first N samples (0 = all)
+  std::string normalization = "none";       ///< none, max-per-frame, max-per-sample
+  int64_t clips = 10;                       ///< test clips per sample (voting)
+  int64_t max_shift = 0;                    ///< random shift augmentation (sensor pixels)
+  double flip = 0;                          ///< probability of a horizontal flip
+  int64_t workers = 2;                      ///< loader threads
+  bool cache = true;                        ///< convert events to a binary cache once
+  int64_t synth_users = 6;                  ///< synthetic-gesture: users to generate
+  int64_t limit_train = 0, limit_test = 0;  ///< use only the first N samples (0 = all)
 };
 
 /// [train]
 struct TrainSettings {
   int64_t epochs = 300;
   int64_t batch_size = 128;
-  std::string optimizer = "adam";   ///< adam or sgd
+  std::string optimizer = "adam";  ///< adam or sgd
   double lr = 1e-4;
   double beta1 = 0.9, beta2 = 0.999;
   double momentum = 0.9;
@@ -58,14 +58,14 @@ struct TrainSettings {
   int64_t plateau_patience = 5;
   int64_t step_size = 30;
   double step_gamma = 0.1;
-  int64_t warmup_epochs = 0;          ///< linear warm-up before cosine
-  std::string loss = "mse";           ///< mse (on firing rates vs one-hot, the reference) or ce
-  double label_smoothing = 0;         ///< for ce
-  double grad_clip = 0;               ///< max global gradient norm (0 = off)
+  int64_t warmup_epochs = 0;   ///< linear warm-up before cosine
+  std::string loss = "mse";    ///< mse (on firing rates vs one-hot, the reference) or ce
+  double label_smoothing = 0;  ///< for ce
+  double grad_clip = 0;        ///< max global gradient norm (0 = off)
   uint64_t seed = 0;
   std::string out_dir = "runs/default";
   bool quiet = false;
-  int64_t eval_every = 1;             ///< evaluate every N epochs (and at the last)
+  int64_t eval_every = 1;  ///< evaluate every N epochs (and at the last)
 };
 
 struct TrainConfig {

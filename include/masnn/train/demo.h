@@ -14,13 +14,13 @@ extern const char* const kDemoConfig;
 
 struct DemoRun {
   std::string attention;
-  double accuracy = 0;            ///< test accuracy (reference voting rule)
+  double accuracy = 0;  ///< test accuracy (reference voting rule)
   double vote_accuracy = 0;
-  double spikes_per_sample = 0;   ///< all spiking layers, one test clip of T steps
-  double firing_rate = 0;         ///< spikes / neuron-steps over all spiking layers
+  double spikes_per_sample = 0;  ///< all spiking layers, one test clip of T steps
+  double firing_rate = 0;        ///< spikes / neuron-steps over all spiking layers
   int64_t parameters = 0;
   double train_seconds = 0;
-  std::string checkpoint;         ///< best.pt of the run
+  std::string checkpoint;  ///< best.pt of the run
 };
 
 struct DemoResult {

@@ -16,6 +16,10 @@ LIFOptions lif_options(const ModelConfig& model);
 /// The event -> frame settings of [data] for a sensor of the given size.
 data::FrameOptions frame_options(const DataConfig& data, int width, int height);
 
+/// Loader settings of a config for a dataset: train mode (shuffled, random clips, augmentation) or test mode
+/// (in order, data.clips clips per sample).
+data::LoaderOptions loader_options(const TrainConfig& config, const data::EventDataset& dataset, data::ClipMode mode);
+
 /// The split of the dataset [data] names. For synthetic-gesture, the recordings are generated into
 /// data.root first when it holds none (data.root defaults to <out_dir>/synthetic-gesture).
 std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& config, data::Split split);

@@ -11,11 +11,11 @@ namespace masnn::train {
 struct Evaluation {
   int64_t samples = 0;
   int64_t clips = 0;
-  double loss = 0;            ///< mean loss per clip
-  double clip_accuracy = 0;   ///< fraction of clips classified correctly
-  double accuracy = 0;        ///< the reference's rule: a sample is correct when more than half its clips are
-  double vote_accuracy = 0;   ///< the class with the highest mean output over the clips is right
-  torch::Tensor confusion;    ///< [classes, classes] int64, row = true class, column = voted class
+  double loss = 0;           ///< mean loss per clip
+  double clip_accuracy = 0;  ///< fraction of clips classified correctly
+  double accuracy = 0;       ///< the reference's rule: a sample is correct when more than half its clips are
+  double vote_accuracy = 0;  ///< the class with the highest mean output over the clips is right
+  torch::Tensor confusion;   ///< [classes, classes] int64, row = true class, column = voted class
   std::vector<double> per_class_accuracy;  ///< voted accuracy per true class (NaN for absent classes)
 };
 

@@ -22,7 +22,7 @@ struct ScheduleSettings {
 /// What a schedule remembers between epochs.
 struct ScheduleState {
   double lr = 0;
-  double best = 0;         ///< plateau: best metric so far
+  double best = 0;  ///< plateau: best metric so far
   bool has_best = false;
   int64_t bad_epochs = 0;  ///< plateau: epochs without improvement
 };

@@ -45,9 +45,12 @@ inline S surrogate_grad(S v, const Consts<S>& c) {
 
 template <typename S, ResetMode R>
 inline S reset_value(S u, bool fire, const Consts<S>& c) {
-  if constexpr (R == ResetMode::Hard) return fire ? c.vr : u;
-  else if constexpr (R == ResetMode::Soft) return fire ? u - c.th : u;
-  else return u;
+  if constexpr (R == ResetMode::Hard)
+    return fire ? c.vr : u;
+  else if constexpr (R == ResetMode::Soft)
+    return fire ? u - c.th : u;
+  else
+    return u;
 }
 
 // Runs fn(tile_begin, tile_len, tile_index) for every tile, in parallel when the work is worth it.
@@ -156,13 +159,18 @@ void forward_reset(const S* x, S* s, S* m, std::uint8_t* cd, const S* h0, S* hl,
                    const LifParams& p) {
   const auto run = [&](auto ge) {
     constexpr bool GE = decltype(ge)::value;
-    if (m) forward_impl<S, R, GE, Save::Membrane>(x, s, m, cd, h0, hl, T, N, p);
-    else if (cd) forward_impl<S, R, GE, Save::Code>(x, s, m, cd, h0, hl, T, N, p);
-    else forward_impl<S, R, GE, Save::Nothing>(x, s, m, cd, h0, hl, T, N, p);
+    if (m)
+      forward_impl<S, R, GE, Save::Membrane>(x, s, m, cd, h0, hl, T, N, p);
+    else if (cd)
+      forward_impl<S, R, GE, Save::Code>(x, s, m, cd, h0, hl, T, N, p);
+    else
+      forward_impl<S, R, GE, Save::Nothing>(x, s, m, cd, h0, hl, T, N, p);
   };
   if (m && cd) throw std::invalid_argument("lif_forward_cpu: save the membrane or codes, not both");
-  if (p.fire_at_equal) run(std::true_type{});
-  else run(std::false_type{});
+  if (p.fire_at_equal)
+    run(std::true_type{});
+  else
+    run(std::false_type{});
 }
 
 template <typename S, ResetMode R>
@@ -174,8 +182,10 @@ void backward_reset(const S* gs, const S* ghl, const S* m, const std::uint8_t* c
     if constexpr (K == SurrogateKind::Rectangular) {
       if (cd) return backward_impl<S, R, GE, K, true, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
     }
-    if (gd) backward_impl<S, R, GE, K, false, true>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
-    else backward_impl<S, R, GE, K, false, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
+    if (gd)
+      backward_impl<S, R, GE, K, false, true>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
+    else
+      backward_impl<S, R, GE, K, false, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
   };
   const auto with_kind = [&](auto ge) {
     using SK = SurrogateKind;
@@ -185,8 +195,10 @@ void backward_reset(const S* gs, const S* ghl, const S* m, const std::uint8_t* c
       case SK::Arctan: return run(ge, std::integral_constant<SK, SK::Arctan>{});
     }
   };
-  if (p.fire_at_equal) with_kind(std::true_type{});
-  else with_kind(std::false_type{});
+  if (p.fire_at_equal)
+    with_kind(std::true_type{});
+  else
+    with_kind(std::false_type{});
 }
 
 }  // namespace
@@ -220,13 +232,13 @@ void lif_backward_cpu(const S* gs, const S* gh_last, const S* mem, const std::ui
   }
 }
 
-template void lif_forward_cpu<float>(const float*, float*, float*, std::uint8_t*, const float*, float*,
-                                     std::int64_t, std::int64_t, const LifParams&);
+template void lif_forward_cpu<float>(const float*, float*, float*, std::uint8_t*, const float*, float*, std::int64_t,
+                                     std::int64_t, const LifParams&);
 template void lif_forward_cpu<double>(const double*, double*, double*, std::uint8_t*, const double*, double*,
                                       std::int64_t, std::int64_t, const LifParams&);
-template void lif_backward_cpu<float>(const float*, const float*, const float*, const std::uint8_t*, float*,
-                                      float*, double*, std::int64_t, std::int64_t, const LifParams&);
-template void lif_backward_cpu<double>(const double*, const double*, const double*, const std::uint8_t*,
-                                       double*, double*, double*, std::int64_t, std::int64_t, const LifParams&);
+template void lif_backward_cpu<float>(const float*, const float*, const float*, const std::uint8_t*, float*, float*,
+                                      double*, std::int64_t, std::int64_t, const LifParams&);
+template void lif_backward_cpu<double>(const double*, const double*, const double*, const std::uint8_t*, double*,
+                                       double*, double*, std::int64_t, std::int64_t, const LifParams&);
 
 }  // namespace masnn::kernels

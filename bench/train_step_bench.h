@@ -1,0 +1,54 @@
+// Benchmark of one training step of a DVS network (forward, MSE loss vs a one-hot label, backward, Adam step)
+// on random spike input, against the "floor": forward+backward of the network's convolutions and linear
+// layers alone, with the same shapes, measured in the same process.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace masnn::bench {
+
+struct TrainStepBenchConfig {
+  std::string model = "gesture";        ///< gesture, gait, small, or a registry name (dvs-gesture, ...)
+  std::string attention = "TCSA";       ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
+  std::string placement = "conv-post";  ///< conv-post or activate-pre
+  int64_t steps = 16;                   ///< T
+  int64_t batch = 8;                    ///< B
+  int iterations = 5;                   ///< timed training steps (median reported)
+  int warmup = 1;                       ///< untimed steps first
+  std::string lif_backend = "fused";    ///< fused or composed
+  uint64_t seed = 0;
+};
+
+/// One convolution or linear layer of the floor.
+struct FloorLayer {
+  std::string name;                  ///< module path in the network, e.g. convs.1.conv
+  std::vector<int64_t> input_shape;  ///< [T*B,C,H,W] or [T*B,F]
+  double ms = 0;                     ///< forward+backward, median
+};
+
+struct TrainStepBenchResult {
+  std::string model;                 ///< registry name
+  std::vector<int64_t> input_shape;  ///< [T,B,C,H,W]
+  int64_t params = 0;
+  int threads = 0;     ///< LibTorch intra-op threads
+  double step_ms = 0;  ///< training step, median
+  double step_min_ms = 0, step_max_ms = 0;
+  double samples_per_s = 0;          ///< batch / median step
+  double ms_per_sample_step = 0;     ///< median step / (T*B)
+  double loss = 0;                   ///< loss of the last step
+  double peak_tensor_mib = 0;        ///< allocator peak during the steps, counting everything since the model was built
+  double baseline_tensor_mib = 0;    ///< held before the timed steps: weights, Adam state, input, labels
+  double peak_rss_mib = 0;           ///< process peak RSS after the training steps (before the floor)
+  double floor_ms = 0;               ///< sum of the floor layers' medians
+  double floor_peak_tensor_mib = 0;  ///< allocator peak of one floor pass above what was held before it
+  std::vector<FloorLayer> floor;
+  double ratio() const { return floor_ms > 0 ? step_ms / floor_ms : 0.0; }
+};
+
+/// Builds the network, runs warmup + iterations training steps, then the floor (warmup + iterations passes).
+/// Throws std::invalid_argument naming the setting for a bad config.
+TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& config);
+
+}  // namespace masnn::bench

@@ -1,0 +1,101 @@
+// `masnn model NAME`: a network's layers, block output shapes, parameters and operations.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <iostream>
+
+#include "command.h"
+#include "masnn/analysis/operation_count.h"
+#include "masnn/models/registry.h"
+
+namespace masnn::cli {
+namespace {
+
+struct ModelArgs {
+  std::string name;
+  std::string attention = "TCSA";
+  std::string placement = "conv-post";
+  int64_t steps = 60;
+  int64_t classes = 0;     ///< 0: the preset's
+  int64_t input_size = 0;  ///< 0: the preset's
+};
+
+// gesture -> dvs-gesture etc.; the Gait network's preset input size, classes and t_ratio.
+ModelSpec spec_from(const ModelArgs& a) {
+  ModelSpec s;
+  s.name = a.name;
+  for (const auto& known : model_names())
+    if (known.first == "dvs-" + a.name) s.name = known.first;
+  if (s.name == "dvs-gait") {
+    s.input_size = 128;
+    s.num_classes = 21;
+    s.t_ratio = 2;
+  }
+  s.attention = AttentionType::parse(a.attention);
+  s.placement = parse_attention_placement(a.placement);
+  if (a.steps < 1) throw std::invalid_argument(fmt::format("model: --T must be >= 1, got {}", a.steps));
+  if (a.classes < 0) throw std::invalid_argument(fmt::format("model: --classes must be >= 1, got {}", a.classes));
+  if (a.input_size < 0)
+    throw std::invalid_argument(fmt::format("model: --input-size must be >= 1, got {}", a.input_size));
+  s.steps = a.steps;
+  if (a.classes > 0) s.num_classes = a.classes;
+  if (a.input_size > 0) s.input_size = a.input_size;
+  return s;
+}
+
+void run_model(const ModelArgs& a) {
+  const ModelSpec spec = spec_from(a);
+  torch::manual_seed(0);
+  torch::nn::AnyModule model = build_model(spec);
+  DvsNetImpl& net = analysis::as_dvs_net(model);
+  const int64_t T = spec.steps;
+  const auto blocks = analysis::summarize_blocks(net, T);
+  const auto layers = analysis::count_operations(net, T);
+  const std::vector<int64_t> input{T, 1, spec.in_channels, spec.input_size, spec.input_size};
+
+  std::cout << fmt::format("model {}: attention {} ({}), T={}, input {}, {} classes\n\n", spec.name,
+                           spec.attention.name(), to_string(spec.placement), T, analysis::shape_string(input),
+                           spec.num_classes);
+  std::cout << "layers:\n" << net << "\n\n";
+
+  std::cout << fmt::format("blocks (one forward of zeros {}):\n", analysis::shape_string(input));
+  std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n", "block", "kind", "output shape", "parameters",
+                           "MACs");
+  int64_t block_params = 0;
+  for (const auto& b : blocks) {
+    std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n", b.name, b.kind,
+                             analysis::shape_string(b.output_shape), b.params, analysis::human_count(b.macs));
+    block_params += b.params;
+  }
+  const int64_t total = analysis::total_macs(layers);
+  std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n\n", "total", "", "", block_params,
+                           analysis::human_count(total));
+
+  std::cout << fmt::format("operations (dense-equivalent MACs per sample over T={}; x n = applications per sample):\n",
+                           T);
+  std::cout << fmt::format("{:<30} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", "layer", "kind", "input", "output",
+                           "x n", "parameters", "MACs");
+  for (const auto& l : layers)
+    std::cout << fmt::format("{:<30} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", l.name, l.kind,
+                             analysis::shape_string(l.input_shape), analysis::shape_string(l.output_shape),
+                             l.applications, l.params, l.macs);
+  std::cout << fmt::format("total: {} MACs per sample ({}), {} parameters\n", total, analysis::human_count(total),
+                           count_parameters(net));
+}
+
+RegisterCommand reg([](CLI::App& app) {
+  auto* cmd = app.add_subcommand("model", "Print a network's layers, block output shapes, parameters and operations");
+  auto args = std::make_shared<ModelArgs>();
+  std::string names;
+  for (const auto& [name, _] : model_names()) names += (names.empty() ? "" : ", ") + name;
+  cmd->add_option("name", args->name, "network: " + names + " (or gesture, gait, small)")->required();
+  cmd->add_option("--attention", args->attention, "none, TA, CA, SA, TCA, TSA, CSA, TCSA")->capture_default_str();
+  cmd->add_option("--placement", args->placement, "conv-post or activate-pre")->capture_default_str();
+  cmd->add_option("-T,--T", args->steps, "time steps T")->capture_default_str();
+  cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)");
+  cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)");
+  cmd->callback([args] { run_model(*args); });
+});
+
+}  // namespace
+}  // namespace masnn::cli
