@@ -80,6 +80,7 @@ void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0
       const std::int64_t off = t * N + n0;
       const S* xt = x + off;
       S* st = spikes + off;
+      std::int32_t codes[kTile];  // packed to bytes in a second loop: mixing widths here stops vectorisation
       for (std::int64_t i = 0; i < len; ++i) {
         const S u = h[i] + xt[i];
         const S v = u - c.th;
@@ -87,9 +88,10 @@ void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0
         st[i] = fire ? S(1) : S(0);
         h[i] = c.decay * reset_value<S, R>(u, fire, c) + c.bias;
         if constexpr (SV == Save::Membrane) mem[off + i] = u;
-        if constexpr (SV == Save::Code)
-          code[off + i] = static_cast<std::uint8_t>((fire ? 1 : 0) | (std::abs(v) < c.half_w ? 2 : 0));
+        if constexpr (SV == Save::Code) codes[i] = (fire ? 1 : 0) + (std::abs(v) < c.half_w ? 2 : 0);
       }
+      if constexpr (SV == Save::Code)
+        for (std::int64_t i = 0; i < len; ++i) code[off + i] = static_cast<std::uint8_t>(codes[i]);
     }
     if (h_last)
       for (std::int64_t i = 0; i < len; ++i) h_last[n0 + i] = h[i];
@@ -113,23 +115,23 @@ void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::ui
     for (std::int64_t t = T - 1; t >= 0; --t) {
       const std::int64_t off = t * N + n0;
       for (std::int64_t i = 0; i < len; ++i) {
-        bool fire;
-        S u = S(0), sg;
+        // Branch-free: the spike is a 0/1 value and every choice a select, so the loop vectorises.
+        S u = S(0), fire, sg;
         if constexpr (FromCode) {
           const std::uint8_t cd = code[off + i];
-          fire = (cd & 1) != 0;
+          fire = (cd & 1) ? S(1) : S(0);
           sg = (cd & 2) ? c.inv_w : S(0);
         } else {
           u = mem[off + i];
           const S v = u - c.th;
-          fire = GE ? v >= S(0) : v > S(0);
+          fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
           sg = surrogate_grad<S, K>(v, c);
         }
         const S gr = c.decay * gh[i];
-        if constexpr (GradDecay) gd[i] += gh[i] * reset_value<S, R>(u, fire, c);
+        if constexpr (GradDecay) gd[i] += gh[i] * reset_value<S, R>(u, fire > S(0), c);
         S dr_ds = S(0), dr_du = S(1);
         if constexpr (R == ResetMode::Hard) {
-          dr_du = fire ? S(0) : S(1);
+          dr_du = S(1) - fire;
           dr_ds = c.vr - u;
         } else if constexpr (R == ResetMode::Soft) {
           dr_ds = -c.th;
