@@ -28,15 +28,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 // The network the config names, with the preset's input size, classes and t_ratio.
 ModelSpec model_spec(const TrainStepBenchConfig& c) {
-  ModelSpec s;
-  s.name = c.model;
-  for (const auto& known : model_names())
-    if (known.first == "dvs-" + c.model) s.name = known.first;  // gesture -> dvs-gesture, ...
-  if (s.name == "dvs-gait") {
-    s.input_size = 128;
-    s.num_classes = 21;
-    s.t_ratio = 2;
-  }
+  ModelSpec s = default_model_spec(c.model);
   s.attention = AttentionType::parse(c.attention);
   s.placement = parse_attention_placement(c.placement);
   s.steps = c.steps;

@@ -28,15 +28,14 @@ DvsNet as_dvs_net(torch::nn::AnyModule& m, const std::string& what) {
 }
 
 void run_import(const ImportArgs& a) {
-  ModelSpec spec;
-  spec.name = a.model;
+  ModelSpec spec = default_model_spec(a.model);
   spec.attention = AttentionType::parse(a.attention);
   spec.steps = a.steps;
-  const bool gait = a.model == "dvs-gait";
-  spec.t_ratio = a.t_ratio > 0 ? a.t_ratio : (gait ? 2 : 5);
+  const bool gait = spec.name == "dvs-gait";
+  if (a.t_ratio > 0) spec.t_ratio = a.t_ratio;
   spec.c_ratio = a.c_ratio;
-  spec.num_classes = a.classes > 0 ? a.classes : (gait ? 21 : 11);
-  spec.input_size = a.input_size > 0 ? a.input_size : (gait ? 128 : 32);
+  if (a.classes > 0) spec.num_classes = a.classes;
+  if (a.input_size > 0) spec.input_size = a.input_size;
   spec.lif = LIFOptions::reference_dvs();
   torch::nn::AnyModule model = build_model(spec);
   DvsNet net = as_dvs_net(model, "--model " + a.model);

@@ -20,17 +20,9 @@ struct ModelArgs {
   int64_t input_size = 0;  ///< 0: the preset's
 };
 
-// gesture -> dvs-gesture etc.; the Gait network's preset input size, classes and t_ratio.
+// The named network (short names allowed) with the preset input size, classes and t_ratio, then the options.
 ModelSpec spec_from(const ModelArgs& a) {
-  ModelSpec s;
-  s.name = a.name;
-  for (const auto& known : model_names())
-    if (known.first == "dvs-" + a.name) s.name = known.first;
-  if (s.name == "dvs-gait") {
-    s.input_size = 128;
-    s.num_classes = 21;
-    s.t_ratio = 2;
-  }
+  ModelSpec s = default_model_spec(a.name);
   s.attention = AttentionType::parse(a.attention);
   s.placement = parse_attention_placement(a.placement);
   if (a.steps < 1) throw std::invalid_argument(fmt::format("model: --T must be >= 1, got {}", a.steps));

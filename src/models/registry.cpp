@@ -14,6 +14,32 @@ std::vector<std::pair<std::string, std::string>> model_names() {
           {"dvs-small", "2 conv layers 32-64, fc 128: a small network for the demo and quick runs"}};
 }
 
+namespace {
+
+[[noreturn]] void unknown_model(const std::string& name) {
+  std::string known;
+  for (const auto& [n, _] : model_names()) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("model '" + name + "' is unknown; known models: " + known);
+}
+
+}  // namespace
+
+ModelSpec default_model_spec(const std::string& name) {
+  ModelSpec s;
+  s.name = name;
+  for (const auto& known : model_names())
+    if (known.first == "dvs-" + name) s.name = known.first;
+  bool found = false;
+  for (const auto& known : model_names()) found = found || known.first == s.name;
+  if (!found) unknown_model(name);
+  if (s.name == "dvs-gait") {
+    s.input_size = 128;
+    s.num_classes = 21;
+    s.t_ratio = 2;
+  }
+  return s;
+}
+
 torch::nn::AnyModule build_model(const ModelSpec& s) {
   DvsNetOptions o;
   if (s.name == "dvs-gesture") {
@@ -23,9 +49,7 @@ torch::nn::AnyModule build_model(const ModelSpec& s) {
   } else if (s.name == "dvs-small") {
     o = DvsNetOptions::gesture(s.steps, s.attention).channels({32, 64}).pools({2, 2}).hidden({128});
   } else {
-    std::string known;
-    for (const auto& [name, _] : model_names()) known += (known.empty() ? "" : ", ") + name;
-    throw std::invalid_argument("model '" + s.name + "' is unknown; known models: " + known);
+    unknown_model(s.name);
   }
   LayerAttention a = o.attention();
   a.type = s.attention;

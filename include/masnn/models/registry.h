@@ -28,6 +28,11 @@ struct ModelSpec {
 /// Names build_model knows, with a one-line description each.
 std::vector<std::pair<std::string, std::string>> model_names();
 
+/// The spec of a named network with its preset's input size, classes and attention ratios (the Gait network:
+/// 128x128, 21 classes, t_ratio 2; the others 32x32, 11 classes, t_ratio 5). Short names are accepted:
+/// gesture, gait, small. Throws std::invalid_argument for an unknown name, listing the known ones.
+ModelSpec default_model_spec(const std::string& name);
+
 /// Builds the named network (x [T,B,C,H,W] -> [B,num_classes]). Throws std::invalid_argument for an unknown
 /// name, listing the known ones.
 torch::nn::AnyModule build_model(const ModelSpec& spec);
