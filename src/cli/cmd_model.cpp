@@ -1,4 +1,4 @@
-// `masnn model NAME`: a network's layers, block output shapes, parameters and operations.
+// `masnn model NAME [--set key=value]...`: a network's layers, block output shapes, parameters and operations.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -7,6 +7,8 @@
 #include "command.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/models/registry.h"
+#include "masnn/train/config.h"
+#include "masnn/train/factory.h"
 
 namespace masnn::cli {
 namespace {
@@ -18,6 +20,7 @@ struct ModelArgs {
   int64_t steps = 60;
   int64_t classes = 0;     ///< 0: the preset's
   int64_t input_size = 0;  ///< 0: the preset's
+  std::vector<std::string> sets;  ///< config keys (model.*, data.steps) applied last
 };
 
 // The named network (short names allowed) with the preset input size, classes and t_ratio, then the options.
@@ -32,6 +35,24 @@ ModelSpec spec_from(const ModelArgs& a) {
   s.steps = a.steps;
   if (a.classes > 0) s.num_classes = a.classes;
   if (a.input_size > 0) s.input_size = a.input_size;
+  if (!a.sets.empty()) {
+    // The same keys as a training config, starting from the network and options above.
+    std::vector<std::string> sets{"model.name=" + s.name,
+                                  "model.attention=" + s.attention.name(),
+                                  "model.placement=" + to_string(s.placement),
+                                  "model.t_ratio=" + std::to_string(s.t_ratio),
+                                  "data.steps=" + std::to_string(s.steps)};
+    sets.insert(sets.end(), a.sets.begin(), a.sets.end());
+    const train::TrainConfig c = train::parse_config("", "masnn model --set", sets);
+    s.attention = AttentionType::parse(c.model.attention);
+    s.placement = parse_attention_placement(c.model.placement);
+    s.t_ratio = c.model.t_ratio;
+    s.c_ratio = c.model.c_ratio;
+    s.kernel_size = c.model.kernel_size;
+    s.per_step = c.model.per_step;
+    s.lif = train::lif_options(c.model);
+    s.steps = c.data.steps;
+  }
   return s;
 }
 
@@ -86,6 +107,7 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("-T,--T", args->steps, "time steps T")->capture_default_str();
   cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)");
   cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)");
+  cmd->add_option("--set", args->sets, "a config key, e.g. --set model.c_ratio=4 --set model.lif.decay=0.5 (repeatable)");
   cmd->callback([args] { run_model(*args); });
 });
 
