@@ -41,10 +41,12 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
   for (int64_t i = 0; i < c.events; ++i) {
     t += static_cast<int64_t>(rng() % 3);
     const uint64_t r = rng();
-    ev.push_back(t, static_cast<uint16_t>(r & 127), static_cast<uint16_t>((r >> 7) & 127), static_cast<uint8_t>((r >> 14) & 1));
+    ev.push_back(t, static_cast<uint16_t>(r & 127), static_cast<uint16_t>((r >> 7) & 127),
+                 static_cast<uint8_t>((r >> 14) & 1));
   }
   const std::vector<uint8_t> bytes = data::encode_aedat3(ev);
-  const std::filesystem::path dir = c.dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(c.dir);
+  const std::filesystem::path dir =
+      c.dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(c.dir);
   const std::string path = (dir / ("masnn_bench_events_" + std::to_string(::getpid()) + ".aedat")).string();
   data::write_aedat3(path, ev);
 

@@ -16,10 +16,10 @@ struct EventsBenchConfig {
 struct EventsBenchResult {
   int64_t events = 0;
   double file_mb = 0;
-  double read_file_s = 0;         ///< read_aedat3: file to events (I/O from the page cache + parse)
-  double parse_s = 0;             ///< parse_aedat3 of bytes already in memory
-  double frames_s = 0;            ///< events_to_frames of all events into [T,2,32,32] (dt windows spanning them)
-  double memcpy_gb_per_s = 0;     ///< copy bandwidth of this machine (read + write bytes / s)
+  double read_file_s = 0;      ///< read_aedat3: file to events (I/O from the page cache + parse)
+  double parse_s = 0;          ///< parse_aedat3 of bytes already in memory
+  double frames_s = 0;         ///< events_to_frames of all events into [T,2,32,32] (dt windows spanning them)
+  double memcpy_gb_per_s = 0;  ///< copy bandwidth of this machine (read + write bytes / s)
 };
 
 EventsBenchResult run_events_bench(const EventsBenchConfig& config);

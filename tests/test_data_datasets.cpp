@@ -16,22 +16,13 @@
 #include "masnn/data/gesture_labels.h"
 #include "masnn/data/synth_gestures.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
+using masnn::testing::TempDir;
 using namespace masnn::data;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("masnn_test_datasets_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) +
-            "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 SynthOptions small_synth() {
   SynthOptions o;
@@ -61,7 +52,7 @@ std::string expect_error(const std::function<void()>& f) {
 }  // namespace
 
 TEST(DataSynth, GestureDatasetReadsItBack) {
-  TempDir dir;
+  TempDir dir("datasets");
   const SynthReport report = write_synthetic_gestures(dir.path.string(), small_synth());
   EXPECT_EQ(report.recordings, 3u);
   EXPECT_EQ(report.train_samples, 22u);  // users 1-2, 11 gestures each
@@ -116,7 +107,7 @@ TEST(DataSynth, DeterministicForASeedAndWriterRoundTrip) {
   EXPECT_EQ(back.y, a.events.y);
   EXPECT_EQ(back.p, a.events.p);
   // The files do not depend on the number of threads.
-  TempDir d1, d2;
+  TempDir d1("datasets_a"), d2("datasets_b");
   SynthOptions one = small_synth(), two = small_synth();
   one.threads = 1;
   two.threads = 3;
@@ -149,7 +140,7 @@ TEST(DataSynth, RotationClassesDifferOnlyInTimeDirection) {
 }
 
 TEST(DataGesture, BadLayoutsGiveClearErrors) {
-  TempDir dir;
+  TempDir dir("datasets");
   EXPECT_NE(expect_error([&] {
               GestureDataset({(dir.path / "none").string(), Split::Train});
             }).find("not found"),
@@ -181,7 +172,7 @@ TEST(DataGesture, BadLayoutsGiveClearErrors) {
 }
 
 TEST(DataFolderDatasets, GaitAndCifar10Dvs) {
-  TempDir dir;
+  TempDir dir("datasets");
   const fs::path gait = dir.path / "gait";
   for (const char* c : {"0", "2", "10"}) {
     write_text(gait / "train" / c / "a.txt", "1 1 1 1\n2 2 2 0\n");
@@ -217,7 +208,7 @@ TEST(DataFolderDatasets, GaitAndCifar10Dvs) {
 }
 
 TEST(DataCache, BuiltReusedAndRebuiltOnChangeOrCorruption) {
-  TempDir dir;
+  TempDir dir("datasets");
   write_synthetic_gestures(dir.path.string(), small_synth());
   auto source = std::make_shared<GestureDataset>(GestureOptions{dir.path.string(), Split::Test});
   const std::string path = (dir.path / "cache" / "test.mev").string();
@@ -271,7 +262,7 @@ TEST(DataCache, BuiltReusedAndRebuiltOnChangeOrCorruption) {
 }
 
 TEST(DataFactory, OpensByNameWithCache) {
-  TempDir dir;
+  TempDir dir("datasets");
   write_synthetic_gestures(dir.path.string(), small_synth());
   EXPECT_EQ(parse_dataset_kind("synth"), DatasetKind::Gesture);
   EXPECT_EQ(parse_dataset_kind("cifar10-dvs"), DatasetKind::Cifar10Dvs);

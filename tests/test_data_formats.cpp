@@ -13,28 +13,20 @@
 #include "masnn/data/events.h"
 #include "masnn/data/gait_text.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
+using masnn::testing::TempDir;
 using namespace masnn::data;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("masnn_test_formats_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name, const std::vector<uint8_t>& bytes) const {
-    const std::string p = (path / name).string();
-    std::ofstream out(p, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-};
+std::string write_file(const TempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
+  const std::string p = (dir.path / name).string();
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  return p;
+}
 
 void le32(std::vector<uint8_t>& b, uint32_t v) {
   for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -90,8 +82,8 @@ std::vector<uint8_t> sample_aedat3() {
 }  // namespace
 
 TEST(DataAedat3, DecodesPolarityOverflowAndSkipsOtherPackets) {
-  TempDir dir;
-  const auto path = dir.file("a.aedat", sample_aedat3());
+  TempDir dir("formats");
+  const auto path = write_file(dir, "a.aedat", sample_aedat3());
   EventReadStats stats;
   Events ev = read_aedat3(path, {}, &stats);
   ASSERT_EQ(ev.size(), 3u);
@@ -109,8 +101,8 @@ TEST(DataAedat3, DecodesPolarityOverflowAndSkipsOtherPackets) {
 }
 
 TEST(DataAedat3, OutOfRangeEventsAreDroppedAndCounted) {
-  TempDir dir;
-  const auto path = dir.file("a.aedat", sample_aedat3());
+  TempDir dir("formats");
+  const auto path = write_file(dir, "a.aedat", sample_aedat3());
   EventReadStats stats;
   EventReadOptions options;
   options.width = 100;
@@ -121,11 +113,11 @@ TEST(DataAedat3, OutOfRangeEventsAreDroppedAndCounted) {
 }
 
 TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
-  TempDir dir;
+  TempDir dir("formats");
   auto bytes = sample_aedat3();
   const size_t full = bytes.size();
   bytes.resize(full - 3);  // cuts into the last packet's body
-  const auto path = dir.file("cut.aedat", bytes);
+  const auto path = write_file(dir, "cut.aedat", bytes);
   try {
     read_aedat3(path);
     FAIL() << "no error";
@@ -136,7 +128,7 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
     EXPECT_NE(msg.find("at byte " + std::to_string(full - 28 - 16)), std::string::npos) << msg;
   }
   bytes.resize(full - 16 - 10);  // cuts into the last packet's header
-  const auto path2 = dir.file("cut2.aedat", bytes);
+  const auto path2 = write_file(dir, "cut2.aedat", bytes);
   EXPECT_THROW(
       {
         try {
@@ -150,19 +142,19 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
 }
 
 TEST(DataAedat3, BadHeadersAreRejected) {
-  TempDir dir;
+  TempDir dir("formats");
   std::vector<uint8_t> no_end;
   text(no_end, "#!AER-DAT3.1\r\n#Format: RAW\r\n");
-  EXPECT_THROW(read_aedat3(dir.file("noend.aedat", no_end)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(write_file(dir, "noend.aedat", no_end)), std::runtime_error);
   std::vector<uint8_t> wrong;
   text(wrong, "#!AER-DAT2.0\r\n");
-  EXPECT_THROW(read_aedat3(dir.file("v2.aedat", wrong)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(write_file(dir, "v2.aedat", wrong)), std::runtime_error);
   EXPECT_THROW(read_aedat3((dir.path / "missing.aedat").string()), std::runtime_error);
   // A polarity packet claiming an 8-byte event size of 0 with a huge count must not allocate or loop.
   std::vector<uint8_t> evil;
   text(evil, "#!AER-DAT3.1\r\n#!END-HEADER\r\n");
   packet_header(evil, 1, 0, 0, 0xFFFFFFFFu, 0xFFFFFFFFu);
-  EXPECT_THROW(read_aedat3(dir.file("evil.aedat", evil)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(write_file(dir, "evil.aedat", evil)), std::runtime_error);
 }
 
 TEST(DataAedat3, WriterRoundTripWithOverflowAndManyPackets) {
@@ -188,7 +180,7 @@ TEST(DataAedat3, WriterRoundTripWithOverflowAndManyPackets) {
 }
 
 TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
-  TempDir dir;
+  TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "#!AER-DAT2.0\r\n# comment\r\n");
   // addr: y in bits 8-14, (127 - x) in bits 1-7, p in bit 0.
@@ -198,7 +190,7 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
   be32(b, 0xFFFFFFF0u);
   be32(b, (0u << 8) | (127u << 1) | 1u);  // x = 0 after a timestamp wrap
   be32(b, 16);
-  const auto path = dir.file("c.aedat", b);
+  const auto path = write_file(dir, "c.aedat", b);
   EXPECT_EQ(detect_format(path), EventFormat::Aedat2);
   EventReadStats stats;
   Events ev = read_aedat2(path, {}, &stats);
@@ -212,7 +204,7 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
   EXPECT_EQ(parse_aedat2(round.data(), round.size(), "mem").x, ev.x);
   b.pop_back();
   try {
-    read_aedat2(dir.file("cut.aedat", b));
+    read_aedat2(write_file(dir, "cut.aedat", b));
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("cut.aedat"), std::string::npos);
@@ -221,10 +213,10 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
 }
 
 TEST(DataGaitText, ParsesLinesAndReportsBadLine) {
-  TempDir dir;
+  TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "# t x y p\n100 1 2 1\r\n\n200\t3\t4\t0\n300,5,6,-1\n");
-  const auto path = dir.file("g.txt", b);
+  const auto path = write_file(dir, "g.txt", b);
   EXPECT_EQ(detect_format(path), EventFormat::GaitText);
   Events ev = read_events(path);
   EXPECT_EQ(ev.t, (std::vector<int64_t>{100, 200, 300}));
@@ -233,7 +225,7 @@ TEST(DataGaitText, ParsesLinesAndReportsBadLine) {
   EXPECT_EQ(ev.p, (std::vector<uint8_t>{1, 0, 0}));
   text(b, "400 1 2\n");
   try {
-    read_gait_text(dir.file("bad.txt", b));
+    read_gait_text(write_file(dir, "bad.txt", b));
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.txt: line 6"), std::string::npos) << e.what();
@@ -250,10 +242,10 @@ TEST(DataGaitText, BackwardsTimestampsAreCountedAndSorted) {
 }
 
 TEST(DataEventFile, UnknownFormatIsAnError) {
-  TempDir dir;
+  TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "hello world\n");
-  EXPECT_THROW(detect_format(dir.file("x.bin", b)), std::runtime_error);
+  EXPECT_THROW(detect_format(write_file(dir, "x.bin", b)), std::runtime_error);
 }
 
 TEST(DataEvents, SummaryAndSlicing) {

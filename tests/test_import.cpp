@@ -17,26 +17,14 @@
 #include "masnn/models/reference_names.h"
 
 using namespace masnn;
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
+using masnn::testing::TempDir;
 
 namespace {
 
 const fs::path kFixture = fs::path(__FILE__).parent_path() / "fixtures" / "reference";
-
-// A scratch directory, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("masnn_import_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // Runs f and returns the message of the std::exception it throws ("" when it throws none).
 template <typename F>
@@ -88,7 +76,7 @@ std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& m) {
 // Round trips
 
 TEST(Import, RoundTripThroughAReferenceFileGivesTheSameOutputs) {
-  TempDir dir;
+  TempDir dir("import");
   for (const char* attention : {"none", "TCSA"}) {
     SCOPED_TRACE(attention);
     torch::manual_seed(0);
@@ -209,7 +197,7 @@ TEST(Import, ActivatePreAndLearnableDecayHaveNoReferenceCounterpart) {
 // Files
 
 TEST(Import, ModulePrefixIsStrippedAndCheckpointWrappersAreOpened) {
-  TempDir dir;
+  TempDir dir("import");
   std::map<std::string, torch::Tensor> prefixed{{"module.a.weight", torch::arange(6.0).view({2, 3})},
                                                 {"module.b", torch::tensor(int64_t{5})}};
   write_pytorch_state_dict(prefixed, dir.file("ddp.pt"));
@@ -247,7 +235,7 @@ TEST(Import, ModulePrefixIsStrippedAndCheckpointWrappersAreOpened) {
 }
 
 TEST(Import, BadFilesGiveMessagesNamingTheFile) {
-  TempDir dir;
+  TempDir dir("import");
   EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("absent.pt")), "absent.pt: cannot open");
   std::ofstream(dir.file("text.pt")) << "hello";
   EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("text.pt")), "text.pt: not a file of torch.save");

@@ -16,26 +16,13 @@
 #include "masnn/train/progress.h"
 #include "masnn/train/tensorboard.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
+using masnn::testing::TempDir;
 using namespace masnn::train;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() /
-           ("masnn_test_logging_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -202,7 +189,7 @@ TEST(TfRecord, FrameLayout) {
 // ---------------------------------------------------------------------------------------------- TensorBoard
 
 TEST(TensorBoardWriter, ScalarsReadBack) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path dir = tmp.path / "runs" / "exp1";  // created by the writer, parents included
   const std::vector<Scalar> written = {
       {"train/loss", 0, 2.302585f, 1700000000.25}, {"train/loss", 1, 1.5f, 1700000001.5},
@@ -268,7 +255,7 @@ TEST(TensorBoardWriter, ScalarsReadBack) {
 }
 
 TEST(TensorBoardWriter, RecordsReachTheFileBeforeTheWriterCloses) {
-  TempDir tmp;
+  TempDir tmp("logging");
   TensorBoardWriter writer(tmp.path.string());
   writer.add_scalar("loss", 0.5, 1, 1.0);
   const auto records = read_tfrecords(read_all(writer.path()));
@@ -276,7 +263,7 @@ TEST(TensorBoardWriter, RecordsReachTheFileBeforeTheWriterCloses) {
 }
 
 TEST(TensorBoardWriter, TextSummary) {
-  TempDir tmp;
+  TempDir tmp("logging");
   std::string path;
   {
     TensorBoardWriter writer(tmp.path.string());
@@ -306,7 +293,7 @@ TEST(TensorBoardWriter, TextSummary) {
 }
 
 TEST(TensorBoardWriter, TwoWritersInOneDirectoryGetTwoFiles) {
-  TempDir tmp;
+  TempDir tmp("logging");
   TensorBoardWriter a(tmp.path.string());
   TensorBoardWriter b(tmp.path.string());
   EXPECT_NE(a.path(), b.path());
@@ -316,7 +303,7 @@ TEST(TensorBoardWriter, TwoWritersInOneDirectoryGetTwoFiles) {
 }
 
 TEST(TensorBoardWriter, DirectoryThatCannotBeCreatedNamesThePath) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path blocker = tmp.path / "a_file";
   write_all(blocker, "x");
   const std::string bad = (blocker / "logs").string();
@@ -331,7 +318,7 @@ TEST(TensorBoardWriter, DirectoryThatCannotBeCreatedNamesThePath) {
 // ---------------------------------------------------------------------------------------------- metrics CSV
 
 TEST(MetricsCsv, HeaderRowsAndMissingValues) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path path = tmp.path / "sub" / "metrics.csv";  // parent created
   {
     MetricsCsv csv(path.string(), {"epoch", "train_loss", "val_acc"}, false);
@@ -348,7 +335,7 @@ TEST(MetricsCsv, HeaderRowsAndMissingValues) {
 }
 
 TEST(MetricsCsv, UnknownKeyThrowsNamingItAndWritesNothing) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path path = tmp.path / "m.csv";
   MetricsCsv csv(path.string(), {"epoch", "loss"}, false);
   try {
@@ -361,7 +348,7 @@ TEST(MetricsCsv, UnknownKeyThrowsNamingItAndWritesNothing) {
 }
 
 TEST(MetricsCsv, AppendWithMatchingHeaderKeepsRows) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path path = tmp.path / "m.csv";
   {
     MetricsCsv csv(path.string(), {"epoch", "loss"}, false);
@@ -385,7 +372,7 @@ TEST(MetricsCsv, AppendWithMatchingHeaderKeepsRows) {
 }
 
 TEST(MetricsCsv, AppendAfterACutRowStartsANewLine) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path path = tmp.path / "m.csv";
   write_all(path, "epoch,loss\n1,0.5\n2,0.2");  // killed in the middle of row 2
   {
@@ -396,7 +383,7 @@ TEST(MetricsCsv, AppendAfterACutRowStartsANewLine) {
 }
 
 TEST(MetricsCsv, AppendWithDifferentHeaderThrows) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const fs::path path = tmp.path / "m.csv";
   write_all(path, "epoch,loss\n1,0.5\n");
   try {
@@ -411,7 +398,7 @@ TEST(MetricsCsv, AppendWithDifferentHeaderThrows) {
 }
 
 TEST(MetricsCsv, BadColumnsAndUnwritablePath) {
-  TempDir tmp;
+  TempDir tmp("logging");
   const std::string path = (tmp.path / "m.csv").string();
   EXPECT_THROW(MetricsCsv(path, {}, false), std::invalid_argument);
   EXPECT_THROW(MetricsCsv(path, {"a", "a"}, false), std::invalid_argument);

@@ -13,38 +13,20 @@
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
+#include "temp_dir.h"
+
 namespace fs = std::filesystem;
+using masnn::testing::TempDir;
 using namespace masnn;
 using namespace masnn::train;
 
 namespace {
 
-// Temporary folders of this process, removed when the tests end.
-std::vector<fs::path>& temp_dirs() {
-  static std::vector<fs::path> dirs;
-  return dirs;
-}
-
-struct RemoveTempDirs : ::testing::Environment {
-  void TearDown() override {
-    std::error_code ec;
-    for (const auto& d : temp_dirs()) fs::remove_all(d, ec);
-  }
-};
-const auto* const remove_temp_dirs = ::testing::AddGlobalTestEnvironment(new RemoveTempDirs);
-
-fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("masnn_test_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(p);
-  fs::create_directories(p);
-  temp_dirs().push_back(p);
-  return p;
-}
-
 // A small synthetic gesture set shared by the tests of this file: 3 users (2 train, 1 test), one lighting.
 const fs::path& tiny_data() {
+  static const TempDir dir("train_data");
   static const fs::path root = [] {
-    const fs::path p = temp_dir("data");
+    const fs::path p = dir.path;
     data::SynthOptions s;
     s.users = 4;
     s.test_users = 1;
@@ -132,7 +114,8 @@ TEST(Config, PresetsParseAndTheDemoFileMatchesTheEmbeddedDemo) {
 }
 
 TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) {
-  const fs::path out_a = temp_dir("a"), out_b = temp_dir("b");
+  const TempDir dir_a("train_a"), dir_b("train_b");
+  const fs::path &out_a = dir_a.path, &out_b = dir_b.path;
   const TrainConfig ca = tiny_config(out_a, 15);
   auto train_set = make_dataset(ca, data::Split::Train);
   auto test_set = make_dataset(ca, data::Split::Test);

@@ -18,29 +18,36 @@ namespace {
 
 void run_bench_lif(const bench::LifBenchConfig& c, const std::string& json_path) {
   const auto results = bench::run_lif_bench(c);
-  std::cout << fmt::format("bench lif: input [T={},B={},C={},{}x{}] = {:.1f} M elements, neuron {}, {}, threads {}, "
-                           "median of {}\n",
-                           c.steps, c.batch, c.channels, c.size, c.size,
-                           c.steps * c.batch * c.channels * c.size * c.size / 1e6, c.neuron,
-                           c.activate_pre ? "CA+SA inside the time loop (activate-pre)" : "plain LIF",
-                           torch::get_num_threads(), c.repeats);
-  std::cout << fmt::format("{:<10} {:>12} {:>14} {:>16} {:>12}\n", "backend", "forward ms", "fwd+bwd ms",
-                           "peak MiB", "firing rate");
+  std::cout << fmt::format(
+      "bench lif: input [T={},B={},C={},{}x{}] = {:.1f} M elements, neuron {}, {}, threads {}, "
+      "median of {}\n",
+      c.steps, c.batch, c.channels, c.size, c.size, c.steps * c.batch * c.channels * c.size * c.size / 1e6, c.neuron,
+      c.activate_pre ? "CA+SA inside the time loop (activate-pre)" : "plain LIF", torch::get_num_threads(), c.repeats);
+  std::cout << fmt::format("{:<10} {:>12} {:>14} {:>16} {:>12}\n", "backend", "forward ms", "fwd+bwd ms", "peak MiB",
+                           "firing rate");
   for (const auto& r : results)
     std::cout << fmt::format("{:<10} {:>12.1f} {:>14.1f} {:>16.1f} {:>12.4f}\n", r.backend, r.forward_ms, r.train_ms,
                              r.peak_mib, r.firing_rate);
   const auto& composed = results[0];
   const auto& fused = results[1];
-  std::cout << fmt::format("fused vs composed: forward {:.1f}x faster, fwd+bwd {:.1f}x faster, peak memory {:.1f}x smaller\n",
-                           composed.forward_ms / fused.forward_ms, composed.train_ms / fused.train_ms,
-                           composed.peak_mib / fused.peak_mib);
+  std::cout << fmt::format(
+      "fused vs composed: forward {:.1f}x faster, fwd+bwd {:.1f}x faster, peak memory {:.1f}x smaller\n",
+      composed.forward_ms / fused.forward_ms, composed.train_ms / fused.train_ms, composed.peak_mib / fused.peak_mib);
   if (!json_path.empty()) {
     nlohmann::json j;
-    j["config"] = {{"steps", c.steps}, {"batch", c.batch}, {"channels", c.channels}, {"size", c.size},
-                   {"neuron", c.neuron}, {"activate_pre", c.activate_pre}, {"threads", torch::get_num_threads()}};
+    j["config"] = {{"steps", c.steps},
+                   {"batch", c.batch},
+                   {"channels", c.channels},
+                   {"size", c.size},
+                   {"neuron", c.neuron},
+                   {"activate_pre", c.activate_pre},
+                   {"threads", torch::get_num_threads()}};
     for (const auto& r : results)
-      j["results"].push_back({{"backend", r.backend}, {"forward_ms", r.forward_ms}, {"train_ms", r.train_ms},
-                              {"peak_mib", r.peak_mib}, {"firing_rate", r.firing_rate}});
+      j["results"].push_back({{"backend", r.backend},
+                              {"forward_ms", r.forward_ms},
+                              {"train_ms", r.train_ms},
+                              {"peak_mib", r.peak_mib},
+                              {"firing_rate", r.firing_rate}});
     std::ofstream out(json_path);
     if (!out) throw std::runtime_error("bench lif: cannot write --json file '" + json_path + "'");
     out << j.dump(2) << "\n";
@@ -106,9 +113,10 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
 void run_bench_events(const bench::EventsBenchConfig& c) {
   const auto r = bench::run_events_bench(c);
   const double bytes_per_event = r.file_mb * 1e6 / r.events;
-  std::cout << fmt::format("bench events: {} events in a generated AEDAT 3.1 file of {:.1f} MB ({:.1f} bytes/event), "
-                           "threads {}, median of {}\n",
-                           r.events, r.file_mb, bytes_per_event, torch::get_num_threads(), c.repeats);
+  std::cout << fmt::format(
+      "bench events: {} events in a generated AEDAT 3.1 file of {:.1f} MB ({:.1f} bytes/event), "
+      "threads {}, median of {}\n",
+      r.events, r.file_mb, bytes_per_event, torch::get_num_threads(), c.repeats);
   auto line = [&](const char* what, double s) {
     std::cout << fmt::format("{:<44} {:>8.1f} ms {:>8.1f} M events/s {:>7.2f} GB/s of file\n", what, 1e3 * s,
                              r.events / s / 1e6, r.file_mb / 1e3 / s);
@@ -116,10 +124,11 @@ void run_bench_events(const bench::EventsBenchConfig& c) {
   line("read_aedat3 (file in page cache -> events)", r.read_file_s);
   line("parse_aedat3 (bytes in memory -> events)", r.parse_s);
   line("events_to_frames (events -> [60,2,32,32])", r.frames_s);
-  std::cout << fmt::format("memory bandwidth (memcpy, read + write): {:.2f} GB/s; parsing moves {:.1f} bytes in and "
-                           "{} bytes out per event, i.e. {:.0f}% of that bandwidth\n",
-                           r.memcpy_gb_per_s, bytes_per_event, 13,
-                           100.0 * r.events * (bytes_per_event + 13) / r.parse_s / 1e9 / r.memcpy_gb_per_s);
+  std::cout << fmt::format(
+      "memory bandwidth (memcpy, read + write): {:.2f} GB/s; parsing moves {:.1f} bytes in and "
+      "{} bytes out per event, i.e. {:.0f}% of that bandwidth\n",
+      r.memcpy_gb_per_s, bytes_per_event, 13,
+      100.0 * r.events * (bytes_per_event + 13) / r.parse_s / 1e9 / r.memcpy_gb_per_s);
 }
 
 RegisterCommand reg([](CLI::App& app) {

@@ -18,8 +18,8 @@ struct ModelArgs {
   std::string attention = "TCSA";
   std::string placement = "conv-post";
   int64_t steps = 60;
-  int64_t classes = 0;     ///< 0: the preset's
-  int64_t input_size = 0;  ///< 0: the preset's
+  int64_t classes = 0;            ///< 0: the preset's
+  int64_t input_size = 0;         ///< 0: the preset's
   std::vector<std::string> sets;  ///< config keys (model.*, data.steps) applied last
 };
 
@@ -37,11 +37,9 @@ ModelSpec spec_from(const ModelArgs& a) {
   if (a.input_size > 0) s.input_size = a.input_size;
   if (!a.sets.empty()) {
     // The same keys as a training config, starting from the network and options above.
-    std::vector<std::string> sets{"model.name=" + s.name,
-                                  "model.attention=" + s.attention.name(),
-                                  "model.placement=" + to_string(s.placement),
-                                  "model.t_ratio=" + std::to_string(s.t_ratio),
-                                  "data.steps=" + std::to_string(s.steps)};
+    std::vector<std::string> sets{
+        "model.name=" + s.name, "model.attention=" + s.attention.name(), "model.placement=" + to_string(s.placement),
+        "model.t_ratio=" + std::to_string(s.t_ratio), "data.steps=" + std::to_string(s.steps)};
     sets.insert(sets.end(), a.sets.begin(), a.sets.end());
     const train::TrainConfig c = train::parse_config("", "masnn model --set", sets);
     s.attention = AttentionType::parse(c.model.attention);
@@ -107,7 +105,8 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("-T,--T", args->steps, "time steps T")->capture_default_str();
   cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)");
   cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)");
-  cmd->add_option("--set", args->sets, "a config key, e.g. --set model.c_ratio=4 --set model.lif.decay=0.5 (repeatable)");
+  cmd->add_option("--set", args->sets,
+                  "a config key, e.g. --set model.c_ratio=4 --set model.lif.decay=0.5 (repeatable)");
   cmd->callback([args] { run_model(*args); });
 });
 
