@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <iostream>
 
-#include "masnn/analysis/spike_monitor.h"
-#include "masnn/data/loader.h"
+#include "masnn/analysis/analyze.h"
+#include "masnn/analysis/energy.h"
 #include "masnn/models/dvs_net.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
@@ -47,6 +47,7 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
   DemoResult result;
   result.out_dir = out_dir;
   const std::string data_root = (fs::path(out_dir) / "synthetic-gesture").string();
+  std::vector<analysis::EnergyTotals> totals;
   for (const char* attention : {"none", "TCSA"}) {
     std::vector<std::string> sets = overrides;
     sets.push_back(std::string("model.attention=") + attention);
@@ -72,18 +73,23 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     run.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     run.parameters = count_parameters(trainer.module());
     run.checkpoint = (fs::path(config.train.out_dir) / "best.pt").string();
-    // The best checkpoint, evaluated once more with its spikes counted.
-    auto model = load_model(run.checkpoint);
-    analysis::enable_spike_recording(*model.ptr(), true);
-    const data::LoaderOptions lo = loader_options(config, *test_set, data::ClipMode::Test);
-    const Evaluation e = evaluate_model(model, test_set, lo, config.train.loss, quiet);
-    const auto total = analysis::total_spikes(analysis::spike_counts(*model.ptr()));
-    run.accuracy = e.accuracy;
-    run.vote_accuracy = e.vote_accuracy;
-    run.spikes_per_sample = total.spikes_per_sample();  // per clip: each clip is one sample of T steps
-    run.firing_rate = total.firing_rate();
+    // The best checkpoint, analysed: accuracy, spikes and energy, with its report beside the run.
+    analysis::AnalyzeOptions ao;
+    ao.checkpoint = run.checkpoint;
+    ao.quiet = true;
+    const analysis::Analysis a = analysis::analyze_checkpoint(ao);
+    analysis::write_analysis(a, (fs::path(config.train.out_dir) / "analysis").string());
+    run.accuracy = a.accuracy;
+    run.vote_accuracy = a.vote_accuracy;
+    run.spikes_per_sample = a.spiking_total.spikes_per_sample;  // per clip: each clip is one sample of T steps
+    run.firing_rate = a.spiking_total.firing_rate;
+    run.energy_uj = a.energy.total.snn_energy_pj * 1e-6;
+    run.ann_energy_uj = a.energy.total.ann_energy_pj * 1e-6;
+    run.dense_macs = a.energy.total.dense_macs;
+    totals.push_back(a.energy.total);
     result.runs.push_back(run);
   }
+  result.relative_efficiency = analysis::compare_energy(totals.at(0), totals.at(1)).relative_efficiency;
   return result;
 }
 

@@ -18,18 +18,23 @@ struct DemoRun {
   double vote_accuracy = 0;
   double spikes_per_sample = 0;  ///< all spiking layers, one test clip of T steps
   double firing_rate = 0;        ///< spikes / neuron-steps over all spiking layers
+  double energy_uj = 0;          ///< SNN energy per sample (exact synaptic operations; REFERENCE.md 5)
+  double ann_energy_uj = 0;      ///< the same network as an ANN (all MACs)
+  double dense_macs = 0;         ///< dense-equivalent MACs per sample
   int64_t parameters = 0;
   double train_seconds = 0;
   std::string checkpoint;  ///< best.pt of the run
 };
 
 struct DemoResult {
-  std::vector<DemoRun> runs;  ///< vanilla first, then MA
+  std::vector<DemoRun> runs;       ///< vanilla first, then MA
+  double relative_efficiency = 0;  ///< the paper's rEE of MA vs vanilla (E_vanilla / E_MA)
   std::string out_dir;
   int64_t train_samples = 0, test_samples = 0;
 };
 
-/// Runs the demo into out_dir (data in out_dir/synthetic-gesture, runs in out_dir/none and out_dir/TCSA), with
+/// Runs the demo into out_dir (data in out_dir/synthetic-gesture, runs in out_dir/none and out_dir/TCSA, each with
+/// its analysis report in analysis/), with
 /// `overrides` ("key=value") applied to the demo config of both runs.
 DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& overrides, bool quiet);
 

@@ -1,0 +1,149 @@
+// The energy model of the paper (REFERENCE.md 5 and 6), layer by layer.
+//
+// A layer fed with real values does MACs (E_MAC each): the first conv (its input is event frames, treated as
+// the paper treats an encoding layer) and every attention layer (TA/CA shared MLPs, SA conv). A layer fed with
+// spikes does accumulates (E_AC each), one per synapse a spike reaches: its synaptic operations.
+//   exact     = sum over input spikes of the outputs each one reaches (conv: valid output positions it touches
+//               x Cout/groups, border effects included; linear: out_features)
+//   estimate  = input firing rate x dense MACs  (the paper's "firing rate x T x FLOPs"; dense MACs include T)
+// Every figure is per sample (one network input of T time steps). BN folds into the conv and costs nothing.
+// The ANN energy of a layer is its dense MACs x E_MAC (the same network with real-valued activations).
+#pragma once
+
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "masnn/analysis/operation_count.h"
+#include "masnn/models/dvs_net.h"
+
+namespace masnn::analysis {
+
+/// Energy per operation, in picojoules (45 nm CMOS, Horowitz 2014).
+struct EnergyOptions {
+  double e_mac_pj = 4.6;  ///< one multiply-accumulate
+  double e_ac_pj = 0.9;   ///< one accumulate (a spike reaching a synapse)
+  /// Throws std::invalid_argument naming the field when a value is negative or not finite.
+  void validate() const;
+};
+
+/// Fan-out map of a 2-D convolution over an input of height x width: [height,width] float64, entry (h,w) = the
+/// (output position, kernel tap) pairs that read input position (h,w), i.e. the output positions of ONE output
+/// channel that an input at (h,w) reaches. Honours stride, dilation, explicit and 'same' padding. Throws
+/// std::invalid_argument for a padding mode other than zeros (reflect/circular reuse inputs at the border).
+torch::Tensor conv_fan_out(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width);
+
+/// Exact synaptic operations of `conv` fed with `spikes` [...,C_in,H,W] (any leading dims, e.g. [T,B]):
+/// each input value is a number of spikes (1 for a LIF spike, the event count of a DVS frame cell); sum over spikes
+/// of fan_out(h,w) x C_out/groups.
+double conv_synaptic_ops(const torch::nn::Conv2dImpl& conv, const torch::Tensor& spikes);
+
+/// Exact synaptic operations of `linear` fed with `spikes` [...,in_features]: spikes (sum of the values) x
+/// out_features.
+double linear_synaptic_ops(const torch::nn::LinearImpl& linear, const torch::Tensor& spikes);
+
+/// What entered one conv or linear layer over the inputs seen (sums, not yet per sample).
+struct LayerInput {
+  std::string name;         ///< the layer, as LayerOperations::name (e.g. convs.1.conv)
+  bool spikes = true;       ///< fed with spikes (costs ACs) or with real values (costs MACs)
+  double nonzero = 0;       ///< spike-fed: spikes entering (event counts summed); otherwise non-zero elements
+  double elements = 0;      ///< input elements (T x input size, per sample, summed over samples)
+  double synaptic_ops = 0;  ///< exact synaptic operations (spike-fed layers; 0 otherwise)
+  int64_t samples = 0;      ///< network inputs (samples of T steps) seen
+};
+
+/// Records what enters every conv and linear layer of a DvsNet while running it. This is the one place that
+/// knows DvsNet's wiring for the energy model: convs.0.conv reads the event frames (spikes when they hold event
+/// counts, i.e. non-negative integers: ACs; real values after normalisation: MACs); the
+/// conv of block i > 0 reads the spikes of block i-1's LIF; fcs.0.linear reads the last conv block's spikes
+/// flattened; fcs.i.linear (i > 0) reads fcs.(i-1)'s spikes. It runs the blocks one by one as
+/// DvsNetImpl::forward does, so the spiking layers' own counters (spike_monitor.h) still record.
+class DvsNetRecorder {
+ public:
+  explicit DvsNetRecorder(DvsNetImpl& net);
+  /// x [T,B,C_in,H,W] -> [B,classes], the same as net.forward(x); adds the inputs of every layer and the
+  /// outputs of every block to the counts. Call under NoGradGuard for analysis.
+  torch::Tensor forward(const torch::Tensor& x);
+  /// Per conv/linear layer, in forward order.
+  const std::vector<LayerInput>& inputs() const { return inputs_; }
+
+  /// Spikes leaving one spiking block (its LIF, named <block>.lif as the spike monitor names it).
+  struct BlockOutput {
+    std::string name;                     ///< e.g. convs.0.lif
+    int64_t neurons = 0;                  ///< per sample
+    int64_t steps = 0;                    ///< T
+    int64_t samples = 0;                  ///< network inputs seen
+    double spikes = 0;                    ///< total
+    std::vector<double> spikes_per_step;  ///< total per time step, [T]
+    double silent = 0;                    ///< sum over samples of the neurons silent for all T steps
+    torch::Tensor fired;                  ///< [neurons] bool: fired at least once on any input
+  };
+  const std::vector<BlockOutput>& outputs() const { return outputs_; }
+
+ private:
+  void record_output(size_t index, const torch::Tensor& spikes);
+
+  DvsNetImpl& net_;
+  std::vector<LayerInput> inputs_;
+  std::vector<BlockOutput> outputs_;
+};
+
+/// Energy and operations of one layer, per sample.
+struct LayerEnergy {
+  std::string name;                   ///< e.g. convs.1.conv, convs.0.attention.ca.mlp.fc1
+  std::string block;                  ///< convs.i or fcs.i
+  std::string kind;                   ///< conv2d, linear, attention-mlp, attention-conv
+  bool spike_input = false;           ///< true: costs ACs (synaptic operations); false: costs MACs
+  double dense_macs = 0;              ///< dense-equivalent MACs (operation_count.h)
+  double input_firing_rate = 0;       ///< spike-fed: input spikes / input elements; MAC layers: non-zero fraction
+                                      ///< of the input when recorded (first conv), else NaN (not measured)
+  double input_spikes = 0;            ///< spike-fed: input spikes; 0 otherwise
+  double synaptic_ops = 0;            ///< spike-fed: exact ACs; 0 otherwise
+  double estimated_ops = 0;           ///< spike-fed: input_firing_rate x dense_macs (the paper's estimate); 0 otherwise
+  double macs = 0;                    ///< MACs done: dense_macs for MAC layers, 0 for spike-fed layers
+  double snn_energy_pj = 0;           ///< macs x E_MAC + synaptic_ops x E_AC
+  double snn_energy_estimate_pj = 0;  ///< macs x E_MAC + estimated_ops x E_AC
+  double ann_energy_pj = 0;           ///< dense_macs x E_MAC
+};
+
+/// Sums over the layers, per sample.
+struct EnergyTotals {
+  double dense_macs = 0, macs = 0, synaptic_ops = 0, estimated_ops = 0;
+  double snn_energy_pj = 0, snn_energy_estimate_pj = 0, ann_energy_pj = 0;
+  double ann_to_snn = 0;  ///< ann_energy_pj / snn_energy_pj (infinity when the SNN costs nothing)
+};
+
+struct EnergyReport {
+  EnergyOptions options;
+  std::vector<LayerEnergy> layers;  ///< in forward order (as count_operations lists them)
+  EnergyTotals total;
+};
+
+/// The energy model over the layers of `operations` (count_operations) with what entered them (`inputs`, sums
+/// over `inputs[i].samples` samples). A layer without an entry in `inputs` (attention) costs its dense MACs.
+/// Throws std::invalid_argument for an input naming no layer of `operations` or recorded over 0 samples.
+EnergyReport energy_model(const std::vector<LayerOperations>& operations, const std::vector<LayerInput>& inputs,
+                          const EnergyOptions& options = {});
+
+/// A model against a base (REFERENCE.md 6): dE = E_MAC x dMAC - E_AC x dAC, dMAC = MACs added (model - base),
+/// dAC = ACs removed (base - model); rEE = E_base / (E_base + dE), which equals E_base / E_model.
+struct EnergyComparison {
+  double delta_macs = 0;                    ///< MACs added by the model
+  double delta_acs = 0;                     ///< ACs (exact synaptic operations) removed by the model
+  double delta_energy_pj = 0;               ///< dE
+  double relative_efficiency = 0;           ///< rEE with exact synaptic operations
+  double relative_efficiency_estimate = 0;  ///< rEE with the paper's estimate of the ACs
+};
+
+/// rEE = base_energy / (base_energy + dE) with dE = E_MAC x delta_macs - E_AC x delta_acs.
+double relative_energy_efficiency(double base_energy_pj, double delta_macs, double delta_acs,
+                                  const EnergyOptions& options = {});
+
+/// Compares the totals of two runs of the energy model (both computed with `options`).
+EnergyComparison compare_energy(const EnergyTotals& base, const EnergyTotals& model, const EnergyOptions& options = {});
+
+}  // namespace masnn::analysis

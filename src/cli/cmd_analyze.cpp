@@ -1,0 +1,58 @@
+// `masnn analyze --checkpoint CKPT [--data DIR] [--set key=value]... [--samples N] --report OUT_DIR
+// [--e-mac PJ] [--e-ac PJ]`: spikes, firing rates, operations and energy per layer (masnn/analysis/analyze.h);
+// prints the summary and writes OUT_DIR/analysis.json (every number) and OUT_DIR/analysis.html.
+#include <cmath>
+#include <iostream>
+#include <string>
+
+#include "command.h"
+#include "masnn/analysis/analyze.h"
+
+namespace masnn::cli {
+namespace {
+
+// An energy per operation: a finite number >= 0 (pJ).
+const CLI::Validator energy_pj(
+    [](std::string& text) -> std::string {
+      double v = 0;
+      try {
+        v = std::stod(text);
+      } catch (const std::exception&) {
+        return "expected an energy in pJ, got '" + text + "'";
+      }
+      return std::isfinite(v) && v >= 0 ? "" : "expected a finite energy >= 0 (pJ), got " + text;
+    },
+    "PJ");
+
+struct AnalyzeArgs {
+  analysis::AnalyzeOptions options;
+  std::string report;
+};
+
+RegisterCommand reg([](CLI::App& app) {
+  auto* cmd = app.add_subcommand("analyze", "Spikes, firing rates, operations and energy of a checkpoint per layer");
+  auto a = std::make_shared<AnalyzeArgs>();
+  auto& o = a->options;
+  cmd->add_option("--checkpoint", o.checkpoint, "checkpoint (.pt) written by masnn train, demo or import")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--data", o.data, "dataset folder (overrides data.root of the checkpoint's config)");
+  cmd->add_option("--set", o.overrides, "override a key of the checkpoint's config (repeatable)");
+  cmd->add_option("--samples", o.samples, "analyse only the first N samples of the test split (0 = all)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--report", a->report, "folder for analysis.json and analysis.html")->required();
+  cmd->add_option("--e-mac", o.energy.e_mac_pj, "energy of a MAC in pJ")->check(energy_pj)->capture_default_str();
+  cmd->add_option("--e-ac", o.energy.e_ac_pj, "energy of an accumulate (AC) in pJ")
+      ->check(energy_pj)
+      ->capture_default_str();
+  cmd->add_flag("--quiet,-q", o.quiet, "no progress output");
+  cmd->callback([a] {
+    const analysis::Analysis result = analysis::analyze_checkpoint(a->options);
+    std::cout << analysis::format_analysis(result);
+    analysis::write_analysis(result, a->report);
+    std::cout << "wrote " << a->report << "/analysis.json and " << a->report << "/analysis.html\n";
+  });
+});
+
+}  // namespace
+}  // namespace masnn::cli
