@@ -39,8 +39,8 @@ void run(const DemoArgs& a) {
     std::cout << fmt::format(
         "MA-SNN vs vanilla: spikes per sample {:+.1f}%, energy efficiency {:.2f}x (rEE, REFERENCE 6)\n",
         100 * (m.spikes_per_sample / v.spikes_per_sample - 1), r.relative_efficiency);
-  std::cout << "energy: 4.6 pJ per MAC (first layer, attention), 0.9 pJ per synaptic operation of a spike; per sample"
-               " = one test clip\n";
+  std::cout << "energy: 0.9 pJ per synaptic operation (each spike or input event x the outputs it reaches), 4.6 pJ "
+               "per MAC (attention modules); per sample = one test clip\n";
   nlohmann::json j;
   for (const auto& run : r.runs)
     j["runs"].push_back({{"attention", run.attention},
