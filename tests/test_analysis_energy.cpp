@@ -19,9 +19,10 @@
 #include "masnn/train/demo.h"
 #include "masnn/train/factory.h"
 
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
+using masnn::testing::expect_error;
 using masnn::testing::TempDir;
 using namespace masnn;
 using namespace masnn::analysis;
@@ -50,16 +51,6 @@ DvsNet tiny_net(const std::string& attention, double threshold) {
                     .steps(4)
                     .attention(a)
                     .lif(LIFOptions::reference_dvs().threshold(threshold)));
-}
-
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return {};
 }
 
 }  // namespace

@@ -16,9 +16,10 @@
 #include "masnn/data/gesture_labels.h"
 #include "masnn/data/synth_gestures.h"
 
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
+using masnn::testing::expect_error;
 using masnn::testing::TempDir;
 using namespace masnn::data;
 
@@ -37,16 +38,6 @@ SynthOptions small_synth() {
 void write_text(const fs::path& p, const std::string& s) {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << s;
-}
-
-std::string expect_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return {};
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 #include "masnn/data/events.h"
 #include "masnn/data/gait_text.h"
 
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using masnn::testing::TempDir;

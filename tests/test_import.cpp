@@ -17,7 +17,7 @@
 #include "masnn/models/reference_names.h"
 
 using namespace masnn;
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using masnn::testing::TempDir;

@@ -16,7 +16,7 @@
 #include "masnn/train/progress.h"
 #include "masnn/train/tensorboard.h"
 
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using masnn::testing::TempDir;

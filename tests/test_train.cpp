@@ -13,7 +13,7 @@
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
-#include "temp_dir.h"
+#include "test_support.h"
 
 namespace fs = std::filesystem;
 using masnn::testing::TempDir;

@@ -1,14 +1,17 @@
-// A fresh folder under the system temp folder, removed with its contents when the object goes out of scope.
+// Helpers shared by the tests: a scratch folder, and the message of an expected exception.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace masnn::testing {
 
+/// A fresh folder under the system temp folder, removed with its contents when the object goes out of scope.
 struct TempDir {
   std::filesystem::path path;
 
@@ -29,5 +32,16 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
+
+/// The message of the exception `f` throws; a test failure (and "") when it throws none.
+inline std::string expect_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no exception";
+  return {};
+}
 
 }  // namespace masnn::testing
