@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "bench_util.h"
 #include "masnn/data/aedat3.h"
 #include "masnn/data/frames.h"
 
@@ -19,14 +20,13 @@ namespace {
 
 template <typename Fn>
 double median_seconds(int repeats, const Fn& fn) {
-  std::vector<double> times;
+  std::vector<double> ms;
   for (int i = 0; i < repeats; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(ms_since(t0));
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  return median(ms) / 1e3;
 }
 
 }  // namespace

@@ -6,24 +6,12 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "bench_util.h"
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/neuron/lif.h"
 #include "masnn/util/memory.h"
 
 namespace masnn::bench {
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
-
 std::vector<LifBenchResult> run_lif_bench(const LifBenchConfig& c) {
   if (c.steps < 1 || c.batch < 1 || c.channels < 1 || c.size < 1 || c.repeats < 1)
     throw std::invalid_argument("bench lif: steps, batch, channels, size and repeats must be >= 1");

@@ -8,6 +8,7 @@
 #include <functional>
 #include <stdexcept>
 
+#include "bench_util.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/models/registry.h"
 #include "masnn/util/memory.h"
@@ -16,15 +17,6 @@ namespace masnn::bench {
 namespace {
 
 constexpr double kMiB = 1048576.0;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // The network the config names, with the preset's input size, classes and t_ratio.
 ModelSpec model_spec(const TrainStepBenchConfig& c) {

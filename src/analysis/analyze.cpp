@@ -1,5 +1,7 @@
 #include "masnn/analysis/analyze.h"
 
+#include "masnn/data/file_io.h"
+
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -145,20 +147,6 @@ std::string energy_string(double pj) {
     ++i;
   }
   return fmt::format("{:.3g} {}", pj, units[i]);
-}
-
-// Writes `text` to `path` through a temporary file and a rename.
-void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error(tmp.string() + ": cannot write");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error(path.string() + ": cannot write (" + ec.message() + ")");
 }
 
 std::string html_escape(const std::string& s) {
@@ -361,8 +349,11 @@ void write_analysis(const Analysis& analysis, const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw std::runtime_error(out_dir + ": cannot create the report folder (" + ec.message() + ")");
-  write_atomically(fs::path(out_dir) / "analysis.json", analysis_json(analysis));
-  write_atomically(fs::path(out_dir) / "analysis.html", analysis_html(analysis));
+  const auto write = [&](const char* name, const std::string& text) {
+    data::write_file_atomic((fs::path(out_dir) / name).string(), std::vector<uint8_t>(text.begin(), text.end()));
+  };
+  write("analysis.json", analysis_json(analysis));
+  write("analysis.html", analysis_html(analysis));
 }
 
 }  // namespace masnn::analysis

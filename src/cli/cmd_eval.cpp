@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "masnn/data/file_io.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
@@ -24,12 +25,10 @@ struct EvalArgs {
 };
 
 torch::Tensor read_tensor_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open frames file");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<uint8_t> raw = data::read_file_bytes(path);
   c10::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    v = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": not a tensor file written by torch.save (" + e.what_without_backtrace() + ")");
   }
@@ -39,13 +38,7 @@ torch::Tensor read_tensor_file(const std::string& path) {
 
 void write_tensor_file(const std::string& path, const torch::Tensor& t) {
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(t));
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw std::runtime_error(path + ": cannot write outputs file");
-  }
-  std::rename(tmp.c_str(), path.c_str());
+  data::write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
 void eval_frames(const EvalArgs& a) {

@@ -92,6 +92,13 @@ std::vector<size_t> EventLoader::batch_positions(size_t b) const {
   return pos;
 }
 
+Batch EventLoader::build_batch(size_t b) const {
+  const auto pos = batch_positions(b);
+  std::vector<size_t> idx;
+  for (size_t k : pos) idx.push_back(order_[k]);
+  return make_batch(*dataset_, idx, pos, options_, epoch_);
+}
+
 void EventLoader::stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -128,10 +135,7 @@ void EventLoader::worker() {
     }
     Slot slot;
     try {
-      const auto pos = batch_positions(b);
-      std::vector<size_t> idx;
-      for (size_t k : pos) idx.push_back(order_[k]);
-      slot.batch = make_batch(*dataset_, idx, pos, options_, epoch_);
+      slot.batch = build_batch(b);
     } catch (...) {
       slot.error = std::current_exception();
     }
@@ -148,11 +152,8 @@ bool EventLoader::next(Batch& batch) {
   if (next_deliver_ >= n_batches_) return false;
   const size_t b = next_deliver_;
   if (threads_.empty()) {
-    const auto pos = batch_positions(b);
-    std::vector<size_t> idx;
-    for (size_t k : pos) idx.push_back(order_[k]);
     ++next_deliver_;
-    batch = make_batch(*dataset_, idx, pos, options_, epoch_);
+    batch = build_batch(b);
     return true;
   }
   Slot slot;

@@ -2,12 +2,12 @@
 // plus the two containers (zip archive, legacy stream). Writing goes through torch::pickle_save.
 #include "masnn/models/pytorch_state_dict.h"
 
+#include "masnn/data/file_io.h"
+
 #include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
-#include <fcntl.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -644,36 +644,7 @@ void write_pytorch_state_dict(const std::map<std::string, torch::Tensor>& state,
   }
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
 
-  const std::filesystem::path target(path);
-  const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-  const std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) throw std::runtime_error(path + ": cannot write (" + std::strerror(errno) + ")");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error(path + ": write failed (" + err + ")");
-    }
-    done += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  const int sync_errno = errno;
-  if (::close(fd) != 0 || !synced) {
-    const std::string err = std::strerror(synced ? errno : sync_errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": write failed (" + err + ")");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename the temporary file into place (" + ec.message() + ")");
-  }
+  data::write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
 }  // namespace masnn

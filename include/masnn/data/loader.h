@@ -94,6 +94,7 @@ class EventLoader {
   void stop();
   void worker();
   std::vector<size_t> batch_positions(size_t b) const;
+  Batch build_batch(size_t b) const;  // batch b of the current epoch
 
   std::shared_ptr<const EventDataset> dataset_;
   LoaderOptions options_;
