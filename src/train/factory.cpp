@@ -31,10 +31,11 @@ class PrefixDataset : public data::EventDataset {
   size_t size_;
 };
 
-template <typename T>
-T wrap_key(const std::string& key, const std::function<T()>& parse) {
+// Runs f, prefixing the message of an std::invalid_argument with the config key it concerns.
+template <typename F>
+auto with_key(const std::string& key, const F& f) -> decltype(f()) {
   try {
-    return parse();
+    return f();
   } catch (const std::invalid_argument& e) {
     throw std::invalid_argument(key + ": " + e.what());
   }
@@ -49,17 +50,13 @@ LIFOptions lif_options(const ModelConfig& m) {
   if (m.decay) o.decay(*m.decay);
   if (m.bias) o.bias(*m.bias);
   if (m.surrogate_width) o.surrogate_width(*m.surrogate_width);
-  if (m.reset) o.reset(wrap_key<ResetMode>("model.lif.reset", [&] { return parse_reset_mode(*m.reset); }));
-  if (m.surrogate)
-    o.surrogate(wrap_key<SurrogateKind>("model.lif.surrogate", [&] { return parse_surrogate(*m.surrogate); }));
-  if (m.backend) o.backend(wrap_key<LIFBackend>("model.lif.backend", [&] { return parse_lif_backend(*m.backend); }));
+  if (m.reset) o.reset(with_key("model.lif.reset", [&] { return parse_reset_mode(*m.reset); }));
+  if (m.surrogate) o.surrogate(with_key("model.lif.surrogate", [&] { return parse_surrogate(*m.surrogate); }));
+  if (m.backend) o.backend(with_key("model.lif.backend", [&] { return parse_lif_backend(*m.backend); }));
   if (m.fire_at_equal) o.fire_at_equal(*m.fire_at_equal);
   if (m.detach_reset) o.detach_reset(*m.detach_reset);
   if (m.learnable_decay) o.learnable_decay(*m.learnable_decay);
-  wrap_key<int>("model.lif", [&] {
-    o.validate();
-    return 0;
-  });
+  with_key("model.lif", [&] { o.validate(); });
   return o;
 }
 
@@ -79,10 +76,7 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
     f.normalization(data::FrameNormalization::MaxPerFrame);
   else
     f.normalization(data::FrameNormalization::MaxPerSample);
-  wrap_key<int>("data", [&] {
-    f.validate();
-    return 0;
-  });
+  with_key("data", [&] { f.validate(); });
   return f;
 }
 
@@ -133,7 +127,7 @@ ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classe
   const ModelConfig& m = c.model;
   ModelSpec s;
   s.name = m.name;
-  s.attention = wrap_key<AttentionType>("model.attention", [&] { return AttentionType::parse(m.attention); });
+  s.attention = with_key("model.attention", [&] { return AttentionType::parse(m.attention); });
   s.placement = parse_attention_placement(m.placement);
   s.t_ratio = m.t_ratio;
   s.c_ratio = m.c_ratio;
