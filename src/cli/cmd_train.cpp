@@ -21,6 +21,7 @@ void run_train(const TrainArgs& a) {
   auto overrides = a.sets;
   if (a.quiet) overrides.push_back("train.quiet=true");
   const train::TrainConfig config = train::load_config(a.config, overrides);
+  train::check_model_config(config.model);
   auto train_set = train::make_dataset(config, data::Split::Train);
   auto test_set = train::make_dataset(config, data::Split::Test);
   if (!config.train.quiet)

@@ -55,6 +55,7 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     sets.push_back("train.out_dir=\"" + (fs::path(out_dir) / attention).string() + "\"");
     if (quiet) sets.push_back("train.quiet=true");
     const TrainConfig config = parse_config(kDemoConfig, "demo config", sets);
+    check_model_config(config.model);
     if (!quiet && !fs::exists(fs::path(data_root) / "DvsGesture" / "trials_to_test.txt"))
       std::cerr << fmt::format("demo: generating synthetic DVS gestures ({} users, AEDAT 3.1) in {}\n",
                                config.data.synth_users, data_root);

@@ -60,6 +60,12 @@ LIFOptions lif_options(const ModelConfig& m) {
   return o;
 }
 
+void check_model_config(const ModelConfig& m) {
+  with_key("model.attention", [&] { AttentionType::parse(m.attention); });
+  parse_attention_placement(m.placement);  // parse_config already restricts it; kept for configs built in code
+  lif_options(m);
+}
+
 data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   data::FrameOptions f;
   f.steps(d.steps).dt_us(static_cast<int64_t>(d.dt_ms * 1000.0 + 0.5)).ds(d.ds).width(width).height(height);
