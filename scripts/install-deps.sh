@@ -8,7 +8,11 @@ packages=(
   libcli11-dev              # the command line
   libfmt-dev                # formatted output
   nlohmann-json3-dev        # JSON reports and metadata
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev  # image decoding and augmentation
+  zlib1g-dev                # gzip-compressed IDX files
+  dataset-fashion-mnist     # Fashion-MNIST (IDX files), the image pipeline's shipped dataset
   libgtest-dev              # unit tests
+  chromium                  # the test that loads the analysis report in a headless browser
 )
 missing=()
 for p in "${packages[@]}"; do

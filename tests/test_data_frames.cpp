@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <map>
 #include <random>
 #include <set>
 #include <stdexcept>
@@ -231,6 +232,45 @@ TEST(DataLoader, EachSampleOncePerEpochAndDeterministicAcrossWorkers) {
   EventLoader loader(ds, options);
   EXPECT_NE(loader.epoch_order(0), loader.epoch_order(1));
   EXPECT_EQ(loader.epoch_order(1), loader.epoch_order(1));
+}
+
+TEST(DataLoader, RanksShardAnEpochWithoutOverlapAndSameAugmentation) {
+  auto ds = std::make_shared<ToyDataset>(12);
+  auto options =
+      LoaderOptions().batch_size(4).seed(5).workers(0).frames(tiny(2, 300, 1)).augment(AugmentOptions().max_shift(1));
+  // The samples and tensors one process sees, keyed by sample.
+  auto epoch = [&](int rank, int world) {
+    EventLoader loader(ds, LoaderOptions(options).rank(rank).world_size(world));
+    loader.start_epoch(3);
+    std::vector<std::pair<int64_t, torch::Tensor>> out;
+    Batch b;
+    while (loader.next(b))
+      for (int64_t k = 0; k < b.sample.size(0); ++k) out.emplace_back(b.sample[k].item<int64_t>(), b.x.select(1, k));
+    return out;
+  };
+  const auto whole = epoch(0, 1);
+  std::map<int64_t, torch::Tensor> by_sample(whole.begin(), whole.end());
+  std::multiset<int64_t> seen;
+  for (int rank : {0, 1, 2}) {
+    const auto part = epoch(rank, 3);
+    EXPECT_EQ(part.size(), 4u);
+    for (const auto& [sample, x] : part) {
+      seen.insert(sample);
+      // A sample's random clip and shift follow its position in the whole epoch, not the rank.
+      EXPECT_TRUE(torch::equal(x, by_sample.at(sample))) << "rank " << rank << " sample " << sample;
+    }
+  }
+  EXPECT_EQ(seen, std::multiset<int64_t>({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}));
+  // 12 samples over 5 ranks: padded to 15 by wrapping around, 3 per rank, every sample at least once.
+  std::multiset<int64_t> padded;
+  for (int rank = 0; rank < 5; ++rank) {
+    EventLoader loader(ds, LoaderOptions(options).rank(rank).world_size(5));
+    EXPECT_EQ(loader.epoch_order(0).size(), 3u);
+    for (size_t i : loader.epoch_order(0)) padded.insert(static_cast<int64_t>(i));
+  }
+  EXPECT_EQ(padded.size(), 15u);
+  EXPECT_EQ(std::set<int64_t>(padded.begin(), padded.end()).size(), 12u);
+  EXPECT_THROW(EventLoader(ds, LoaderOptions(options).rank(2).world_size(2)), std::invalid_argument);
 }
 
 TEST(DataLoader, TestModeGivesClipsPerSampleInOrder) {

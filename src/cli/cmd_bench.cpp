@@ -134,6 +134,7 @@ void run_bench_events(const bench::EventsBenchConfig& c) {
 RegisterCommand reg([](CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Measure performance figures");
   bench->require_subcommand(1);
+  for (const auto& setup : bench_setups()) setup(*bench);
   auto* lif = bench->add_subcommand("lif", "Fused vs composed multi-step LIF: forward, forward+backward, peak memory");
   auto config = std::make_shared<bench::LifBenchConfig>();
   auto json_path = std::make_shared<std::string>();

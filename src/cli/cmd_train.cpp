@@ -22,12 +22,12 @@ void run_train(const TrainArgs& a) {
   if (a.quiet) overrides.push_back("train.quiet=true");
   const train::TrainConfig config = train::load_config(a.config, overrides);
   train::check_model_config(config.model);
-  auto train_set = train::make_dataset(config, data::Split::Train);
-  auto test_set = train::make_dataset(config, data::Split::Test);
+  train::SplitData train_split = train::open_split(config, data::Split::Train);
+  train::SplitData test_split = train::open_split(config, data::Split::Test);
   if (!config.train.quiet)
-    std::cerr << fmt::format("train: {} ({} samples) / test: {} ({} samples), {} classes\n", train_set->name(),
-                             train_set->size(), test_set->name(), test_set->size(), train_set->num_classes());
-  train::Trainer trainer(config, train_set, test_set);
+    std::cerr << fmt::format("train: {} ({} samples) / test: {} ({} samples), {} classes\n", train_split.name,
+                             train_split.samples, test_split.name, test_split.samples, train_split.input.num_classes);
+  train::Trainer trainer(config, std::move(train_split), std::move(test_split));
   if (!a.resume.empty()) {
     trainer.resume(a.resume);
     if (!config.train.quiet)

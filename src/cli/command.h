@@ -19,4 +19,12 @@ struct RegisterCommand {
   explicit RegisterCommand(CommandSetup setup) { command_setups().push_back(std::move(setup)); }
 };
 
+/// Setups of the `masnn bench` subcommands: each adds one subcommand to the given `bench` app. A static
+/// RegisterBench in any src/cli/*.cpp file adds a benchmark without touching the others.
+std::vector<CommandSetup>& bench_setups();
+
+struct RegisterBench {
+  explicit RegisterBench(CommandSetup setup) { bench_setups().push_back(std::move(setup)); }
+};
+
 }  // namespace masnn::cli

@@ -15,6 +15,11 @@ std::vector<CommandSetup>& command_setups() {
   return setups;
 }
 
+std::vector<CommandSetup>& bench_setups() {
+  static std::vector<CommandSetup> setups;
+  return setups;
+}
+
 }  // namespace masnn::cli
 
 int main(int argc, char** argv) {

@@ -130,6 +130,18 @@ ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
 }
 
 ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classes) {
+  const auto f = frame_options(c.data, width, height);
+  if (f.rows() != f.cols())
+    throw std::invalid_argument("data: frames must be square for the DVS networks, got " + std::to_string(f.rows()) +
+                                "x" + std::to_string(f.cols()));
+  InputSpec input;
+  input.in_channels = 2;
+  input.input_size = f.rows();
+  input.num_classes = num_classes;
+  return model_spec(c, input);
+}
+
+ModelSpec model_spec(const TrainConfig& c, const InputSpec& input) {
   const ModelConfig& m = c.model;
   ModelSpec s;
   s.name = m.name;
@@ -141,13 +153,9 @@ ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classe
   s.per_step = m.per_step;
   s.lif = lif_options(m);
   s.steps = c.data.steps;
-  const auto f = frame_options(c.data, width, height);
-  if (f.rows() != f.cols())
-    throw std::invalid_argument("data: frames must be square for the DVS networks, got " + std::to_string(f.rows()) +
-                                "x" + std::to_string(f.cols()));
-  s.input_size = f.rows();
-  s.in_channels = 2;
-  s.num_classes = num_classes;
+  s.input_size = input.input_size;
+  s.in_channels = input.in_channels;
+  s.num_classes = input.num_classes;
   return s;
 }
 

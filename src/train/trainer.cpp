@@ -56,23 +56,23 @@ torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& 
   throw std::invalid_argument("loss: expected mse or ce, got '" + kind + "'");
 }
 
-Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
-                          const data::LoaderOptions& options, const std::string& loss, bool quiet) {
+Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes,
+                          const std::string& loss, bool quiet) {
   torch::nn::Module& module = *model.ptr();
   const bool was_training = module.is_training();
   module.eval();
   torch::NoGradGuard no_grad;
-  data::EventLoader loader(dataset, options);
   loader.start_epoch(0);
-  EvaluationAccumulator acc(dataset->num_classes());
+  const int clips = loader.columns_per_sample();
+  EvaluationAccumulator acc(num_classes);
   ProgressBar bar("eval", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
   data::Batch batch;
   int64_t step = 0, samples = 0;
   while (loader.next(batch)) {
     const torch::Tensor out = model.forward(batch.x);
     const double loss_sum = classification_loss(loss, out, batch.labels, 0).item<double>() * out.size(0);
-    acc.add(out, batch.labels, options.test_clips(), loss_sum);
-    samples += out.size(0) / options.test_clips();
+    acc.add(out, batch.labels, clips, loss_sum);
+    samples += out.size(0) / clips;
     bar.update(++step, samples, {});
   }
   const Evaluation e = acc.result();
@@ -81,12 +81,19 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<con
   return e;
 }
 
-Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
-                 std::shared_ptr<const data::EventDataset> test_set)
-    : config_(std::move(config)), train_set_(std::move(train_set)), test_set_(std::move(test_set)) {
-  if (train_set_->num_classes() != test_set_->num_classes())
-    throw std::invalid_argument("train and test splits have different class counts");
-  spec_ = model_spec(config_, *train_set_);
+Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
+                          const data::LoaderOptions& options, const std::string& loss, bool quiet) {
+  data::EventLoader loader(dataset, options);
+  return evaluate_model(model, loader, dataset->num_classes(), loss, quiet);
+}
+
+Trainer::Trainer(TrainConfig config, SplitData train, SplitData test)
+    : config_(std::move(config)), train_(std::move(train)), test_(std::move(test)) {
+  if (train_.input.num_classes != test_.input.num_classes)
+    throw std::invalid_argument("train and test splits have different class counts (" + train_.name + ": " +
+                                std::to_string(train_.input.num_classes) + ", " + test_.name + ": " +
+                                std::to_string(test_.input.num_classes) + ")");
+  spec_ = model_spec(config_, train_.input);
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
   optimizer_ = make_optimizer(config_.train, module().parameters());
@@ -100,10 +107,12 @@ Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> t
   s.step_gamma = config_.train.step_gamma;
   s.warmup_epochs = config_.train.warmup_epochs;
   schedule_ = std::make_unique<LRSchedule>(s);
-  train_loader_ =
-      std::make_unique<data::EventLoader>(train_set_, loader_options(config_, *train_set_, data::ClipMode::Train));
-  test_options_ = loader_options(config_, *test_set_, data::ClipMode::Test);
 }
+
+Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
+                 std::shared_ptr<const data::EventDataset> test_set)
+    : Trainer(config, event_split(config, std::move(train_set), data::Split::Train),
+              event_split(config, std::move(test_set), data::Split::Test)) {}
 
 Trainer::~Trainer() = default;
 
@@ -138,14 +147,15 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   r.lr = schedule_->lr_for_epoch(epoch);
   set_lr(*optimizer_, r.lr);
   module().train();
-  train_loader_->start_epoch(static_cast<uint64_t>(epoch));
-  ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, t.epochs),
-                  static_cast<int64_t>(train_loader_->batches_per_epoch()), t.quiet);
+  data::BatchLoader& loader = *train_.loader;
+  loader.start_epoch(static_cast<uint64_t>(epoch));
+  ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, t.epochs), static_cast<int64_t>(loader.batches_per_epoch()),
+                  t.quiet);
   const auto t0 = std::chrono::steady_clock::now();
   double loss_sum = 0;
   int64_t correct = 0, samples = 0, step = 0;
   data::Batch batch;
-  while (train_loader_->next(batch)) {
+  while (loader.next(batch)) {
     optimizer_->zero_grad();
     const torch::Tensor out = model_.forward(batch.x);
     const torch::Tensor loss = classification_loss(t.loss, out, batch.labels, t.label_smoothing);
@@ -167,7 +177,7 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
 }
 
 Evaluation Trainer::evaluate() {
-  return evaluate_model(model_, test_set_, test_options_, config_.train.loss, config_.train.quiet);
+  return evaluate_model(model_, *test_.loader, test_.input.num_classes, config_.train.loss, config_.train.quiet);
 }
 
 TrainSummary Trainer::fit(int64_t stop_after) {

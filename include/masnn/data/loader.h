@@ -7,21 +7,17 @@
 //
 // Determinism: the order of samples depends on (seed, epoch) only, and the random clip and augmentation of
 // the sample at position k of an epoch on (seed, epoch, k) only, so batch contents do not depend on the
-// number of workers or on timing.
+// number of workers or on timing (batch_loader.h).
 #pragma once
 
 #include <torch/arg.h>
 #include <torch/types.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
+#include "masnn/data/batch_loader.h"
 #include "masnn/data/event_dataset.h"
 #include "masnn/data/frames.h"
 
@@ -51,14 +47,9 @@ struct LoaderOptions {
   TORCH_ARG(FrameOptions, frames) = {};
   /// Training augmentation (ignored in test mode).
   TORCH_ARG(AugmentOptions, augment) = {};
-};
-
-/// One batch (see the layout at the top of this file).
-struct Batch {
-  torch::Tensor x;       ///< [T, B', 2, rows, cols] float32
-  torch::Tensor labels;  ///< [B'] int64, 0-based
-  torch::Tensor sample;  ///< [B'] int64, dataset index
-  torch::Tensor clip;    ///< [B'] int64, clip number (-1 in train mode)
+  /// This process's shard of a distributed job (SamplerSettings in batch_loader.h).
+  TORCH_ARG(int, rank) = 0;
+  TORCH_ARG(int, world_size) = 1;
 };
 
 /// Builds batch tensors for the given dataset indices; `positions` are their positions in the epoch (they
@@ -69,46 +60,19 @@ Batch make_batch(const EventDataset& dataset, const std::vector<size_t>& indices
 /// Iterates over a dataset in batches, built by worker threads ahead of use. Usage:
 ///   EventLoader loader(dataset, options); loader.start_epoch(e); Batch b; while (loader.next(b)) { ... }
 /// Destroying the loader mid-epoch stops and joins the workers.
-class EventLoader {
+class EventLoader : public PrefetchingLoader {
  public:
   EventLoader(std::shared_ptr<const EventDataset> dataset, LoaderOptions options);
-  ~EventLoader();
-  EventLoader(const EventLoader&) = delete;
-  EventLoader& operator=(const EventLoader&) = delete;
+  ~EventLoader() override;
 
-  /// Starts epoch `epoch` (stopping any epoch in progress).
-  void start_epoch(uint64_t epoch);
-  /// The next batch of the epoch in order; false at the end of the epoch. Rethrows a worker's error.
-  bool next(Batch& batch);
-  /// Batches in one epoch.
-  size_t batches_per_epoch() const;
-  /// Dataset indices of the epoch's samples in order (the shuffle of `epoch`).
-  std::vector<size_t> epoch_order(uint64_t epoch) const;
+  int columns_per_sample() const override;
   const LoaderOptions& options() const { return options_; }
 
  private:
-  struct Slot {
-    Batch batch;
-    std::exception_ptr error;
-  };
-  void stop();
-  void worker();
-  std::vector<size_t> batch_positions(size_t b) const;
-  Batch build_batch(size_t b) const;  // batch b of the current epoch
+  Batch build(const std::vector<size_t>& indices, const std::vector<size_t>& positions, uint64_t epoch) const override;
 
   std::shared_ptr<const EventDataset> dataset_;
   LoaderOptions options_;
-  uint64_t epoch_ = 0;
-  std::vector<size_t> order_;
-  size_t n_batches_ = 0;
-  size_t next_claim_ = 0;    // next batch index a worker takes
-  size_t next_deliver_ = 0;  // next batch index next() returns
-  bool stopping_ = false;
-  bool started_ = false;
-  std::map<size_t, Slot> ready_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::thread> threads_;
 };
 
 }  // namespace masnn::data

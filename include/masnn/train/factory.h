@@ -7,6 +7,7 @@
 #include "masnn/data/loader.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/config.h"
+#include "masnn/train/train_data.h"
 
 namespace masnn::train {
 
@@ -32,5 +33,7 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& config
 ModelSpec model_spec(const TrainConfig& config, const data::EventDataset& dataset);
 /// The same for a sensor of width x height and a number of classes.
 ModelSpec model_spec(const TrainConfig& config, int width, int height, int num_classes);
+/// The network spec of [model] for an input (data.steps gives T).
+ModelSpec model_spec(const TrainConfig& config, const InputSpec& input);
 
 }  // namespace masnn::train

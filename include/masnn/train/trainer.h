@@ -11,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "masnn/data/batch_loader.h"
 #include "masnn/data/event_dataset.h"
 #include "masnn/data/loader.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
 #include "masnn/train/metrics.h"
 #include "masnn/train/schedule.h"
+#include "masnn/train/train_data.h"
 
 namespace masnn::train {
 
@@ -41,13 +43,20 @@ struct TrainSummary {
 torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
                                   double label_smoothing);
 
-/// Evaluates a network on a dataset with the loader's test clips, voting per sample. Restores train mode.
+/// Evaluates a network on one epoch of a loader (epoch 0), voting over its columns_per_sample() columns per
+/// sample. Restores train mode.
+Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes,
+                          const std::string& loss, bool quiet);
+/// The same on an event dataset with the loader's test clips.
 Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
                           const data::LoaderOptions& loader_options, const std::string& loss, bool quiet);
 
 class Trainer {
  public:
-  /// Builds the network (seeded with train.seed), optimiser, schedule and loaders. Throws for bad settings.
+  /// Builds the network (seeded with train.seed) for the train split's input, the optimiser and the schedule.
+  /// Throws for bad settings.
+  Trainer(TrainConfig config, SplitData train, SplitData test);
+  /// The same for event datasets already open.
   Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
           std::shared_ptr<const data::EventDataset> test_set);
   ~Trainer();
@@ -73,13 +82,11 @@ class Trainer {
   void save(const std::string& path);
 
   TrainConfig config_;
-  std::shared_ptr<const data::EventDataset> train_set_, test_set_;
+  SplitData train_, test_;
   ModelSpec spec_;
   torch::nn::AnyModule model_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<LRSchedule> schedule_;
-  std::unique_ptr<data::EventLoader> train_loader_;
-  data::LoaderOptions test_options_;
   int64_t next_epoch_ = 0;
   double best_accuracy_ = -1;
   int64_t best_epoch_ = -1;

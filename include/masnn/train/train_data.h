@@ -1,0 +1,45 @@
+// The data side of a run: a loader per split and what the network must know of its input. One entry point for
+// every kind of dataset a config can name, so the trainer and `masnn eval` do not care whether they get event
+// frames or images.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "masnn/data/batch_loader.h"
+#include "masnn/data/event_dataset.h"
+#include "masnn/train/config.h"
+
+namespace masnn::train {
+
+/// What a network needs to know of the data it is built for.
+struct InputSpec {
+  int64_t in_channels = 2;   ///< planes of the input (2 polarities for events, 3 or 1 for images)
+  int64_t input_size = 32;   ///< side of the square input (frames after down-sampling, image crop)
+  int64_t num_classes = 11;  ///< classes of the dataset
+};
+
+/// The part of a distributed job this process loads (rank of world_size); the default is the whole data.
+struct Shard {
+  int rank = 0;
+  int world_size = 1;
+};
+
+/// One split, ready to iterate.
+struct SplitData {
+  std::unique_ptr<data::BatchLoader> loader;  ///< train split: shuffled, augmented; test split: in order, clips
+  InputSpec input;
+  std::string name;    ///< e.g. "dvs128-gesture/test", for messages and logs
+  size_t samples = 0;  ///< samples in the split (all ranks)
+};
+
+/// Opens the split of the dataset [data] names and its loader (train or test mode by split). Throws
+/// std::invalid_argument naming the key for a bad setting or an unknown dataset.
+SplitData open_split(const TrainConfig& config, data::Split split, const Shard& shard = {});
+
+/// The same for an event dataset already open (tests, the demo).
+SplitData event_split(const TrainConfig& config, std::shared_ptr<const data::EventDataset> dataset, data::Split split,
+                      const Shard& shard = {});
+
+}  // namespace masnn::train
