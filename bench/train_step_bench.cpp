@@ -10,6 +10,7 @@
 
 #include "bench_util.h"
 #include "masnn/analysis/operation_count.h"
+#include "masnn/attention/multi_attention.h"
 #include "masnn/models/registry.h"
 #include "masnn/util/memory.h"
 
@@ -48,6 +49,11 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   torch::manual_seed(c.seed);
   torch::nn::AnyModule model = build_model(spec);
   DvsNetImpl& net = analysis::as_dvs_net(model);
+  if (c.attention_backend != "fused" && c.attention_backend != "composed")
+    throw std::invalid_argument("bench train-step: --attention-backend must be fused or composed, got '" +
+                                c.attention_backend + "'");
+  for (const auto& m : net.modules())
+    if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
   net.train();
   torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
 

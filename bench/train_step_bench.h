@@ -10,14 +10,15 @@
 namespace masnn::bench {
 
 struct TrainStepBenchConfig {
-  std::string model = "gesture";        ///< gesture, gait, small, or a registry name (dvs-gesture, ...)
-  std::string attention = "TCSA";       ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
-  std::string placement = "conv-post";  ///< conv-post or activate-pre
-  int64_t steps = 16;                   ///< T
-  int64_t batch = 8;                    ///< B
-  int iterations = 5;                   ///< timed training steps (median reported)
-  int warmup = 1;                       ///< untimed steps first
-  std::string lif_backend = "fused";    ///< fused or composed
+  std::string model = "gesture";            ///< gesture, gait, small, or a registry name (dvs-gesture, ...)
+  std::string attention = "TCSA";           ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
+  std::string placement = "conv-post";      ///< conv-post or activate-pre
+  int64_t steps = 16;                       ///< T
+  int64_t batch = 8;                        ///< B
+  int iterations = 5;                       ///< timed training steps (median reported)
+  int warmup = 1;                           ///< untimed steps first
+  std::string lif_backend = "fused";        ///< fused or composed
+  std::string attention_backend = "fused";  ///< fused (fused_attention.h) or composed LibTorch ops
   uint64_t seed = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "masnn/attention/attentive_lif.h"
+#include "masnn/attention/fused_attention.h"
 #include "masnn/attention/multi_attention.h"
 
 using namespace masnn;
@@ -127,6 +128,97 @@ TEST(MultiDimAttention, EveryCompositeHasItsModulesAndGradients) {
       EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
     }
   }
+}
+
+// The fused Conv-POST path (fused_attention.h) against the composed LibTorch ops: outputs, the recorded
+// weights, and the gradients of the input and of every parameter, for every composite, with and without the
+// ReLU, in float and double, at sizes with one and several parallel tasks.
+TEST(MultiDimAttention, FusedMatchesComposedValuesAndGradients) {
+  struct Case {
+    int64_t T, B, C, H, W;
+  };
+  for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+    const double tol = dtype == torch::kDouble ? 1e-10 : 2e-5;
+    for (const Case& k : {Case{5, 2, 8, 4, 4}, Case{4, 3, 16, 9, 7}, Case{1, 1, 8, 1, 1}}) {
+      for (const char* name : {"TA", "CA", "SA", "TCA", "TSA", "CSA", "TCSA"}) {
+        for (bool relu : {true, false}) {
+          SCOPED_TRACE(std::string(name) + (relu ? " relu " : " no-relu ") + torch::toString(dtype) +
+                       " T=" + std::to_string(k.T) + " C=" + std::to_string(k.C) + " H=" + std::to_string(k.H));
+          torch::manual_seed(7);
+          MultiDimAttention m(MultiDimAttentionOptions(AttentionType::parse(name), k.T, k.C)
+                                  .t_ratio(k.T > 1 ? 2 : 1)
+                                  .c_ratio(4)
+                                  .relu(relu));
+          m->to(dtype);
+          m->record_weights = true;
+          const auto x0 = torch::randn({k.T, k.B, k.C, k.H, k.W}, dtype);
+          const auto g = torch::randn_like(x0);
+          auto run = [&](bool fused) {
+            m->options.fused(fused);
+            m->zero_grad();
+            auto x = x0.clone().requires_grad_(true);
+            auto y = m(x);
+            (y * g).sum().backward();
+            std::vector<torch::Tensor> out = {y.detach(), x.grad()};
+            for (const auto& p : m->parameters()) out.push_back(p.grad().clone());
+            for (const auto& w : {m->last_weights.temporal, m->last_weights.channel, m->last_weights.spatial})
+              if (w.defined()) out.push_back(w);
+            return out;
+          };
+          const auto composed = run(false), fused = run(true);
+          ASSERT_EQ(fused.size(), composed.size());
+          for (size_t i = 0; i < fused.size(); ++i) {
+            ASSERT_EQ(fused[i].sizes(), composed[i].sizes()) << "tensor " << i;
+            EXPECT_TRUE(torch::allclose(fused[i], composed[i], tol, tol))
+                << "tensor " << i << " (0 output, 1 input gradient, then parameter gradients, then weights): max diff "
+                << (fused[i] - composed[i]).abs().max().item<double>();
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(FusedAttention, PoolsAndScaleMatchLibTorchOps) {
+  torch::manual_seed(3);
+  const auto x = torch::randn({3, 2, 4, 5, 6}, torch::kDouble).requires_grad_(true);
+  const auto a = torch::rand({3, 2, 4}, torch::kDouble).add(0.1).requires_grad_(true);
+  const auto w = torch::rand({2, 5, 6}, torch::kDouble).add(0.1).requires_grad_(true);
+  auto [sum, max] = functional::spatial_sum_max(x);
+  EXPECT_TRUE(torch::allclose(sum, x.sum(at::IntArrayRef{3, 4})));
+  EXPECT_TRUE(torch::allclose(max, x.amax(at::IntArrayRef{3, 4})));
+  const auto y = x * a.view({3, 2, 4, 1, 1});
+  auto [mean, mx] = functional::scaled_mean_max_tc(x, a);
+  EXPECT_TRUE(torch::allclose(mean, y.mean(at::IntArrayRef{0, 2})));
+  EXPECT_TRUE(torch::allclose(mx, y.amax(at::IntArrayRef{0, 2})));
+  const auto out = functional::scale_tbc(x, a, w, true);
+  EXPECT_TRUE(torch::allclose(out, torch::relu(y * w.unsqueeze(0).unsqueeze(2))));
+  // Gradients by finite differences (random inputs: no ties in the maxima).
+  auto f = [&](const std::vector<torch::Tensor>& in) {
+    auto [s1, m1] = functional::spatial_sum_max(in[0]);
+    auto [m2, x2] = functional::scaled_mean_max_tc(in[0], in[1]);
+    const auto o = functional::scale_tbc(in[0], in[1], in[2], true);
+    return (s1 * 0.3).sum() + (m1 * 0.7).sum() + (m2 * 1.1).sum() + (x2 * 0.9).sum() + (o * o).sum();
+  };
+  const std::vector<torch::Tensor> in = {x, a, w};
+  f(in).backward();
+  const double eps = 1e-6;
+  for (size_t k = 0; k < in.size(); ++k) {
+    const auto flat = in[k].detach().view(-1);
+    for (int64_t i = 0; i < flat.numel(); i += 7) {
+      std::vector<torch::Tensor> plus, minus;
+      for (const auto& t : in) {
+        plus.push_back(t.detach().clone());
+        minus.push_back(t.detach().clone());
+      }
+      plus[k].view(-1)[i] += eps;
+      minus[k].view(-1)[i] -= eps;
+      const double fd = (f(plus) - f(minus)).item<double>() / (2 * eps);
+      EXPECT_NEAR(in[k].grad().view(-1)[i].item<double>(), fd, 1e-5) << "input " << k << " element " << i;
+    }
+  }
+  EXPECT_THROW(functional::scale_tbc(x, a.view({6, 4}), w, true), c10::Error);
+  EXPECT_THROW(functional::spatial_sum_max(torch::randn({2, 3})), c10::Error);
 }
 
 TEST(MultiDimAttention, FcFormAllowsTemporalOnly) {

@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/lean_ops.h"
 
 using namespace masnn;
 
@@ -102,4 +105,41 @@ TEST(DvsNet, BadInputIsAClearError) {
     EXPECT_NE(std::string(e.what_without_backtrace()).find("[T,B,2,32,32]"), std::string::npos);
   }
   EXPECT_THROW(DvsNet(DvsNetOptions().channels({8}).pools({3})), c10::Error);
+}
+
+// The memory-lean layer ops give LibTorch's values and gradients.
+TEST(LeanOps, PoolConvAndLinearMatchLibTorch) {
+  torch::manual_seed(4);
+  auto grads_of = [](const torch::Tensor& x0, torch::nn::Module& m,
+                     const std::function<torch::Tensor(torch::Tensor)>& f) {
+    m.zero_grad();
+    auto x = x0.clone().requires_grad_(true);
+    auto y = f(x);
+    (y * torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes())).sum().backward();
+    std::vector<torch::Tensor> out = {y.detach(), x.grad()};
+    for (const auto& p : m.parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  auto expect_same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-6))
+          << "tensor " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>();
+  };
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 5, 3).padding(1));
+  torch::nn::Linear linear(12, 4);
+  torch::nn::Sequential none;
+  const auto spikes = torch::rand({6, 3, 7, 9}).lt(0.3).to(torch::kFloat);
+  expect_same(grads_of(spikes, *conv, [&](torch::Tensor x) { return functional::conv2d_binary_input(x, *conv); }),
+              grads_of(spikes, *conv, [&](torch::Tensor x) { return conv(x); }));
+  const auto flat = torch::rand({10, 12}).lt(0.2).to(torch::kFloat);
+  expect_same(grads_of(flat, *linear, [&](torch::Tensor x) { return functional::linear_binary_input(x, *linear); }),
+              grads_of(flat, *linear, [&](torch::Tensor x) { return linear(x); }));
+  for (int64_t k : {1, 2, 4}) {
+    const auto x = torch::randn({3, 2, 8, 12});
+    expect_same(grads_of(x, *none, [&](torch::Tensor v) { return functional::avg_pool2d_lean(v, k); }),
+                grads_of(x, *none, [&](torch::Tensor v) { return torch::avg_pool2d(v, k); }));
+  }
+  const auto odd = torch::randn({1, 1, 5, 5});  // not a multiple of 2: LibTorch's own pooling
+  EXPECT_TRUE(torch::equal(functional::avg_pool2d_lean(odd, 2), torch::avg_pool2d(odd, 2)));
 }

@@ -1,29 +1,36 @@
 #include "masnn/analysis/analyze.h"
 
-#include "masnn/data/file_io.h"
-
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
 #include "masnn/analysis/spike_monitor.h"
+#include "masnn/data/file_io.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics.h"
 #include "masnn/train/progress.h"
+#include "report_text.h"
 
 namespace masnn::analysis {
 namespace {
 
 namespace fs = std::filesystem;
+using detail::change_string;
+using detail::energy_string;
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---------------------------------------------------------------------------------------------------------------
+// Recording
 
 // Restores a module's training flag and turns spike recording off when it goes out of scope.
 class AnalysisGuard {
@@ -41,6 +48,254 @@ class AnalysisGuard {
   bool training_;
 };
 
+// Sums over the analysed samples of what one attention module did.
+struct Accumulator {
+  double count = 0;                                                // values seen (before == after)
+  double sum[2] = {0, 0}, squares[2] = {0, 0}, above[2] = {0, 0};  // [0] before, [1] after the attention
+  int64_t samples = 0;
+  torch::Tensor temporal, channel, spatial;  // sums over samples: [T], [S,C], [S,H,W]
+};
+
+// One attention module of a DvsNet: a MultiDimAttention (conv-post; TA at activate-pre) or the CA/SA inside an
+// AttentiveLIF (activate-pre). Switches its recording on for its lifetime and restores it after.
+class Site {
+ public:
+  Site(std::string name, std::string block, MultiDimAttentionImpl* post, AttentiveLIFImpl* pre, const LIFOptions& lif)
+      : name_(std::move(name)), block_(std::move(block)), post_(post), pre_(pre), lif_(lif) {
+    if (post_) {
+      saved_[0] = post_->record_weights;
+      saved_[1] = post_->record_io;
+      post_->record_weights = post_->record_io = true;
+    } else {
+      saved_[0] = pre_->record_weights;
+      saved_[1] = pre_->record_membrane;
+      pre_->record_weights = pre_->record_membrane = true;
+    }
+  }
+  ~Site() {
+    if (post_) {
+      post_->record_weights = saved_[0];
+      post_->record_io = saved_[1];
+      post_->last_input = post_->last_output = torch::Tensor();
+    } else if (pre_) {
+      pre_->record_weights = saved_[0];
+      pre_->record_membrane = saved_[1];
+      pre_->last_membrane_before = pre_->last_membrane_after = torch::Tensor();
+    }
+  }
+  Site(const Site&) = delete;
+  Site& operator=(const Site&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // The weights of the last forward, per sample: temporal [B,T], channel [B,S,C], spatial [B,S,H,W]
+  // (float64, undefined when absent).
+  struct Weights {
+    torch::Tensor temporal, channel, spatial;
+  };
+  Weights weights() const {
+    Weights w;
+    torch::Tensor c, s;
+    if (post_) {
+      const AttentionWeights& a = post_->last_weights;
+      if (a.temporal.defined()) w.temporal = a.temporal.reshape({a.temporal.size(0), a.temporal.size(1)}).t();
+      c = a.channel;
+      s = a.spatial;
+    } else {
+      c = pre_->last_weights.channel;
+      s = pre_->last_weights.spatial;
+    }
+    if (c.defined()) w.channel = c.reshape({c.size(0), c.size(1), c.size(2)}).permute({1, 0, 2});  // [B,S,C]
+    if (s.defined()) w.spatial = s.reshape({s.size(0), s.size(1), s.size(3), s.size(4)}).permute({1, 0, 2, 3});
+    for (torch::Tensor* t : {&w.temporal, &w.channel, &w.spatial})
+      if (t->defined()) *t = t->to(torch::kDouble).contiguous();
+    return w;
+  }
+
+  // Adds the last forward (batch of `batch` samples) to the sums.
+  void accumulate(int64_t batch) {
+    const torch::Tensor before = post_ ? post_->last_input : pre_->last_membrane_before;
+    const torch::Tensor after = post_ ? post_->last_output : pre_->last_membrane_after;
+    TORCH_CHECK(before.defined() && after.defined(), "analyze: ", name_, " recorded no membrane values");
+    const torch::Tensor values[2] = {before, after};
+    for (int i = 0; i < 2; ++i) {
+      const torch::Tensor v = values[i].to(torch::kDouble);
+      acc_.sum[i] += v.sum().item<double>();
+      acc_.squares[i] += v.square().sum().item<double>();
+      const torch::Tensor fires = lif_.fire_at_equal() ? v.ge(lif_.threshold()) : v.gt(lif_.threshold());
+      acc_.above[i] += static_cast<double>(fires.sum(torch::kLong).item<int64_t>());
+    }
+    acc_.count += static_cast<double>(before.numel());
+    acc_.samples += batch;
+    const Weights w = weights();
+    auto add = [](torch::Tensor& sum, const torch::Tensor& per_sample) {
+      if (!per_sample.defined()) return;
+      const torch::Tensor s = per_sample.sum(0);
+      sum = sum.defined() ? sum + s : s;
+    };
+    add(acc_.temporal, w.temporal);
+    add(acc_.channel, w.channel);
+    add(acc_.spatial, w.spatial);
+  }
+
+  MembraneStats membrane() const {
+    MembraneStats m;
+    m.name = name_;
+    m.block = block_;
+    m.attention = attention_name();
+    m.quantity = post_ ? "membrane input X" : "membrane potential U";
+    m.threshold = lif_.threshold();
+    const double n = std::max(acc_.count, 1.0);
+    m.elements = acc_.samples > 0 ? static_cast<int64_t>(acc_.count) / acc_.samples : 0;
+    ValueStats* out[2] = {&m.before, &m.after};
+    for (int i = 0; i < 2; ++i) {
+      out[i]->mean = acc_.sum[i] / n;
+      out[i]->std = std::sqrt(std::max(0.0, acc_.squares[i] / n - out[i]->mean * out[i]->mean));
+      out[i]->above_threshold = acc_.above[i] / n;
+    }
+    return m;
+  }
+
+  // The mean weights over every sample seen.
+  AttentionSiteWeights mean_weights() const {
+    const double n = static_cast<double>(std::max<int64_t>(acc_.samples, 1));
+    auto mean = [&](const torch::Tensor& sum) { return sum.defined() ? sum / n : torch::Tensor(); };
+    return site_weights(mean(acc_.temporal), mean(acc_.channel), mean(acc_.spatial));
+  }
+
+  // The weights of column `column` of the last forward.
+  AttentionSiteWeights sample_weights(int64_t column) const {
+    const Weights w = weights();
+    auto pick = [&](const torch::Tensor& t) { return t.defined() ? t[column].clone() : torch::Tensor(); };
+    return site_weights(pick(w.temporal), pick(w.channel), pick(w.spatial));
+  }
+
+ private:
+  std::string attention_name() const {
+    AttentionType t;
+    if (post_) {
+      t = post_->options.type();
+    } else {
+      t.channel = !pre_->ca.is_empty();
+      t.spatial = !pre_->sa.is_empty();
+    }
+    return t.name();
+  }
+
+  static WeightSummary summary(const torch::Tensor& t) {
+    if (!t.defined() || t.numel() == 0) return {};
+    return {t.mean().item<double>(), t.min().item<double>(), t.max().item<double>()};
+  }
+
+  AttentionSiteWeights site_weights(torch::Tensor temporal, torch::Tensor channel, torch::Tensor spatial) const {
+    AttentionSiteWeights s;
+    s.name = name_;
+    s.block = block_;
+    s.placement = post_ ? "conv-post" : "activate-pre";
+    s.temporal = std::move(temporal);
+    s.channel = std::move(channel);
+    s.spatial = std::move(spatial);
+    s.temporal_summary = summary(s.temporal);
+    s.channel_summary = summary(s.channel);
+    s.spatial_summary = summary(s.spatial);
+    return s;
+  }
+
+  std::string name_, block_;
+  MultiDimAttentionImpl* post_;
+  AttentiveLIFImpl* pre_;
+  LIFOptions lif_;
+  bool saved_[2] = {false, false};
+  Accumulator acc_;
+};
+
+// Every attention module of `net`, in forward order.
+std::vector<std::unique_ptr<Site>> attention_sites(DvsNetImpl& net) {
+  std::vector<std::unique_ptr<Site>> sites;
+  for (size_t i = 0; i < net.convs->size(); ++i) {
+    auto& b = net.convs->at<SpikingConvBlockImpl>(i);
+    const std::string block = fmt::format("convs.{}", i);
+    if (!b.attention.is_empty())
+      sites.push_back(std::make_unique<Site>(block + ".attention", block, b.attention.get(), nullptr, b.lif_options));
+    if (!b.attentive_lif.is_empty())
+      sites.push_back(std::make_unique<Site>(block + ".lif", block, nullptr, b.attentive_lif.get(), b.lif_options));
+  }
+  for (size_t i = 0; i < net.fcs->size(); ++i) {
+    auto& b = net.fcs->at<SpikingLinearBlockImpl>(i);
+    const std::string block = fmt::format("fcs.{}", i);
+    if (!b.attention.is_empty())
+      sites.push_back(std::make_unique<Site>(block + ".attention", block, b.attention.get(), nullptr, b.lif_options));
+  }
+  return sites;
+}
+
+// A fixed random subset (seed 0) of at most `k` of `n` neurons, ascending.
+std::vector<int64_t> raster_subset(int64_t n, int64_t k) {
+  std::vector<int64_t> all(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) all[static_cast<size_t>(i)] = i;
+  if (n > k) {
+    std::mt19937_64 gen(0);
+    for (int64_t i = 0; i < k; ++i) {  // partial Fisher-Yates
+      std::uniform_int_distribution<int64_t> pick(i, n - 1);
+      std::swap(all[static_cast<size_t>(i)], all[static_cast<size_t>(pick(gen))]);
+    }
+    all.resize(static_cast<size_t>(k));
+    std::sort(all.begin(), all.end());
+  }
+  return all;
+}
+
+// Up to `count` time steps spread evenly over 0..steps-1, first and last included.
+std::vector<int64_t> spread_steps(int64_t steps, int64_t count) {
+  std::vector<int64_t> out;
+  if (count >= steps) {
+    for (int64_t t = 0; t < steps; ++t) out.push_back(t);
+  } else if (count == 1) {
+    out.push_back(steps / 2);
+  } else {
+    for (int64_t i = 0; i < count; ++i)
+      out.push_back(static_cast<int64_t>(std::lround(static_cast<double>(i * (steps - 1)) / (count - 1))));
+  }
+  return out;
+}
+
+SampleRecord record_sample(const data::EventDataset& dataset, const data::Batch& batch, int64_t column,
+                           const torch::Tensor& out, const DvsNetRecorder& recorder,
+                           const std::vector<std::unique_ptr<Site>>& sites, const DetailOptions& detail) {
+  SampleRecord r;
+  r.index = batch.sample[column].item<int64_t>();
+  r.clip = std::max<int64_t>(batch.clip[column].item<int64_t>(), 0);
+  r.description = dataset.describe(static_cast<size_t>(r.index));
+  r.label = batch.labels[column].item<int64_t>();
+  const torch::Tensor o = out[column].to(torch::kDouble).contiguous();
+  r.output.assign(o.data_ptr<double>(), o.data_ptr<double>() + o.numel());
+  r.prediction = o.argmax().item<int64_t>();
+  const int64_t steps = batch.x.size(0);
+  r.frame_steps = spread_steps(steps, detail.frame_steps);
+  r.frames = batch.x.select(1, column).index_select(0, torch::tensor(r.frame_steps)).to(torch::kDouble).contiguous();
+  const auto& outputs = recorder.outputs();
+  const auto& spikes = recorder.last_outputs();
+  for (size_t k = 0; k < spikes.size(); ++k) {
+    RasterLayer l;
+    l.name = outputs[k].name;
+    const torch::Tensor s = spikes[k].select(1, column).reshape({spikes[k].size(0), -1}).ne(0);  // [T,N]
+    l.neurons = s.size(1);
+    l.spikes = static_cast<double>(s.sum(torch::kLong).item<int64_t>());
+    l.shown = raster_subset(l.neurons, detail.raster_neurons);
+    const torch::Tensor shown = s.index_select(1, torch::tensor(l.shown)).t().contiguous();  // [shown,T]
+    const auto acc = shown.accessor<bool, 2>();
+    for (int64_t i = 0; i < shown.size(0); ++i) {
+      std::vector<int64_t> times;
+      for (int64_t t = 0; t < shown.size(1); ++t)
+        if (acc[i][t]) times.push_back(t);
+      l.spike_times.push_back(std::move(times));
+    }
+    r.raster.push_back(std::move(l));
+  }
+  for (const auto& site : sites) r.attention.push_back(site->sample_weights(column));
+  return r;
+}
+
 SpikingLayerStats layer_stats(const DvsNetRecorder::BlockOutput& o) {
   SpikingLayerStats s;
   s.name = o.name;
@@ -55,6 +310,8 @@ SpikingLayerStats layer_stats(const DvsNetRecorder::BlockOutput& o) {
           ? 1.0 - static_cast<double>(o.fired.sum(torch::kLong).item<int64_t>()) / static_cast<double>(o.neurons)
           : 0.0;
   for (double v : o.spikes_per_step) s.spikes_per_step.push_back(v / n);
+  for (double v : s.spikes_per_step)
+    s.firing_rate_per_step.push_back(o.neurons > 0 ? v / static_cast<double>(o.neurons) : 0.0);
   return s;
 }
 
@@ -76,12 +333,30 @@ SpikingLayerStats total_stats(const std::vector<DvsNetRecorder::BlockOutput>& ou
   const double n = static_cast<double>(samples);
   for (double& v : t.spikes_per_step) v /= n;
   t.spikes_per_sample = spikes / n;
+  for (double v : t.spikes_per_step)
+    t.firing_rate_per_step.push_back(t.neurons > 0 ? v / static_cast<double>(t.neurons) : 0.0);
   if (t.neurons > 0) {
     t.firing_rate = t.steps > 0 ? t.spikes_per_sample / static_cast<double>(t.neurons * t.steps) : 0.0;
     t.silent_fraction = silent / (n * static_cast<double>(t.neurons));
     t.dead_fraction = dead / static_cast<double>(t.neurons);
   }
   return t;
+}
+
+std::vector<BlockEnergy> block_energies(const EnergyReport& r) {
+  std::vector<BlockEnergy> blocks;
+  for (const auto& e : r.layers) {
+    if (blocks.empty() || blocks.back().block != e.block) {
+      blocks.emplace_back();
+      blocks.back().block = e.block;
+    }
+    BlockEnergy& b = blocks.back();
+    b.mac_energy_pj += e.macs * r.options.e_mac_pj;
+    b.ac_energy_pj += e.synaptic_ops * r.options.e_ac_pj;
+    b.snn_energy_pj += e.snn_energy_pj;
+    b.ann_energy_pj += e.ann_energy_pj;
+  }
+  return blocks;
 }
 
 // The recorder's block outputs against the spiking layers' own counters (the same spikes, counted twice).
@@ -100,8 +375,26 @@ void check_against_monitor(torch::nn::Module& net, const std::vector<DvsNetRecor
                       monitored[i].name, monitored[i].spikes, outputs[i].spikes, outputs[i].name));
 }
 
+// 1 - model / base, NaN when the base is 0 (or either is not a number).
+double reduction(double base, double model) {
+  return base > 0 && std::isfinite(model) ? 1.0 - model / base : kNaN;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// JSON
+
 nlohmann::json number(double v) {
   return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+// A float64 tensor as nested arrays (null when undefined).
+nlohmann::json tensor_json(const torch::Tensor& t) {
+  if (!t.defined()) return nullptr;
+  const torch::Tensor c = t.to(torch::kDouble).contiguous();
+  if (c.dim() == 0) return number(c.item<double>());
+  nlohmann::json j = nlohmann::json::array();
+  for (int64_t i = 0; i < c.size(0); ++i) j.push_back(tensor_json(c[i]));
+  return j;
 }
 
 nlohmann::json to_json(const SpikingLayerStats& s) {
@@ -112,7 +405,8 @@ nlohmann::json to_json(const SpikingLayerStats& s) {
           {"firing_rate", number(s.firing_rate)},
           {"silent_fraction", number(s.silent_fraction)},
           {"dead_fraction", number(s.dead_fraction)},
-          {"spikes_per_step", s.spikes_per_step}};
+          {"spikes_per_step", s.spikes_per_step},
+          {"firing_rate_per_step", s.firing_rate_per_step}};
 }
 
 nlohmann::json to_json(const LayerEnergy& e) {
@@ -138,152 +432,57 @@ nlohmann::json to_json(const EnergyTotals& t) {
           {"ann_energy_pj", number(t.ann_energy_pj)}, {"ann_to_snn", number(t.ann_to_snn)}};
 }
 
-// "43.4 uJ"-style text of an energy given in pJ (three significant digits).
-std::string energy_string(double pj) {
-  static const char* const units[] = {"pJ", "nJ", "uJ", "mJ", "J"};
-  int i = 0;
-  while (std::abs(pj) >= 1000 && i < 4) {
-    pj /= 1000;
-    ++i;
-  }
-  return fmt::format("{:.3g} {}", pj, units[i]);
+nlohmann::json to_json(const ValueStats& v) {
+  return {{"mean", number(v.mean)}, {"std", number(v.std)}, {"above_threshold", number(v.above_threshold)}};
 }
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
+nlohmann::json to_json(const MembraneStats& m) {
+  return {{"name", m.name},
+          {"block", m.block},
+          {"attention", m.attention},
+          {"quantity", m.quantity},
+          {"threshold", number(m.threshold)},
+          {"elements", m.elements},
+          {"before", to_json(m.before)},
+          {"after", to_json(m.after)}};
 }
 
-// Horizontal bars of the firing rate per spiking layer, as inline SVG.
-std::string firing_rate_svg(const std::vector<SpikingLayerStats>& layers) {
-  const int row = 26, left = 130, width = 420, top = 10;
-  double max_rate = 0;
-  for (const auto& l : layers) max_rate = std::max(max_rate, l.firing_rate);
-  if (max_rate <= 0) max_rate = 1;
-  const int height = top * 2 + row * static_cast<int>(layers.size());
-  std::string svg = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" "
-      "aria-label=\"firing rate per layer\">\n",
-      left + width + 90, height);
-  for (size_t i = 0; i < layers.size(); ++i) {
-    const int y = top + row * static_cast<int>(i);
-    const double w = width * layers[i].firing_rate / max_rate;
-    svg += fmt::format(
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" font-size=\"13\">{}</text>"
-        "<rect x=\"{}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"#3b7dd8\"/>"
-        "<text x=\"{:.1f}\" y=\"{}\" font-size=\"12\">{:.4f}</text>\n",
-        left - 6, y + 16, html_escape(layers[i].name), left, y + 3, w, row - 8, left + w + 4, y + 16,
-        layers[i].firing_rate);
-  }
-  return svg + "</svg>\n";
+nlohmann::json to_json(const WeightSummary& w) {
+  return {{"mean", number(w.mean)}, {"min", number(w.min)}, {"max", number(w.max)}};
 }
 
-std::string analysis_html(const Analysis& a) {
-  std::string html =
-      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>masnn analyze</title>\n"
-      "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-      "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:first-child{text-align:left}"
-      "</style></head><body>\n";
-  html += fmt::format("<h1>{} ({}, {}), T = {}</h1>\n<p>{}: {} samples x {} clips = {} inputs; accuracy {:.2f}%</p>\n",
-                      html_escape(a.model), html_escape(a.attention), html_escape(a.placement), a.steps,
-                      html_escape(a.dataset), a.dataset_samples, a.clips, a.samples, 100 * a.accuracy);
-  html += "<h2>Firing rate per spiking layer</h2>\n" + firing_rate_svg(a.spiking);
-  html +=
-      "<h2>Energy per sample</h2>\n<table><tr><th>layer</th><th>kind</th><th>dense MACs</th>"
-      "<th>input rate</th><th>synaptic ops</th><th>SNN energy (pJ)</th><th>ANN energy (pJ)</th></tr>\n";
-  for (const auto& e : a.energy.layers)
-    html += fmt::format(
-        "<tr><td>{}</td><td>{}</td><td>{:.0f}</td><td>{}</td><td>{:.0f}</td><td>{:.1f}</td>"
-        "<td>{:.1f}</td></tr>\n",
-        html_escape(e.name), e.kind, e.dense_macs,
-        std::isfinite(e.input_firing_rate) ? fmt::format("{:.4f}", e.input_firing_rate) : "-", e.synaptic_ops,
-        e.snn_energy_pj, e.ann_energy_pj);
-  const auto& t = a.energy.total;
-  html += fmt::format("</table>\n<p>SNN {:.4f} uJ, ANN {:.4f} uJ, ANN/SNN {:.2f}x (E_MAC {} pJ, E_AC {} pJ)</p>\n",
-                      t.snn_energy_pj * 1e-6, t.ann_energy_pj * 1e-6, t.ann_to_snn, a.energy.options.e_mac_pj,
-                      a.energy.options.e_ac_pj);
-  return html + "</body></html>\n";
+nlohmann::json to_json(const AttentionSiteWeights& w) {
+  nlohmann::json j = {{"name", w.name}, {"block", w.block}, {"placement", w.placement}};
+  j["temporal"] = tensor_json(w.temporal);
+  j["channel"] = tensor_json(w.channel);
+  j["spatial"] = tensor_json(w.spatial);
+  j["temporal_summary"] = w.temporal.defined() ? to_json(w.temporal_summary) : nlohmann::json(nullptr);
+  j["channel_summary"] = w.channel.defined() ? to_json(w.channel_summary) : nlohmann::json(nullptr);
+  j["spatial_summary"] = w.spatial.defined() ? to_json(w.spatial_summary) : nlohmann::json(nullptr);
+  return j;
 }
 
-}  // namespace
-
-Analysis analyze_network(DvsNetImpl& net, const std::shared_ptr<const data::EventDataset>& dataset,
-                         const data::LoaderOptions& loader_options, const EnergyOptions& energy, bool quiet) {
-  energy.validate();
-  if (dataset->size() == 0) throw std::invalid_argument("analyze: the dataset " + dataset->name() + " is empty");
-  AnalysisGuard guard(net);
-  net.eval();
-  enable_spike_recording(net, true);
-  torch::NoGradGuard no_grad;
-  DvsNetRecorder recorder(net);
-  data::EventLoader loader(dataset, loader_options);
-  loader.start_epoch(0);
-  const int64_t clips = loader_options.mode() == data::ClipMode::Test ? loader_options.test_clips() : 1;
-  train::EvaluationAccumulator accuracy(dataset->num_classes());
-  train::ProgressBar bar("analyze", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
-  data::Batch batch;
-  int64_t step = 0, inputs = 0, steps = 0;
-  while (loader.next(batch)) {
-    const torch::Tensor out = recorder.forward(batch.x);
-    accuracy.add(out, batch.labels, clips, 0.0);
-    steps = batch.x.size(0);
-    inputs += out.size(0);
-    bar.update(++step, inputs / clips, {});
-  }
-  bar.finish({});
-  check_against_monitor(net, recorder.outputs());
-
-  Analysis a;
-  a.dataset = dataset->name();
-  a.steps = steps;
-  a.samples = inputs;
-  a.clips = clips;
-  a.dataset_samples = inputs / clips;
-  const train::Evaluation e = accuracy.result();
-  a.accuracy = e.accuracy;
-  a.vote_accuracy = e.vote_accuracy;
-  a.clip_accuracy = e.clip_accuracy;
-  for (const auto& o : recorder.outputs()) a.spiking.push_back(layer_stats(o));
-  a.spiking_total = total_stats(recorder.outputs());
-  a.energy = energy_model(count_operations(net, steps), recorder.inputs(), energy);
-  return a;
+nlohmann::json to_json(const RasterLayer& l) {
+  return {{"name", l.name},
+          {"neurons", l.neurons},
+          {"spikes", number(l.spikes)},
+          {"shown", l.shown},
+          {"spike_times", l.spike_times}};
 }
 
-Analysis analyze_checkpoint(const AnalyzeOptions& options) {
-  if (options.samples < 0)
-    throw std::invalid_argument(fmt::format("--samples: expected a count >= 0 (0 = all), got {}", options.samples));
-  options.energy.validate();
-  train::CheckpointInfo info;
-  auto model = train::load_model(options.checkpoint, &info);
-  DvsNetImpl& net = as_dvs_net(model);
-  auto sets = options.overrides;
-  if (!options.data.empty()) sets.push_back("data.root=\"" + options.data + "\"");
-  if (options.samples > 0) sets.push_back("data.limit_test=" + std::to_string(options.samples));
-  if (options.quiet) sets.push_back("train.quiet=true");
-  const train::TrainConfig config = train::parse_config(info.config_toml, options.checkpoint + " (its config)", sets);
-  if (config.data.steps != info.spec.steps)
-    throw std::invalid_argument(fmt::format("data.steps: the network of {} is built for T = {}, got T = {}",
-                                            options.checkpoint, info.spec.steps, config.data.steps));
-  auto test_set = train::make_dataset(config, data::Split::Test);
-  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
-  Analysis a = analyze_network(net, test_set, lo, options.energy, options.quiet);
-  a.checkpoint = options.checkpoint;
-  a.model = info.spec.name;
-  a.attention = info.spec.attention.name();
-  a.placement = to_string(info.spec.placement);
-  return a;
+nlohmann::json to_json(const SampleRecord& r) {
+  nlohmann::json j = {
+      {"index", r.index},           {"clip", r.clip},     {"description", r.description}, {"label", r.label},
+      {"prediction", r.prediction}, {"output", r.output}, {"frame_steps", r.frame_steps}};
+  j["frames"] = tensor_json(r.frames);
+  j["raster"] = nlohmann::json::array();
+  for (const auto& l : r.raster) j["raster"].push_back(to_json(l));
+  j["attention"] = nlohmann::json::array();
+  for (const auto& w : r.attention) j["attention"].push_back(to_json(w));
+  return j;
 }
 
-std::string analysis_json(const Analysis& a) {
+nlohmann::json to_json(const Analysis& a) {
   nlohmann::json j = {{"checkpoint", a.checkpoint},
                       {"dataset", a.dataset},
                       {"model", a.model},
@@ -303,6 +502,243 @@ std::string analysis_json(const Analysis& a) {
   j["energy"]["layers"] = nlohmann::json::array();
   for (const auto& e : a.energy.layers) j["energy"]["layers"].push_back(to_json(e));
   j["energy"]["total"] = to_json(a.energy.total);
+  j["energy"]["blocks"] = nlohmann::json::array();
+  for (const auto& b : a.energy_blocks)
+    j["energy"]["blocks"].push_back({{"block", b.block},
+                                     {"mac_energy_pj", number(b.mac_energy_pj)},
+                                     {"ac_energy_pj", number(b.ac_energy_pj)},
+                                     {"snn_energy_pj", number(b.snn_energy_pj)},
+                                     {"ann_energy_pj", number(b.ann_energy_pj)}});
+  j["membrane"] = nlohmann::json::array();
+  for (const auto& m : a.membrane) j["membrane"].push_back(to_json(m));
+  j["attention_weights"] = nlohmann::json::array();
+  for (const auto& w : a.attention_weights) j["attention_weights"].push_back(to_json(w));
+  j["examples"] = nlohmann::json::array();
+  for (const auto& r : a.examples) j["examples"].push_back(to_json(r));
+  return j;
+}
+
+nlohmann::json to_json(const Comparison& c) {
+  nlohmann::json j = {{"accuracy_change", number(c.accuracy_change)},
+                      {"spikes_reduction", number(c.spikes_reduction)},
+                      {"firing_rate_reduction", number(c.firing_rate_reduction)},
+                      {"synaptic_ops_reduction", number(c.synaptic_ops_reduction)},
+                      {"energy_reduction", number(c.energy_reduction)},
+                      {"delta_macs", number(c.energy.delta_macs)},
+                      {"delta_acs", number(c.energy.delta_acs)},
+                      {"delta_energy_pj", number(c.energy.delta_energy_pj)},
+                      {"relative_efficiency", number(c.energy.relative_efficiency)},
+                      {"relative_efficiency_estimate", number(c.energy.relative_efficiency_estimate)}};
+  j["layers"] = nlohmann::json::array();
+  for (const auto& l : c.layers)
+    j["layers"].push_back({{"name", l.name},
+                           {"base_spikes", number(l.base_spikes)},
+                           {"model_spikes", number(l.model_spikes)},
+                           {"base_firing_rate", number(l.base_firing_rate)},
+                           {"model_firing_rate", number(l.model_firing_rate)},
+                           {"spikes_reduction", number(l.spikes_reduction)}});
+  return j;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Terminal text
+
+std::string summary_string(const WeightSummary& w) {
+  return fmt::format("{:.4f} [{:.4f}, {:.4f}]", w.mean, w.min, w.max);
+}
+
+// The resolved dataset folder of a config, as make_dataset finds it (a synthetic set defaults beside the run).
+std::string data_root(const train::TrainConfig& config) {
+  if (!config.data.root.empty() || config.data.dataset != "synthetic-gesture") return config.data.root;
+  return (fs::path(config.train.out_dir) / "synthetic-gesture").string();
+}
+
+struct Loaded {
+  Analysis analysis;
+  std::string root;  // the data root analysed
+};
+
+Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint, const std::string& data) {
+  train::CheckpointInfo info;
+  auto model = train::load_model(checkpoint, &info);
+  DvsNetImpl& net = as_dvs_net(model);
+  auto sets = options.overrides;
+  if (!data.empty()) sets.push_back("data.root=\"" + data + "\"");
+  if (options.samples > 0) sets.push_back("data.limit_test=" + std::to_string(options.samples));
+  if (options.quiet) sets.push_back("train.quiet=true");
+  const train::TrainConfig config = train::parse_config(info.config_toml, checkpoint + " (its config)", sets);
+  if (config.data.steps != info.spec.steps)
+    throw std::invalid_argument(fmt::format("data.steps: the network of {} is built for T = {}, got T = {}", checkpoint,
+                                            info.spec.steps, config.data.steps));
+  auto test_set = train::make_dataset(config, data::Split::Test);
+  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
+  Loaded l;
+  l.analysis = analyze_network(net, test_set, lo, options.energy, options.quiet, options.detail);
+  l.analysis.checkpoint = checkpoint;
+  l.analysis.model = info.spec.name;
+  l.analysis.attention = info.spec.attention.name();
+  l.analysis.placement = to_string(info.spec.placement);
+  l.root = data_root(config);
+  return l;
+}
+
+void check_options(const AnalyzeOptions& options) {
+  if (options.samples < 0)
+    throw std::invalid_argument(fmt::format("--samples: expected a count >= 0 (0 = all), got {}", options.samples));
+  options.energy.validate();
+  options.detail.validate();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+
+void DetailOptions::validate() const {
+  for (int64_t i : sample_indices)
+    if (i < 0) throw std::invalid_argument(fmt::format("--sample-index: expected an index >= 0, got {}", i));
+  if (raster_neurons < 1)
+    throw std::invalid_argument(fmt::format("--raster-neurons: expected a count >= 1, got {}", raster_neurons));
+  if (frame_steps < 1)
+    throw std::invalid_argument(fmt::format("--frame-steps: expected a count >= 1, got {}", frame_steps));
+}
+
+Analysis analyze_network(DvsNetImpl& net, const std::shared_ptr<const data::EventDataset>& dataset,
+                         const data::LoaderOptions& loader_options, const EnergyOptions& energy, bool quiet,
+                         const DetailOptions& detail) {
+  energy.validate();
+  detail.validate();
+  if (dataset->size() == 0) throw std::invalid_argument("analyze: the dataset " + dataset->name() + " is empty");
+  for (int64_t i : detail.sample_indices)
+    if (i >= static_cast<int64_t>(dataset->size()))
+      throw std::invalid_argument(fmt::format("--sample-index: {} is beyond the {} samples of {} (0..{})", i,
+                                              dataset->size(), dataset->name(), dataset->size() - 1));
+  AnalysisGuard guard(net);
+  net.eval();
+  enable_spike_recording(net, true);
+  torch::NoGradGuard no_grad;
+  DvsNetRecorder recorder(net);
+  const auto sites = attention_sites(net);
+  data::EventLoader loader(dataset, loader_options);
+  loader.start_epoch(0);
+  const int64_t clips = loader_options.mode() == data::ClipMode::Test ? loader_options.test_clips() : 1;
+  train::EvaluationAccumulator accuracy(dataset->num_classes());
+  train::ProgressBar bar("analyze", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
+  std::vector<std::optional<SampleRecord>> examples(detail.sample_indices.size());
+  data::Batch batch;
+  int64_t step = 0, inputs = 0, steps = 0;
+  while (loader.next(batch)) {
+    const torch::Tensor out = recorder.forward(batch.x);
+    accuracy.add(out, batch.labels, clips, 0.0);
+    steps = batch.x.size(0);
+    inputs += out.size(0);
+    for (const auto& site : sites) site->accumulate(out.size(0));
+    for (size_t k = 0; k < examples.size(); ++k) {
+      if (examples[k]) continue;
+      // The first clip of the chosen sample (clip -1: a loader giving one column per sample).
+      const torch::Tensor hit = batch.sample.eq(detail.sample_indices[k]).logical_and(batch.clip.le(0)).nonzero();
+      if (hit.numel() > 0)
+        examples[k] = record_sample(*dataset, batch, hit[0][0].item<int64_t>(), out, recorder, sites, detail);
+    }
+    bar.update(++step, inputs / clips, {});
+  }
+  bar.finish({});
+  check_against_monitor(net, recorder.outputs());
+
+  Analysis a;
+  a.dataset = dataset->name();
+  a.steps = steps;
+  a.samples = inputs;
+  a.clips = clips;
+  a.dataset_samples = inputs / clips;
+  const train::Evaluation e = accuracy.result();
+  a.accuracy = e.accuracy;
+  a.vote_accuracy = e.vote_accuracy;
+  a.clip_accuracy = e.clip_accuracy;
+  for (const auto& o : recorder.outputs()) a.spiking.push_back(layer_stats(o));
+  a.spiking_total = total_stats(recorder.outputs());
+  a.energy = energy_model(count_operations(net, steps), recorder.inputs(), energy);
+  a.energy_blocks = block_energies(a.energy);
+  for (const auto& site : sites) {
+    a.membrane.push_back(site->membrane());
+    a.attention_weights.push_back(site->mean_weights());
+  }
+  for (size_t k = 0; k < examples.size(); ++k) {
+    if (!examples[k])
+      throw std::logic_error(
+          fmt::format("analyze: the loader never gave the first clip of test sample {}", detail.sample_indices[k]));
+    a.examples.push_back(std::move(*examples[k]));
+  }
+  return a;
+}
+
+Analysis analyze_checkpoint(const AnalyzeOptions& options) {
+  check_options(options);
+  return analyze_one(options, options.checkpoint, options.data).analysis;
+}
+
+Report analyze_report(const AnalyzeOptions& options) {
+  check_options(options);
+  Loaded model = analyze_one(options, options.checkpoint, options.data);
+  if (options.compare.empty()) return make_report(std::move(model.analysis));
+  // The base reads the very recordings the model read.
+  Loaded base = analyze_one(options, options.compare, options.data.empty() ? model.root : options.data);
+  try {
+    return make_report(std::move(model.analysis), std::move(base.analysis));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("--compare: ") + e.what());
+  }
+}
+
+Comparison compare_analyses(const Analysis& base, const Analysis& model) {
+  if (base.dataset != model.dataset || base.dataset_samples != model.dataset_samples || base.clips != model.clips)
+    throw std::invalid_argument(fmt::format(
+        "{} was analysed on {} ({} samples x {} clips), {} on {} ({} samples x {} clips); compare on the same data",
+        base.checkpoint, base.dataset, base.dataset_samples, base.clips, model.checkpoint, model.dataset,
+        model.dataset_samples, model.clips));
+  const EnergyOptions& o = model.energy.options;
+  if (base.energy.options.e_mac_pj != o.e_mac_pj || base.energy.options.e_ac_pj != o.e_ac_pj)
+    throw std::invalid_argument("the two analyses use different energies per operation (E_MAC, E_AC)");
+  Comparison c;
+  c.accuracy_change = model.accuracy - base.accuracy;
+  c.spikes_reduction = reduction(base.spiking_total.spikes_per_sample, model.spiking_total.spikes_per_sample);
+  c.firing_rate_reduction = reduction(base.spiking_total.firing_rate, model.spiking_total.firing_rate);
+  const EnergyTotals &b = base.energy.total, &m = model.energy.total;
+  c.synaptic_ops_reduction = reduction(b.synaptic_ops, m.synaptic_ops);
+  c.energy_reduction = reduction(b.snn_energy_pj, m.snn_energy_pj);
+  if (m.snn_energy_pj > 0 && m.snn_energy_estimate_pj > 0) {
+    c.energy = compare_energy(b, m, o);
+  } else {  // a model that costs nothing: rEE is not a number
+    c.energy.delta_macs = m.macs - b.macs;
+    c.energy.delta_acs = b.synaptic_ops - m.synaptic_ops;
+    c.energy.delta_energy_pj = o.e_mac_pj * c.energy.delta_macs - o.e_ac_pj * c.energy.delta_acs;
+    c.energy.relative_efficiency = c.energy.relative_efficiency_estimate = kNaN;
+  }
+  for (const auto& ml : model.spiking)
+    for (const auto& bl : base.spiking)
+      if (bl.name == ml.name)
+        c.layers.push_back({ml.name, bl.spikes_per_sample, ml.spikes_per_sample, bl.firing_rate, ml.firing_rate,
+                            reduction(bl.spikes_per_sample, ml.spikes_per_sample)});
+  return c;
+}
+
+Report make_report(Analysis model, std::optional<Analysis> base) {
+  Report r;
+  if (base) r.comparison = compare_analyses(*base, model);
+  r.model = std::move(model);
+  r.base = std::move(base);
+  return r;
+}
+
+std::string analysis_json(const Analysis& a) {
+  return to_json(a).dump(2) + "\n";
+}
+
+std::string report_json(const Report& r) {
+  nlohmann::json j = to_json(r.model);
+  if (r.base && r.comparison) {
+    j["comparison"] = to_json(*r.comparison);
+    j["comparison"]["base"] = to_json(*r.base);
+  }
   return j.dump(2) + "\n";
 }
 
@@ -342,18 +778,88 @@ std::string format_analysis(const Analysis& a) {
                    human_count(t.macs), human_count(t.synaptic_ops), human_count(t.estimated_ops));
   s << fmt::format("energy per sample: SNN {:.4f} uJ (estimate {:.4f} uJ), ANN {:.4f} uJ, ANN/SNN {:.2f}x\n",
                    t.snn_energy_pj * 1e-6, t.snn_energy_estimate_pj * 1e-6, t.ann_energy_pj * 1e-6, t.ann_to_snn);
+  if (!a.membrane.empty()) {
+    s << "\nmembrane values without -> with attention (over every neuron, step and sample; above: fraction at or "
+         "above V_th)\n";
+    s << fmt::format("{:<18} {:<5} {:<21} {:>5} {:>9} {:>9} {:>7}   {:>9} {:>9} {:>7}\n", "module", "att.", "quantity",
+                     "V_th", "mean", "std", "above", "mean", "std", "above");
+    for (const auto& m : a.membrane)
+      s << fmt::format("{:<18} {:<5} {:<21} {:>5.2f} {:>9.4f} {:>9.4f} {:>6.2f}% ->{:>9.4f} {:>9.4f} {:>6.2f}%\n",
+                       m.name, m.attention, m.quantity, m.threshold, m.before.mean, m.before.std,
+                       100 * m.before.above_threshold, m.after.mean, m.after.std, 100 * m.after.above_threshold);
+  }
+  if (!a.attention_weights.empty()) {
+    s << fmt::format(
+        "\nattention weights, mean over the {} samples: mean [min, max] over the steps (TA), the "
+        "channels (CA), the positions (SA)\n",
+        a.samples);
+    s << fmt::format("{:<18} {:<13} {:<26} {:<26} {:<26}\n", "module", "placement", "TA per step", "CA per channel",
+                     "SA per position");
+    for (const auto& w : a.attention_weights)
+      s << fmt::format("{:<18} {:<13} {:<26} {:<26} {:<26}\n", w.name, w.placement,
+                       w.temporal.defined() ? summary_string(w.temporal_summary) : "-",
+                       w.channel.defined() ? summary_string(w.channel_summary) : "-",
+                       w.spatial.defined() ? summary_string(w.spatial_summary) : "-");
+  }
+  for (const auto& r : a.examples) {
+    s << fmt::format("\nsample {} ({}), clip {}: label {}, predicted {} (output {:.4f}); spikes:", r.index,
+                     r.description, r.clip, r.label, r.prediction, r.output.at(static_cast<size_t>(r.prediction)));
+    for (const auto& l : r.raster) s << fmt::format(" {} {:.0f}", l.name, l.spikes);
+    s << "\n";
+  }
   return s.str();
 }
 
-void write_analysis(const Analysis& analysis, const std::string& out_dir) {
+std::string format_report(const Report& r) {
+  std::string text = format_analysis(r.model);
+  if (!r.base || !r.comparison) return text;
+  const Analysis &b = *r.base, &m = r.model;
+  const Comparison& c = *r.comparison;
+  text += "\nbase of the comparison:\n" + format_analysis(b);
+  std::ostringstream s;
+  s << fmt::format("\ncomparison on {} ({} inputs): base {} ({}) vs model {} ({}), per sample\n", m.dataset, m.samples,
+                   b.attention, b.checkpoint, m.attention, m.checkpoint);
+  s << fmt::format("{:<22} {:>14} {:>14} {:>12}\n", "", "base", "model", "change");
+  s << fmt::format("{:<22} {:>13.2f}% {:>13.2f}% {:>+9.2f} pt\n", "accuracy", 100 * b.accuracy, 100 * m.accuracy,
+                   100 * c.accuracy_change);
+  s << fmt::format("{:<22} {:>14.1f} {:>14.1f} {:>12}\n", "spikes", b.spiking_total.spikes_per_sample,
+                   m.spiking_total.spikes_per_sample, change_string(c.spikes_reduction));
+  s << fmt::format("{:<22} {:>14.5f} {:>14.5f} {:>12}\n", "firing rate", b.spiking_total.firing_rate,
+                   m.spiking_total.firing_rate, change_string(c.firing_rate_reduction));
+  const EnergyTotals &bt = b.energy.total, &mt = m.energy.total;
+  s << fmt::format("{:<22} {:>14} {:>14} {:>12}\n", "ACs (synaptic ops)", human_count(bt.synaptic_ops),
+                   human_count(mt.synaptic_ops), change_string(c.synaptic_ops_reduction));
+  s << fmt::format("{:<22} {:>14} {:>14} {:>12}\n", "MACs", human_count(bt.macs), human_count(mt.macs),
+                   (c.energy.delta_macs >= 0 ? "+" : "") + human_count(c.energy.delta_macs));
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ {:>12}\n", "SNN energy", bt.snn_energy_pj * 1e-6,
+                   mt.snn_energy_pj * 1e-6, change_string(c.energy_reduction));
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ\n", "ANN energy", bt.ann_energy_pj * 1e-6,
+                   mt.ann_energy_pj * 1e-6);
+  s << fmt::format(
+      "energy efficiency of the model: rEE = E_base / (E_base + dE) = {:.3f}x (paper's estimate of the ACs: {:.3f}x); "
+      "dE = E_MAC x dMAC - E_AC x dAC = {} (dMAC {}, dAC {})\n",
+      c.energy.relative_efficiency, c.energy.relative_efficiency_estimate, energy_string(c.energy.delta_energy_pj),
+      human_count(c.energy.delta_macs), human_count(c.energy.delta_acs));
+  s << fmt::format("{:<14} {:>14} {:>14} {:>9}\n", "spikes/sample", "base", "model", "change");
+  for (const auto& l : c.layers)
+    s << fmt::format("{:<14} {:>14.1f} {:>14.1f} {:>9}\n", l.name, l.base_spikes, l.model_spikes,
+                     change_string(l.spikes_reduction));
+  return text + s.str();
+}
+
+void write_report(const Report& report, const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) throw std::runtime_error(out_dir + ": cannot create the report folder (" + ec.message() + ")");
   const auto write = [&](const char* name, const std::string& text) {
     data::write_file_atomic((fs::path(out_dir) / name).string(), std::vector<uint8_t>(text.begin(), text.end()));
   };
-  write("analysis.json", analysis_json(analysis));
-  write("analysis.html", analysis_html(analysis));
+  write("analysis.json", report_json(report));
+  write("analysis.html", report_html(report));
+}
+
+void write_analysis(const Analysis& analysis, const std::string& out_dir) {
+  write_report(make_report(analysis), out_dir);
 }
 
 }  // namespace masnn::analysis

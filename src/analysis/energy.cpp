@@ -102,11 +102,13 @@ DvsNetRecorder::DvsNetRecorder(DvsNetImpl& net) : net_(net) {
     out.name = fmt::format("fcs.{}.lif", i);
     outputs_.push_back(out);
   }
+  last_outputs_.resize(outputs_.size());
 }
 
 void DvsNetRecorder::record_output(size_t index, const torch::Tensor& spikes) {
   // spikes [T,B,...] -> per step, per neuron.
   BlockOutput& o = outputs_[index];
+  last_outputs_[index] = spikes;
   const int64_t steps = spikes.size(0), batch = spikes.size(1);
   const torch::Tensor flat = spikes.reshape({steps, batch, -1}).ne(0);
   const int64_t neurons = flat.size(2);

@@ -31,11 +31,12 @@ torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == options.channels(), "attentive LIF: input must be [T,B,", options.channels(),
               ",H,W], got ", x.sizes());
   const torch::Tensor decay = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
-  std::vector<torch::Tensor> spikes, wc, ws;
+  std::vector<torch::Tensor> spikes, wc, ws, before, after;
   spikes.reserve(x.size(0));
   torch::Tensor h = torch::zeros_like(x[0]);
   for (int64_t t = 0; t < x.size(0); ++t) {
     torch::Tensor u = h + x[t];
+    if (record_membrane) before.push_back(u.detach());
     if (ca) {
       const torch::Tensor w = ca->forward_step(u);
       u = u * w;
@@ -46,6 +47,7 @@ torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
       u = u * w;
       if (record_weights) ws.push_back(w.detach());
     }
+    if (record_membrane) after.push_back(u.detach());
     // u already holds the charge, so one step from a zero state fires and resets on exactly u.
     auto step = functional::lif(u.unsqueeze(0), options.lif(), {}, decay);
     spikes.push_back(step.spikes[0]);
@@ -54,9 +56,26 @@ torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
   if (record_weights) {
     last_weights = {wc.empty() ? torch::Tensor() : torch::stack(wc), ws.empty() ? torch::Tensor() : torch::stack(ws)};
   }
+  if (record_membrane) {
+    last_membrane_before = torch::stack(before);
+    last_membrane_after = torch::stack(after);
+  }
   torch::Tensor out = torch::stack(spikes);
   spike_counter.record(out);
   return out;
+}
+
+functional::LIFResult AttentiveLIFImpl::forward_step(const torch::Tensor& x_t, const torch::Tensor& h) {
+  TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == options.channels(), "attentive LIF: a step must be [B,",
+              options.channels(), ",H,W], got ", x_t.sizes());
+  const torch::Tensor decay =
+      decay_logit.defined() ? torch::sigmoid(decay_logit).to(x_t.scalar_type()) : torch::Tensor();
+  torch::Tensor u = (h.defined() ? h : torch::zeros_like(x_t)) + x_t;
+  if (ca) u = u * ca->forward_step(u);
+  if (sa) u = u * sa->forward_step(u);
+  auto step = functional::lif(u.unsqueeze(0), options.lif(), {}, decay);
+  spike_counter.record(step.spikes);
+  return {step.spikes[0], step.state};
 }
 
 }  // namespace masnn

@@ -45,4 +45,19 @@ torch::Tensor TemporalAttentionImpl::forward(const torch::Tensor& x) {
   return mlp(avg, max).t().reshape(shape);  // [T,B,1,...]
 }
 
+torch::Tensor TemporalAttentionImpl::forward_prefix(const torch::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 3, "temporal attention: input must be [n,B,...] with features, got ", x.sizes());
+  const int64_t n = x.size(0), T = options.steps();
+  TORCH_CHECK(n >= 1 && n <= T, "temporal attention: a causal window holds 1..", T, " steps, got ", n);
+  if (n == T) return forward(x);
+  const auto flat = x.flatten(2);                                     // [n,B,F]
+  const auto pad = torch::zeros({T - n, x.size(1)}, flat.options());  // steps not seen yet
+  const auto avg = torch::cat({flat.mean(2), pad}).t();               // [B,T]
+  const auto max = torch::cat({std::get<0>(flat.max(2)), pad}).t();   // [B,T]
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = n;
+  shape[1] = x.size(1);
+  return mlp(avg, max).t().slice(0, 0, n).reshape(shape);  // [n,B,1,...]
+}
+
 }  // namespace masnn

@@ -1,6 +1,8 @@
 // `masnn analyze --checkpoint CKPT [--data DIR] [--set key=value]... [--samples N] --report OUT_DIR
-// [--e-mac PJ] [--e-ac PJ]`: spikes, firing rates, operations and energy per layer (masnn/analysis/analyze.h);
-// prints the summary and writes OUT_DIR/analysis.json (every number) and OUT_DIR/analysis.html.
+// [--compare BASE_CKPT] [--sample-index N]... [--raster-neurons N] [--frame-steps N] [--e-mac PJ] [--e-ac PJ]`:
+// spikes, firing rates, operations, energy, membrane statistics and attention weights per layer, and with
+// --compare the model against a base (masnn/analysis/analyze.h); prints the summary and writes
+// OUT_DIR/analysis.json (every number) and OUT_DIR/analysis.html (the figures).
 #include <cmath>
 #include <iostream>
 #include <string>
@@ -30,7 +32,9 @@ struct AnalyzeArgs {
 };
 
 RegisterCommand reg([](CLI::App& app) {
-  auto* cmd = app.add_subcommand("analyze", "Spikes, firing rates, operations and energy of a checkpoint per layer");
+  auto* cmd = app.add_subcommand(
+      "analyze",
+      "Spikes, operations, energy, membrane and attention of a checkpoint (--compare: against a base); report");
   auto a = std::make_shared<AnalyzeArgs>();
   auto& o = a->options;
   cmd->add_option("--checkpoint", o.checkpoint, "checkpoint (.pt) written by masnn train, demo or import")
@@ -41,15 +45,28 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--samples", o.samples, "analyse only the first N samples of the test split (0 = all)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--report", a->report, "folder for analysis.json and analysis.html")->required();
+  cmd->add_option("--compare", o.compare,
+                  "a base checkpoint (e.g. the vanilla SNN) analysed on the same data and compared with --checkpoint")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--sample-index", o.detail.sample_indices,
+                  "test sample shown in detail (raster, frames, attention maps; repeatable)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--raster-neurons", o.detail.raster_neurons, "at most N neurons per layer in a spike raster")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--frame-steps", o.detail.frame_steps, "time steps whose input frames and SA maps are shown")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--e-mac", o.energy.e_mac_pj, "energy of a MAC in pJ")->check(energy_pj)->capture_default_str();
   cmd->add_option("--e-ac", o.energy.e_ac_pj, "energy of an accumulate (AC) in pJ")
       ->check(energy_pj)
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", o.quiet, "no progress output");
   cmd->callback([a] {
-    const analysis::Analysis result = analysis::analyze_checkpoint(a->options);
-    std::cout << analysis::format_analysis(result);
-    analysis::write_analysis(result, a->report);
+    const analysis::Report result = analysis::analyze_report(a->options);
+    std::cout << analysis::format_report(result);
+    analysis::write_report(result, a->report);
     std::cout << "wrote " << a->report << "/analysis.json and " << a->report << "/analysis.html\n";
   });
 });

@@ -62,10 +62,11 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   }
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
-      "bench train-step: {}, attention {} ({}), input {} (T={}, B={}), {} parameters, LIF {}, "
+      "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, "
       "threads {}, median of {} steps after {} warm-up\n",
-      r.model, AttentionType::parse(c.attention).name(), c.placement, analysis::shape_string(r.input_shape), c.steps,
-      c.batch, r.params, c.lif_backend, r.threads, c.iterations, c.warmup);
+      r.model, AttentionType::parse(c.attention).name(), c.placement, c.attention_backend,
+      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, r.threads, c.iterations,
+      c.warmup);
   std::cout << fmt::format(
       "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
       "{:.2f} samples/s, {:.2f} ms per sample-time-step\n",
@@ -86,11 +87,17 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   std::cout << fmt::format("step / floor: {:.2f}x\n", r.ratio());
   if (!json_path.empty()) {
     nlohmann::json j;
-    j["config"] = {{"model", r.model},         {"attention", AttentionType::parse(c.attention).name()},
-                   {"placement", c.placement}, {"T", c.steps},
-                   {"batch", c.batch},         {"steps", c.iterations},
-                   {"warmup", c.warmup},       {"lif_backend", c.lif_backend},
-                   {"threads", r.threads},     {"input_shape", r.input_shape},
+    j["config"] = {{"model", r.model},
+                   {"attention", AttentionType::parse(c.attention).name()},
+                   {"placement", c.placement},
+                   {"T", c.steps},
+                   {"batch", c.batch},
+                   {"steps", c.iterations},
+                   {"warmup", c.warmup},
+                   {"lif_backend", c.lif_backend},
+                   {"attention_backend", c.attention_backend},
+                   {"threads", r.threads},
+                   {"input_shape", r.input_shape},
                    {"params", r.params}};
     j["results"] = {{"step_ms", r.step_ms},
                     {"step_min_ms", r.step_min_ms},
@@ -162,6 +169,7 @@ RegisterCommand reg([](CLI::App& app) {
   step->add_option("--steps", step_config->iterations, "timed training steps (median reported)")->capture_default_str();
   step->add_option("--warmup", step_config->warmup, "untimed steps first")->capture_default_str();
   step->add_option("--lif-backend", step_config->lif_backend, "fused or composed")->capture_default_str();
+  step->add_option("--attention-backend", step_config->attention_backend, "fused or composed")->capture_default_str();
   step->add_option("--seed", step_config->seed, "seed of the weights, input and labels")->capture_default_str();
   step->add_option("--json", *step_json, "also write the figures to this JSON file");
   step->callback([step_config, step_json] { run_bench_train_step(*step_config, *step_json); });

@@ -59,6 +59,8 @@ void run(const DemoArgs& a) {
   std::ofstream(path) << j.dump(2) << "\n";
   std::cout << fmt::format("results: {} (checkpoints and analysis reports in {}/none and {}/TCSA)\n", path, a.out,
                            a.out);
+  std::cout << fmt::format("comparison report (masnn analyze --compare): {}/analysis.html, numbers in {}/analysis.json\n",
+                           r.report_dir, r.report_dir);
 }
 
 RegisterCommand reg([](CLI::App& app) {

@@ -42,7 +42,9 @@ void DvsNetImpl::reset() {
   for (size_t i = 0; i < ch.size(); ++i) {
     TORCH_CHECK(pools[i] >= 1 && side % pools[i] == 0, "dvs net: input side ", side, " at conv layer ", i,
                 " is not divisible by its pool ", pools[i]);
-    convs->push_back(SpikingConvBlock(in, ch[i], pools[i], options.steps(), options.attention(), options.lif()));
+    SpikingConvBlock block(in, ch[i], pools[i], options.steps(), options.attention(), options.lif());
+    block->spike_input = i > 0;  // the first block sees event frames (counts), the others spikes
+    convs->push_back(block);
     in = ch[i];
     side /= pools[i];
   }
@@ -50,7 +52,9 @@ void DvsNetImpl::reset() {
   std::vector<int64_t> sizes = options.hidden();
   sizes.push_back(options.num_classes());
   for (int64_t out : sizes) {
-    fcs->push_back(SpikingLinearBlock(features, out, options.steps(), options.attention(), options.lif()));
+    SpikingLinearBlock block(features, out, options.steps(), options.attention(), options.lif());
+    block->spike_input = true;
+    fcs->push_back(block);
     features = out;
   }
 }
@@ -70,6 +74,25 @@ torch::Tensor DvsNetImpl::forward(const torch::Tensor& x) {
   y = y.flatten(2);  // [T,B,C*H*W], channel-major like the reference's reshape
   for (const auto& block : *fcs) y = block->as<SpikingLinearBlock>()->forward(y);
   return y.mean(0);
+}
+
+void DvsNetStepState::reset(int64_t row) {
+  for (auto& s : convs) s.reset(row);
+  for (auto& s : fcs) s.reset(row);
+}
+
+torch::Tensor DvsNetImpl::forward_step(const torch::Tensor& x_t, DvsNetStepState& state) {
+  TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == options.in_channels() && x_t.size(2) == options.input_size() &&
+                  x_t.size(3) == options.input_size(),
+              "dvs net: a step must be [B,", options.in_channels(), ",", options.input_size(), ",",
+              options.input_size(), "], got ", x_t.sizes());
+  state.convs.resize(convs->size());
+  state.fcs.resize(fcs->size());
+  torch::Tensor y = x_t;
+  for (size_t i = 0; i < convs->size(); ++i) y = convs[i]->as<SpikingConvBlock>()->forward_step(y, state.convs[i]);
+  y = y.flatten(1);  // [B,C*H*W], the order of forward's flatten(2)
+  for (size_t i = 0; i < fcs->size(); ++i) y = fcs[i]->as<SpikingLinearBlock>()->forward_step(y, state.fcs[i]);
+  return y;
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

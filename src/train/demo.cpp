@@ -47,7 +47,7 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
   DemoResult result;
   result.out_dir = out_dir;
   const std::string data_root = (fs::path(out_dir) / "synthetic-gesture").string();
-  std::vector<analysis::EnergyTotals> totals;
+  std::vector<analysis::Analysis> analyses;
   for (const char* attention : {"none", "TCSA"}) {
     std::vector<std::string> sets = overrides;
     sets.push_back(std::string("model.attention=") + attention);
@@ -87,10 +87,16 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     run.energy_uj = a.energy.total.snn_energy_pj * 1e-6;
     run.ann_energy_uj = a.energy.total.ann_energy_pj * 1e-6;
     run.dense_macs = a.energy.total.dense_macs;
-    totals.push_back(a.energy.total);
+    analyses.push_back(a);
     result.runs.push_back(run);
   }
-  result.relative_efficiency = analysis::compare_energy(totals.at(0), totals.at(1)).relative_efficiency;
+  // The comparison report: MA-SNN (the model) against the vanilla SNN (the base), as `masnn analyze --compare`.
+  const analysis::Report report = analysis::make_report(analyses.at(1), analyses.at(0));
+  result.report_dir = (fs::path(out_dir) / "report").string();
+  analysis::write_report(report, result.report_dir);
+  result.relative_efficiency = report.comparison->energy.relative_efficiency;
+  result.spikes_reduction = report.comparison->spikes_reduction;
+  result.energy_reduction = report.comparison->energy_reduction;
   return result;
 }
 

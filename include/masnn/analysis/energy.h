@@ -83,6 +83,8 @@ class DvsNetRecorder {
     torch::Tensor fired;                  ///< [neurons] bool: fired at least once on any input
   };
   const std::vector<BlockOutput>& outputs() const { return outputs_; }
+  /// The spikes [T,B,...] each block gave in the last forward (for rasters), in forward order.
+  const std::vector<torch::Tensor>& last_outputs() const { return last_outputs_; }
 
  private:
   void record_output(size_t index, const torch::Tensor& spikes);
@@ -90,6 +92,7 @@ class DvsNetRecorder {
   DvsNetImpl& net_;
   std::vector<LayerInput> inputs_;
   std::vector<BlockOutput> outputs_;
+  std::vector<torch::Tensor> last_outputs_;
 };
 
 /// Energy and operations of one layer, per sample.

@@ -41,6 +41,10 @@ class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// One time step for step-at-a-time inference: x_t [B,C,H,W] from membrane state h ([B,C,H,W]; undefined =
+  /// rest) -> spikes [B,C,H,W] and the new state, the arithmetic of one iteration of forward (CA and SA here see
+  /// only the current step, so T calls reproduce forward exactly).
+  functional::LIFResult forward_step(const torch::Tensor& x_t, const torch::Tensor& h);
 
   AttentiveLIFOptions options;
   ChannelAttention ca{nullptr};
@@ -48,6 +52,10 @@ class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
   torch::Tensor decay_logit;  ///< present only with lif.learnable_decay
   bool record_weights = false;
   StepAttentionWeights last_weights;
+  /// When true, forward keeps the membrane potential of every step before the attention (U_t) and after it
+  /// (U'_t, what fires), detached and stacked [T,B,C,H,W] (for analysis).
+  bool record_membrane = false;
+  torch::Tensor last_membrane_before, last_membrane_after;
   SpikeCounter spike_counter;
 };
 TORCH_MODULE(AttentiveLIF);

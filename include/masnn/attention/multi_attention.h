@@ -21,6 +21,13 @@ struct AttentionWeights {
   torch::Tensor spatial;   ///< [1,B,1,H,W], or [T,B,1,H,W] per step
 };
 
+/// What the causal variant pools from one step (MultiDimAttentionImpl::causal_statistics), computed once when the
+/// step arrives; step-at-a-time inference keeps them for the steps of the window.
+struct CausalStepStatistics {
+  torch::Tensor mean, max;                 ///< for TA: [B], over everything but B (undefined without TA)
+  torch::Tensor channel_sum, channel_max;  ///< for CA over T: [B,C], over H and W (undefined otherwise)
+};
+
 struct MultiDimAttentionOptions {
   MultiDimAttentionOptions(AttentionType type, int64_t steps, int64_t channels)
       : type_(type), steps_(steps), channels_(channels) {}
@@ -36,6 +43,9 @@ struct MultiDimAttentionOptions {
   TORCH_ARG(bool, per_step) = false;
   /// ReLU after the composite, as the reference code does.
   TORCH_ARG(bool, relu) = true;
+  /// Compute CA/SA composites over all T with the fused kernels (fused_attention.h) when the input is a CPU
+  /// float/double [T,B,C,H,W]; false keeps the composed LibTorch ops (the oracle the tests compare with).
+  TORCH_ARG(bool, fused) = true;
 };
 
 /// x [T,B,C,H,W] (or [T,B,F] with TA only) -> attended x of the same shape.
@@ -45,6 +55,22 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// The causal variant for step-at-a-time inference. `window` [n,B,...] holds the last n <= T inputs (oldest
+  /// first, the current step last); returns the attended current step [B,...]: forward applied to the window
+  /// alone, TA with the steps not seen yet (n..T-1) as zero descriptors (TemporalAttention::forward_prefix),
+  /// CA and SA pooled over the n steps of the window, last row. With n == T it is the last row of forward.
+  torch::Tensor forward_causal(const torch::Tensor& window);
+  /// True when the output of a step depends on other steps (TA; CA or SA pooled over time), i.e. when
+  /// step-at-a-time inference needs the window of past inputs.
+  bool pools_over_time() const;
+  /// The statistics of one step x_t [B,...] that forward_causal_cached pools.
+  CausalStepStatistics causal_statistics(const torch::Tensor& x_t);
+  /// forward_causal from the statistics of the window's steps stacked over time (mean, max [n,B]; channel_sum,
+  /// channel_max [n,B,C]; undefined where causal_statistics leaves them so). `window` [n,B,...] is read only for SA
+  /// over T (its maps depend on the current CA weights) and for the current step, so the work of a step does not
+  /// grow with n except for SA. Equal to forward_causal up to the order of floating-point sums.
+  torch::Tensor forward_causal_cached(const torch::Tensor& window, const torch::Tensor& mean, const torch::Tensor& max,
+                                      const torch::Tensor& channel_sum, const torch::Tensor& channel_max);
 
   MultiDimAttentionOptions options;
   TemporalAttention ta{nullptr};
@@ -53,6 +79,10 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   /// When true, forward keeps its weights in last_weights (for analysis).
   bool record_weights = false;
   AttentionWeights last_weights;
+  /// When true, forward keeps its input and its output (after the ReLU), detached, in last_input and
+  /// last_output: the membrane input without and with the attention (for analysis).
+  bool record_io = false;
+  torch::Tensor last_input, last_output;
 };
 TORCH_MODULE(MultiDimAttention);
 

@@ -25,11 +25,11 @@ class SpatialAttentionImpl : public torch::nn::Cloneable<SpatialAttentionImpl> {
   /// One time step u [B,C,H,W] -> weights [B,1,H,W], maps over C.
   torch::Tensor forward_step(const torch::Tensor& u);
 
+  /// The weights from the mean and max maps over the pooled dimensions, each [N,H,W] -> [N,1,H,W].
+  torch::Tensor weights_from_maps(const torch::Tensor& mean, const torch::Tensor& max);
+
   SpatialAttentionOptions options;
   torch::nn::Conv2d conv{nullptr};
-
- private:
-  torch::Tensor weights_from_maps(const torch::Tensor& mean, const torch::Tensor& max);
 };
 TORCH_MODULE(SpatialAttention);
 

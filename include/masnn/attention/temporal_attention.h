@@ -25,6 +25,10 @@ class TemporalAttentionImpl : public torch::nn::Cloneable<TemporalAttentionImpl>
   explicit TemporalAttentionImpl(const TemporalAttentionOptions& options);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// Causal form for step-at-a-time inference: x [n,B,...] holds the first n <= T steps of a window (oldest
+  /// first) -> weights [n,B,1,...] = forward on x padded with n..T-1 zero steps (descriptors 0 for the steps
+  /// not seen yet), first n rows. With n == T this is forward.
+  torch::Tensor forward_prefix(const torch::Tensor& x);
 
   TemporalAttentionOptions options;
   SharedMLP mlp{nullptr};

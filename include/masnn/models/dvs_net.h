@@ -38,6 +38,13 @@ struct DvsNetOptions {
   static DvsNetOptions gait(int64_t steps, AttentionType attention);
 };
 
+/// The state of every block of a DvsNet for step-at-a-time inference (DvsNetImpl::forward_step).
+struct DvsNetStepState {
+  std::vector<BlockStepState> convs, fcs;
+  /// Puts row `row` (every row when -1) at rest.
+  void reset(int64_t row = -1);
+};
+
 class DvsNetImpl : public torch::nn::Cloneable<DvsNetImpl> {
  public:
   explicit DvsNetImpl(const DvsNetOptions& options);
@@ -45,6 +52,12 @@ class DvsNetImpl : public torch::nn::Cloneable<DvsNetImpl> {
   void pretty_print(std::ostream& stream) const override;
   /// x [T,B,C_in,H,W] -> [B,num_classes], the mean over T of the output layer's spikes.
   torch::Tensor forward(const torch::Tensor& x);
+  /// Step-at-a-time inference (eval mode): one time step x_t [B,C_in,H,W] -> the output layer's spikes
+  /// [B,num_classes] at this step, carrying the membrane of every LIF (and the causal attention windows) in
+  /// `state`. The mean of T steps from rest equals forward on those T steps when no attention pools over time
+  /// (none, per-step CA/SA, CA/SA at activate-pre); TA and CA/SA over T are causal (see
+  /// SpikingConvBlockImpl::forward_step).
+  torch::Tensor forward_step(const torch::Tensor& x_t, DvsNetStepState& state);
 
   DvsNetOptions options;
   torch::nn::ModuleList convs{nullptr};

@@ -9,6 +9,9 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
+#include <vector>
+
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/neuron/lif.h"
@@ -25,6 +28,34 @@ struct LayerAttention {
   bool per_step = false;
 };
 
+/// The recurrent state of one block for step-at-a-time inference (forward_step). Rows are independent
+/// samples or streams; each row can be put back at rest on its own.
+struct BlockStepState {
+  /// The neurons' membrane state after the last step, [B,...]; undefined = every row at rest.
+  torch::Tensor membrane;
+  /// For attention that pools over time: the block's last inputs to the attention (after conv, BN and pool),
+  /// a ring of `capacity` steps stored twice ([2*capacity,B,...]) so that the last n steps are one slice.
+  torch::Tensor history;
+  /// The attention's statistics of the same steps (MultiDimAttentionImpl::causal_statistics), rings alike:
+  /// [2*capacity,B] and [2*capacity,B,C]; undefined when the attention does not use them.
+  torch::Tensor stat_mean, stat_max, stat_channel_sum, stat_channel_max;
+  int64_t capacity = 0;  ///< steps the ring holds (T of the block)
+  int64_t next = 0;      ///< ring slot of the next step
+  /// Per row: steps since the row was last at rest; its causal window is the last min(seen, capacity) steps.
+  std::vector<int64_t> seen;
+  /// Puts row `row` (every row when -1) at rest: zero membrane, empty window.
+  void reset(int64_t row = -1);
+};
+
+/// The synaptic layer of a block replaced at inference: given the block's input merged over time ([N,Cin,H,W]
+/// or [N,Fin]), returns what the block's conv or linear module would (e.g. masnn/serve's event-driven path).
+using SynapseOverride = std::function<torch::Tensor(const torch::Tensor&)>;
+
+/// The BatchNorm of a block replaced in training mode: given what bn would see ([T*B,C,H,W] or [T*B,F]), returns
+/// what it would (e.g. synchronised BN across the ranks of a distributed job, masnn/train/sync_batch_norm.h). The
+/// replacement owns the statistics it uses; eval mode and forward_step always use bn itself.
+using NormOverride = std::function<torch::Tensor(const torch::Tensor&)>;
+
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF
 /// -> spikes [T,B,Cout,H/pool,W/pool].
 class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
@@ -33,6 +64,10 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
                        const LayerAttention& attention, const LIFOptions& lif);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// Step-at-a-time inference (eval mode): one step x_t [B,Cin,H,W] -> spikes [B,Cout,H/pool,W/pool], carrying
+  /// `state`. T steps from rest reproduce forward exactly unless the attention pools over time (TA; CA/SA over
+  /// T at conv-post); that attention is causal, MultiDimAttention::forward_causal over the row's window.
+  torch::Tensor forward_step(const torch::Tensor& x_t, BlockStepState& state);
 
   int64_t in_channels, out_channels, pool, steps;
   LayerAttention attention_options;
@@ -42,6 +77,13 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   MultiDimAttention attention{nullptr};  ///< absent without attention (or with CA/SA only at activate-pre)
   LIF lif{nullptr};                      ///< the neuron at conv-post
   AttentiveLIF attentive_lif{nullptr};   ///< the neuron with CA/SA inside at activate-pre
+  /// True when the input is spikes (0/1): training then keeps it as bytes for the weight gradient
+  /// (lean_ops.h). DvsNet sets it for every block after the first.
+  bool spike_input = false;
+  /// When set (inference only), used instead of conv by forward and forward_step.
+  SynapseOverride conv_override;
+  /// When set, used instead of bn by forward in training mode.
+  NormOverride bn_override;
 };
 TORCH_MODULE(SpikingConvBlock);
 
@@ -52,6 +94,9 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
                          const LIFOptions& lif);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// Step-at-a-time inference (eval mode): x_t [B,Fin] -> spikes [B,Fout], carrying `state` (TA causal, as in
+  /// SpikingConvBlockImpl::forward_step).
+  torch::Tensor forward_step(const torch::Tensor& x_t, BlockStepState& state);
 
   int64_t in_features, out_features, steps;
   LayerAttention attention_options;
@@ -61,6 +106,12 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   torch::nn::BatchNorm1d bn{nullptr};
   MultiDimAttention attention{nullptr};
   LIF lif{nullptr};
+  /// True when the input is spikes (0/1), as spike_input of the conv block.
+  bool spike_input = false;
+  /// When set (inference only), used instead of linear by forward and forward_step.
+  SynapseOverride linear_override;
+  /// When set, used instead of bn by forward in training mode.
+  NormOverride bn_override;
 };
 TORCH_MODULE(SpikingLinearBlock);
 

@@ -29,12 +29,15 @@ struct DemoRun {
 struct DemoResult {
   std::vector<DemoRun> runs;       ///< vanilla first, then MA
   double relative_efficiency = 0;  ///< the paper's rEE of MA vs vanilla (E_vanilla / E_MA)
+  double spikes_reduction = 0;     ///< 1 - MA / vanilla spikes per sample
+  double energy_reduction = 0;     ///< 1 - MA / vanilla SNN energy per sample
+  std::string report_dir;          ///< the comparison report (analysis.html, analysis.json): out_dir/report
   std::string out_dir;
   int64_t train_samples = 0, test_samples = 0;
 };
 
 /// Runs the demo into out_dir (data in out_dir/synthetic-gesture, runs in out_dir/none and out_dir/TCSA, each with
-/// its analysis report in analysis/), with
+/// its analysis report in analysis/, and the comparison report of both in out_dir/report), with
 /// `overrides` ("key=value") applied to the demo config of both runs.
 DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& overrides, bool quiet);
 

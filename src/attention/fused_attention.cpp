@@ -1,0 +1,201 @@
+#include "masnn/attention/fused_attention.h"
+
+#include <torch/torch.h>
+
+#include "masnn/attention/attention_kernels.h"
+#include "masnn/attention/channel_attention.h"
+#include "masnn/attention/multi_attention.h"
+#include "masnn/attention/spatial_attention.h"
+#include "masnn/attention/temporal_attention.h"
+
+namespace masnn::functional {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+kernels::AttentionShape shape_of(const torch::Tensor& x) {
+  return {x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
+}
+
+template <typename T>
+const T* ptr_or_null(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr<T>() : nullptr;
+}
+
+// An undefined gradient (output unused) stays undefined; others are made contiguous for the kernels.
+torch::Tensor contiguous_or_undefined(const torch::Tensor& t) {
+  return t.defined() ? t.contiguous() : t;
+}
+
+struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in) {
+    const torch::Tensor x = x_in.contiguous();
+    const auto s = shape_of(x);
+    auto sum = torch::empty({s.steps, s.batch, s.channels}, x.options());
+    auto max = torch::empty_like(sum);
+    auto arg = torch::empty({s.steps, s.batch, s.channels}, x.options().dtype(torch::kInt32));
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "spatial_sum_max", [&] {
+      kernels::row_sum_max(x.data_ptr<scalar_t>(), s.rows(), s.positions, sum.data_ptr<scalar_t>(),
+                           max.data_ptr<scalar_t>(), arg.data_ptr<int32_t>());
+    });
+    ctx->save_for_backward({arg});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    return {sum, max};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const torch::Tensor arg = ctx->get_saved_variables()[0];
+    const auto sizes = ctx->saved_data["sizes"].toIntVector();
+    const torch::Tensor dsum = contiguous_or_undefined(grads[0]), dmax = contiguous_or_undefined(grads[1]);
+    const torch::Tensor like = dsum.defined() ? dsum : dmax;
+    auto dx = torch::empty(sizes, like.options());
+    const int64_t n = sizes[3] * sizes[4];
+    AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "spatial_sum_max_backward", [&] {
+      kernels::row_sum_max_backward(ptr_or_null<scalar_t>(dsum), ptr_or_null<scalar_t>(dmax), arg.data_ptr<int32_t>(),
+                                    arg.numel(), n, dx.data_ptr<scalar_t>());
+    });
+    return {dx};
+  }
+};
+
+struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in) {
+    const torch::Tensor x = x_in.contiguous(), a = a_in.contiguous();
+    const auto s = shape_of(x);
+    auto mean = torch::empty({s.batch, x.size(3), x.size(4)}, x.options());
+    auto max = torch::empty_like(mean);
+    auto arg = torch::empty({s.batch, x.size(3), x.size(4)}, x.options().dtype(torch::kInt32));
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_mean_max_tc", [&] {
+      kernels::scaled_mean_max_tc(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), s, mean.data_ptr<scalar_t>(),
+                                  max.data_ptr<scalar_t>(), arg.data_ptr<int32_t>());
+    });
+    ctx->save_for_backward({x, a, arg});
+    return {mean, max};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &a = saved[1], &arg = saved[2];
+    const torch::Tensor dmean = contiguous_or_undefined(grads[0]), dmax = contiguous_or_undefined(grads[1]);
+    auto dx = torch::empty_like(x);
+    auto da = torch::empty_like(a);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_mean_max_tc_backward", [&] {
+      kernels::scaled_mean_max_tc_backward(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), arg.data_ptr<int32_t>(),
+                                           ptr_or_null<scalar_t>(dmean), ptr_or_null<scalar_t>(dmax), shape_of(x),
+                                           dx.data_ptr<scalar_t>(), da.data_ptr<scalar_t>());
+    });
+    return {dx, da};
+  }
+};
+
+struct ScaleTBC : public torch::autograd::Function<ScaleTBC> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in,
+                               const c10::optional<torch::Tensor>& w_in, bool relu) {
+    const torch::Tensor x = x_in.contiguous(), a = a_in.contiguous();
+    const torch::Tensor w = w_in ? w_in->contiguous() : torch::Tensor();
+    auto y = torch::empty_like(x);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scale_tbc", [&] {
+      kernels::scale_tbc(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), ptr_or_null<scalar_t>(w), shape_of(x), relu,
+                         y.data_ptr<scalar_t>());
+    });
+    ctx->save_for_backward({x, a, w});
+    ctx->saved_data["relu"] = relu;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &a = saved[1], &w = saved[2];
+    const torch::Tensor g = grads[0].contiguous();
+    auto dx = torch::empty_like(x);
+    auto da = torch::empty_like(a);
+    torch::Tensor dw = w.defined() ? torch::empty_like(w) : torch::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scale_tbc_backward", [&] {
+      kernels::scale_tbc_backward(g.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                                  ptr_or_null<scalar_t>(w), shape_of(x), ctx->saved_data["relu"].toBool(),
+                                  dx.data_ptr<scalar_t>(), da.data_ptr<scalar_t>(),
+                                  dw.defined() ? dw.data_ptr<scalar_t>() : nullptr);
+    });
+    return {dx, da, dw, torch::Tensor()};
+  }
+};
+
+void check_input(const torch::Tensor& x, const char* what) {
+  TORCH_CHECK(fused_attention_supports(x), what, ": input must be a CPU float or double tensor [T,B,C,H,W], got ",
+              x.sizes(), " ", x.scalar_type(), " on ", x.device());
+}
+
+}  // namespace
+
+bool fused_attention_supports(const torch::Tensor& x) {
+  return x.dim() == 5 && x.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) && x.numel() > 0 &&
+         x.size(3) * x.size(4) < (int64_t{1} << 31) && x.size(0) * x.size(2) < (int64_t{1} << 31);
+}
+
+std::tuple<torch::Tensor, torch::Tensor> spatial_sum_max(const torch::Tensor& x) {
+  check_input(x, "spatial_sum_max");
+  const auto out = SpatialSumMax::apply(x);
+  return {out[0], out[1]};
+}
+
+std::tuple<torch::Tensor, torch::Tensor> scaled_mean_max_tc(const torch::Tensor& x, const torch::Tensor& a) {
+  check_input(x, "scaled_mean_max_tc");
+  TORCH_CHECK(a.sizes() == x.sizes().slice(0, 3) && a.scalar_type() == x.scalar_type(),
+              "scaled_mean_max_tc: a must be [T,B,C] = ", x.sizes().slice(0, 3), " of x's type, got ", a.sizes());
+  const auto out = ScaledMeanMaxTC::apply(x, a);
+  return {out[0], out[1]};
+}
+
+torch::Tensor scale_tbc(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w, bool relu) {
+  check_input(x, "scale_tbc");
+  TORCH_CHECK(a.sizes() == x.sizes().slice(0, 3) && a.scalar_type() == x.scalar_type(),
+              "scale_tbc: a must be [T,B,C] = ", x.sizes().slice(0, 3), " of x's type, got ", a.sizes());
+  if (w.defined())
+    TORCH_CHECK(w.dim() == 3 && w.size(0) == x.size(1) && w.size(1) == x.size(3) && w.size(2) == x.size(4) &&
+                    w.scalar_type() == x.scalar_type(),
+                "scale_tbc: w must be [B,H,W] of x's type, got ", w.sizes());
+  return ScaleTBC::apply(x, a, w.defined() ? c10::optional<torch::Tensor>(w) : c10::nullopt, relu);
+}
+
+torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImpl* ta, ChannelAttentionImpl* ca,
+                                    SpatialAttentionImpl* sa, bool relu, AttentionWeights* weights) {
+  check_input(x, "attention");
+  const int64_t T = x.size(0), B = x.size(1), C = x.size(2), H = x.size(3), W = x.size(4);
+  torch::Tensor wt, wc, ws, a;  // wt [T,B], wc [B,C], ws [B,H,W], a [T,B,C]
+  if (ta || ca) {
+    auto [sum, max] = spatial_sum_max(x);  // [T,B,C]
+    if (ta) {
+      TORCH_CHECK(T == ta->options.steps(), "temporal attention: built for T = ", ta->options.steps(),
+                  " time steps, got input with T = ", T);
+      wt = ta->mlp(sum.sum(2).t() / static_cast<double>(C * H * W), max.amax(2).t()).t();
+      a = wt.unsqueeze(2);
+      sum = sum * a;  // pools of x*w_T: w_T > 0 keeps the max where it is
+      max = max * a;
+    }
+    if (ca) {
+      TORCH_CHECK(C == ca->options.channels(), "channel attention: built for C = ", ca->options.channels(), ", got ",
+                  C);
+      wc = ca->mlp(sum.sum(0) / static_cast<double>(T * H * W), max.amax(0));
+      a = a.defined() ? a * wc.unsqueeze(0) : wc.unsqueeze(0);
+    }
+    a = a.expand({T, B, C}).contiguous();
+  } else {
+    a = torch::ones({T, B, C}, x.options());
+  }
+  if (sa) {
+    auto [mean, max] = scaled_mean_max_tc(x, a);  // [B,H,W]
+    ws = sa->weights_from_maps(mean, max).squeeze(1);
+  }
+  torch::Tensor out = scale_tbc(x, a, ws, relu);
+  if (weights) {
+    *weights = {};
+    if (wt.defined()) weights->temporal = wt.detach().view({T, B, 1, 1, 1});
+    if (wc.defined()) weights->channel = wc.detach().view({1, B, C, 1, 1});
+    if (ws.defined()) weights->spatial = ws.detach().view({1, B, 1, H, W});
+  }
+  return out;
+}
+
+}  // namespace masnn::functional
