@@ -157,13 +157,9 @@ void scale_tbc_backward(const T* g, const T* x, const T* a, const T* w, const At
             const T gm = relu ? (xw * k > T(0) ? gr[i] : T(0)) : gr[i];
             dxr[i] = gm * k * wb[i];
             acc += gm * xw;
+            if (dwb) dwb[i] += gm * xr[i] * k;
           }
           da[r] = acc;
-          if (dwb)
-            for (int64_t i = 0; i < N; ++i) {
-              const T gm = relu ? (xr[i] * k * wb[i] > T(0) ? gr[i] : T(0)) : gr[i];
-              dwb[i] += gm * xr[i] * k;
-            }
         }
     }
   });
