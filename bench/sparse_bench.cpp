@@ -1,0 +1,166 @@
+#include "sparse_bench.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include "bench_util.h"
+#include "masnn/data/frames.h"
+#include "masnn/models/registry.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
+#include "masnn/train/factory.h"
+
+namespace masnn::bench {
+namespace {
+
+// Every conv/linear layer of `net` as a SparseSynapse, with its name.
+std::vector<std::pair<std::string, std::shared_ptr<serve::SparseSynapse>>> synapses_of(DvsNetImpl& net) {
+  std::vector<std::pair<std::string, std::shared_ptr<serve::SparseSynapse>>> out;
+  int64_t side = net.options.input_size();
+  for (size_t i = 0; i < net.convs->size(); ++i) {
+    auto b = net.convs[i]->as<SpikingConvBlock>();
+    out.emplace_back("convs." + std::to_string(i) + ".conv",
+                     std::make_shared<serve::SparseSynapse>(*b->conv, side, side));
+    side /= b->pool;
+  }
+  for (size_t i = 0; i < net.fcs->size(); ++i)
+    out.emplace_back("fcs." + std::to_string(i) + ".linear",
+                     std::make_shared<serve::SparseSynapse>(*net.fcs[i]->as<SpikingLinearBlock>()->linear));
+  return out;
+}
+
+// The fastest of `repeats` calls after one warm-up (the least disturbed on a shared machine).
+template <typename Fn>
+double time_ms(int repeats, const Fn& fn) {
+  fn();
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(ms_since(t0));
+  }
+  return *std::min_element(t.begin(), t.end());
+}
+
+}  // namespace
+
+SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
+  if (c.repeats < 1 || c.threads < 1 || c.samples < 1 || c.steps < 1)
+    throw std::invalid_argument("bench sparse: --repeats, --bench-threads, --samples and -T must be >= 1");
+  for (double d : c.densities)
+    if (!(d > 0 && d <= 1)) throw std::invalid_argument(fmt::format("bench sparse: density {} not in (0,1]", d));
+  const int saved_threads = torch::get_num_threads();
+  torch::set_num_threads(c.threads);
+  torch::NoGradGuard no_grad;
+  SparseBenchResult r;
+  r.threads = c.threads;
+
+  if (c.layers) {
+    ModelSpec spec = default_model_spec(c.model);
+    spec.steps = c.steps;
+    torch::manual_seed(1);
+    torch::nn::AnyModule model = build_model(spec);
+    auto& net = *std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
+    for (auto& [name, syn] : synapses_of(net)) {
+      for (int64_t batch : {int64_t(1), c.steps}) {
+        LayerSweep s;
+        s.layer = name + ": " + syn->describe();
+        s.batch = batch;
+        s.timings = syn->calibrate(batch, c.densities, c.repeats);
+        s.crossover = syn->crossover(batch);
+        r.sweeps.push_back(s);
+      }
+    }
+  }
+
+  if (!c.checkpoint.empty()) {
+    train::CheckpointInfo info;
+    torch::nn::AnyModule model = train::load_model(c.checkpoint, &info);
+    auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
+    if (!impl) throw std::invalid_argument("bench sparse: " + c.checkpoint + " is not a DVS network");
+    impl->eval();
+    std::vector<std::string> sets;
+    if (!c.data.empty()) sets.push_back("data.root=\"" + c.data + "\"");
+    sets.push_back("train.quiet=true");
+    const train::TrainConfig config = train::parse_config(info.config_toml, c.checkpoint + " (its config)", sets);
+    auto test_set = train::make_dataset(config, data::Split::Test);
+    const auto fo = train::frame_options(config.data, test_set->width(), test_set->height());
+    const int64_t T = info.spec.steps;
+    r.network = fmt::format("{} ({}, {} {}, T={}) on {}", c.checkpoint, info.spec.name, info.spec.attention.name(),
+                            to_string(info.spec.placement), T, test_set->name());
+    std::vector<torch::Tensor> clips;  // [T,1,2,H,W], the first test clip of each sample
+    for (size_t i = 0; i < test_set->size() && static_cast<int64_t>(clips.size()) < c.samples; ++i)
+      clips.push_back(data::test_clips(test_set->events(i), fo, 1)[0].unsqueeze(1));
+    r.clips = static_cast<int64_t>(clips.size());
+    if (clips.empty()) throw std::runtime_error("bench sparse: the test split is empty");
+
+    std::vector<torch::Tensor> dense_out;
+    for (const char* mode : {"dense", "auto", "sparse"}) {
+      NetworkRun run;
+      run.synapses = mode;
+      serve::disable_sparse(*impl);
+      serve::SparseNetwork sn;
+      if (std::string(mode) != "dense") {
+        serve::SparseOptions so;
+        so.mode = serve::parse_synapse_mode(mode);
+        so.calibrate_batches = {1, T};
+        so.densities = c.densities;
+        so.repeats = c.repeats;
+        sn = serve::enable_sparse(*impl, so);
+      }
+      // Offline: one clip of T steps per forward.
+      std::vector<double> clip_ms;
+      for (size_t k = 0; k < clips.size(); ++k) {
+        torch::Tensor out;
+        clip_ms.push_back(time_ms(c.repeats, [&] { out = impl->forward(clips[k]); }));
+        if (dense_out.size() <= k) dense_out.push_back(out);
+        run.max_abs_diff = std::max(run.max_abs_diff, (out - dense_out[k]).abs().max().item<double>());
+        run.same_prediction += out.argmax(1).item<int64_t>() == dense_out[k].argmax(1).item<int64_t>();
+      }
+      run.clip_ms = median(clip_ms);
+      std::vector<double> clip_share(sn.layers.size());
+      for (size_t l = 0; l < sn.layers.size(); ++l) {
+        clip_share[l] = sn.layers[l]->calls > 0 ? double(sn.layers[l]->sparse_calls) / double(sn.layers[l]->calls) : 0;
+        if (std::string(mode) == "sparse") {  // every call counted its nonzero inputs: the firing rates
+          if (r.layers.size() <= l) r.layers.resize(l + 1);
+          r.layers[l].name = sn.names[l];
+          r.layers[l].shape = sn.layers[l]->describe();
+          r.layers[l].input_density = sn.layers[l]->inputs > 0 ? sn.layers[l]->nonzeros / sn.layers[l]->inputs : 0;
+        }
+      }
+      sn.clear_counts();
+      // Step by step at batch 1, state carried through each clip from rest.
+      std::vector<double> step_ms;
+      for (const auto& clip : clips) {
+        DvsNetStepState state;
+        for (int64_t t = 0; t < clip.size(0); ++t) {
+          const torch::Tensor x = clip[t];
+          const auto t0 = std::chrono::steady_clock::now();
+          impl->forward_step(x, state);
+          step_ms.push_back(ms_since(t0));
+        }
+      }
+      run.step_ms = median(step_ms);
+      if (std::string(mode) == "auto") {
+        for (size_t l = 0; l < sn.layers.size(); ++l) {
+          if (r.layers.size() <= l) r.layers.resize(l + 1);
+          r.layers[l].crossover_clip = sn.layers[l]->crossover(T);
+          r.layers[l].crossover_step = sn.layers[l]->crossover(1);
+          r.layers[l].auto_sparse_share_clip = clip_share[l];
+          r.layers[l].auto_sparse_share_step =
+              sn.layers[l]->calls > 0 ? double(sn.layers[l]->sparse_calls) / double(sn.layers[l]->calls) : 0;
+        }
+      }
+      r.runs.push_back(run);
+    }
+    serve::disable_sparse(*impl);
+  }
+  torch::set_num_threads(saved_threads);
+  return r;
+}
+
+}  // namespace masnn::bench

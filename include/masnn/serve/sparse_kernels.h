@@ -1,0 +1,38 @@
+// Event-driven (sparse) synaptic kernels for inputs that are mostly zero, e.g. binary spikes: instead of
+// multiplying every input with every weight, the weights of each nonzero input are accumulated into the outputs
+// it reaches. Work = nonzeros x fan-out, against the dense layer's inputs x fan-out. Plain pointers, no LibTorch
+// types and no knowledge of models. Inner loops run over output channels (contiguous) and vectorise; on x86-64
+// with GCC or Clang they are compiled for AVX-512, AVX2 and the baseline, picked at run time.
+#pragma once
+
+#include <cstdint>
+
+namespace masnn::serve::kernels {
+
+/// Shape of a 2-D convolution with stride 1, a square K x K kernel, zero padding `pad`, no groups/dilation.
+struct ConvShape {
+  int64_t batch = 1, in_channels = 1, height = 1, width = 1;
+  int64_t out_channels = 1, kernel = 3, pad = 1;
+  int64_t out_height() const { return height + 2 * pad - kernel + 1; }
+  int64_t out_width() const { return width + 2 * pad - kernel + 1; }
+};
+
+/// out = bias + conv(in), event-driven: for every nonzero in[n,ci,y,x] = v and kernel tap (ky,kx) with output
+/// (oy,ox) = (y+pad-ky, x+pad-kx) inside the output, out[n,:,oy,ox] += v * weight_t[ci,ky,kx,:].
+/// Layouts: in [N,Cin,H,W] (contiguous); weight_t [Cin,K,K,Cout] (the conv weight [Cout,Cin,K,K] transposed);
+/// bias [Cout] or null; out [N,Cout,Hout,Wout] (contiguous, as LibTorch's conv). Parallel over samples and
+/// output-channel blocks.
+template <typename T>
+void sparse_conv2d(const T* in, const T* weight_t, const T* bias, T* out, const ConvShape& shape);
+
+/// out = bias + in * W^T, event-driven: for every nonzero in[n,i] = v, out[n,:] += v * weight_t[i,:].
+/// Layouts: in [N,In]; weight_t [In,Out] (the linear weight [Out,In] transposed); bias [Out] or null; out [N,Out].
+template <typename T>
+void sparse_linear(const T* in, const T* weight_t, const T* bias, T* out, int64_t batch, int64_t in_features,
+                   int64_t out_features);
+
+/// Number of nonzero entries of in[0..n).
+template <typename T>
+int64_t count_nonzero(const T* in, int64_t n);
+
+}  // namespace masnn::serve::kernels

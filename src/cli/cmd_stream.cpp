@@ -1,0 +1,193 @@
+// `masnn stream --checkpoint CKPT --input FILE|- [--realtime] [--window T] [--hop N] [--json]`: online
+// classification of an AEDAT 3.1 event stream, one prediction per window, with the latency of every step.
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "command.h"
+#include "masnn/analysis/operation_count.h"
+#include "masnn/data/gesture_labels.h"
+#include "masnn/serve/frame_binner.h"
+#include "masnn/serve/sparse.h"
+#include "masnn/serve/stream_classifier.h"
+#include "masnn/serve/stream_runner.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
+#include "masnn/train/factory.h"
+
+namespace masnn::cli {
+namespace {
+
+struct StreamArgs {
+  std::string checkpoint, input, state = "window", attention = "causal", sparse = "auto", labels;
+  std::vector<std::string> sets;
+  bool realtime = false, json = false, quiet = false;
+  int64_t window = 0, hop = 0, max_steps = 0, start_us = -1;
+  double idle_timeout = 0;
+};
+
+// The labelled segment covering most of [begin, end) (at least half of it), or -1.
+int true_label(const std::vector<data::GestureSegment>& segments, int64_t begin, int64_t end) {
+  int best = -1;
+  int64_t best_overlap = 0;
+  for (const auto& s : segments) {
+    const int64_t overlap = std::min(end, s.end_us) - std::max(begin, s.start_us);
+    if (overlap > best_overlap) best_overlap = overlap, best = s.label;
+  }
+  return 2 * best_overlap >= end - begin ? best : -1;
+}
+
+void run(const StreamArgs& a) {
+  train::CheckpointInfo info;
+  torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
+  auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
+  if (!impl) throw std::runtime_error(a.checkpoint + ": stream needs a DVS network (" + info.spec.name + ")");
+  DvsNet net(impl);
+  const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", a.sets);
+  const ModelSpec& spec = info.spec;
+  const int sensor = static_cast<int>(spec.input_size * config.data.ds);
+  const data::FrameOptions frames = train::frame_options(config.data, sensor, sensor);
+  const bool gesture_names = spec.num_classes == data::kGestureClasses &&
+                             (config.data.dataset == "dvs128-gesture" || config.data.dataset == "synthetic-gesture");
+  auto class_name = [&](int64_t c) {
+    if (c < 0) return std::string("silent");
+    return gesture_names ? data::gesture_class_names().at(static_cast<size_t>(c)) : "class " + std::to_string(c);
+  };
+  std::vector<data::GestureSegment> segments;
+  if (!a.labels.empty()) segments = data::read_gesture_labels(a.labels);
+
+  serve::StreamOptions so;
+  so.window = a.window;
+  so.hop = a.hop;
+  so.state = serve::parse_state_policy(a.state);
+  so.attention = serve::parse_attention_mode(a.attention);
+  serve::StreamClassifier classifier(net, so);
+  serve::SparseOptions sparse;
+  sparse.mode = serve::parse_synapse_mode(a.sparse);
+  sparse.calibrate_batches = {so.attention == serve::AttentionMode::Batch ? classifier.window() : classifier.rows()};
+  if (sparse.mode != serve::SynapseMode::Dense) serve::enable_sparse(*impl, sparse);
+  serve::StreamingFrameBinner binner(frames, a.start_us);
+
+  serve::StreamRunOptions ro;
+  ro.input = a.input;
+  ro.realtime = a.realtime;
+  ro.idle_timeout_s = a.idle_timeout;
+  ro.max_steps = a.max_steps;
+  data::EventReadOptions read;
+  read.width = sensor;
+  read.height = sensor;
+  const double dt_ms = static_cast<double>(frames.dt_us()) / 1000.0;
+  if (!a.quiet)
+    std::cerr << fmt::format(
+        "stream: {} ({}, attention {} {}, T={}), frames {}x{} of {} ms (ds {}), window {} steps ({:.0f} ms), hop {} "
+        "({:.0f} ms), state {}, attention {}, synapses {}, threads {}{}\n",
+        a.checkpoint, spec.name, spec.attention.name(), to_string(spec.placement), spec.steps, frames.rows(),
+        frames.cols(), dt_ms, frames.ds(), classifier.window(), classifier.window() * dt_ms, classifier.hop(),
+        classifier.hop() * dt_ms, a.state, a.attention, a.sparse, torch::get_num_threads(),
+        a.realtime ? ", real time" : "");
+
+  int64_t labelled = 0, correct = 0;
+  auto on_window = [&](const serve::WindowReport& w) {
+    const serve::Prediction& p = w.prediction;
+    const int truth = segments.empty() ? -1 : true_label(segments, w.t_begin_us, w.t_end_us);
+    if (truth >= 0) {
+      ++labelled;
+      correct += truth == p.label;
+    }
+    if (a.json) {
+      nlohmann::json j = {{"window", p.index},
+                          {"first_step", p.first_step},
+                          {"last_step", p.last_step},
+                          {"t_begin_us", w.t_begin_us},
+                          {"t_end_us", w.t_end_us},
+                          {"label", p.label},
+                          {"class", class_name(p.label)},
+                          {"confidence", p.confidence},
+                          {"runner_up", p.runner_up},
+                          {"runner_up_rate", p.runner_up_rate},
+                          {"step_ms", w.step_ms},
+                          {"window_mean_step_ms", w.window_mean_step_ms}};
+      const torch::Tensor r = p.rates.to(torch::kDouble).contiguous();
+      j["rates"] = std::vector<double>(r.data_ptr<double>(), r.data_ptr<double>() + r.numel());
+      if (a.realtime) j["lag_ms"] = w.lag_ms;
+      if (truth >= 0) j["true_label"] = truth;
+      std::cout << j.dump() << std::endl;
+      return;
+    }
+    std::string line =
+        fmt::format("[{:8.3f} s - {:8.3f} s] window {:4}: {:2} {:<26} confidence {:.3f}", w.t_begin_us * 1e-6,
+                    w.t_end_us * 1e-6, p.index, p.label, "(" + class_name(p.label) + ")", p.confidence);
+    if (p.runner_up >= 0) line += fmt::format("  runner-up {} {:.3f}", p.runner_up, p.runner_up_rate);
+    if (truth >= 0) line += fmt::format("  true {}{}", truth, truth == p.label ? "" : " (wrong)");
+    line += fmt::format("  | step {:.2f} ms, window mean {:.2f} ms", w.step_ms, w.window_mean_step_ms);
+    if (a.realtime) line += fmt::format(", lag {:.1f} ms", w.lag_ms);
+    std::cout << line << std::endl;
+  };
+  const serve::StreamSummary s = serve::run_stream(classifier, binner, ro, read, on_window);
+
+  const double accuracy = labelled > 0 ? static_cast<double>(correct) / static_cast<double>(labelled) : -1;
+  if (a.json) {
+    nlohmann::json j = {{"steps", s.steps},
+                        {"windows", s.windows},
+                        {"bytes", s.bytes},
+                        {"events", s.parser.events},
+                        {"late_events_dropped", s.binner.late_dropped},
+                        {"dt_ms", s.dt_ms},
+                        {"step_ms_median", s.median_ms()},
+                        {"step_ms_mean", s.mean_ms()},
+                        {"step_ms_p99", s.p99_ms()},
+                        {"step_ms_max", s.max_ms()},
+                        {"wall_s", s.wall_s},
+                        {"idle_timeout", s.idle_timeout},
+                        {"threads", torch::get_num_threads()}};
+    if (labelled > 0) j["labelled_windows"] = labelled, j["accuracy"] = accuracy;
+    std::cout << nlohmann::json{{"summary", j}}.dump() << std::endl;
+    return;
+  }
+  std::cout << fmt::format("stream: {} steps, {} windows, {} events ({} late, dropped), {:.1f} s wall{}\n", s.steps,
+                           s.windows, s.parser.events, s.binner.late_dropped, s.wall_s,
+                           s.idle_timeout ? fmt::format(", ended after {:g} s without data", a.idle_timeout) : "");
+  std::cout << fmt::format(
+      "latency per step: median {:.3f} ms, mean {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms, against {:.0f} ms of real "
+      "time per step ({:.0f}x faster than real time at the median; {} threads)\n",
+      s.median_ms(), s.mean_ms(), s.p99_ms(), s.max_ms(), s.dt_ms, s.median_ms() > 0 ? s.dt_ms / s.median_ms() : 0.0,
+      torch::get_num_threads());
+  if (labelled > 0) std::cout << fmt::format("accuracy over {} labelled windows: {:.2f}%\n", labelled, 100 * accuracy);
+}
+
+RegisterCommand reg([](CLI::App& app) {
+  auto* cmd = app.add_subcommand("stream", "Classify a live AEDAT 3.1 event stream online, window by window");
+  auto a = std::make_shared<StreamArgs>();
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a DVS network")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--input", a->input, "AEDAT 3.1 file, or - for standard input")->required();
+  cmd->add_flag("--realtime", a->realtime, "replay at the pace of the timestamps (default: as fast as possible)");
+  cmd->add_option("--window", a->window, "steps per prediction window (default: the model's T)");
+  cmd->add_option("--hop", a->hop, "steps between predictions (default: the window)");
+  cmd->add_flag("--json", a->json, "one JSON object per window and a final summary, instead of text");
+  cmd->add_option("--state", a->state,
+                  "window: every window from rest as in training (ceil(window/hop) rows per step); continuous: one "
+                  "running state, one row per step")
+      ->capture_default_str();
+  cmd->add_option("--attention", a->attention,
+                  "causal: step by step, attention over the steps seen so far; batch: the offline forward at each "
+                  "window's end (exact, non-causal)")
+      ->capture_default_str();
+  cmd->add_option("--sparse", a->sparse, "synaptic layers: dense, sparse (event-driven) or auto (by firing rate)")
+      ->capture_default_str();
+  cmd->add_option("--max-steps", a->max_steps, "stop after this many steps (0 = the whole input)");
+  cmd->add_option("--idle-timeout", a->idle_timeout,
+                  "end when the input sends nothing for this many seconds (0 = wait)");
+  cmd->add_option("--start-us", a->start_us, "start of frame 0 in the stream's clock (default: the first event)");
+  cmd->add_option("--labels", a->labels, "labels CSV of the recording (DVS128 Gesture layout): accuracy per window")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--set", a->sets, "override a key of the checkpoint's config, e.g. data.dt_ms (repeatable)");
+  cmd->add_flag("--quiet,-q", a->quiet, "no settings line on standard error");
+  cmd->callback([a] { run(*a); });
+});
+
+}  // namespace
+}  // namespace masnn::cli

@@ -1,0 +1,188 @@
+// Event-driven convolution and linear kernels. Two phases: gather the nonzero inputs of each sample (a scan of the
+// input), then accumulate the weight rows they reach, contiguous over output channels.
+#include "masnn/serve/sparse_kernels.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+// Function multi-versioning: the accumulate loops are compiled for AVX-512, AVX2 and the baseline ISA, and the
+// loader picks the best the CPU has (the library itself is built for the baseline).
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define MASNN_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef MASNN_MULTIVERSION
+#define MASNN_MULTIVERSION
+#endif
+#if defined(__GNUC__)
+#define MASNN_INLINE inline __attribute__((always_inline))
+#else
+#define MASNN_INLINE inline
+#endif
+
+namespace masnn::serve::kernels {
+namespace {
+
+template <typename T>
+struct Active {
+  int32_t channel, y, x;  // linear layers: channel = feature, y = x = 0
+  T value;
+};
+
+template <typename T>
+MASNN_INLINE void accumulate(T* __restrict out, const T* __restrict w, T v, int64_t n) {
+  if (v == T(1)) {
+    for (int64_t i = 0; i < n; ++i) out[i] += w[i];  // binary spikes: adds only
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] += v * w[i];
+  }
+}
+
+template <typename T>
+MASNN_INLINE void fill_bias(T* __restrict out, const T* __restrict bias, int64_t n) {
+  if (bias) {
+    for (int64_t i = 0; i < n; ++i) out[i] = bias[i];
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = T(0);
+  }
+}
+
+// One task of the convolution: output channels [c0, c1) of one sample. The weights of each active input are
+// accumulated into a channels-last scratch [Hout*Wout, c1-c0] (contiguous over channels, so the adds vectorise;
+// small enough to stay in cache), which is then written transposed into the NCHW output.
+template <typename T>
+MASNN_INLINE void conv_task_impl(const Active<T>* act, int64_t count, const T* weight_t, const T* bias, T* out_n,
+                                 const ConvShape& s, int64_t c0, int64_t c1, T* scratch) {
+  const int64_t K = s.kernel, C = s.out_channels, Ho = s.out_height(), Wo = s.out_width(), len = c1 - c0;
+  const int64_t P = Ho * Wo;
+  for (int64_t p = 0; p < P; ++p) fill_bias(scratch + p * len, bias ? bias + c0 : nullptr, len);
+  for (int64_t a = 0; a < count; ++a) {
+    const Active<T> e = act[a];
+    const T* wc = weight_t + static_cast<int64_t>(e.channel) * K * K * C + c0;
+    // Taps whose output falls inside: ky in [y+pad-Ho+1, y+pad], kx likewise, clipped to [0,K).
+    const int64_t ky0 = std::max<int64_t>(0, e.y + s.pad - Ho + 1), ky1 = std::min<int64_t>(K, e.y + s.pad + 1);
+    const int64_t kx0 = std::max<int64_t>(0, e.x + s.pad - Wo + 1), kx1 = std::min<int64_t>(K, e.x + s.pad + 1);
+    for (int64_t ky = ky0; ky < ky1; ++ky) {
+      const int64_t oy = e.y + s.pad - ky;
+      for (int64_t kx = kx0; kx < kx1; ++kx) {
+        const int64_t ox = e.x + s.pad - kx;
+        accumulate(scratch + (oy * Wo + ox) * len, wc + (ky * K + kx) * C, e.value, len);
+      }
+    }
+  }
+  for (int64_t c = 0; c < len; ++c) {
+    T* __restrict dst = out_n + (c0 + c) * P;
+    for (int64_t p = 0; p < P; ++p) dst[p] = scratch[p * len + c];
+  }
+}
+
+MASNN_MULTIVERSION void conv_task(const Active<float>* act, int64_t count, const float* weight_t, const float* bias,
+                                  float* out_n, const ConvShape& s, int64_t c0, int64_t c1, float* scratch) {
+  conv_task_impl(act, count, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+MASNN_MULTIVERSION void conv_task(const Active<double>* act, int64_t count, const double* weight_t, const double* bias,
+                                  double* out_n, const ConvShape& s, int64_t c0, int64_t c1, double* scratch) {
+  conv_task_impl(act, count, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+
+template <typename T>
+MASNN_INLINE void linear_task_impl(const Active<T>* act, int64_t count, const T* weight_t, const T* bias, T* out_n,
+                                   int64_t out_features, int64_t c0, int64_t c1) {
+  fill_bias(out_n + c0, bias ? bias + c0 : nullptr, c1 - c0);
+  for (int64_t a = 0; a < count; ++a)
+    accumulate(out_n + c0, weight_t + static_cast<int64_t>(act[a].channel) * out_features + c0, act[a].value, c1 - c0);
+}
+
+MASNN_MULTIVERSION void linear_task(const Active<float>* act, int64_t count, const float* weight_t, const float* bias,
+                                    float* out_n, int64_t out_features, int64_t c0, int64_t c1) {
+  linear_task_impl(act, count, weight_t, bias, out_n, out_features, c0, c1);
+}
+MASNN_MULTIVERSION void linear_task(const Active<double>* act, int64_t count, const double* weight_t,
+                                    const double* bias, double* out_n, int64_t out_features, int64_t c0, int64_t c1) {
+  linear_task_impl(act, count, weight_t, bias, out_n, out_features, c0, c1);
+}
+
+// Output-channel blocks per sample: one when the samples alone keep the threads busy, else enough blocks of at
+// least 16 channels for the threads.
+int64_t channel_blocks(int64_t batch, int64_t channels) {
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1 || batch >= threads) return 1;
+  return std::max<int64_t>(1, std::min(channels / 16, (threads + batch - 1) / batch));
+}
+
+// Runs task(n, c0, c1) over samples x channel blocks in parallel.
+template <typename Fn>
+void for_each_block(int64_t batch, int64_t channels, const Fn& task) {
+  const int64_t blocks = channel_blocks(batch, channels);
+  const int64_t per = (channels + blocks - 1) / blocks;
+  at::parallel_for(0, batch * blocks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t n = i / blocks, c0 = (i % blocks) * per;
+      if (c0 < channels) task(n, c0, std::min(channels, c0 + per));
+    }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void sparse_conv2d(const T* in, const T* weight_t, const T* bias, T* out, const ConvShape& s) {
+  const int64_t N = s.batch, plane = s.height * s.width, per_sample = s.in_channels * plane;
+  const int64_t out_per_sample = s.out_height() * s.out_width() * s.out_channels;
+  std::vector<std::vector<Active<T>>> active(static_cast<size_t>(N));
+  at::parallel_for(0, N, 1, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      auto& list = active[n];
+      const T* x = in + n * per_sample;
+      for (int64_t c = 0; c < s.in_channels; ++c)
+        for (int64_t y = 0; y < s.height; ++y)
+          for (int64_t xx = 0; xx < s.width; ++xx) {
+            const T v = x[c * plane + y * s.width + xx];
+            if (v != T(0))
+              list.push_back({static_cast<int32_t>(c), static_cast<int32_t>(y), static_cast<int32_t>(xx), v});
+          }
+    }
+  });
+  for_each_block(N, s.out_channels, [&](int64_t n, int64_t c0, int64_t c1) {
+    thread_local std::vector<T> scratch;
+    scratch.resize(static_cast<size_t>(s.out_height() * s.out_width() * (c1 - c0)));
+    conv_task(active[n].data(), static_cast<int64_t>(active[n].size()), weight_t, bias, out + n * out_per_sample, s, c0,
+              c1, scratch.data());
+  });
+}
+
+template <typename T>
+void sparse_linear(const T* in, const T* weight_t, const T* bias, T* out, int64_t batch, int64_t in_features,
+                   int64_t out_features) {
+  std::vector<std::vector<Active<T>>> active(static_cast<size_t>(batch));
+  at::parallel_for(0, batch, 1, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      const T* x = in + n * in_features;
+      for (int64_t i = 0; i < in_features; ++i)
+        if (x[i] != T(0)) active[n].push_back({static_cast<int32_t>(i), 0, 0, x[i]});
+    }
+  });
+  for_each_block(batch, out_features, [&](int64_t n, int64_t c0, int64_t c1) {
+    linear_task(active[n].data(), static_cast<int64_t>(active[n].size()), weight_t, bias, out + n * out_features,
+                out_features, c0, c1);
+  });
+}
+
+template <typename T>
+int64_t count_nonzero(const T* in, int64_t n) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += in[i] != T(0);
+  return count;
+}
+
+template void sparse_conv2d<float>(const float*, const float*, const float*, float*, const ConvShape&);
+template void sparse_conv2d<double>(const double*, const double*, const double*, double*, const ConvShape&);
+template void sparse_linear<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
+template void sparse_linear<double>(const double*, const double*, const double*, double*, int64_t, int64_t, int64_t);
+template int64_t count_nonzero<float>(const float*, int64_t);
+template int64_t count_nonzero<double>(const double*, int64_t);
+
+}  // namespace masnn::serve::kernels

@@ -1,0 +1,166 @@
+// The streaming pipeline: read, parse, bin, step, predict.
+#include "masnn/serve/stream_runner.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+
+#include "masnn/serve/aedat3_stream.h"
+
+namespace masnn::serve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))) - (q > 0 ? 1 : 0);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// Closes a file descriptor we opened (never standard input).
+struct FdGuard {
+  int fd;
+  bool owned;
+  ~FdGuard() {
+    if (owned && fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+double StreamSummary::median_ms() const {
+  return percentile(step_ms, 0.5);
+}
+double StreamSummary::mean_ms() const {
+  return step_ms.empty() ? 0
+                         : std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / static_cast<double>(step_ms.size());
+}
+double StreamSummary::p99_ms() const {
+  return percentile(step_ms, 0.99);
+}
+double StreamSummary::max_ms() const {
+  return step_ms.empty() ? 0 : *std::max_element(step_ms.begin(), step_ms.end());
+}
+
+StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& binner, const StreamRunOptions& options,
+                         const data::EventReadOptions& read_options,
+                         const std::function<void(const WindowReport&)>& on_window) {
+  if (options.chunk_bytes == 0) throw std::invalid_argument("stream: chunk_bytes must be > 0");
+  if (options.max_steps < 0) throw std::invalid_argument("stream: --max-steps must be >= 0");
+  if (options.idle_timeout_s < 0 || !std::isfinite(options.idle_timeout_s))
+    throw std::invalid_argument("stream: --idle-timeout must be >= 0 seconds");
+  StreamSummary sum;
+  sum.dt_ms = static_cast<double>(binner.options().dt_us()) / 1000.0;
+  const bool from_stdin = options.input == "-";
+  const std::string name = from_stdin ? std::string("standard input") : options.input;
+  const int fd = from_stdin ? STDIN_FILENO : ::open(options.input.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(name + ": cannot open (" + std::strerror(errno) + ")");
+  FdGuard guard{fd, !from_stdin};
+
+  Aedat3StreamParser parser(name, read_options);
+  std::vector<uint8_t> buffer(options.chunk_bytes);
+  data::Events events;
+  std::vector<torch::Tensor> frames;
+  const auto t0 = Clock::now();
+  std::optional<Clock::time_point> wall_start;  // realtime: the wall time of the stream's start time
+  const auto dt = std::chrono::microseconds(binner.options().dt_us());
+  bool stopped = false;
+
+  // Steps the finished frames; false once max_steps is reached.
+  auto run_frames = [&]() {
+    for (const auto& frame : frames) {
+      if (options.max_steps > 0 && sum.steps >= options.max_steps) {
+        frames.clear();
+        return false;
+      }
+      const int64_t k = classifier.steps();
+      Clock::time_point due{};
+      if (options.realtime && wall_start) {
+        due = *wall_start + (k + 1) * dt;  // frame k is complete only when its window of real time has passed
+        std::this_thread::sleep_until(due);
+      }
+      const auto s0 = Clock::now();
+      const std::optional<Prediction> p = classifier.step(frame);
+      const auto s1 = Clock::now();
+      sum.step_ms.push_back(ms_between(s0, s1));
+      ++sum.steps;
+      if (!p) continue;
+      WindowReport w;
+      w.prediction = *p;
+      w.t_begin_us = binner.frame_begin_us(p->first_step);
+      w.t_end_us = binner.frame_begin_us(p->last_step + 1);
+      w.step_ms = sum.step_ms.back();
+      const auto n = static_cast<size_t>(p->last_step - p->first_step + 1);
+      w.window_mean_step_ms =
+          std::accumulate(sum.step_ms.end() - static_cast<std::ptrdiff_t>(std::min(n, sum.step_ms.size())),
+                          sum.step_ms.end(), 0.0) /
+          static_cast<double>(std::min(n, sum.step_ms.size()));
+      if (options.realtime && wall_start) w.lag_ms = ms_between(due, s1);
+      ++sum.windows;
+      on_window(w);
+    }
+    frames.clear();
+    return true;
+  };
+
+  while (true) {
+    if (options.idle_timeout_s > 0) {
+      pollfd pfd{fd, POLLIN, 0};
+      const int r = ::poll(&pfd, 1, static_cast<int>(std::lround(options.idle_timeout_s * 1000)));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) throw std::runtime_error(name + ": poll failed (" + std::strerror(errno) + ")");
+      if (r == 0) {
+        sum.idle_timeout = true;
+        break;
+      }
+    }
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error(name + ": read failed (" + std::strerror(errno) + ")");
+    if (n == 0) break;  // the input is closed
+    sum.bytes += static_cast<uint64_t>(n);
+    events.clear();
+    try {
+      parser.feed(buffer.data(), static_cast<size_t>(n), events);
+    } catch (...) {
+      // Deliver what came before the bad bytes, then report them.
+      binner.push(events, frames);
+      binner.flush(frames);
+      run_frames();
+      throw;
+    }
+    if (options.realtime && !wall_start && !events.empty()) wall_start = Clock::now();
+    binner.push(events, frames);
+    if (!run_frames()) {
+      stopped = true;
+      break;
+    }
+  }
+  if (!stopped) {
+    binner.flush(frames);
+    run_frames();
+    if (!sum.idle_timeout) parser.finish();  // a stream cut inside a packet is an error (after its predictions)
+  }
+  sum.parser = parser.stats();
+  sum.binner = binner.stats();
+  sum.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  return sum;
+}
+
+}  // namespace masnn::serve
