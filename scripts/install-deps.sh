@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   g++ cmake make            # compiler and build
   libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, nn modules
+  libgloo-dev               # Gloo headers, for c10d's ProcessGroupGloo (distributed training)
   libtomlplusplus-dev       # TOML configs
   libcli11-dev              # the command line
   libfmt-dev                # formatted output

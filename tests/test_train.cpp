@@ -97,7 +97,7 @@ TEST(Config, PresetsParseAndTheDemoFileMatchesTheEmbeddedDemo) {
     EXPECT_NO_THROW(build_model(model_spec(c, 128, 128, gait ? 21 : 11)));
     ++n;
   }
-  EXPECT_EQ(n, 2 * 15 + 4);  // per DVS dataset 8 types at conv-post + 7 at activate-pre; 4 base presets
+  EXPECT_EQ(n, 2 * 15 + 8);  // per DVS dataset 8 types at conv-post + 7 at activate-pre; 4 base presets; 4 image
   // A variant inherits its base and changes what it names.
   const TrainConfig ca = load_config((configs / "dvs-gesture" / "CA-activate-pre.toml").string());
   EXPECT_EQ(ca.model.attention, "CA");

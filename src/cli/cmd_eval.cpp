@@ -1,6 +1,7 @@
 // `masnn eval --checkpoint CKPT [--data DIR] [--set key=value]...`: accuracy with clip voting, per class, confusion.
-// `masnn eval --checkpoint CKPT --frames FILE [--outputs FILE]`: run on a tensor file of frames [B,T,2,H,W]
-// (torch.save) and write the outputs [B,classes] to a tensor file PyTorch loads.
+// `masnn eval --checkpoint CKPT --frames FILE [--outputs FILE]`: run on a tensor file (torch.save) of event frames
+// [B,T,2,H,W] (DVS networks) or of images [B,C,H,W] / [B,T,C,H,W] (Res-SNNs) and write the outputs [B,classes]
+// (firing rates, or logits) to a tensor file PyTorch loads.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -10,6 +11,7 @@
 
 #include "command.h"
 #include "masnn/data/file_io.h"
+#include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
@@ -41,17 +43,28 @@ void write_tensor_file(const std::string& path, const torch::Tensor& t) {
   data::write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
+// The model's input from the file's tensor: DVS frames [B,T,C,H,W] of the spec's size -> time-major; Res-SNN
+// images [B,C,H,W] as they are (repeated T times inside), or [B,T,C,H,W] -> time-major, any side.
+torch::Tensor model_input(const torch::Tensor& t, const ModelSpec& s, const std::string& path) {
+  if (is_res_snn(s.name)) {
+    if ((t.dim() == 4 && t.size(1) == s.in_channels) || (t.dim() == 5 && t.size(2) == s.in_channels))
+      return t.dim() == 4 ? t : t.transpose(0, 1).contiguous();
+    throw std::runtime_error(fmt::format(
+        "{}: images must be [B,{},H,W] (or [B,T,{},H,W]) for this model ({}), normalised as in training; got {}", path,
+        s.in_channels, s.in_channels, s.name, c10::str(t.sizes())));
+  }
+  if (t.dim() != 5 || t.size(2) != s.in_channels || t.size(3) != s.input_size || t.size(4) != s.input_size)
+    throw std::runtime_error(fmt::format("{}: frames must be [B,T,{},{},{}] for this model, got {}", path,
+                                         s.in_channels, s.input_size, s.input_size, c10::str(t.sizes())));
+  return t.transpose(0, 1).contiguous();  // [B,T,...] -> time-major
+}
+
 void eval_frames(const EvalArgs& a) {
   train::CheckpointInfo info;
   auto model = train::load_model(a.checkpoint, &info);
-  const torch::Tensor frames = read_tensor_file(a.frames).to(torch::kFloat);
-  const auto& s = info.spec;
-  if (frames.dim() != 5 || frames.size(2) != s.in_channels || frames.size(3) != s.input_size ||
-      frames.size(4) != s.input_size)
-    throw std::runtime_error(fmt::format("{}: frames must be [B,T,{},{},{}] for this model, got {}", a.frames,
-                                         s.in_channels, s.input_size, s.input_size, c10::str(frames.sizes())));
+  const torch::Tensor input = model_input(read_tensor_file(a.frames).to(torch::kFloat), info.spec, a.frames);
   torch::NoGradGuard ng;
-  const torch::Tensor out = model.forward(frames.transpose(0, 1).contiguous());  // [B,T,...] -> time-major
+  const torch::Tensor out = model.forward(input);
   std::cout << fmt::format("outputs [{}, {}]; predicted classes:", out.size(0), out.size(1));
   const auto pred = out.argmax(1);
   for (int64_t i = 0; i < pred.size(0); ++i) std::cout << " " << pred[i].item<int64_t>();
@@ -115,9 +128,13 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--set", a->sets, "override a key of the checkpoint's config (repeatable)");
   cmd->add_option("--clips", a->clips, "test clips per sample (voting)");
   cmd->add_option("--json", a->json, "also write the results to this JSON file");
-  auto* frames = cmd->add_option("--frames", a->frames, "tensor file (torch.save) of frames [B,T,2,H,W]")
+  auto* frames = cmd->add_option("--frames", a->frames,
+                                 "tensor file (torch.save) of event frames [B,T,2,H,W], or of images [B,C,H,W] "
+                                 "for a Res-SNN")
                      ->check(CLI::ExistingFile);
-  cmd->add_option("--outputs", a->outputs, "write the outputs [B,classes] to this tensor file (with --frames)")
+  cmd->add_option(
+         "--outputs", a->outputs,
+         "write the outputs [B,classes] (firing rates; logits for a Res-SNN) to this tensor file (with --frames)")
       ->needs(frames);
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
   cmd->callback([a] {

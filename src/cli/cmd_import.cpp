@@ -1,4 +1,5 @@
-// `masnn import --pytorch STATE_DICT.pt --model NAME --out CKPT`: weights trained with the reference PyTorch code.
+// `masnn import --pytorch STATE_DICT.pt --model NAME --out CKPT`: weights trained with the reference PyTorch code
+// (the DVS networks, or the ImageNet Res-SNNs).
 // `masnn export --checkpoint CKPT --pytorch OUT.pt`: masnn weights as a state_dict in the reference's naming.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -9,6 +10,8 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/pytorch_state_dict.h"
 #include "masnn/models/reference_names.h"
+#include "masnn/models/registry.h"
+#include "masnn/models/res_snn.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
 
@@ -16,31 +19,52 @@ namespace masnn::cli {
 namespace {
 
 struct ImportArgs {
-  std::string pytorch, model = "dvs-gesture", attention = "TCSA", out, dataset;
-  int64_t steps = 60, classes = 0, input_size = 0, t_ratio = 0, c_ratio = 8;
+  std::string pytorch, model = "dvs-gesture", attention, out, dataset;
+  int64_t steps = 0, classes = 0, input_size = 0, in_channels = 0, t_ratio = 0, c_ratio = 8;
 };
 
 DvsNet as_dvs_net(torch::nn::AnyModule& m, const std::string& what) {
   auto net = std::dynamic_pointer_cast<DvsNetImpl>(m.ptr());
   if (!net)
-    throw std::invalid_argument(what + ": only the DVS networks can be imported from or exported to the reference");
+    throw std::invalid_argument(what +
+                                ": only the DVS networks and the Res-SNNs can be imported from or exported to "
+                                "the reference");
   return DvsNet(net);
 }
 
-void run_import(const ImportArgs& a) {
+// The spec of the network to import into: the named preset, then the options given.
+ModelSpec import_spec(const ImportArgs& a) {
   ModelSpec spec = default_model_spec(a.model);
-  spec.attention = AttentionType::parse(a.attention);
-  spec.steps = a.steps;
-  const bool gait = spec.name == "dvs-gait";
+  const bool res = is_res_snn(spec.name);
+  // The reference DVS runs of the paper use TCSA at T = 60; the reference Res-SNN blocks CSA at T = 1.
+  spec.attention = AttentionType::parse(a.attention.empty() ? (res ? "CSA" : "TCSA") : a.attention);
+  if (a.steps < 0 || a.classes < 0 || a.input_size < 0 || a.in_channels < 0 || a.t_ratio < 0 || a.c_ratio < 1)
+    throw std::invalid_argument(
+        "import: --T, --classes, --input-size, --in-channels, --t-ratio must be >= 1 and "
+        "--c-ratio >= 1");
+  spec.steps = a.steps > 0 ? a.steps : (res ? 1 : 60);
   if (a.t_ratio > 0) spec.t_ratio = a.t_ratio;
   spec.c_ratio = a.c_ratio;
   if (a.classes > 0) spec.num_classes = a.classes;
   if (a.input_size > 0) spec.input_size = a.input_size;
-  spec.lif = LIFOptions::reference_dvs();
+  if (a.in_channels > 0) spec.in_channels = a.in_channels;
+  spec.lif = res ? LIFOptions::reference_resnet() : LIFOptions::reference_dvs();
+  return spec;
+}
+
+void run_import(const ImportArgs& a) {
+  const ModelSpec spec = import_spec(a);
+  const bool res = is_res_snn(spec.name);
+  const bool gait = spec.name == "dvs-gait";
   torch::nn::AnyModule model = build_model(spec);
-  DvsNet net = as_dvs_net(model, "--model " + a.model);
   const auto reference = read_pytorch_state_dict(a.pytorch);
-  load_state_dict(*net, dvs_net_from_reference(reference, net->options));
+  if (res) {
+    ResSnn net(std::dynamic_pointer_cast<ResSnnImpl>(model.ptr()));
+    load_state_dict(*net, res_snn_from_reference(reference, net->options));
+  } else {
+    DvsNet net = as_dvs_net(model, "--model " + a.model);
+    load_state_dict(*net, dvs_net_from_reference(reference, net->options));
+  }
 
   // The config stored with the checkpoint describes the network, so that `masnn eval --data DIR` can run it.
   train::TrainConfig config;
@@ -49,20 +73,30 @@ void run_import(const ImportArgs& a) {
   config.model.t_ratio = spec.t_ratio;
   config.model.c_ratio = spec.c_ratio;
   config.data.steps = spec.steps;
-  config.data.dataset = a.dataset.empty() ? (gait ? "dvs128-gait" : "dvs128-gesture") : a.dataset;
-  config.data.ds = gait ? 1 : 4;
-  config.data.slicing = gait ? "time-bins" : "time-window";
+  if (res) {
+    config.model.neuron = "reference-resnet";
+    if (!a.dataset.empty()) config.data.dataset = a.dataset;
+  } else {
+    config.data.dataset = a.dataset.empty() ? (gait ? "dvs128-gait" : "dvs128-gesture") : a.dataset;
+    config.data.ds = gait ? 1 : 4;
+    config.data.slicing = gait ? "time-bins" : "time-window";
+  }
   train::CheckpointInfo info;
   info.spec = spec;
   info.config_toml = train::to_toml(config);
-  train::save_checkpoint(a.out, *net, nullptr, info);
-  std::cout << fmt::format("imported {} tensors from {} into {} ({}, attention {}, T={}); wrote {}\n", reference.size(),
-                           a.pytorch, spec.name, count_parameters(*net), spec.attention.name(), spec.steps, a.out);
+  train::save_checkpoint(a.out, *model.ptr(), nullptr, info);
+  std::cout << fmt::format("imported {} tensors from {} into {} ({} parameters, attention {}, T={}); wrote {}\n",
+                           reference.size(), a.pytorch, spec.name, count_parameters(*model.ptr()),
+                           spec.attention.name(), spec.steps, a.out);
 }
 
 void run_export(const std::string& checkpoint, const std::string& out) {
   torch::nn::AnyModule model = train::load_model(checkpoint);
-  const auto state = dvs_net_to_reference(as_dvs_net(model, checkpoint));
+  std::map<std::string, torch::Tensor> state;
+  if (auto res = std::dynamic_pointer_cast<ResSnnImpl>(model.ptr()))
+    state = res_snn_to_reference(ResSnn(res));
+  else
+    state = dvs_net_to_reference(as_dvs_net(model, checkpoint));
   write_pytorch_state_dict(state, out);
   std::cout << fmt::format("wrote {} tensors in the reference's naming to {}\n", state.size(), out);
 }
@@ -73,14 +107,16 @@ RegisterCommand reg_import([](CLI::App& app) {
   cmd->add_option("--pytorch", a->pytorch, "state_dict or checkpoint saved with torch.save")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--model", a->model, "dvs-gesture or dvs-gait")->capture_default_str();
-  cmd->add_option("--attention", a->attention, "attention type the reference model was trained with")
+  cmd->add_option("--model", a->model, "dvs-gesture, dvs-gait, res-snn-18, res-snn-34, res-snn-104 or res-snn-mini")
       ->capture_default_str();
-  cmd->add_option("--T", a->steps, "time steps the reference model was trained with")->capture_default_str();
-  cmd->add_option("--t-ratio", a->t_ratio, "temporal reduction ratio (default 5 gesture, 2 gait)");
+  cmd->add_option("--attention", a->attention,
+                  "attention type the reference model was trained with (default TCSA for DVS, CSA for Res-SNN)");
+  cmd->add_option("--T", a->steps, "time steps the reference model was trained with (default 60 DVS, 1 Res-SNN)");
+  cmd->add_option("--t-ratio", a->t_ratio, "temporal reduction ratio (default 5 gesture, 2 gait, 1 Res-SNN)");
   cmd->add_option("--c-ratio", a->c_ratio, "channel reduction ratio")->capture_default_str();
-  cmd->add_option("--classes", a->classes, "classes (default 11 gesture, 21 gait)");
-  cmd->add_option("--input-size", a->input_size, "frame side (default 32 gesture, 128 gait)");
+  cmd->add_option("--classes", a->classes, "classes (default 11 gesture, 21 gait, 1000 Res-SNN)");
+  cmd->add_option("--input-size", a->input_size, "input side recorded in the spec (default 32, 128, 224)");
+  cmd->add_option("--in-channels", a->in_channels, "input channels (default 2 DVS, 3 Res-SNN)");
   cmd->add_option("--dataset", a->dataset, "dataset recorded in the checkpoint's config (for masnn eval --data)");
   cmd->add_option("--out", a->out, "masnn checkpoint to write")->required();
   cmd->callback([a] { run_import(*a); });

@@ -1,4 +1,5 @@
-// `masnn model NAME [--set key=value]...`: a network's layers, block output shapes, parameters and operations.
+// `masnn model NAME [--set key=value]...`: a network's layers, block output shapes, parameters and operations
+// (DVS networks: per layer, from the operation counter; Res-SNNs: per stage, from the options).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -7,6 +8,7 @@
 #include "command.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/res_snn.h"
 #include "masnn/train/config.h"
 #include "masnn/train/factory.h"
 
@@ -15,9 +17,9 @@ namespace {
 
 struct ModelArgs {
   std::string name;
-  std::string attention = "TCSA";
+  std::string attention;  ///< "": TCSA for the DVS networks, the preset's (CSA) for the Res-SNNs
   std::string placement = "conv-post";
-  int64_t steps = 60;
+  int64_t steps = 0;              ///< 0: 60 for the DVS networks, the preset's (1) for the Res-SNNs
   int64_t classes = 0;            ///< 0: the preset's
   int64_t input_size = 0;         ///< 0: the preset's
   std::vector<std::string> sets;  ///< config keys (model.*, data.steps) applied last
@@ -26,20 +28,25 @@ struct ModelArgs {
 // The named network (short names allowed) with the preset input size, classes and t_ratio, then the options.
 ModelSpec spec_from(const ModelArgs& a) {
   ModelSpec s = default_model_spec(a.name);
-  s.attention = AttentionType::parse(a.attention);
+  const bool res = is_res_snn(s.name);
+  if (!a.attention.empty() || !res) s.attention = AttentionType::parse(a.attention.empty() ? "TCSA" : a.attention);
   s.placement = parse_attention_placement(a.placement);
-  if (a.steps < 1) throw std::invalid_argument(fmt::format("model: --T must be >= 1, got {}", a.steps));
+  if (a.steps < 0) throw std::invalid_argument(fmt::format("model: --T must be >= 1, got {}", a.steps));
   if (a.classes < 0) throw std::invalid_argument(fmt::format("model: --classes must be >= 1, got {}", a.classes));
   if (a.input_size < 0)
     throw std::invalid_argument(fmt::format("model: --input-size must be >= 1, got {}", a.input_size));
-  s.steps = a.steps;
+  if (a.steps > 0 || !res) s.steps = a.steps > 0 ? a.steps : 60;
   if (a.classes > 0) s.num_classes = a.classes;
   if (a.input_size > 0) s.input_size = a.input_size;
   if (!a.sets.empty()) {
     // The same keys as a training config, starting from the network and options above.
-    std::vector<std::string> sets{
-        "model.name=" + s.name, "model.attention=" + s.attention.name(), "model.placement=" + to_string(s.placement),
-        "model.t_ratio=" + std::to_string(s.t_ratio), "data.steps=" + std::to_string(s.steps)};
+    std::vector<std::string> sets{"model.name=" + s.name,
+                                  "model.attention=" + s.attention.name(),
+                                  "model.placement=" + to_string(s.placement),
+                                  "model.t_ratio=" + std::to_string(s.t_ratio),
+                                  "model.c_ratio=" + std::to_string(s.c_ratio),
+                                  "data.steps=" + std::to_string(s.steps)};
+    if (res) sets.push_back("model.lif.neuron=reference-resnet");
     sets.insert(sets.end(), a.sets.begin(), a.sets.end());
     const train::TrainConfig c = train::parse_config("", "masnn model --set", sets);
     s.attention = AttentionType::parse(c.model.attention);
@@ -54,8 +61,45 @@ ModelSpec spec_from(const ModelArgs& a) {
   return s;
 }
 
+// A Res-SNN: one row per stage (from the options) and the first block's modules.
+void print_res_snn(const ModelSpec& spec) {
+  torch::manual_seed(0);
+  torch::nn::AnyModule model = build_model(spec);  // also checks the options (e.g. a width below c_ratio)
+  auto& net = *std::dynamic_pointer_cast<ResSnnImpl>(model.ptr());
+  const int64_t T = spec.steps;
+  const auto rows = summarize_res_snn(net.options, spec.input_size);
+  std::cout << fmt::format(
+      "model {}: attention {} (on each block's branch, before the add), T={}, input [B,{},{},{}] (a static image, "
+      "repeated T times) or [T,B,{},{},{}], {} classes\n",
+      spec.name, spec.attention.name(), T, spec.in_channels, spec.input_size, spec.input_size, spec.in_channels,
+      spec.input_size, spec.input_size, spec.num_classes);
+  std::cout << fmt::format("neuron: V_th {}, decay {}, {} reset{}\n\n", spec.lif.threshold(), spec.lif.decay(),
+                           to_string(spec.lif.reset()), spec.lif.detach_reset() ? " (detached)" : "");
+  std::cout << "network: ";
+  net.pretty_print(std::cout);  // the top line only: Res-SNN-104 has 51 blocks
+  std::cout << "\nfirst block: " << *net.block(0, 0) << "\n\n";
+  std::cout << fmt::format("stages (output per time step and sample at {}x{}):\n", spec.input_size, spec.input_size);
+  std::cout << fmt::format("{:<7} {:<52} {:<14} {:>11} {:>9}\n", "stage", "layout", "output", "parameters", "MACs");
+  int64_t params = 0, macs = 0;
+  for (const auto& r : rows) {
+    std::cout << fmt::format("{:<7} {:<52} {:<14} {:>11} {:>9}\n", r.name, r.layout,
+                             analysis::shape_string(r.output_shape), r.params, analysis::human_count(r.macs));
+    params += r.params;
+    macs += r.macs;
+  }
+  std::cout << fmt::format("{:<7} {:<52} {:<14} {:>11} {:>9}\n\n", "total", "", "", params,
+                           analysis::human_count(macs));
+  std::cout << fmt::format(
+      "MACs: dense multiply-accumulates per sample over T={} (convolutions, attention, linear; the stem once, "
+      "since a static image gives every step the same input)\n",
+      T);
+  std::cout << fmt::format("total: {} MACs per sample ({}), {} parameters\n", macs, analysis::human_count(macs),
+                           count_parameters(net));
+}
+
 void run_model(const ModelArgs& a) {
   const ModelSpec spec = spec_from(a);
+  if (is_res_snn(spec.name)) return print_res_snn(spec);
   torch::manual_seed(0);
   torch::nn::AnyModule model = build_model(spec);
   DvsNetImpl& net = analysis::as_dvs_net(model);
@@ -100,9 +144,10 @@ RegisterCommand reg([](CLI::App& app) {
   std::string names;
   for (const auto& [name, _] : model_names()) names += (names.empty() ? "" : ", ") + name;
   cmd->add_option("name", args->name, "network: " + names + " (or gesture, gait, small)")->required();
-  cmd->add_option("--attention", args->attention, "none, TA, CA, SA, TCA, TSA, CSA, TCSA")->capture_default_str();
+  cmd->add_option("--attention", args->attention,
+                  "none, TA, CA, SA, TCA, TSA, CSA, TCSA (default TCSA for DVS, CSA for Res-SNN)");
   cmd->add_option("--placement", args->placement, "conv-post or activate-pre")->capture_default_str();
-  cmd->add_option("-T,--T", args->steps, "time steps T")->capture_default_str();
+  cmd->add_option("-T,--T", args->steps, "time steps T (default 60 for DVS, 1 for Res-SNN)");
   cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)");
   cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)");
   cmd->add_option("--set", args->sets,

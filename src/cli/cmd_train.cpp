@@ -1,9 +1,15 @@
 // `masnn train --config F.toml [--set key=value]... [--resume CKPT]`
+// Run under a launcher (scripts/launch.sh, torchrun, srun) it is one rank of a data-parallel job: see
+// masnn/train/distributed.h for the environment it reads.
 #include <fmt/format.h>
+#include <torch/torch.h>
 
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "command.h"
+#include "masnn/train/distributed.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
@@ -17,25 +23,61 @@ struct TrainArgs {
   bool quiet = false;
 };
 
-void run_train(const TrainArgs& a) {
+// Several ranks on one machine share its cores: unless --threads was given, each takes OMP_NUM_THREADS (as
+// torchrun and scripts/launch.sh set it) or its share of the cores.
+int rank_threads(const train::DistEnv& env) {
+  if (const char* omp = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(omp);
+    if (n >= 1) return n;
+  }
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, env.local_world_size > 0 ? cores / env.local_world_size : cores);
+}
+
+void run_train(const TrainArgs& a, bool threads_given) {
   auto overrides = a.sets;
   if (a.quiet) overrides.push_back("train.quiet=true");
-  const train::TrainConfig config = train::load_config(a.config, overrides);
+  train::TrainConfig config = train::load_config(a.config, overrides);
   train::check_model_config(config.model);
-  train::SplitData train_split = train::open_split(config, data::Split::Train);
-  train::SplitData test_split = train::open_split(config, data::Split::Test);
-  if (!config.train.quiet)
+
+  const train::DistEnv env = train::read_dist_env();
+  std::shared_ptr<train::Communicator> comm;
+  if (env.distributed()) {
+    if (!threads_given) torch::set_num_threads(rank_threads(env));
+    comm = train::Communicator::join(env, config.dist.backend, train::dist_timeout(config.dist));
+    if (!config.train.quiet && comm->is_main())
+      std::cerr << fmt::format(
+          "distributed: {} ranks (from {}), {} backend, rendezvous {}:{}; batch {} per rank, {} per step; "
+          "{} threads per rank{}\n",
+          comm->world_size(), env.launcher == "slurm" ? "SLURM's variables" : "RANK, WORLD_SIZE", comm->backend(),
+          env.master_addr, env.master_port, config.train.batch_size, config.train.batch_size * comm->world_size(),
+          torch::get_num_threads(), config.dist.sync_bn ? "; synchronised BatchNorm" : "");
+  }
+  const bool main = !comm || comm->is_main();
+  const train::Shard shard = train::shard_of(comm.get());
+  // Rank 0 prepares the data first (generates the synthetic set, converts the event caches); the others then
+  // open what it made instead of racing it.
+  train::SplitData train_split, test_split;
+  auto open = [&] {
+    train_split = train::open_split(config, data::Split::Train, shard);
+    test_split = train::open_split(config, data::Split::Test, shard);
+  };
+  if (main) open();
+  if (comm) comm->barrier("waiting for rank 0 to prepare the dataset");
+  if (!main) open();
+  if (!config.train.quiet && main)
     std::cerr << fmt::format("train: {} ({} samples) / test: {} ({} samples), {} classes\n", train_split.name,
                              train_split.samples, test_split.name, test_split.samples, train_split.input.num_classes);
-  train::Trainer trainer(config, std::move(train_split), std::move(test_split));
+  train::Trainer trainer(config, std::move(train_split), std::move(test_split), comm);
   if (!a.resume.empty()) {
     trainer.resume(a.resume);
-    if (!config.train.quiet)
+    if (!config.train.quiet && main)
       std::cerr << fmt::format("resumed from {} at epoch {}\n", a.resume, trainer.next_epoch() + 1);
   }
   const auto summary = trainer.fit();
-  std::cout << fmt::format("best test accuracy {:.2f}% at epoch {}; checkpoints and metrics in {}\n",
-                           100 * summary.best_accuracy, summary.best_epoch + 1, config.train.out_dir);
+  if (main)
+    std::cout << fmt::format("best test accuracy {:.2f}% at epoch {}; checkpoints and metrics in {}\n",
+                             100 * summary.best_accuracy, summary.best_epoch + 1, config.train.out_dir);
 }
 
 RegisterCommand reg([](CLI::App& app) {
@@ -45,7 +87,10 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--set", a->sets, "override a key, e.g. --set train.epochs=10 (repeatable)");
   cmd->add_option("--resume", a->resume, "continue a run from its checkpoint (last.pt)")->check(CLI::ExistingFile);
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
-  cmd->callback([a] { run_train(*a); });
+  cmd->footer(
+      "Distributed: run one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) set, "
+      "as scripts/launch.sh, torchrun or srun do; train.batch_size is per rank.");
+  cmd->callback([a, &app] { run_train(*a, app.count("--threads") > 0); });
 });
 
 }  // namespace

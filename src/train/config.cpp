@@ -208,6 +208,10 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   r.read("data.synth_users", d.synth_users);
   r.read("data.limit_train", d.limit_train);
   r.read("data.limit_test", d.limit_test);
+  r.read("data.image_size", d.image_size);
+  r.read("data.resize_size", d.resize_size);
+  r.read("data.min_scale", d.min_scale);
+  r.read("data.auto_augment", d.auto_augment);
 
   TrainSettings& t = c.train;
   r.read("train.epochs", t.epochs);
@@ -234,6 +238,13 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   r.read("train.out_dir", t.out_dir);
   r.read("train.quiet", t.quiet);
   r.read("train.eval_every", t.eval_every);
+  DistConfig& g = c.dist;
+  r.read("dist.backend", g.backend);
+  r.read("dist.timeout_s", g.timeout_s);
+  r.read("dist.bucket_mb", g.bucket_mb);
+  r.read("dist.sync_bn", g.sync_bn);
+  r.read("dist.find_unused_parameters", g.find_unused_parameters);
+  r.read("dist.broadcast_buffers", g.broadcast_buffers);
   r.check_all_used();
 
   auto one_of = [&](const std::string& key, const std::string& v, std::initializer_list<const char*> allowed) {
@@ -246,7 +257,9 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   };
   one_of("model.placement", m.placement, {"conv-post", "activate-pre"});
   one_of("model.lif.neuron", m.neuron, {"reference-dvs", "reference-resnet"});
-  one_of("data.dataset", d.dataset, {"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture"});
+  one_of("data.dataset", d.dataset,
+         {"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture", "imagefolder", "imagenet",
+          "fashion-mnist"});
   one_of("data.slicing", d.slicing, {"time-window", "event-count", "time-bins"});
   one_of("data.normalization", d.normalization, {"none", "max-per-frame", "max-per-sample"});
   one_of("train.optimizer", t.optimizer, {"adam", "sgd"});
@@ -258,12 +271,37 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   require(d.clips >= 1, source, "data.clips", ">= 1");
   require(d.workers >= 1, source, "data.workers", ">= 1");
   require(d.flip >= 0 && d.flip <= 1, source, "data.flip", "in [0, 1]");
+  {
+    // Image keys: ranges, and no key that the dataset would not use.
+    const bool folder = d.dataset == "imagefolder" || d.dataset == "imagenet", fmnist = d.dataset == "fashion-mnist";
+    require(d.image_size >= 0, source, "data.image_size", ">= 0 (0 = the dataset's size)");
+    require(d.resize_size >= 0, source, "data.resize_size", ">= 0 (0 = image_size * 8/7)");
+    require(d.min_scale > 0 && d.min_scale <= 1, source, "data.min_scale", "in (0, 1]");
+    if (!folder && !fmnist) {
+      require(d.image_size == 0 && d.resize_size == 0 && !d.auto_augment && d.min_scale == 0.08, source,
+              "data.image_size/resize_size/auto_augment/min_scale", "left unset: they apply to image datasets");
+    }
+    if (folder) require(d.max_shift == 0, source, "data.max_shift", "0 for imagefolder (its crop is random-resized)");
+    if (fmnist) {
+      require(d.image_size == 0 || d.image_size == 28, source, "data.image_size", "28 (or 0) for fashion-mnist");
+      require(d.resize_size == 0, source, "data.resize_size", "0 for fashion-mnist (its images are not resized)");
+      require(d.min_scale == 0.08, source, "data.min_scale",
+              "left unset for fashion-mnist (its crop is padded by data.max_shift, not random-resized)");
+    }
+  }
   require(t.epochs >= 1, source, "train.epochs", ">= 1");
   require(t.batch_size >= 1, source, "train.batch_size", ">= 1");
   require(t.lr > 0, source, "train.lr", "> 0");
   require(t.grad_clip >= 0, source, "train.grad_clip", ">= 0");
   require(t.label_smoothing >= 0 && t.label_smoothing < 1, source, "train.label_smoothing", "in [0, 1)");
   require(t.eval_every >= 1, source, "train.eval_every", ">= 1");
+  require(t.warmup_epochs >= 0 && (t.warmup_epochs == 0 || t.warmup_epochs < t.epochs), source, "train.warmup_epochs",
+          ">= 0 and less than train.epochs");
+  require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",
+          "0 with the plateau scheduler (warm-up applies to cosine, step and none)");
+  one_of("dist.backend", g.backend, {"auto", "gloo", "nccl"});
+  require(g.timeout_s > 0, source, "dist.timeout_s", "> 0");
+  require(g.bucket_mb > 0, source, "dist.bucket_mb", "> 0");
   require(m.t_ratio >= 1 && m.c_ratio >= 1, source, "model.t_ratio/c_ratio", ">= 1");
   return c;
 }
@@ -308,7 +346,11 @@ std::string to_toml(const TrainConfig& c) {
                    {"cache", d.cache},
                    {"synth_users", d.synth_users},
                    {"limit_train", d.limit_train},
-                   {"limit_test", d.limit_test}};
+                   {"limit_test", d.limit_test},
+                   {"image_size", d.image_size},
+                   {"resize_size", d.resize_size},
+                   {"min_scale", d.min_scale},
+                   {"auto_augment", d.auto_augment}};
   const TrainSettings& t = c.train;
   toml::table train{{"epochs", t.epochs},
                     {"batch_size", t.batch_size},
@@ -331,7 +373,14 @@ std::string to_toml(const TrainConfig& c) {
                     {"out_dir", t.out_dir},
                     {"quiet", t.quiet},
                     {"eval_every", t.eval_every}};
-  toml::table root{{"model", model}, {"data", data}, {"train", train}};
+  const DistConfig& g = c.dist;
+  toml::table dist{{"backend", g.backend},
+                   {"timeout_s", g.timeout_s},
+                   {"bucket_mb", g.bucket_mb},
+                   {"sync_bn", g.sync_bn},
+                   {"find_unused_parameters", g.find_unused_parameters},
+                   {"broadcast_buffers", g.broadcast_buffers}};
+  toml::table root{{"model", model}, {"data", data}, {"train", train}, {"dist", dist}};
   std::ostringstream out;
   out << root;
   return out.str();

@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace masnn::train {
@@ -17,13 +18,16 @@ void EvaluationAccumulator::add(const torch::Tensor& outputs, const torch::Tenso
   const auto lab = labels.to(torch::kCPU).to(torch::kLong);
   const int64_t samples = out.size(0) / clips;
   const auto correct = out.argmax(1).eq(lab).view({samples, clips}).to(torch::kLong).sum(1);  // [S]
-  const auto voted = out.view({samples, clips, classes_}).mean(1).argmax(1);                  // [S]
+  const auto mean = out.view({samples, clips, classes_}).mean(1);                             // [S, classes]
+  const auto voted = mean.argmax(1);                                                          // [S]
   const auto truth = lab.view({samples, clips}).select(1, 0);
   samples_ += samples;
   clips_ += out.size(0);
   correct_clips_ += correct.sum().item<int64_t>();
   majority_correct_ += (correct * 2 > clips).sum().item<int64_t>();
   vote_correct_ += voted.eq(truth).sum().item<int64_t>();
+  const auto top5 = std::get<1>(mean.topk(std::min<int64_t>(5, classes_), 1));  // [S, k]
+  top5_correct_ += top5.eq(truth.unsqueeze(1)).any(1).sum().item<int64_t>();
   loss_sum_ += loss_sum;
   confusion_.index_put_({truth, voted}, torch::ones({samples}, torch::kLong), /*accumulate=*/true);
 }
@@ -37,6 +41,7 @@ Evaluation EvaluationAccumulator::result() const {
   e.clip_accuracy = clips_ ? static_cast<double>(correct_clips_) / clips_ : nan;
   e.accuracy = samples_ ? static_cast<double>(majority_correct_) / samples_ : nan;
   e.vote_accuracy = samples_ ? static_cast<double>(vote_correct_) / samples_ : nan;
+  e.top5_accuracy = samples_ ? static_cast<double>(top5_correct_) / samples_ : nan;
   e.confusion = confusion_.clone();
   for (int64_t c = 0; c < classes_; ++c) {
     const int64_t total = confusion_[c].sum().item<int64_t>();

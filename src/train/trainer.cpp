@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics_csv.h"
 #include "masnn/train/progress.h"
+#include "masnn/train/sync_batch_norm.h"
 #include "masnn/train/tensorboard.h"
 
 namespace masnn::train {
@@ -57,7 +59,7 @@ torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& 
 }
 
 Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes,
-                          const std::string& loss, bool quiet) {
+                          const std::string& loss, bool quiet, int64_t max_samples) {
   torch::nn::Module& module = *model.ptr();
   const bool was_training = module.is_training();
   module.eval();
@@ -68,15 +70,27 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader
   ProgressBar bar("eval", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
   data::Batch batch;
   int64_t step = 0, samples = 0;
-  while (loader.next(batch)) {
-    const torch::Tensor out = model.forward(batch.x);
-    const double loss_sum = classification_loss(loss, out, batch.labels, 0).item<double>() * out.size(0);
-    acc.add(out, batch.labels, clips, loss_sum);
+  while ((max_samples < 0 || samples < max_samples) && loader.next(batch)) {
+    torch::Tensor x = batch.x, labels = batch.labels;
+    const int64_t batch_samples = labels.size(0) / clips;
+    if (max_samples >= 0 && samples + batch_samples > max_samples) {
+      // Columns of the samples past the limit go (the input is [T,B',...] for event frames, [B',...] else).
+      const int64_t keep = (max_samples - samples) * clips;
+      x = x.narrow(x.dim() == 5 ? 1 : 0, 0, keep);
+      labels = labels.narrow(0, 0, keep);
+    }
+    const torch::Tensor out = model.forward(x);
+    const double loss_sum = classification_loss(loss, out, labels, 0).item<double>() * out.size(0);
+    acc.add(out, labels, clips, loss_sum);
     samples += out.size(0) / clips;
     bar.update(++step, samples, {});
   }
   const Evaluation e = acc.result();
-  bar.finish({{"acc%", e.accuracy}});
+  // A rank's share of a distributed evaluation (max_samples set) is not the accuracy of the split: not shown.
+  if (max_samples < 0)
+    bar.finish({{"acc%", e.accuracy}});
+  else
+    bar.finish({});
   if (was_training) module.train();
   return e;
 }
@@ -87,15 +101,36 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<con
   return evaluate_model(model, loader, dataset->num_classes(), loss, quiet);
 }
 
-Trainer::Trainer(TrainConfig config, SplitData train, SplitData test)
-    : config_(std::move(config)), train_(std::move(train)), test_(std::move(test)) {
+Shard shard_of(const Communicator* comm) {
+  Shard s;
+  if (comm) {
+    s.rank = comm->rank();
+    s.world_size = comm->world_size();
+  }
+  return s;
+}
+
+Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::shared_ptr<Communicator> comm)
+    : config_(std::move(config)), train_(std::move(train)), test_(std::move(test)), comm_(std::move(comm)) {
   if (train_.input.num_classes != test_.input.num_classes)
     throw std::invalid_argument("train and test splits have different class counts (" + train_.name + ": " +
                                 std::to_string(train_.input.num_classes) + ", " + test_.name + ": " +
                                 std::to_string(test_.input.num_classes) + ")");
+  const Shard shard = shard_of(comm_.get());
+  for (const SplitData* split : {&train_, &test_}) {
+    const auto* sharded = dynamic_cast<const data::PrefetchingLoader*>(split->loader.get());
+    if (sharded && (sharded->sampler().rank != shard.rank || sharded->sampler().world_size != shard.world_size))
+      throw std::invalid_argument(fmt::format("{}: the loader is shard {} of {}, but this trainer is rank {} of {}",
+                                              split->name, sharded->sampler().rank, sharded->sampler().world_size,
+                                              shard.rank, shard.world_size));
+  }
   spec_ = model_spec(config_, train_.input);
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
+  if (comm_) {
+    if (config_.dist.sync_bn) convert_sync_batch_norm(module(), comm_);
+    start_data_parallel();
+  }
   optimizer_ = make_optimizer(config_.train, module().parameters());
   ScheduleSettings s;
   s.kind = config_.train.scheduler;
@@ -110,11 +145,22 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test)
 }
 
 Trainer::Trainer(TrainConfig config, std::shared_ptr<const data::EventDataset> train_set,
-                 std::shared_ptr<const data::EventDataset> test_set)
-    : Trainer(config, event_split(config, std::move(train_set), data::Split::Train),
-              event_split(config, std::move(test_set), data::Split::Test)) {}
+                 std::shared_ptr<const data::EventDataset> test_set, std::shared_ptr<Communicator> comm)
+    : Trainer(config, event_split(config, std::move(train_set), data::Split::Train, shard_of(comm.get())),
+              event_split(config, std::move(test_set), data::Split::Test, shard_of(comm.get())), comm) {}
 
 Trainer::~Trainer() = default;
+
+void Trainer::start_data_parallel() {
+  const DistConfig& d = config_.dist;
+  data_parallel_.reset();  // its hooks go before the new one's come
+  // Synchronised BN keeps the running statistics equal on every rank already.
+  data_parallel_ = std::make_unique<DataParallel>(module(), comm_,
+                                                  DataParallelOptions()
+                                                      .bucket_bytes(static_cast<int64_t>(d.bucket_mb * 1024 * 1024))
+                                                      .find_unused_parameters(d.find_unused_parameters)
+                                                      .broadcast_buffers(d.broadcast_buffers && !d.sync_bn));
+}
 
 void Trainer::resume(const std::string& path) {
   const CheckpointInfo peek = read_checkpoint_info(path);
@@ -126,9 +172,23 @@ void Trainer::resume(const std::string& path) {
   next_epoch_ = info.epoch + 1;
   best_accuracy_ = info.best_accuracy;
   best_epoch_ = info.best_epoch;
+  if (data_parallel_) {
+    // Every rank read a checkpoint; they must be the same run at the same epoch.
+    const auto sums = comm_->all_reduce_sum({static_cast<double>(next_epoch_), 1.0 * next_epoch_ * next_epoch_},
+                                            "the check that every rank resumed at the same epoch");
+    const double n = comm_->world_size(), mean = sums[0] / n;
+    if (sums[1] / n - mean * mean > 1e-9)
+      throw std::runtime_error(fmt::format(
+          "{}: rank {} resumed at epoch {}, but the ranks' checkpoints are at different epochs (mean {:.2f}); give "
+          "every rank the same checkpoint",
+          path, comm_->rank(), next_epoch_ + 1, mean + 1));
+    // Loading re-pointed the parameters (Module::load): a new DataParallel hooks them, copying rank 0's to all.
+    start_data_parallel();
+  }
 }
 
 void Trainer::save(const std::string& path) {
+  if (!is_main()) return;
   CheckpointInfo info;
   info.epoch = next_epoch_ - 1;
   info.best_accuracy = best_accuracy_;
@@ -150,23 +210,38 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   data::BatchLoader& loader = *train_.loader;
   loader.start_epoch(static_cast<uint64_t>(epoch));
   ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, t.epochs), static_cast<int64_t>(loader.batches_per_epoch()),
-                  t.quiet);
+                  t.quiet || !is_main());
   const auto t0 = std::chrono::steady_clock::now();
   double loss_sum = 0;
   int64_t correct = 0, samples = 0, step = 0;
   data::Batch batch;
   while (loader.next(batch)) {
     optimizer_->zero_grad();
+    if (data_parallel_) data_parallel_->before_forward();
     const torch::Tensor out = model_.forward(batch.x);
     const torch::Tensor loss = classification_loss(t.loss, out, batch.labels, t.label_smoothing);
-    loss.backward();
+    if (data_parallel_)
+      data_parallel_->backward(loss);  // the gradients are the mean over the ranks when it returns
+    else
+      loss.backward();
     if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module().parameters(), t.grad_clip);
     optimizer_->step();
     const int64_t n = out.size(0);
     loss_sum += loss.item<double>() * n;
     correct += out.argmax(1).eq(batch.labels).sum().item<int64_t>();
     samples += n;
-    bar.update(++step, samples, {{"loss", loss_sum / samples}, {"acc%", static_cast<double>(correct) / samples}});
+    // Rank 0's loss and accuracy so far; samples counted for the whole job (every rank takes as many).
+    bar.update(++step, samples * (comm_ ? comm_->world_size() : 1),
+               {{"loss", loss_sum / samples}, {"acc%", static_cast<double>(correct) / samples}});
+  }
+  if (data_parallel_) {
+    // This epoch's metrics over every rank's samples; the ranks' BN statistics made equal for evaluation.
+    const auto sums = comm_->all_reduce_sum({loss_sum, static_cast<double>(correct), static_cast<double>(samples)},
+                                            "the reduction of the train metrics");
+    loss_sum = sums[0];
+    correct = static_cast<int64_t>(std::llround(sums[1]));
+    samples = static_cast<int64_t>(std::llround(sums[2]));
+    if (config_.dist.broadcast_buffers && !config_.dist.sync_bn) data_parallel_->broadcast_buffers();
   }
   r.seconds = seconds_since(t0);
   r.train_loss = samples ? loss_sum / samples : 0;
@@ -177,20 +252,31 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
 }
 
 Evaluation Trainer::evaluate() {
-  return evaluate_model(model_, *test_.loader, test_.input.num_classes, config_.train.loss, config_.train.quiet);
+  if (!comm_)
+    return evaluate_model(model_, *test_.loader, test_.input.num_classes, config_.train.loss, config_.train.quiet);
+  // Each rank evaluates its own samples of the split (the padding that evens out the shards excluded).
+  const int64_t mine = valid_samples(static_cast<int64_t>(test_.samples), comm_->rank(), comm_->world_size());
+  const Evaluation local = evaluate_model(model_, *test_.loader, test_.input.num_classes, config_.train.loss,
+                                          config_.train.quiet || !is_main(), mine);
+  return reduce_evaluation(local, *comm_);
 }
 
 TrainSummary Trainer::fit(int64_t stop_after) {
   const TrainSettings& t = config_.train;
   const fs::path out(t.out_dir);
-  fs::create_directories(out);
-  {
-    std::ofstream cfg(out / "config.toml");
-    cfg << to_toml(config_);
+  const bool main = is_main();  // only rank 0 writes the output folder and prints
+  std::unique_ptr<MetricsCsv> csv;
+  std::unique_ptr<TensorBoardWriter> tb;
+  if (main) {
+    fs::create_directories(out);
+    {
+      std::ofstream cfg(out / "config.toml");
+      cfg << to_toml(config_);
+    }
+    const bool resumed = next_epoch_ > 0;
+    csv = std::make_unique<MetricsCsv>((out / "metrics.csv").string(), kCsvColumns, /*append=*/resumed);
+    tb = std::make_unique<TensorBoardWriter>((out / "tensorboard").string());
   }
-  const bool resumed = next_epoch_ > 0;
-  MetricsCsv csv((out / "metrics.csv").string(), kCsvColumns, /*append=*/resumed);
-  TensorBoardWriter tb((out / "tensorboard").string());
   TrainSummary summary;
   for (int64_t run = 0; next_epoch_ < t.epochs && (stop_after < 0 || run < stop_after); ++run) {
     const int64_t epoch = next_epoch_;
@@ -205,28 +291,32 @@ TrainSummary Trainer::fit(int64_t stop_after) {
                                          {"train_accuracy", r.train_accuracy},
                                          {"samples_per_second", r.samples_per_second},
                                          {"seconds", r.seconds}};
-    tb.add_scalar("train/loss", r.train_loss, epoch + 1);
-    tb.add_scalar("train/accuracy", r.train_accuracy, epoch + 1);
-    tb.add_scalar("train/lr", r.lr, epoch + 1);
-    tb.add_scalar("train/samples_per_second", r.samples_per_second, epoch + 1);
+    if (tb) {
+      tb->add_scalar("train/loss", r.train_loss, epoch + 1);
+      tb->add_scalar("train/accuracy", r.train_accuracy, epoch + 1);
+      tb->add_scalar("train/lr", r.lr, epoch + 1);
+      tb->add_scalar("train/samples_per_second", r.samples_per_second, epoch + 1);
+    }
     if (r.test) {
       row["test_loss"] = r.test->loss;
       row["test_accuracy"] = r.test->accuracy;
       row["test_vote_accuracy"] = r.test->vote_accuracy;
       row["test_clip_accuracy"] = r.test->clip_accuracy;
-      tb.add_scalar("test/loss", r.test->loss, epoch + 1);
-      tb.add_scalar("test/accuracy", r.test->accuracy, epoch + 1);
-      tb.add_scalar("test/clip_accuracy", r.test->clip_accuracy, epoch + 1);
+      if (tb) {
+        tb->add_scalar("test/loss", r.test->loss, epoch + 1);
+        tb->add_scalar("test/accuracy", r.test->accuracy, epoch + 1);
+        tb->add_scalar("test/clip_accuracy", r.test->clip_accuracy, epoch + 1);
+      }
       if (r.test->accuracy > best_accuracy_) {
         best_accuracy_ = r.test->accuracy;
         best_epoch_ = epoch;
         save((out / "best.pt").string());
       }
     }
-    csv.write_row(row);
-    tb.flush();
+    if (csv) csv->write_row(row);
+    if (tb) tb->flush();
     save((out / "last.pt").string());
-    if (!t.quiet) {
+    if (!t.quiet && main) {
       std::string line = fmt::format("epoch {}/{}: train loss {:.4f} acc {:.1f}%", epoch + 1, t.epochs, r.train_loss,
                                      100 * r.train_accuracy);
       if (r.test)
@@ -238,6 +328,8 @@ TrainSummary Trainer::fit(int64_t stop_after) {
   }
   summary.best_accuracy = best_accuracy_;
   summary.best_epoch = best_epoch_;
+  // The ranks leave together, once rank 0 has written its last checkpoint.
+  if (comm_) comm_->barrier("the barrier at the end of training");
   return summary;
 }
 

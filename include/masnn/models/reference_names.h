@@ -1,6 +1,7 @@
-// Weights of the reference PyTorch MA-SNN (BICLab Attention-SNN, DVS128 Gesture / Gait networks) in
-// masnn's DvsNet, and back.
+// Weights of the reference PyTorch MA-SNN (BICLab Attention-SNN) in masnn's networks, and back: the DVS128
+// Gesture / Gait networks (DvsNet) and the ImageNet Res-SNNs (ResSnn, the reference's Att_Res_SNN MS-ResNet).
 //
+// DvsNet.
 // Names. Reference entry (prefix convAttLIF<i>. for conv layer i, FC<j>. for fc layer j) -> DvsNet entry:
 //   convAttLIF<i>.conv2d.{weight,bias}                  -> convs.<i>.conv.{weight,bias}
 //   convAttLIF<i>.BNLayer.<w>                           -> convs.<i>.bn.<w>   (weight, bias, running_mean,
@@ -18,6 +19,24 @@
 // per-step CA/SA or a learnable decay have no reference counterpart and are rejected. The neuron constants
 // (alpha, V_th, ...) are not in a state dict; DvsNetOptions::lif must match the reference run
 // (LIFOptions::reference_dvs() for the published settings).
+//
+// ResSnn. Reference entry -> ResSnn entry (stage k of the reference is conv<k+2>_x, e.g. conv2_x = stages.0):
+//   conv1.0.weight                                        -> stem_conv.weight
+//   conv1.1.bn.<w>                                        -> stem_bn.<w>
+//   conv<k+2>_x.<b>.residual_function.1.weight            -> stages.<k>.<b>.conv1.weight
+//   conv<k+2>_x.<b>.residual_function.2.bn.<w>            -> stages.<k>.<b>.bn1.<w>
+//   conv<k+2>_x.<b>.residual_function.4.weight            -> stages.<k>.<b>.conv2.weight
+//   conv<k+2>_x.<b>.residual_function.5.bn.<w>            -> stages.<k>.<b>.bn2.<w>
+//   conv<k+2>_x.<b>.residual_function.6.attention.{ta,ca}.sharedMLP.{0,2}.weight
+//                                                         -> stages.<k>.<b>.attention.{ta,ca}.mlp.{fc1,fc2}.weight
+//   conv<k+2>_x.<b>.residual_function.6.attention.sa.conv.weight -> stages.<k>.<b>.attention.sa.conv.weight
+//   conv<k+2>_x.<b>.shortcut.1.weight                     -> stages.<k>.<b>.shortcut_conv.weight
+//   conv<k+2>_x.<b>.shortcut.2.bn.<w>                     -> stages.<k>.<b>.shortcut_bn.<w>
+//   fc.{weight,bias}                                      -> fc.{weight,bias}
+// (<w>: weight, bias, running_mean, running_var, num_batches_tracked; SyncBatchNorm keeps the same names.)
+// The reference's MLP weights are Conv3d [out,in,1,1,1]. Its blocks hard-code CSA with c_ratio 8 at T = 1 (other
+// attention types come from its PruningCell with their own ratios); ResSnnOptions must match the trained model.
+// Per-step CA/SA and a learnable decay have no reference counterpart.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -27,6 +46,7 @@
 #include <string>
 
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/res_snn.h"
 
 namespace masnn {
 
@@ -40,6 +60,15 @@ std::map<std::string, torch::Tensor> dvs_net_from_reference(const std::map<std::
 /// The parameters and buffers of `net` under the reference's names and shapes (copies, on the CPU), e.g.
 /// for write_pytorch_state_dict. Throws std::invalid_argument for a net the reference cannot express.
 std::map<std::string, torch::Tensor> dvs_net_to_reference(const DvsNet& net);
+
+/// The reference Res-SNN state dict `reference` (names as above, any "module." prefix already removed) as a
+/// ResSnn state dict for `options`. Errors as dvs_net_from_reference.
+std::map<std::string, torch::Tensor> res_snn_from_reference(const std::map<std::string, torch::Tensor>& reference,
+                                                            const ResSnnOptions& options);
+
+/// The parameters and buffers of `net` under the reference Res-SNN's names and shapes (copies, on the CPU).
+/// Throws std::invalid_argument for a net the reference cannot express.
+std::map<std::string, torch::Tensor> res_snn_to_reference(const ResSnn& net);
 
 /// Copies every parameter and buffer of `module` (recursively, dotted names) from `state`. Every key of
 /// the module must be present and every key of `state` must belong to the module, with the same shape;

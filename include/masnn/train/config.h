@@ -27,7 +27,8 @@ struct ModelConfig {
 
 /// [data]
 struct DataConfig {
-  std::string dataset = "synthetic-gesture";  ///< dvs128-gesture, dvs128-gait, cifar10-dvs, synthetic-gesture
+  std::string dataset = "synthetic-gesture";  ///< dvs128-gesture, dvs128-gait, cifar10-dvs, synthetic-gesture,
+                                              ///< imagefolder (alias imagenet), fashion-mnist
   std::string root;                           ///< dataset folder (for synthetic-gesture: where it is generated)
   int64_t steps = 60;                         ///< T
   double dt_ms = 25;                          ///< frame window (time-window slicing)
@@ -41,7 +42,13 @@ struct DataConfig {
   int64_t workers = 2;                      ///< loader threads
   bool cache = true;                        ///< convert events to a binary cache once
   int64_t synth_users = 6;                  ///< synthetic-gesture: users to generate
-  int64_t limit_train = 0, limit_test = 0;  ///< use only the first N samples (0 = all)
+  int64_t limit_train = 0, limit_test = 0;  ///< use only the first N samples (0 = all; images: N spread evenly)
+  // Static images (imagefolder, alias imagenet; fashion-mnist). data.flip is the flip probability, data.max_shift
+  // the padding of fashion-mnist's random crop; data.steps is T (the Res-SNNs repeat an image T times).
+  int64_t image_size = 0;     ///< network input side (0 = the dataset's: 224, or 28 for fashion-mnist)
+  int64_t resize_size = 0;    ///< evaluation resize of the shorter side before the centre crop (0 = image_size * 8/7)
+  double min_scale = 0.08;    ///< RandomResizedCrop: smallest area fraction of a training crop
+  bool auto_augment = false;  ///< AutoAugment (ImageNet policy) on training images
 };
 
 /// [train]
@@ -58,7 +65,7 @@ struct TrainSettings {
   int64_t plateau_patience = 5;
   int64_t step_size = 30;
   double step_gamma = 0.1;
-  int64_t warmup_epochs = 0;   ///< linear warm-up before cosine
+  int64_t warmup_epochs = 0;   ///< linear warm-up epochs before cosine, step or none (not plateau)
   std::string loss = "mse";    ///< mse (on firing rates vs one-hot, the reference) or ce
   double label_smoothing = 0;  ///< for ce
   double grad_clip = 0;        ///< max global gradient norm (0 = off)
@@ -68,10 +75,21 @@ struct TrainSettings {
   int64_t eval_every = 1;  ///< evaluate every N epochs (and at the last)
 };
 
+/// [dist]: data-parallel training when the process runs as one rank of a job (masnn/train/distributed.h).
+struct DistConfig {
+  std::string backend = "auto";         ///< auto (NCCL for a CUDA model when built with it, else Gloo), gloo, nccl
+  double timeout_s = 300;               ///< rendezvous and collective timeout (env MASNN_DIST_TIMEOUT overrides)
+  double bucket_mb = 25;                ///< gradient all-reduce bucket size, MiB
+  bool sync_bn = false;                 ///< BatchNorm statistics over the whole job's batch
+  bool find_unused_parameters = false;  ///< some parameters get no gradient in some steps
+  bool broadcast_buffers = true;        ///< buffers (BN running statistics) from rank 0 before each training step
+};
+
 struct TrainConfig {
   ModelConfig model;
   DataConfig data;
   TrainSettings train;
+  DistConfig dist;
 };
 
 /// Parses TOML text (`name` is used in messages; a key `extends = "base.toml"` loads that file, relative to

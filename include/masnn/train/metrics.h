@@ -1,4 +1,5 @@
-// Classification metrics with clip voting (REFERENCE.md 4.1): each test sample is seen as several clips.
+// Classification metrics with clip voting (REFERENCE.md 4.1): each test sample is seen as several clips
+// (one for static images). Top-1 and top-5 accuracy of the mean output, loss, confusion matrix.
 #pragma once
 
 #include <torch/types.h>
@@ -15,7 +16,10 @@ struct Evaluation {
   double clip_accuracy = 0;  ///< fraction of clips classified correctly
   double accuracy = 0;       ///< the reference's rule: a sample is correct when more than half its clips are
   double vote_accuracy = 0;  ///< the class with the highest mean output over the clips is right
-  torch::Tensor confusion;   ///< [classes, classes] int64, row = true class, column = voted class
+  /// The true class is among the 5 highest mean outputs over the clips (top-5 accuracy; all classes count when
+  /// there are 5 or fewer). With one clip per sample (images), vote_accuracy is the top-1 accuracy.
+  double top5_accuracy = 0;
+  torch::Tensor confusion;                 ///< [classes, classes] int64, row = true class, column = voted class
   std::vector<double> per_class_accuracy;  ///< voted accuracy per true class (NaN for absent classes)
 };
 
@@ -29,7 +33,7 @@ class EvaluationAccumulator {
 
  private:
   int64_t classes_;
-  int64_t samples_ = 0, clips_ = 0, correct_clips_ = 0, majority_correct_ = 0, vote_correct_ = 0;
+  int64_t samples_ = 0, clips_ = 0, correct_clips_ = 0, majority_correct_ = 0, vote_correct_ = 0, top5_correct_ = 0;
   double loss_sum_ = 0;
   torch::Tensor confusion_;
 };

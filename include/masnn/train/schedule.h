@@ -1,5 +1,7 @@
-// Learning-rate schedules, stepped once per epoch: ReduceLROnPlateau on the train loss (the reference),
-// cosine with linear warm-up, step decay, constant. The state is plain numbers so checkpoints can keep it.
+// Learning-rate schedules, stepped once per epoch: ReduceLROnPlateau on the train loss (the reference's DVS
+// networks), cosine annealing to 0 (the reference's ImageNet recipe), step decay, constant. Cosine, step and
+// constant can start with a linear warm-up of warmup_epochs epochs (lr base * (e + 1) / (warmup + 1)), after which
+// the schedule runs over the remaining epochs. The state is plain numbers so checkpoints can keep it.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@ struct ScheduleSettings {
   double plateau_threshold = 1e-4;  ///< relative improvement that counts (PyTorch's default, mode 'rel')
   int64_t step_size = 30;
   double step_gamma = 0.1;
-  int64_t warmup_epochs = 0;
+  int64_t warmup_epochs = 0;  ///< linear warm-up epochs before cosine, step or none (not plateau)
 };
 
 /// What a schedule remembers between epochs.
@@ -29,6 +31,7 @@ struct ScheduleState {
 
 class LRSchedule {
  public:
+  /// Throws std::invalid_argument for an unknown kind or a warm-up it cannot have.
   explicit LRSchedule(ScheduleSettings settings);
   /// The learning rate for epoch `epoch` (0-based), before it runs.
   double lr_for_epoch(int64_t epoch) const;

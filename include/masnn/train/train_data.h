@@ -9,6 +9,7 @@
 
 #include "masnn/data/batch_loader.h"
 #include "masnn/data/event_dataset.h"
+#include "masnn/data/image_loader.h"
 #include "masnn/train/config.h"
 
 namespace masnn::train {
@@ -40,6 +41,27 @@ SplitData open_split(const TrainConfig& config, data::Split split, const Shard& 
 
 /// The same for an event dataset already open (tests, the demo).
 SplitData event_split(const TrainConfig& config, std::shared_ptr<const data::EventDataset> dataset, data::Split split,
+                      const Shard& shard = {});
+
+/// True for the static image datasets of data.dataset (imagefolder, imagenet, fashion-mnist).
+bool is_image_dataset(const std::string& dataset);
+
+/// The split of the image dataset [data] names (data.root defaults to Debian's Fashion-MNIST folder for
+/// fashion-mnist; imagefolder needs it), limited by data.limit_train / limit_test (evenly spread samples).
+std::shared_ptr<const data::ImageDataset> make_image_dataset(const TrainConfig& config, data::Split split);
+
+/// The image transforms of a config for a dataset: imagefolder uses the ImageNet recipe (RandomResizedCrop with
+/// data.min_scale, flip with data.flip, AutoAugment when data.auto_augment; evaluation: resize to data.resize_size,
+/// centre crop data.image_size; ImageNet mean/std); fashion-mnist a random crop padded by data.max_shift, flip
+/// and AutoAugment likewise, and its own mean/std.
+data::ImageTransformOptions image_transform_options(const TrainConfig& config, const data::ImageDataset& dataset);
+
+/// Loader settings for an image split: train (shuffled, training transform) or test (in order, evaluation).
+data::ImageLoaderOptions image_loader_options(const TrainConfig& config, const data::ImageDataset& dataset,
+                                              data::Split split, const Shard& shard = {});
+
+/// An image split ready to iterate (input: the dataset's channels, data.image_size, its classes).
+SplitData image_split(const TrainConfig& config, std::shared_ptr<const data::ImageDataset> dataset, data::Split split,
                       const Shard& shard = {});
 
 }  // namespace masnn::train
