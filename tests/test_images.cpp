@@ -620,6 +620,17 @@ TEST(ImageTraining, StepsOnTheTinyFolderAndOnFashionMnistFiles) {
     EXPECT_GE(s.epochs[0].test->top5_accuracy, 1.0);  // 3 classes: always among the top 5
     EXPECT_FALSE(torch::equal(before, trainer.module().parameters()[0]));
     EXPECT_TRUE(fs::exists(out.path / "folder" / "last.pt"));
+    // What `masnn eval` does with the checkpoint (its own config, the test split) gives the same numbers.
+    train::CheckpointInfo info;
+    auto model = train::load_model((out.path / "folder" / "last.pt").string(), &info);
+    const train::TrainConfig back = train::parse_config(info.config_toml, "its config", {});
+    const train::SplitData test = train::open_split(back, Split::Test);
+    EXPECT_EQ(test.loader->columns_per_sample(), 1);
+    const train::Evaluation e =
+        train::evaluate_model(model, *test.loader, test.input.num_classes, back.train.loss, /*quiet=*/true);
+    EXPECT_EQ(e.samples, 3);
+    EXPECT_DOUBLE_EQ(e.accuracy, s.epochs[0].test->accuracy);
+    EXPECT_NEAR(e.loss, s.epochs[0].test->loss, 1e-5);
   }
   {
     write_fmnist(out.path, "train", 24, true);

@@ -72,6 +72,9 @@ TEST(Config, UnknownKeysAndBadValuesAreClearErrors) {
   expect_error("", {"data.dataset=mnist"}, "data.dataset");
   expect_error("", {"model.lif.tresh=0.1"}, "model.lif.tresh");
   expect_error("[train\n", {}, "x.toml:1");
+  expect_error("", {"train.device=\"tpu\""}, "train.device");
+  expect_error("", {"train.device=\"cuda:x\""}, "train.device");
+  expect_error("", {"train.amp=true"}, "train.amp");  // on the default CPU device
   EXPECT_THROW(parse_config("", "x.toml", {"noequals"}), std::invalid_argument);
 }
 
@@ -147,11 +150,15 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::allclose(wa[i], wb[i], 1e-6, 1e-7)) << "tensor " << i;
   EXPECT_DOUBLE_EQ(sb.epochs.back().test->accuracy, sa.epochs.back().test->accuracy);
 
-  // The metrics CSV of the resumed run holds all 6 epochs once.
+  // The metrics CSV of the resumed run holds all 15 epochs once, top-5 included.
   std::ifstream csv(out_b / "metrics.csv");
   int lines = 0;
-  for (std::string line; std::getline(csv, line);) ++lines;
+  std::string header;
+  for (std::string line; std::getline(csv, line);) {
+    if (lines++ == 0) header = line;
+  }
   EXPECT_EQ(lines, 16);
+  EXPECT_NE(header.find(",test_top5_accuracy,"), std::string::npos) << header;
 
   // Evaluating the saved checkpoint gives the accuracy measured at the end of training.
   CheckpointInfo info;
@@ -179,6 +186,32 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   other.model.attention = "none";
   Trainer c(other, train_set, test_set);
   EXPECT_THROW(c.resume((out_a / "last.pt").string()), std::invalid_argument);
+}
+
+TEST(Train, DeviceIsCheckedAndTheLossScaleTravelsInCheckpoints) {
+  const TempDir dir("train_device");
+  TrainConfig c = tiny_config(dir.path, 1);
+  c.train.device = "cuda";
+  auto train_set = make_dataset(c, data::Split::Train);
+  auto test_set = make_dataset(c, data::Split::Test);
+  if (!torch::cuda::is_available()) {
+    const std::string e = masnn::testing::expect_error([&] { Trainer t(c, train_set, test_set); });
+    EXPECT_NE(e.find("train.device = 'cuda': no CUDA device"), std::string::npos) << e;
+  }
+  // A mixed-precision run's loss scale is kept for its resumption; other runs store none.
+  c.train.device = "cpu";
+  Trainer t(c, train_set, test_set);
+  CheckpointInfo info;
+  info.spec = t.spec();
+  info.loss_scale = 1024;
+  info.loss_scale_growth_tracker = 7;
+  save_checkpoint((dir.path / "scaled.pt").string(), t.module(), nullptr, info);
+  const CheckpointInfo back = read_checkpoint_info((dir.path / "scaled.pt").string());
+  EXPECT_DOUBLE_EQ(back.loss_scale, 1024);
+  EXPECT_EQ(back.loss_scale_growth_tracker, 7);
+  info.loss_scale = 0;
+  save_checkpoint((dir.path / "plain.pt").string(), t.module(), nullptr, info);
+  EXPECT_DOUBLE_EQ(read_checkpoint_info((dir.path / "plain.pt").string()).loss_scale, 0);
 }
 
 TEST(Metrics, ClipVotingFollowsTheReferenceRule) {

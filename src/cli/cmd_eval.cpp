@@ -14,6 +14,7 @@
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
+#include "masnn/train/train_data.h"
 #include "masnn/train/trainer.h"
 
 namespace masnn::cli {
@@ -80,31 +81,50 @@ void eval_dataset(const EvalArgs& a) {
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   if (a.quiet) sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);
-  auto test_set = train::make_dataset(config, data::Split::Test);
-  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
-  const train::Evaluation e = train::evaluate_model(model, test_set, lo, config.train.loss, config.train.quiet);
-  std::cout << fmt::format("{}: {} samples x {} clips\n", test_set->name(), e.samples, config.data.clips);
-  std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n",
-                           100 * e.accuracy);
-  std::cout << fmt::format("vote accuracy {:.2f}% (mean output over clips)   clip accuracy {:.2f}%   loss {:.5f}\n",
-                           100 * e.vote_accuracy, 100 * e.clip_accuracy, e.loss);
-  std::cout << "per class (voted):";
-  for (size_t c = 0; c < e.per_class_accuracy.size(); ++c)
-    std::cout << fmt::format(" {}:{:.0f}%", c, 100 * e.per_class_accuracy[c]);
-  std::cout << "\nconfusion (rows true, columns voted):\n";
-  for (int64_t r = 0; r < e.confusion.size(0); ++r) {
-    for (int64_t c = 0; c < e.confusion.size(1); ++c)
-      std::cout << fmt::format("{:4}", e.confusion[r][c].item<int64_t>());
-    std::cout << "\n";
+  const train::SplitData test = train::open_split(config, data::Split::Test);
+  if (test.input.num_classes != info.spec.num_classes)
+    throw std::runtime_error(fmt::format("{}: the network has {} classes but {} has {}", a.checkpoint,
+                                         info.spec.num_classes, test.name, test.input.num_classes));
+  const int clips = test.loader->columns_per_sample();
+  const train::Evaluation e =
+      train::evaluate_model(model, *test.loader, test.input.num_classes, config.train.loss, config.train.quiet);
+  if (clips > 1) {
+    std::cout << fmt::format("{}: {} samples x {} clips\n", test.name, e.samples, clips);
+    std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n",
+                             100 * e.accuracy);
+    std::cout << fmt::format(
+        "vote accuracy {:.2f}% (mean output over clips)   clip accuracy {:.2f}%   top-5 {:.2f}%   loss {:.5f}\n",
+        100 * e.vote_accuracy, 100 * e.clip_accuracy, 100 * e.top5_accuracy, e.loss);
+  } else {
+    std::cout << fmt::format("{}: {} samples\n", test.name, e.samples);
+    std::cout << fmt::format("top-1 {:.2f}%   top-5 {:.2f}%   loss {:.5f}\n", 100 * e.accuracy, 100 * e.top5_accuracy,
+                             e.loss);
+  }
+  // Per class and the confusion matrix as text for small label sets; all of it in --json.
+  constexpr size_t kMaxPrintedClasses = 20;
+  if (e.per_class_accuracy.size() <= kMaxPrintedClasses) {
+    std::cout << "per class (voted):";
+    for (size_t c = 0; c < e.per_class_accuracy.size(); ++c)
+      std::cout << fmt::format(" {}:{:.0f}%", c, 100 * e.per_class_accuracy[c]);
+    std::cout << "\nconfusion (rows true, columns voted):\n";
+    for (int64_t r = 0; r < e.confusion.size(0); ++r) {
+      for (int64_t c = 0; c < e.confusion.size(1); ++c)
+        std::cout << fmt::format("{:4}", e.confusion[r][c].item<int64_t>());
+      std::cout << "\n";
+    }
+  } else {
+    std::cout << fmt::format("({} classes: per-class accuracy and the confusion matrix are in --json)\n",
+                             e.per_class_accuracy.size());
   }
   if (!a.json.empty()) {
     nlohmann::json j = {{"checkpoint", a.checkpoint},
-                        {"dataset", test_set->name()},
+                        {"dataset", test.name},
                         {"samples", e.samples},
-                        {"clips", config.data.clips},
+                        {"clips", clips},
                         {"accuracy", e.accuracy},
                         {"vote_accuracy", e.vote_accuracy},
                         {"clip_accuracy", e.clip_accuracy},
+                        {"top5_accuracy", e.top5_accuracy},
                         {"loss", e.loss},
                         {"per_class_accuracy", e.per_class_accuracy}};
     for (int64_t r = 0; r < e.confusion.size(0); ++r) {

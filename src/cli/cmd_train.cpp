@@ -39,12 +39,16 @@ void run_train(const TrainArgs& a, bool threads_given) {
   if (a.quiet) overrides.push_back("train.quiet=true");
   train::TrainConfig config = train::load_config(a.config, overrides);
   train::check_model_config(config.model);
+  train::training_device(config.train);  // before any data is read or generated
 
   const train::DistEnv env = train::read_dist_env();
   std::shared_ptr<train::Communicator> comm;
   if (env.distributed()) {
     if (!threads_given) torch::set_num_threads(rank_threads(env));
-    comm = train::Communicator::join(env, config.dist.backend, train::dist_timeout(config.dist));
+    // One GPU per rank, as torchrun jobs do: "cuda" means this machine's GPU number LOCAL_RANK.
+    if (config.train.device == "cuda") config.train.device = "cuda:" + std::to_string(env.local_rank);
+    comm = train::Communicator::join(env, config.dist.backend, train::dist_timeout(config.dist),
+                                     torch::Device(config.train.device));
     if (!config.train.quiet && comm->is_main())
       std::cerr << fmt::format(
           "distributed: {} ranks (from {}), {} backend, rendezvous {}:{}; batch {} per rank, {} per step; "

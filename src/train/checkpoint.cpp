@@ -55,6 +55,8 @@ std::string info_to_json(const CheckpointInfo& info) {
                         {"best", info.schedule.best},
                         {"has_best", info.schedule.has_best},
                         {"bad_epochs", info.schedule.bad_epochs}}}};
+  if (info.loss_scale > 0)
+    j["loss_scaler"] = {{"scale", info.loss_scale}, {"growth_tracker", info.loss_scale_growth_tracker}};
   return j.dump();
 }
 
@@ -73,6 +75,10 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
     info.seed = j.at("seed");
     const auto& s = j.at("schedule");
     info.schedule = {s.at("lr"), s.at("best"), s.at("has_best"), s.at("bad_epochs")};
+    if (j.contains("loss_scaler")) {  // mixed-precision runs only
+      info.loss_scale = j["loss_scaler"].at("scale");
+      info.loss_scale_growth_tracker = j["loss_scaler"].at("growth_tracker");
+    }
     return info;
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": not a masnn checkpoint (" + e.what() + ")");
@@ -82,7 +88,7 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
 void read_archive(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(path + ": checkpoint file not found");
   try {
-    archive.load_from(path);
+    archive.load_from(path, torch::kCPU);  // a run trained on a GPU loads anywhere; the trainer moves it back
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() + ")");
   }

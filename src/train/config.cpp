@@ -2,6 +2,7 @@
 // whatever the file holds that nobody read is an unknown key.
 #include "masnn/train/config.h"
 
+#include <c10/core/Device.h>
 #include <toml++/toml.h>
 #include <filesystem>
 #include <fstream>
@@ -238,6 +239,8 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   r.read("train.out_dir", t.out_dir);
   r.read("train.quiet", t.quiet);
   r.read("train.eval_every", t.eval_every);
+  r.read("train.device", t.device);
+  r.read("train.amp", t.amp);
   DistConfig& g = c.dist;
   r.read("dist.backend", g.backend);
   r.read("dist.timeout_s", g.timeout_s);
@@ -295,6 +298,17 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   require(t.grad_clip >= 0, source, "train.grad_clip", ">= 0");
   require(t.label_smoothing >= 0 && t.label_smoothing < 1, source, "train.label_smoothing", "in [0, 1)");
   require(t.eval_every >= 1, source, "train.eval_every", ">= 1");
+  {
+    bool valid_device = false;
+    try {
+      const c10::Device device(t.device);
+      valid_device = device.is_cpu() || device.is_cuda();
+    } catch (const c10::Error&) {
+    }
+    require(valid_device, source, "train.device", "cpu, cuda or cuda:N");
+    require(!t.amp || t.device.rfind("cuda", 0) == 0, source, "train.amp",
+            "false unless train.device is cuda (mixed precision is float16 autocast with loss scaling on a GPU)");
+  }
   require(t.warmup_epochs >= 0 && (t.warmup_epochs == 0 || t.warmup_epochs < t.epochs), source, "train.warmup_epochs",
           ">= 0 and less than train.epochs");
   require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",
@@ -372,7 +386,9 @@ std::string to_toml(const TrainConfig& c) {
                     {"seed", static_cast<int64_t>(t.seed)},
                     {"out_dir", t.out_dir},
                     {"quiet", t.quiet},
-                    {"eval_every", t.eval_every}};
+                    {"eval_every", t.eval_every},
+                    {"device", t.device},
+                    {"amp", t.amp}};
   const DistConfig& g = c.dist;
   toml::table dist{{"backend", g.backend},
                    {"timeout_s", g.timeout_s},

@@ -11,6 +11,7 @@
 
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics_csv.h"
+#include "masnn/train/mixed_precision.h"
 #include "masnn/train/progress.h"
 #include "masnn/train/sync_batch_norm.h"
 #include "masnn/train/tensorboard.h"
@@ -28,6 +29,7 @@ const std::vector<std::string> kCsvColumns = {"epoch",
                                               "test_accuracy",
                                               "test_vote_accuracy",
                                               "test_clip_accuracy",
+                                              "test_top5_accuracy",
                                               "samples_per_second",
                                               "seconds"};
 
@@ -45,6 +47,26 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The device of a module's first parameter (CPU for a module without parameters).
+torch::Device model_device(const torch::nn::Module& module) {
+  const auto params = module.parameters();
+  return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
+}
+
+// Optimiser state read from a checkpoint lands on the CPU; it must live where the parameters are.
+void move_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Device& device) {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  for (auto& entry : optimizer.state()) {
+    if (auto* adam = dynamic_cast<torch::optim::AdamParamState*>(entry.second.get())) {
+      adam->exp_avg(move(adam->exp_avg()));
+      adam->exp_avg_sq(move(adam->exp_avg_sq()));
+      adam->max_exp_avg_sq(move(adam->max_exp_avg_sq()));
+    } else if (auto* sgd = dynamic_cast<torch::optim::SGDParamState*>(entry.second.get())) {
+      sgd->momentum_buffer(move(sgd->momentum_buffer()));
+    }
+  }
 }
 
 }  // namespace
@@ -66,12 +88,13 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader
   torch::NoGradGuard no_grad;
   loader.start_epoch(0);
   const int clips = loader.columns_per_sample();
+  const torch::Device device = model_device(module);
   EvaluationAccumulator acc(num_classes);
   ProgressBar bar("eval", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
   data::Batch batch;
   int64_t step = 0, samples = 0;
   while ((max_samples < 0 || samples < max_samples) && loader.next(batch)) {
-    torch::Tensor x = batch.x, labels = batch.labels;
+    torch::Tensor x = batch.x.to(device), labels = batch.labels.to(device);
     const int64_t batch_samples = labels.size(0) / clips;
     if (max_samples >= 0 && samples + batch_samples > max_samples) {
       // Columns of the samples past the limit go (the input is [T,B',...] for event frames, [B',...] else).
@@ -81,7 +104,7 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader
     }
     const torch::Tensor out = model.forward(x);
     const double loss_sum = classification_loss(loss, out, labels, 0).item<double>() * out.size(0);
-    acc.add(out, labels, clips, loss_sum);
+    acc.add(out.cpu(), labels.cpu(), clips, loss_sum);
     samples += out.size(0) / clips;
     bar.update(++step, samples, {});
   }
@@ -99,6 +122,19 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<con
                           const data::LoaderOptions& options, const std::string& loss, bool quiet) {
   data::EventLoader loader(dataset, options);
   return evaluate_model(model, loader, dataset->num_classes(), loss, quiet);
+}
+
+torch::Device training_device(const TrainSettings& t) {
+  const torch::Device device(t.device);
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available())
+      throw std::invalid_argument("train.device = '" + t.device +
+                                  "': no CUDA device is visible (this LibTorch is a CPU build, or no GPU is present)");
+    if (device.has_index() && device.index() >= static_cast<int64_t>(torch::cuda::device_count()))
+      throw std::invalid_argument(fmt::format("train.device = '{}': only {} CUDA devices are visible", t.device,
+                                              torch::cuda::device_count()));
+  }
+  return device;
 }
 
 Shard shard_of(const Communicator* comm) {
@@ -125,8 +161,11 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::share
                                               shard.rank, shard.world_size));
   }
   spec_ = model_spec(config_, train_.input);
+  device_ = training_device(config_.train);
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
+  module().to(device_);
+  scaler_ = std::make_unique<GradScaler>(GradScalerOptions().enabled(config_.train.amp));
   if (comm_) {
     if (config_.dist.sync_bn) convert_sync_batch_norm(module(), comm_);
     start_data_parallel();
@@ -168,6 +207,10 @@ void Trainer::resume(const std::string& path) {
     throw std::invalid_argument(path + ": the checkpoint's network differs from the config's (checkpoint " +
                                 spec_to_json(peek.spec) + ", config " + spec_to_json(spec_) + ")");
   const CheckpointInfo info = load_checkpoint(path, module(), optimizer_.get(), /*restore_rng=*/true);
+  // Loading puts tensors read for another device on the CPU.
+  module().to(device_);
+  move_optimizer_state(*optimizer_, device_);
+  if (info.loss_scale > 0) scaler_->load_state({info.loss_scale, info.loss_scale_growth_tracker});
   schedule_->set_state(info.schedule);
   next_epoch_ = info.epoch + 1;
   best_accuracy_ = info.best_accuracy;
@@ -197,6 +240,10 @@ void Trainer::save(const std::string& path) {
   info.spec = spec_;
   info.schedule = schedule_->state();
   info.seed = config_.train.seed;
+  if (scaler_->is_enabled()) {
+    info.loss_scale = scaler_->state().scale;
+    info.loss_scale_growth_tracker = scaler_->state().growth_tracker;
+  }
   save_checkpoint(path, module(), optimizer_.get(), info);
 }
 
@@ -216,19 +263,30 @@ EpochRecord Trainer::train_epoch(int64_t epoch) {
   int64_t correct = 0, samples = 0, step = 0;
   data::Batch batch;
   while (loader.next(batch)) {
+    const torch::Tensor x = batch.x.to(device_), labels = batch.labels.to(device_);
     optimizer_->zero_grad();
     if (data_parallel_) data_parallel_->before_forward();
-    const torch::Tensor out = model_.forward(batch.x);
-    const torch::Tensor loss = classification_loss(t.loss, out, batch.labels, t.label_smoothing);
+    torch::Tensor out, loss;
+    {
+      // Mixed precision (train.amp, CUDA only): float16 where autocast deems it safe, the loss in float32.
+      AutocastGuard autocast(device_.type(), t.amp);
+      out = model_.forward(x);
+      loss = classification_loss(t.loss, out.to(torch::kFloat), labels, t.label_smoothing);
+    }
+    const torch::Tensor scaled = scaler_->scale(loss);  // the loss itself without amp
     if (data_parallel_)
-      data_parallel_->backward(loss);  // the gradients are the mean over the ranks when it returns
+      data_parallel_->backward(scaled);  // the gradients are the mean over the ranks when it returns
     else
-      loss.backward();
-    if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(module().parameters(), t.grad_clip);
-    optimizer_->step();
+      scaled.backward();
+    if (t.grad_clip > 0) {
+      scaler_->unscale(*optimizer_);  // clip the true gradients
+      torch::nn::utils::clip_grad_norm_(module().parameters(), t.grad_clip);
+    }
+    scaler_->step(*optimizer_);  // skipped after inf/NaN gradients (amp)
+    scaler_->update();
     const int64_t n = out.size(0);
     loss_sum += loss.item<double>() * n;
-    correct += out.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    correct += out.argmax(1).eq(labels).sum().item<int64_t>();
     samples += n;
     // Rank 0's loss and accuracy so far; samples counted for the whole job (every rank takes as many).
     bar.update(++step, samples * (comm_ ? comm_->world_size() : 1),
@@ -302,10 +360,12 @@ TrainSummary Trainer::fit(int64_t stop_after) {
       row["test_accuracy"] = r.test->accuracy;
       row["test_vote_accuracy"] = r.test->vote_accuracy;
       row["test_clip_accuracy"] = r.test->clip_accuracy;
+      row["test_top5_accuracy"] = r.test->top5_accuracy;
       if (tb) {
         tb->add_scalar("test/loss", r.test->loss, epoch + 1);
         tb->add_scalar("test/accuracy", r.test->accuracy, epoch + 1);
         tb->add_scalar("test/clip_accuracy", r.test->clip_accuracy, epoch + 1);
+        tb->add_scalar("test/top5_accuracy", r.test->top5_accuracy, epoch + 1);
       }
       if (r.test->accuracy > best_accuracy_) {
         best_accuracy_ = r.test->accuracy;
@@ -319,9 +379,13 @@ TrainSummary Trainer::fit(int64_t stop_after) {
     if (!t.quiet && main) {
       std::string line = fmt::format("epoch {}/{}: train loss {:.4f} acc {:.1f}%", epoch + 1, t.epochs, r.train_loss,
                                      100 * r.train_accuracy);
-      if (r.test)
-        line += fmt::format(" | test acc {:.1f}% (vote {:.1f}%, clips {:.1f}%)", 100 * r.test->accuracy,
-                            100 * r.test->vote_accuracy, 100 * r.test->clip_accuracy);
+      if (r.test && r.test->clips > r.test->samples)  // several clips per sample: the voting rules
+        line += fmt::format(" | test acc {:.1f}% (vote {:.1f}%, clips {:.1f}%, top-5 {:.1f}%)",
+                            100 * r.test->accuracy, 100 * r.test->vote_accuracy, 100 * r.test->clip_accuracy,
+                            100 * r.test->top5_accuracy);
+      else if (r.test)
+        line += fmt::format(" | test top-1 {:.2f}% top-5 {:.2f}%", 100 * r.test->accuracy,
+                            100 * r.test->top5_accuracy);
       std::cerr << line << fmt::format(" | lr {:.3g} | {:.1f} samples/s\n", r.lr, r.samples_per_second);
     }
     summary.epochs.push_back(std::move(r));

@@ -21,6 +21,8 @@ struct CheckpointInfo {
   ModelSpec spec;           ///< what build_model needs to rebuild the network
   ScheduleState schedule;
   uint64_t seed = 0;
+  double loss_scale = 0;                  ///< the GradScaler's scale of a mixed-precision run (0: none)
+  int64_t loss_scale_growth_tracker = 0;  ///< ... and its clean steps in a row
 };
 
 /// Writes model (parameters and buffers), optimiser state (when given), info and the CPU RNG state to `path`

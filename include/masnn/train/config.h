@@ -73,6 +73,10 @@ struct TrainSettings {
   std::string out_dir = "runs/default";
   bool quiet = false;
   int64_t eval_every = 1;  ///< evaluate every N epochs (and at the last)
+  /// Where the network trains: "cpu", "cuda" or "cuda:N" (a CUDA build of LibTorch with a visible GPU).
+  std::string device = "cpu";
+  /// Mixed precision on CUDA: float16 autocast of the forward pass and dynamic loss scaling (GradScaler).
+  bool amp = false;
 };
 
 /// [dist]: data-parallel training when the process runs as one rank of a job (masnn/train/distributed.h).

@@ -25,6 +25,7 @@
 #include "masnn/train/config.h"
 #include "masnn/train/distributed.h"
 #include "masnn/train/metrics.h"
+#include "masnn/train/mixed_precision.h"
 #include "masnn/train/schedule.h"
 #include "masnn/train/train_data.h"
 
@@ -59,6 +60,10 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader
 /// The same on an event dataset with the loader's test clips.
 Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
                           const data::LoaderOptions& loader_options, const std::string& loss, bool quiet);
+
+/// train.device as a device this process can use; throws std::invalid_argument naming the key otherwise (CUDA
+/// asked of a CPU build of LibTorch, or a GPU number past the visible ones).
+torch::Device training_device(const TrainSettings& settings);
 
 /// The shard a rank of `comm` loads (the whole data without a communicator).
 Shard shard_of(const Communicator* comm);
@@ -112,6 +117,8 @@ class Trainer {
   int64_t best_epoch_ = -1;
   std::shared_ptr<Communicator> comm_;
   std::unique_ptr<DataParallel> data_parallel_;
+  torch::Device device_ = torch::kCPU;  ///< train.device
+  std::unique_ptr<GradScaler> scaler_;  ///< loss scaling for train.amp (disabled: a pass-through)
 };
 
 }  // namespace masnn::train
