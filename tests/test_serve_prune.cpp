@@ -5,6 +5,7 @@
 
 #include "masnn/models/dvs_net.h"
 #include "masnn/serve/pruning.h"
+#include "serve_test_support.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -13,26 +14,7 @@ using masnn::testing::expect_error;
 namespace {
 
 DvsNet pruning_net(const std::string& attention, torch::ScalarType dtype = torch::kFloat32) {
-  torch::manual_seed(7);
-  auto o = DvsNetOptions::gesture(8, AttentionType::parse(attention))
-               .input_size(16)
-               .channels({8, 16})
-               .pools({1, 2})
-               .hidden({24})
-               .num_classes(4);
-  auto a = o.attention();
-  a.t_ratio = 2;
-  a.c_ratio = 4;
-  o.attention(a);
-  DvsNet net(o);
-  net->to(dtype);
-  torch::NoGradGuard ng;
-  for (auto& p : net->named_parameters()) {
-    if (p.key().find("bn.weight") != std::string::npos) p.value().fill_(2.5);
-    if (p.key().find("bn.bias") != std::string::npos) p.value().fill_(0.2);
-  }
-  net->eval();
-  return net;
+  return masnn::testing::small_spiking_net(attention, 8, 7, dtype);
 }
 
 torch::Tensor frames(int64_t batch, torch::ScalarType dtype = torch::kFloat32) {

@@ -6,6 +6,7 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/serve/sparse.h"
 #include "masnn/serve/sparse_kernels.h"
+#include "serve_test_support.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -131,25 +132,8 @@ TEST(SparseSynapse, CrossoverIsWhereTheFittedSparseTimeMeetsTheDenseTime) {
 TEST(SparseNetwork, AWholeNetworkGivesTheSameOutputsBothWaysOfflineAndStepByStep) {
   for (const char* attention : {"none", "TCSA"}) {
     SCOPED_TRACE(attention);
-    torch::manual_seed(4);
-    auto o = DvsNetOptions::gesture(6, AttentionType::parse(attention))
-                 .input_size(16)
-                 .channels({8, 16})
-                 .pools({1, 2})
-                 .hidden({24})
-                 .num_classes(4);
-    auto a = o.attention();
-    a.t_ratio = 2;
-    a.c_ratio = 4;
-    o.attention(a);
-    DvsNet net(o);
-    net->to(torch::kFloat64);
+    DvsNet net = masnn::testing::small_spiking_net(attention, 6, 4);
     torch::NoGradGuard ng;
-    for (auto& p : net->named_parameters()) {
-      if (p.key().find("bn.weight") != std::string::npos) p.value().fill_(2.5);
-      if (p.key().find("bn.bias") != std::string::npos) p.value().fill_(0.2);
-    }
-    net->eval();
     const torch::Tensor x = (torch::rand({6, 2, 2, 16, 16}) < 0.2).to(torch::kFloat64) * 2;
     const torch::Tensor dense = net->forward(x);
     DvsNetStepState dense_state;

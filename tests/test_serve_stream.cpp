@@ -17,6 +17,7 @@
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
 #include "masnn/serve/stream_runner.h"
+#include "serve_test_support.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -85,28 +86,7 @@ void expect_same_events(const data::Events& a, const data::Events& b) {
 // time and offline results can be compared bit for bit), eval mode, with BN statistics that keep it spiking.
 DvsNet small_net(const std::string& attention, int64_t steps,
                  AttentionPlacement placement = AttentionPlacement::ConvPost, bool per_step = false) {
-  torch::manual_seed(3);
-  auto o = DvsNetOptions::gesture(steps, AttentionType::parse(attention))
-               .input_size(16)
-               .channels({8, 16})
-               .pools({1, 2})
-               .hidden({24})
-               .num_classes(4);
-  auto a = o.attention();
-  a.placement = placement;
-  a.per_step = per_step;
-  a.t_ratio = 2;
-  a.c_ratio = 4;
-  o.attention(a);
-  DvsNet net(o);
-  net->to(torch::kFloat64);
-  torch::NoGradGuard ng;
-  for (auto& p : net->named_parameters()) {
-    if (p.key().find("bn.weight") != std::string::npos) p.value().fill_(2.5);
-    if (p.key().find("bn.bias") != std::string::npos) p.value().fill_(0.2);
-  }
-  net->eval();
-  return net;
+  return masnn::testing::small_spiking_net(attention, steps, 3, torch::kFloat64, placement, per_step);
 }
 
 torch::Tensor random_frames(int64_t steps, int64_t batch = 1, uint64_t seed = 5) {

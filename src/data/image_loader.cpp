@@ -90,19 +90,6 @@ Batch make_image_batch(const ImageDataset& dataset, const std::vector<size_t>& i
 
 namespace {
 
-SamplerSettings sampler_settings(const ImageLoaderOptions& o) {
-  SamplerSettings s;
-  s.batch_size = o.batch_size();
-  s.shuffle = o.shuffle();
-  s.drop_last = o.drop_last();
-  s.workers = o.workers();
-  s.prefetch = o.prefetch();
-  s.seed = o.seed();
-  s.rank = o.rank();
-  s.world_size = o.world_size();
-  return s;
-}
-
 // Checked before the base class starts anything.
 size_t checked_size(const std::shared_ptr<const ImageDataset>& dataset) {
   if (!dataset) throw std::invalid_argument("image loader: no dataset");
@@ -113,7 +100,7 @@ size_t checked_size(const std::shared_ptr<const ImageDataset>& dataset) {
 }  // namespace
 
 ImageLoader::ImageLoader(std::shared_ptr<const ImageDataset> dataset, ImageLoaderOptions options)
-    : PrefetchingLoader(checked_size(dataset), sampler_settings(options)),
+    : PrefetchingLoader(checked_size(dataset), SamplerSettings::of(options)),
       dataset_(std::move(dataset)),
       options_(std::move(options)) {
   const ImageTransformOptions& t = options_.transform();

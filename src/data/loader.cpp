@@ -44,19 +44,6 @@ Batch make_batch(const EventDataset& dataset, const std::vector<size_t>& indices
 
 namespace {
 
-SamplerSettings sampler_settings(const LoaderOptions& o) {
-  SamplerSettings s;
-  s.batch_size = o.batch_size();
-  s.shuffle = o.shuffle();
-  s.drop_last = o.drop_last();
-  s.workers = o.workers();
-  s.prefetch = o.prefetch();
-  s.seed = o.seed();
-  s.rank = o.rank();
-  s.world_size = o.world_size();
-  return s;
-}
-
 // Checked before the base class starts anything.
 size_t checked_size(const std::shared_ptr<const EventDataset>& dataset) {
   if (!dataset) throw std::invalid_argument("loader: no dataset");
@@ -67,7 +54,7 @@ size_t checked_size(const std::shared_ptr<const EventDataset>& dataset) {
 }  // namespace
 
 EventLoader::EventLoader(std::shared_ptr<const EventDataset> dataset, LoaderOptions options)
-    : PrefetchingLoader(checked_size(dataset), sampler_settings(options)),
+    : PrefetchingLoader(checked_size(dataset), SamplerSettings::of(options)),
       dataset_(std::move(dataset)),
       options_(std::move(options)) {
   if (options_.mode() == ClipMode::Test && options_.test_clips() < 1)

@@ -60,6 +60,21 @@ struct SamplerSettings {
 
   /// Throws std::invalid_argument naming the bad field.
   void validate() const;
+
+  /// The sampling fields of a loader's options (any options type with the accessors of the same names).
+  template <class LoaderOptionsT>
+  static SamplerSettings of(const LoaderOptionsT& o) {
+    SamplerSettings s;
+    s.batch_size = o.batch_size();
+    s.shuffle = o.shuffle();
+    s.drop_last = o.drop_last();
+    s.workers = o.workers();
+    s.prefetch = o.prefetch();
+    s.seed = o.seed();
+    s.rank = o.rank();
+    s.world_size = o.world_size();
+    return s;
+  }
 };
 
 /// Order, sharding and prefetching threads for loaders over a dataset of a fixed size. Concrete loaders
