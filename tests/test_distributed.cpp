@@ -418,7 +418,7 @@ TEST(DistributedSampler, ShardsCoverEverySampleOncePerEpochAndPadByWrappingAroun
 // ---------------------------------------------------------------------------------------------------------------
 // Synchronised BatchNorm on a job of one rank equals LibTorch's BatchNorm (values, gradients, statistics)
 
-TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsBlocks) {
+TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnBlocks) {
   DistEnv env;
   env.master_addr = "127.0.0.1";
   env.master_port = free_port();
@@ -485,9 +485,23 @@ TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsBlocks) {
   net.ptr()->eval();
   plain.ptr()->eval();
   EXPECT_TRUE(torch::allclose(net.forward(frames), plain.forward(frames), 1e-5, 1e-6));
-  // A Res-SNN's BN layers are not in such blocks: a clear error rather than a silently unsynchronised BN.
-  const std::string e = masnn::testing::expect_error(
-      [&] { convert_sync_batch_norm(*build_model(default_model_spec("res-snn-mini")).ptr(), comm); });
+  // A Res-SNN: the stem's BN and every block's (two, plus the projection shortcut's) are converted.
+  torch::manual_seed(2);
+  auto res = build_model(default_model_spec("res-snn-mini"));
+  torch::manual_seed(2);
+  auto res_plain = build_model(default_model_spec("res-snn-mini"));
+  EXPECT_EQ(convert_sync_batch_norm(*res.ptr(), comm), 1 + 3 * 2 + 2);
+  const torch::Tensor images = torch::randn({3, 1, 28, 28});
+  res.ptr()->train();
+  res_plain.ptr()->train();
+  torch::manual_seed(4);  // the same dropout masks
+  const torch::Tensor out_sync = res.forward(images);
+  torch::manual_seed(4);
+  const torch::Tensor out_plain = res_plain.forward(images);
+  EXPECT_TRUE(torch::allclose(out_sync, out_plain, 1e-4, 1e-5)) << (out_sync - out_plain).abs().max();
+  // A BN layer outside such blocks: a clear error rather than a silently unsynchronised BN.
+  torch::nn::Sequential other(torch::nn::Conv2d(2, 3, 3), torch::nn::BatchNorm2d(3));
+  const std::string e = masnn::testing::expect_error([&] { convert_sync_batch_norm(*other.ptr(), comm); });
   EXPECT_NE(e.find("dist.sync_bn"), std::string::npos) << e;
 }
 

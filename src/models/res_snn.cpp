@@ -19,6 +19,11 @@ torch::Tensor split_time(const torch::Tensor& x, int64_t steps) {
   return x.view(shape);
 }
 
+// A BatchNorm, or in training mode its replacement when one is set (e.g. synchronised BN).
+torch::Tensor normalize(torch::nn::BatchNorm2d& bn, const NormOverride& replacement, const torch::Tensor& x) {
+  return replacement && bn->is_training() ? replacement(x) : bn(x);
+}
+
 // BN weights start at `weight` (V_th, or 0.2 V_th for the last BN of a branch), biases at 0.
 torch::nn::BatchNorm2d make_bn(int64_t channels, double weight) {
   torch::nn::BatchNorm2d bn(channels);
@@ -110,8 +115,8 @@ torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == options.in_channels(), "res-snn block: input must be [T,B,",
               options.in_channels(), ",H,W], got ", x.sizes());
   const int64_t T = x.size(0);
-  torch::Tensor y = bn1(conv1(merge_time(lif1(x))));
-  y = split_time(bn2(conv2(merge_time(lif2(split_time(y, T))))), T);
+  torch::Tensor y = normalize(bn1, bn1_override, conv1(merge_time(lif1(x))));
+  y = split_time(normalize(bn2, bn2_override, conv2(merge_time(lif2(split_time(y, T))))), T);
   if (attention) y = attention(y);
   return y;
 }
@@ -123,7 +128,7 @@ torch::Tensor ResSnnBlockImpl::shortcut(const torch::Tensor& x) {
   // ceil_mode: an odd side keeps its last row/column (averaged over what is there), matching the conv's output
   // side; on even sides it is the reference's plain 2x2 average pool.
   if (s > 1) y = torch::avg_pool2d(y, {s, s}, {s, s}, {0, 0}, /*ceil_mode=*/true);
-  return split_time(shortcut_bn(shortcut_conv(y)), x.size(0));
+  return split_time(normalize(shortcut_bn, shortcut_bn_override, shortcut_conv(y)), x.size(0));
 }
 
 torch::Tensor ResSnnBlockImpl::forward(const torch::Tensor& x) {
@@ -230,7 +235,7 @@ torch::Tensor ResSnnImpl::stem(const torch::Tensor& x) {
   const int64_t C = options.in_channels();
   TORCH_CHECK((x.dim() == 4 && x.size(1) == C) || (x.dim() == 5 && x.size(2) == C), "res-snn: input must be [B,", C,
               ",H,W] (a static image) or [T,B,", C, ",H,W] (time-major), got ", x.sizes());
-  if (x.dim() == 5) return split_time(stem_bn(stem_conv(merge_time(x))), x.size(0));
+  if (x.dim() == 5) return split_time(normalize(stem_bn, stem_bn_override, stem_conv(merge_time(x))), x.size(0));
   // A static image: the conv runs once. BN normalises over the T identical copies; in training mode it runs on
   // them, so that its running statistics see T*B*H*W values as the reference's do; in eval mode it is
   // per-element and runs once too.
@@ -238,7 +243,8 @@ torch::Tensor ResSnnImpl::stem(const torch::Tensor& x) {
   const torch::Tensor y = stem_conv(x);  // [B,C',H',W']
   std::vector<int64_t> expanded{T};
   expanded.insert(expanded.end(), y.sizes().begin(), y.sizes().end());
-  if (is_training()) return split_time(stem_bn(merge_time(y.unsqueeze(0).expand(expanded))), T);
+  if (is_training())
+    return split_time(normalize(stem_bn, stem_bn_override, merge_time(y.unsqueeze(0).expand(expanded))), T);
   return stem_bn(y).unsqueeze(0).expand(expanded);
 }
 

@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "masnn/models/res_snn.h"
 #include "masnn/models/spiking_blocks.h"
 
 namespace masnn::train {
@@ -162,6 +163,18 @@ int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<
     } else if (auto linear = std::dynamic_pointer_cast<SpikingLinearBlockImpl>(m)) {
       linear->bn_override = make_override(linear->bn.ptr(), comm);
       converted.insert(linear->bn.get());
+    } else if (auto block = std::dynamic_pointer_cast<ResSnnBlockImpl>(m)) {
+      block->bn1_override = make_override(block->bn1.ptr(), comm);
+      block->bn2_override = make_override(block->bn2.ptr(), comm);
+      converted.insert(block->bn1.get());
+      converted.insert(block->bn2.get());
+      if (!block->shortcut_bn.is_empty()) {
+        block->shortcut_bn_override = make_override(block->shortcut_bn.ptr(), comm);
+        converted.insert(block->shortcut_bn.get());
+      }
+    } else if (auto net = std::dynamic_pointer_cast<ResSnnImpl>(m)) {
+      net->stem_bn_override = make_override(net->stem_bn.ptr(), comm);
+      converted.insert(net->stem_bn.get());
     }
   }
   for (const auto& item : model.named_modules("", /*include_self=*/true)) {
@@ -172,7 +185,7 @@ int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<
     if (is_bn && !converted.count(m))
       throw std::invalid_argument("dist.sync_bn: the BatchNorm layer '" + item.key() +
                                   "' is not in a block that synchronised BatchNorm can replace (the DVS networks' "
-                                  "conv and linear blocks); train this network with dist.sync_bn = false");
+                                  "conv and linear blocks, the Res-SNNs' stem and blocks); train this network with dist.sync_bn = false");
   }
   return static_cast<int64_t>(converted.size());
 }

@@ -72,6 +72,8 @@ class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl> {
   MultiDimAttention attention{nullptr};  ///< absent for attention "none"
   torch::nn::Conv2d shortcut_conv{nullptr};
   torch::nn::BatchNorm2d shortcut_bn{nullptr};
+  /// When set, used instead of bn1 / bn2 / shortcut_bn by forward in training mode (synchronised BN).
+  NormOverride bn1_override, bn2_override, shortcut_bn_override;
 };
 TORCH_MODULE(ResSnnBlock);
 
@@ -124,6 +126,8 @@ class ResSnnImpl : public torch::nn::Cloneable<ResSnnImpl> {
   ResSnnOptions options;
   torch::nn::Conv2d stem_conv{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
+  /// When set, used instead of stem_bn by forward in training mode (synchronised BN).
+  NormOverride stem_bn_override;
   torch::nn::ModuleList stages{nullptr};  ///< one ModuleList of ResSnnBlocks per stage
   LIF head_lif{nullptr};
   torch::nn::Dropout dropout{nullptr};

@@ -26,9 +26,9 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
                               std::optional<double> momentum, double eps, const std::shared_ptr<Communicator>& comm);
 
 /// Makes the BatchNorm layers of a network synchronised in training mode: the BN of every block of the DVS
-/// networks (SpikingConvBlock, SpikingLinearBlock, through their bn_override); eval mode keeps the layers' own
-/// running statistics. Returns how many layers were converted. Throws std::invalid_argument naming a BatchNorm
-/// layer it cannot reach (a network whose BN layers are not in such blocks, e.g. the Res-SNNs).
+/// networks (SpikingConvBlock, SpikingLinearBlock: bn_override) and of the Res-SNNs (the stem, every ResSnnBlock:
+/// bn1/bn2/shortcut_bn_override); eval mode keeps the layers' own running statistics. Returns how many layers
+/// were converted. Throws std::invalid_argument naming a BatchNorm layer it cannot reach (one outside such blocks).
 int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<Communicator>& comm);
 
 }  // namespace masnn::train
