@@ -125,11 +125,7 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, dat
   return ds;
 }
 
-ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
-  return model_spec(c, dataset.width(), dataset.height(), dataset.num_classes());
-}
-
-ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classes) {
+InputSpec event_input(const TrainConfig& c, int width, int height, int num_classes) {
   const auto f = frame_options(c.data, width, height);
   if (f.rows() != f.cols())
     throw std::invalid_argument("data: frames must be square for the DVS networks, got " + std::to_string(f.rows()) +
@@ -138,7 +134,19 @@ ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classe
   input.in_channels = 2;
   input.input_size = f.rows();
   input.num_classes = num_classes;
-  return model_spec(c, input);
+  return input;
+}
+
+InputSpec event_input(const TrainConfig& c, const data::EventDataset& dataset) {
+  return event_input(c, dataset.width(), dataset.height(), dataset.num_classes());
+}
+
+ModelSpec model_spec(const TrainConfig& c, const data::EventDataset& dataset) {
+  return model_spec(c, event_input(c, dataset));
+}
+
+ModelSpec model_spec(const TrainConfig& c, int width, int height, int num_classes) {
+  return model_spec(c, event_input(c, width, height, num_classes));
 }
 
 ModelSpec model_spec(const TrainConfig& c, const InputSpec& input) {

@@ -29,10 +29,7 @@ SplitData event_split(const TrainConfig& config, std::shared_ptr<const data::Eve
   data::LoaderOptions options = loader_options(config, *dataset, mode);
   options.rank(shard.rank).world_size(shard.world_size);
   SplitData s;
-  const ModelSpec spec = model_spec(config, *dataset);
-  s.input.in_channels = spec.in_channels;
-  s.input.input_size = spec.input_size;
-  s.input.num_classes = spec.num_classes;
+  s.input = event_input(config, *dataset);
   s.name = dataset->name();
   s.samples = dataset->size();
   s.loader = std::make_unique<data::EventLoader>(std::move(dataset), options);

@@ -29,6 +29,12 @@ data::LoaderOptions loader_options(const TrainConfig& config, const data::EventD
 /// data.root first when it holds none (data.root defaults to <out_dir>/synthetic-gesture).
 std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& config, data::Split split);
 
+/// What a DVS network sees of a sensor of width x height with these classes: 2 polarity planes of the frames
+/// [data] makes (down-sampled by data.ds; they must be square).
+InputSpec event_input(const TrainConfig& config, int width, int height, int num_classes);
+/// The same for an event dataset.
+InputSpec event_input(const TrainConfig& config, const data::EventDataset& dataset);
+
 /// The network spec for a config and the dataset it trains on (input size and classes from the data).
 ModelSpec model_spec(const TrainConfig& config, const data::EventDataset& dataset);
 /// The same for a sensor of width x height and a number of classes.
