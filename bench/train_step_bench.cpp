@@ -1,11 +1,15 @@
 #include "train_step_bench.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
 #include <stdexcept>
 
 #include "bench_util.h"
@@ -34,46 +38,76 @@ torch::Tensor random_spikes(const std::vector<int64_t>& shape) {
   return (torch::rand(shape) < 0.05).to(torch::kFloat) * 2.0;
 }
 
-}  // namespace
+// The network of the config in training mode with its optimizer, input and target; the backends set.
+struct TrainSetup {
+  ModelSpec spec;
+  torch::nn::AnyModule model;
+  DvsNetImpl* net = nullptr;
+  std::unique_ptr<torch::optim::Adam> optimizer;
+  torch::Tensor x, target, loss;
+  void step() {
+    net->zero_grad(/*set_to_none=*/true);
+    loss = torch::mse_loss(net->forward(x), target);
+    loss.backward();
+    optimizer->step();
+  }
+};
 
-TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
+void check_config(const TrainStepBenchConfig& c) {
   if (c.steps < 1) throw std::invalid_argument(fmt::format("bench train-step: --T must be >= 1, got {}", c.steps));
   if (c.batch < 1) throw std::invalid_argument(fmt::format("bench train-step: --batch must be >= 1, got {}", c.batch));
   if (c.iterations < 1)
     throw std::invalid_argument(fmt::format("bench train-step: --steps must be >= 1, got {}", c.iterations));
   if (c.warmup < 0)
     throw std::invalid_argument(fmt::format("bench train-step: --warmup must be >= 0, got {}", c.warmup));
-  const ModelSpec spec = model_spec(c);
-
-  memory::track_cpu_allocations();
-  torch::manual_seed(c.seed);
-  torch::nn::AnyModule model = build_model(spec);
-  DvsNetImpl& net = analysis::as_dvs_net(model);
+  if (c.norm_backend != "fused" && c.norm_backend != "composed")
+    throw std::invalid_argument("bench train-step: --norm-backend must be fused or composed, got '" + c.norm_backend +
+                                "'");
+  if (c.linear_backend != "onednn" && c.linear_backend != "blas")
+    throw std::invalid_argument("bench train-step: --linear-backend must be onednn or blas, got '" + c.linear_backend +
+                                "'");
   if (c.attention_backend != "fused" && c.attention_backend != "composed")
     throw std::invalid_argument("bench train-step: --attention-backend must be fused or composed, got '" +
                                 c.attention_backend + "'");
-  for (const auto& m : net.modules())
+}
+
+std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
+  check_config(c);
+  auto s = std::make_unique<TrainSetup>();
+  s->spec = model_spec(c);
+  torch::manual_seed(c.seed);
+  s->model = build_model(s->spec);
+  s->net = &analysis::as_dvs_net(s->model);
+  for (const auto& m : s->net->modules()) {
     if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
-  net.train();
-  torch::optim::Adam optimizer(net.parameters(), torch::optim::AdamOptions(1e-3));
+    if (auto* block = m->as<SpikingConvBlockImpl>()) block->fused_norm = c.norm_backend == "fused";
+    if (auto* block = m->as<SpikingLinearBlockImpl>()) block->linear_as_conv = c.linear_backend == "onednn";
+  }
+  s->net->train();
+  s->optimizer = std::make_unique<torch::optim::Adam>(s->net->parameters(), torch::optim::AdamOptions(1e-3));
+  s->x = random_spikes({c.steps, c.batch, s->spec.in_channels, s->spec.input_size, s->spec.input_size});
+  const torch::Tensor labels = torch::randint(s->spec.num_classes, {c.batch}, torch::kLong);
+  s->target = torch::one_hot(labels, s->spec.num_classes).to(torch::kFloat);
+  return s;
+}
+
+}  // namespace
+
+TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
+  check_config(c);
+  memory::track_cpu_allocations();
+  const auto setup = make_setup(c);
+  const ModelSpec& spec = setup->spec;
+  DvsNetImpl& net = *setup->net;
+  const torch::Tensor& x = setup->x;
+  torch::Tensor& loss = setup->loss;
+  auto train_step = [&] { setup->step(); };
 
   TrainStepBenchResult r;
   r.model = spec.name;
   r.input_shape = {c.steps, c.batch, spec.in_channels, spec.input_size, spec.input_size};
   r.params = count_parameters(net);
   r.threads = torch::get_num_threads();
-
-  const torch::Tensor x = random_spikes(r.input_shape);  // [T,B,C,H,W], time-major
-  const torch::Tensor labels = torch::randint(spec.num_classes, {c.batch}, torch::kLong);
-  const torch::Tensor target = torch::one_hot(labels, spec.num_classes).to(torch::kFloat);
-
-  torch::Tensor loss;
-  auto train_step = [&] {
-    net.zero_grad(/*set_to_none=*/true);
-    loss = torch::mse_loss(net.forward(x), target);
-    loss.backward();
-    optimizer.step();
-  };
 
   for (int i = 0; i < c.warmup; ++i) train_step();
   memory::reset_cpu_peak();
@@ -97,9 +131,11 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
 
   // The floor: copies of the network's convolutions and linear layers on inputs of the shapes they see
   // ([T*B,C,H,W] and [T*B,F]), forward + backward each, nothing else.
+  // A linear layer is timed twice: torch::linear (a BLAS GEMM; Debian's LibTorch links the reference BLAS) and
+  // the same product as a 1x1 convolution (oneDNN); the floor takes the faster.
   struct FloorCase {
     std::shared_ptr<torch::nn::Module> layer;
-    std::function<torch::Tensor(const torch::Tensor&)> forward;
+    std::function<torch::Tensor(const torch::Tensor&)> forward, onednn_forward;
     torch::Tensor input, grad_output;
   };
   std::vector<FloorCase> cases;
@@ -114,9 +150,15 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
     fc.layer = modules[row.name]->clone();
     if (auto conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(fc.layer))
       fc.forward = [conv](const torch::Tensor& in) { return conv->forward(in); };
-    else if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(fc.layer))
+    else if (auto linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(fc.layer)) {
       fc.forward = [linear](const torch::Tensor& in) { return linear->forward(in); };
-    else
+      fc.onednn_forward = [linear](const torch::Tensor& in) {
+        const auto& w = linear->weight;
+        return torch::conv2d(in.view({in.size(0), in.size(1), 1, 1}), w.view({w.size(0), w.size(1), 1, 1}),
+                             linear->bias)
+            .view({in.size(0), w.size(0)});
+      };
+    } else
       throw std::logic_error("bench train-step: " + row.name + " is neither Conv2d nor Linear");
     // The first layer sees the data (no gradient needed); the others see spikes and pass a gradient back.
     fc.input = cases.empty() ? x.flatten(0, 1) : (torch::rand(in_shape) < 0.1).to(torch::kFloat).requires_grad_(true);
@@ -124,30 +166,96 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
     cases.push_back(std::move(fc));
     r.floor.push_back({row.name, in_shape, 0.0});
   }
-  std::vector<std::vector<double>> layer_ms(cases.size());
+  std::vector<std::vector<double>> layer_ms(cases.size()), onednn_ms(cases.size());
   std::vector<double> floor_ms;
   int64_t floor_peak = 0;
   for (int i = 0; i < c.warmup + c.iterations; ++i) {
     double total = 0;
     for (size_t k = 0; k < cases.size(); ++k) {
       auto& fc = cases[k];
-      fc.layer->zero_grad(/*set_to_none=*/true);
-      if (fc.input.requires_grad()) fc.input.mutable_grad().reset();
-      memory::reset_cpu_peak();
-      const int64_t before = memory::cpu_bytes_in_use();
-      const auto t0 = std::chrono::steady_clock::now();
-      fc.forward(fc.input).backward(fc.grad_output);
-      const double ms = ms_since(t0);
-      floor_peak = std::max(floor_peak, memory::cpu_peak_bytes() - before);
-      total += ms;
+      auto time_pass = [&](const std::function<torch::Tensor(const torch::Tensor&)>& forward) {
+        fc.layer->zero_grad(/*set_to_none=*/true);
+        if (fc.input.requires_grad()) fc.input.mutable_grad().reset();
+        memory::reset_cpu_peak();
+        const int64_t before = memory::cpu_bytes_in_use();
+        const auto t0 = std::chrono::steady_clock::now();
+        forward(fc.input).backward(fc.grad_output);
+        const double ms = ms_since(t0);
+        floor_peak = std::max(floor_peak, memory::cpu_peak_bytes() - before);
+        return ms;
+      };
+      const double ms = time_pass(fc.forward);
+      double best = ms;
+      if (fc.onednn_forward) {
+        const double alt = time_pass(fc.onednn_forward);
+        best = std::min(best, alt);
+        if (i >= c.warmup) onednn_ms[k].push_back(alt);
+      }
+      total += best;
       if (i >= c.warmup) layer_ms[k].push_back(ms);
     }
     if (i >= c.warmup) floor_ms.push_back(total);
   }
-  for (size_t k = 0; k < cases.size(); ++k) r.floor[k].ms = median(layer_ms[k]);
+  for (size_t k = 0; k < cases.size(); ++k) {
+    r.floor[k].ms = median(layer_ms[k]);
+    if (!onednn_ms[k].empty()) r.floor[k].onednn_ms = median(onednn_ms[k]);
+  }
   r.floor_ms = median(floor_ms);
   r.floor_peak_tensor_mib = floor_peak / kMiB;
   return r;
+}
+
+TrainStepProfile profile_train_step(const TrainStepBenchConfig& c, bool shapes) {
+  namespace prof = torch::autograd::profiler;
+  const auto setup = make_setup(c);
+  for (int i = 0; i < c.warmup; ++i) setup->step();
+  TrainStepProfile out;
+  prof::thread_event_lists lists;
+  {
+    prof::enableProfilerLegacy(prof::ProfilerConfig(prof::ProfilerState::CPU, /*report_input_shapes=*/shapes));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < c.iterations; ++i) setup->step();
+    out.step_ms = ms_since(t0) / c.iterations;
+    lists = prof::disableProfilerLegacy();
+  }
+  // Each thread's events are nested push/pop pairs in order: self time = own span minus the direct children's.
+  struct Open {
+    const prof::LegacyEvent* push;
+    double child_us = 0;
+  };
+  std::map<std::string, ProfileRow> by_name;
+  for (const auto& events : lists) {
+    std::vector<Open> stack;
+    for (const auto& e : events) {
+      if (e.kind() == prof::EventKind::PushRange) {
+        stack.push_back({&e, 0.0});
+      } else if (e.kind() == prof::EventKind::PopRange && !stack.empty()) {
+        const Open open = stack.back();
+        stack.pop_back();
+        const double us = open.push->cpuElapsedUs(e);
+        std::string name = open.push->name();
+        if (shapes) {
+          std::vector<std::string> parts;
+          for (const auto& shape : open.push->shapes())
+            if (!shape.empty()) parts.push_back(fmt::format("[{}]", fmt::join(shape, ",")));
+          name += " " + fmt::format("{}", fmt::join(parts, " "));
+        }
+        ProfileRow& row = by_name[name];
+        row.name = name;
+        row.calls += 1;
+        row.self_ms += (us - open.child_us) / 1000.0;
+        if (!stack.empty()) stack.back().child_us += us;
+      }
+    }
+  }
+  for (auto& [name, row] : by_name) {
+    row.calls /= c.iterations;
+    row.self_ms /= c.iterations;
+    out.rows.push_back(row);
+  }
+  std::sort(out.rows.begin(), out.rows.end(),
+            [](const ProfileRow& a, const ProfileRow& b) { return a.self_ms > b.self_ms; });
+  return out;
 }
 
 }  // namespace masnn::bench

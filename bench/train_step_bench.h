@@ -19,6 +19,8 @@ struct TrainStepBenchConfig {
   int warmup = 1;                           ///< untimed steps first
   std::string lif_backend = "fused";        ///< fused or composed
   std::string attention_backend = "fused";  ///< fused (fused_attention.h) or composed LibTorch ops
+  std::string norm_backend = "fused";       ///< fused (BN + pooling as one op, lean_ops.h) or composed
+  std::string linear_backend = "onednn";    ///< onednn (the linear layers as 1x1 convolutions) or blas
   uint64_t seed = 0;
 };
 
@@ -27,6 +29,7 @@ struct FloorLayer {
   std::string name;                  ///< module path in the network, e.g. convs.1.conv
   std::vector<int64_t> input_shape;  ///< [T*B,C,H,W] or [T*B,F]
   double ms = 0;                     ///< forward+backward, median
+  double onednn_ms = 0;              ///< linear layers: the same as a 1x1 convolution (oneDNN), median; else 0
 };
 
 struct TrainStepBenchResult {
@@ -42,7 +45,7 @@ struct TrainStepBenchResult {
   double peak_tensor_mib = 0;        ///< allocator peak during the steps, counting everything since the model was built
   double baseline_tensor_mib = 0;    ///< held before the timed steps: weights, Adam state, input, labels
   double peak_rss_mib = 0;           ///< process peak RSS after the training steps (before the floor)
-  double floor_ms = 0;               ///< sum of the floor layers' medians
+  double floor_ms = 0;               ///< median over passes of the sum of the layers' times (a linear: its faster form)
   double floor_peak_tensor_mib = 0;  ///< allocator peak of one floor pass above what was held before it
   std::vector<FloorLayer> floor;
   double ratio() const { return floor_ms > 0 ? step_ms / floor_ms : 0.0; }
@@ -51,5 +54,22 @@ struct TrainStepBenchResult {
 /// Builds the network, runs warmup + iterations training steps, then the floor (warmup + iterations passes).
 /// Throws std::invalid_argument naming the setting for a bad config.
 TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& config);
+
+/// Time of one LibTorch operator (or autograd node) in the profiled training steps, per step.
+struct ProfileRow {
+  std::string name;
+  double calls = 0;    ///< calls per step
+  double self_ms = 0;  ///< time inside the operator minus the operators it called, per step
+};
+
+struct TrainStepProfile {
+  double step_ms = 0;            ///< wall time per profiled step (profiler on)
+  std::vector<ProfileRow> rows;  ///< by self time, largest first
+};
+
+/// Runs warmup steps, then `iterations` steps under LibTorch's (legacy, CPU) profiler and sums the self time of
+/// every operator by name. The same network and input as run_train_step_bench; no floor.
+/// With `shapes`, rows are split by the operator's input shapes too ("name [shape], [shape]").
+TrainStepProfile profile_train_step(const TrainStepBenchConfig& config, bool shapes = false);
 
 }  // namespace masnn::bench

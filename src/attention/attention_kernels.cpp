@@ -40,12 +40,18 @@ void row_sum_max(const T* x, int64_t rows, int64_t n, T* sum, T* max, int32_t* a
 }
 
 template <typename T>
-void row_sum_max_backward(const T* dsum, const T* dmax, const int32_t* arg, int64_t rows, int64_t n, T* dx) {
+void row_sum_max_backward(const T* dsum, const T* dmax, const int32_t* arg, int64_t rows, int64_t n, T* dx,
+                          bool accumulate) {
   at::parallel_for(0, rows, grain_rows(n), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       T* row = dx + r * n;
       const T v = dsum ? dsum[r] : T(0);
-      for (int64_t i = 0; i < n; ++i) row[i] = v;
+      if (accumulate) {
+        if (dsum)
+          for (int64_t i = 0; i < n; ++i) row[i] += v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) row[i] = v;
+      }
       if (dmax) row[arg[r]] += dmax[r];
     }
   });
@@ -84,7 +90,7 @@ void scaled_mean_max_tc(const T* x, const T* a, const AttentionShape& s, T* mean
 
 template <typename T>
 void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, const T* dmean, const T* dmax,
-                                 const AttentionShape& s, T* dx, T* da) {
+                                 const AttentionShape& s, T* dx, T* da, bool accumulate) {
   const int64_t B = s.batch, C = s.channels, N = s.positions;
   const T inv = T(1) / static_cast<T>(s.steps * C);
   at::parallel_for(0, s.rows(), grain_rows(N), [&](int64_t r0, int64_t r1) {
@@ -98,11 +104,20 @@ void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, con
       const int32_t* ag = arg + b * N;
       const T k = a[r];
       T acc = 0;
-      for (int64_t i = 0; i < N; ++i) {
-        T g = dmu ? dmu[i] * inv : T(0);
-        if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
-        out[i] = k * g;
-        acc += row[i] * g;
+      if (accumulate) {
+        for (int64_t i = 0; i < N; ++i) {
+          T g = dmu ? dmu[i] * inv : T(0);
+          if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
+          out[i] += k * g;
+          acc += row[i] * g;
+        }
+      } else {
+        for (int64_t i = 0; i < N; ++i) {
+          T g = dmu ? dmu[i] * inv : T(0);
+          if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
+          out[i] = k * g;
+          acc += row[i] * g;
+        }
       }
       da[r] = acc;
     }
@@ -165,13 +180,13 @@ void scale_tbc_backward(const T* g, const T* x, const T* a, const T* w, const At
   });
 }
 
-#define MASNN_INSTANTIATE(T)                                                                           \
-  template void row_sum_max<T>(const T*, int64_t, int64_t, T*, T*, int32_t*);                          \
-  template void row_sum_max_backward<T>(const T*, const T*, const int32_t*, int64_t, int64_t, T*);     \
-  template void scaled_mean_max_tc<T>(const T*, const T*, const AttentionShape&, T*, T*, int32_t*);    \
-  template void scaled_mean_max_tc_backward<T>(const T*, const T*, const int32_t*, const T*, const T*, \
-                                               const AttentionShape&, T*, T*);                         \
-  template void scale_tbc<T>(const T*, const T*, const T*, const AttentionShape&, bool, T*);           \
+#define MASNN_INSTANTIATE(T)                                                                             \
+  template void row_sum_max<T>(const T*, int64_t, int64_t, T*, T*, int32_t*);                            \
+  template void row_sum_max_backward<T>(const T*, const T*, const int32_t*, int64_t, int64_t, T*, bool); \
+  template void scaled_mean_max_tc<T>(const T*, const T*, const AttentionShape&, T*, T*, int32_t*);      \
+  template void scaled_mean_max_tc_backward<T>(const T*, const T*, const int32_t*, const T*, const T*,   \
+                                               const AttentionShape&, T*, T*, bool);                     \
+  template void scale_tbc<T>(const T*, const T*, const T*, const AttentionShape&, bool, T*);             \
   template void scale_tbc_backward<T>(const T*, const T*, const T*, const T*, const AttentionShape&, bool, T*, T*, T*);
 MASNN_INSTANTIATE(float)
 MASNN_INSTANTIATE(double)

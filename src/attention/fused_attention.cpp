@@ -28,8 +28,19 @@ torch::Tensor contiguous_or_undefined(const torch::Tensor& t) {
   return t.defined() ? t.contiguous() : t;
 }
 
+// The gradient arriving at the pass-through output of a pooling node (undefined = none), made writable: the
+// pooling's own contribution is added to it in place, so that the composite's three nodes share one dx buffer
+// instead of three summed by autograd.
+torch::Tensor writable_or_undefined(const torch::Tensor& g) {
+  if (!g.defined()) return g;
+  if (g.is_contiguous() && g.use_count() == 1 && g.storage().use_count() == 1) return g;
+  return g.contiguous().clone();
+}
+
+// The pooling nodes below return x itself as a last output when pass_through is set (a view, no copy): the next
+// node reads that alias, and its gradient comes back here to be added to.
 struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
-  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in) {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, bool pass_through) {
     const torch::Tensor x = x_in.contiguous();
     const auto s = shape_of(x);
     auto sum = torch::empty({s.steps, s.batch, s.channels}, x.options());
@@ -41,6 +52,7 @@ struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
     });
     ctx->save_for_backward({arg});
     ctx->saved_data["sizes"] = x.sizes().vec();
+    if (pass_through) return {sum, max, x_in};
     return {sum, max};
   }
 
@@ -48,19 +60,23 @@ struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
     const torch::Tensor arg = ctx->get_saved_variables()[0];
     const auto sizes = ctx->saved_data["sizes"].toIntVector();
     const torch::Tensor dsum = contiguous_or_undefined(grads[0]), dmax = contiguous_or_undefined(grads[1]);
+    torch::Tensor dx = grads.size() > 2 ? writable_or_undefined(grads[2]) : torch::Tensor();
+    const bool accumulate = dx.defined();
+    if (!dsum.defined() && !dmax.defined()) return {dx, torch::Tensor()};
     const torch::Tensor like = dsum.defined() ? dsum : dmax;
-    auto dx = torch::empty(sizes, like.options());
+    if (!accumulate) dx = torch::empty(sizes, like.options());
     const int64_t n = sizes[3] * sizes[4];
     AT_DISPATCH_FLOATING_TYPES(like.scalar_type(), "spatial_sum_max_backward", [&] {
       kernels::row_sum_max_backward(ptr_or_null<scalar_t>(dsum), ptr_or_null<scalar_t>(dmax), arg.data_ptr<int32_t>(),
-                                    arg.numel(), n, dx.data_ptr<scalar_t>());
+                                    arg.numel(), n, dx.data_ptr<scalar_t>(), accumulate);
     });
-    return {dx};
+    return {dx, torch::Tensor()};
   }
 };
 
 struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
-  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in) {
+  static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in,
+                               bool pass_through) {
     const torch::Tensor x = x_in.contiguous(), a = a_in.contiguous();
     const auto s = shape_of(x);
     auto mean = torch::empty({s.batch, x.size(3), x.size(4)}, x.options());
@@ -71,6 +87,7 @@ struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
                                   max.data_ptr<scalar_t>(), arg.data_ptr<int32_t>());
     });
     ctx->save_for_backward({x, a, arg});
+    if (pass_through) return {mean, max, x_in};
     return {mean, max};
   }
 
@@ -78,14 +95,17 @@ struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor &x = saved[0], &a = saved[1], &arg = saved[2];
     const torch::Tensor dmean = contiguous_or_undefined(grads[0]), dmax = contiguous_or_undefined(grads[1]);
-    auto dx = torch::empty_like(x);
+    torch::Tensor dx = grads.size() > 2 ? writable_or_undefined(grads[2]) : torch::Tensor();
+    const bool accumulate = dx.defined();
+    if (!dmean.defined() && !dmax.defined()) return {dx, torch::Tensor(), torch::Tensor()};
+    if (!accumulate) dx = torch::empty_like(x);
     auto da = torch::empty_like(a);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_mean_max_tc_backward", [&] {
       kernels::scaled_mean_max_tc_backward(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), arg.data_ptr<int32_t>(),
                                            ptr_or_null<scalar_t>(dmean), ptr_or_null<scalar_t>(dmax), shape_of(x),
-                                           dx.data_ptr<scalar_t>(), da.data_ptr<scalar_t>());
+                                           dx.data_ptr<scalar_t>(), da.data_ptr<scalar_t>(), accumulate);
     });
-    return {dx, da};
+    return {dx, da, torch::Tensor()};
   }
 };
 
@@ -136,7 +156,7 @@ bool fused_attention_supports(const torch::Tensor& x) {
 
 std::tuple<torch::Tensor, torch::Tensor> spatial_sum_max(const torch::Tensor& x) {
   check_input(x, "spatial_sum_max");
-  const auto out = SpatialSumMax::apply(x);
+  const auto out = SpatialSumMax::apply(x, false);
   return {out[0], out[1]};
 }
 
@@ -144,7 +164,7 @@ std::tuple<torch::Tensor, torch::Tensor> scaled_mean_max_tc(const torch::Tensor&
   check_input(x, "scaled_mean_max_tc");
   TORCH_CHECK(a.sizes() == x.sizes().slice(0, 3) && a.scalar_type() == x.scalar_type(),
               "scaled_mean_max_tc: a must be [T,B,C] = ", x.sizes().slice(0, 3), " of x's type, got ", a.sizes());
-  const auto out = ScaledMeanMaxTC::apply(x, a);
+  const auto out = ScaledMeanMaxTC::apply(x, a, false);
   return {out[0], out[1]};
 }
 
@@ -164,8 +184,11 @@ torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImp
   check_input(x, "attention");
   const int64_t T = x.size(0), B = x.size(1), C = x.size(2), H = x.size(3), W = x.size(4);
   torch::Tensor wt, wc, ws, a;  // wt [T,B], wc [B,C], ws [B,H,W], a [T,B,C]
+  torch::Tensor chain = x;      // x as the pooling nodes pass it on (one gradient buffer for the three nodes)
   if (ta || ca) {
-    auto [sum, max] = spatial_sum_max(x);  // [T,B,C]
+    const auto pooled = SpatialSumMax::apply(x, true);
+    torch::Tensor sum = pooled[0], max = pooled[1];  // [T,B,C]
+    chain = pooled[2];
     if (ta) {
       TORCH_CHECK(T == ta->options.steps(), "temporal attention: built for T = ", ta->options.steps(),
                   " time steps, got input with T = ", T);
@@ -185,10 +208,12 @@ torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImp
     a = torch::ones({T, B, C}, x.options());
   }
   if (sa) {
-    auto [mean, max] = scaled_mean_max_tc(x, a);  // [B,H,W]
-    ws = sa->weights_from_maps(mean, max).squeeze(1);
+    TORCH_CHECK(a.sizes() == x.sizes().slice(0, 3) && a.scalar_type() == x.scalar_type(), "attention: internal shape");
+    const auto maps = ScaledMeanMaxTC::apply(chain, a, true);  // [B,H,W] each
+    chain = maps[2];
+    ws = sa->weights_from_maps(maps[0], maps[1]).squeeze(1);
   }
-  torch::Tensor out = scale_tbc(x, a, ws, relu);
+  torch::Tensor out = scale_tbc(chain, a, ws, relu);
   if (weights) {
     *weights = {};
     if (wt.defined()) weights->temporal = wt.detach().view({T, B, 1, 1, 1});

@@ -62,11 +62,11 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   }
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
-      "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, "
-      "threads {}, median of {} steps after {} warm-up\n",
+      "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, BN+pool {}, "
+      "linear {}, threads {}, median of {} steps after {} warm-up\n",
       r.model, AttentionType::parse(c.attention).name(), c.placement, c.attention_backend,
-      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, r.threads, c.iterations,
-      c.warmup);
+      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, c.norm_backend,
+      c.linear_backend, r.threads, c.iterations, c.warmup);
   std::cout << fmt::format(
       "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
       "{:.2f} samples/s, {:.2f} ms per sample-time-step\n",
@@ -82,8 +82,9 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
       "{:.1f} ms, peak {:.1f} MiB above its inputs\n",
       r.floor_ms, r.floor_peak_tensor_mib);
   for (const auto& l : r.floor)
-    std::cout << fmt::format("  {:<14} input {:<20} {:>9.1f} ms\n", l.name, analysis::shape_string(l.input_shape),
-                             l.ms);
+    std::cout << fmt::format(
+        "  {:<14} input {:<20} {:>9.1f} ms{}\n", l.name, analysis::shape_string(l.input_shape), l.ms,
+        l.onednn_ms > 0 ? fmt::format(" (BLAS), {:.1f} ms as a 1x1 conv (oneDNN)", l.onednn_ms) : std::string());
   std::cout << fmt::format("step / floor: {:.2f}x\n", r.ratio());
   if (!json_path.empty()) {
     nlohmann::json j;
@@ -96,6 +97,8 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                    {"warmup", c.warmup},
                    {"lif_backend", c.lif_backend},
                    {"attention_backend", c.attention_backend},
+                   {"norm_backend", c.norm_backend},
+                   {"linear_backend", c.linear_backend},
                    {"threads", r.threads},
                    {"input_shape", r.input_shape},
                    {"params", r.params}};
@@ -112,7 +115,8 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                     {"step_over_floor", r.ratio()},
                     {"loss", r.loss}};
     for (const auto& l : r.floor)
-      j["floor_layers"].push_back({{"name", l.name}, {"input_shape", l.input_shape}, {"ms", l.ms}});
+      j["floor_layers"].push_back(
+          {{"name", l.name}, {"input_shape", l.input_shape}, {"ms", l.ms}, {"onednn_ms", l.onednn_ms}});
     json_out << j.dump(2) << "\n";
   }
 }
@@ -170,6 +174,10 @@ RegisterCommand reg([](CLI::App& app) {
   step->add_option("--warmup", step_config->warmup, "untimed steps first")->capture_default_str();
   step->add_option("--lif-backend", step_config->lif_backend, "fused or composed")->capture_default_str();
   step->add_option("--attention-backend", step_config->attention_backend, "fused or composed")->capture_default_str();
+  step->add_option("--norm-backend", step_config->norm_backend, "fused (BN + pooling as one op) or composed")
+      ->capture_default_str();
+  step->add_option("--linear-backend", step_config->linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
+      ->capture_default_str();
   step->add_option("--seed", step_config->seed, "seed of the weights, input and labels")->capture_default_str();
   step->add_option("--json", *step_json, "also write the figures to this JSON file");
   step->callback([step_config, step_json] { run_bench_train_step(*step_config, *step_json); });

@@ -1,12 +1,168 @@
 #include "masnn/models/lean_ops.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <tuple>
+#include <vector>
 
 namespace masnn::functional {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// Rows per parallel task: enough work per task to amortise scheduling.
+int64_t grain_rows(int64_t n) {
+  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
+}
+
+// Backward of average pooling with kernel = stride = k over rows of [rows, H, W]:
+// dx[r, h, w] = g[r, h/k, w/k] / k^2. One write pass (LibTorch's repeat_interleave took two plus index tensors).
+template <typename S>
+void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_t W, int64_t k) {
+  const int64_t Ho = H / k, Wo = W / k;
+  const S inv = S(1) / static_cast<S>(k * k);
+  at::parallel_for(0, rows, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        const S* gr = g + (r * Ho + ho) * Wo;
+        S* first = dx + (r * H + ho * k) * W;
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          const S v = gr[wo] * inv;
+          for (int64_t j = 0; j < k; ++j) first[wo * k + j] = v;
+        }
+        for (int64_t j = 1; j < k; ++j) std::copy(first, first + W, first + j * W);
+      }
+  });
+}
+
+// Per channel of y [N, C, P]: the sum and the sum of squares of (y - shift[c]) over N and P, in double. The shift
+// (one value of the channel) keeps the one-pass variance free of cancellation when |mean| >> std.
+template <typename S>
+void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift, double* sum, double* sumsq) {
+  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      double s = 0, q = 0;
+      const S sh = shift[c];
+      for (int64_t n = 0; n < N; ++n) {
+        const S* row = y + (n * C + c) * P;
+        S rs = 0, rq = 0;  // one row in S, vectorised; rows summed in double
+        for (int64_t i = 0; i < P; ++i) {
+          const S d = row[i] - sh;
+          rs += d;
+          rq += d * d;
+        }
+        s += rs;
+        q += rq;
+      }
+      sum[c] = s;
+      sumsq[c] = q;
+    }
+  });
+}
+
+// out[n, c, ho, wo] = scale[c] * mean of y over the k x k window + offset[c], for y [N, C, H, W].
+template <typename S>
+void scale_pool_kernel(const S* y, const S* scale, const S* offset, int64_t N, int64_t C, int64_t H, int64_t W,
+                       int64_t k, S* out) {
+  const int64_t Ho = H / k, Wo = W / k;
+  const S inv = S(1) / static_cast<S>(k * k);
+  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    std::vector<S> acc(static_cast<size_t>(Wo));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r % C;
+      const S a = scale[c] * inv, b = offset[c];
+      const S* yr = y + r * H * W;
+      S* o = out + r * Ho * Wo;
+      if (k == 1) {
+        for (int64_t i = 0; i < H * W; ++i) o[i] = scale[c] * yr[i] + b;
+        continue;
+      }
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        std::fill(acc.begin(), acc.end(), S(0));
+        for (int64_t j = 0; j < k; ++j) {
+          const S* line = yr + (ho * k + j) * W;
+          for (int64_t wo = 0; wo < Wo; ++wo)
+            for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
+        }
+        for (int64_t wo = 0; wo < Wo; ++wo) o[ho * Wo + wo] = a * acc[wo] + b;
+      }
+    }
+  });
+}
+
+// Per channel: sum of g [N, C, Ho, Wo] and sum of g * (window mean of y [N, C, H, W] - shift[c]), in double.
+template <typename S>
+void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int64_t C, int64_t H, int64_t W, int64_t k,
+                         double* sum_g, double* sum_gy) {
+  const int64_t Ho = H / k, Wo = W / k;
+  const S inv = S(1) / static_cast<S>(k * k);
+  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<S> acc(static_cast<size_t>(Wo));
+    for (int64_t c = c0; c < c1; ++c) {
+      double sg = 0, sgy = 0;
+      const S sh = shift[c];
+      for (int64_t n = 0; n < N; ++n) {
+        const S* yr = y + (n * C + c) * H * W;
+        const S* gr = g + (n * C + c) * Ho * Wo;
+        S rg = 0, rgy = 0;
+        for (int64_t ho = 0; ho < Ho; ++ho) {
+          std::fill(acc.begin(), acc.end(), S(0));
+          for (int64_t j = 0; j < k; ++j) {
+            const S* line = yr + (ho * k + j) * W;
+            for (int64_t wo = 0; wo < Wo; ++wo)
+              for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
+          }
+          const S* gl = gr + ho * Wo;
+          for (int64_t wo = 0; wo < Wo; ++wo) {
+            rg += gl[wo];
+            rgy += gl[wo] * (acc[wo] * inv - sh);
+          }
+        }
+        sg += rg;
+        sgy += rgy;
+      }
+      sum_g[c] = sg;
+      sum_gy[c] = sgy;
+    }
+  });
+}
+
+// dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w].
+template <typename S>
+void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S* d, int64_t N, int64_t C, int64_t H,
+                        int64_t W, int64_t k, S* dy) {
+  const int64_t Ho = H / k, Wo = W / k;
+  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r % C;
+      const S ac = a[c], bc = b[c], dc = d[c];
+      const S* yr = y + r * H * W;
+      const S* gr = g + r * Ho * Wo;
+      S* out = dy + r * H * W;
+      for (int64_t h = 0; h < H; ++h) {
+        const S* gl = gr + (h / k) * Wo;
+        const S* yl = yr + h * W;
+        S* ol = out + h * W;
+        if (k == 1) {
+          for (int64_t w = 0; w < W; ++w) ol[w] = ac * gl[w] + bc + dc * yl[w];
+        } else {
+          for (int64_t wo = 0; wo < Wo; ++wo) {
+            const S base = ac * gl[wo] + bc;
+            for (int64_t i = 0; i < k; ++i) ol[wo * k + i] = base + dc * yl[wo * k + i];
+          }
+        }
+      }
+    }
+  });
+}
+
+template <typename S>
+const S* ptr(const torch::Tensor& t) {
+  return t.data_ptr<S>();
+}
 
 struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t k) {
@@ -16,8 +172,16 @@ struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const int64_t k = ctx->saved_data["k"].toInt();
     // Each input pixel belongs to exactly one window: its gradient is the window's over k*k.
-    const torch::Tensor g = grads[0];
-    return {g.repeat_interleave(k, 2).repeat_interleave(k, 3).div_(static_cast<double>(k * k)), torch::Tensor()};
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t H = g.size(2) * k, W = g.size(3) * k;
+    if (!g.device().is_cpu() || (g.scalar_type() != torch::kFloat && g.scalar_type() != torch::kDouble))
+      return {g.repeat_interleave(k, 2).repeat_interleave(k, 3).div_(static_cast<double>(k * k)), torch::Tensor()};
+    auto dx = torch::empty({g.size(0), g.size(1), H, W}, g.options());
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "avg_pool2d_lean_backward", [&] {
+      avg_pool_backward_kernel<scalar_t>(g.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), g.size(0) * g.size(1), H, W,
+                                         k);
+    });
+    return {dx, torch::Tensor()};
   }
 };
 
@@ -37,33 +201,137 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
-    const torch::Tensor x = saved[0].to(dtype), &weight = saved[1];
+    const torch::Tensor& weight = saved[1];
     const bool has_bias = ctx->saved_data["bias"].toBool();
     const std::vector<int64_t> bias_sizes = {weight.size(0)};
-    const auto [dx, dw, db] = at::convolution_backward(
-        grads[0], x, weight, has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt,
-        ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(),
-        ctx->saved_data["dilation"].toIntVector(), false, {0, 0}, ctx->saved_data["groups"].toInt(),
-        {true, true, has_bias});
+    const auto stride = ctx->saved_data["stride"].toIntVector(), padding = ctx->saved_data["padding"].toIntVector(),
+               dilation = ctx->saved_data["dilation"].toIntVector();
+    const int64_t groups = ctx->saved_data["groups"].toInt();
+    // The weight gradient first, with the input decoded to floats; then that copy is freed before the input
+    // gradient is computed, so the two passes' temporaries (oneDNN's reorders among them) never coexist.
+    torch::Tensor dw, db;
+    torch::Tensor x = saved[0].to(dtype);
+    std::tie(std::ignore, dw, db) = at::convolution_backward(
+        grads[0], x, weight, has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, stride, padding,
+        dilation, false, {0, 0}, groups, {false, true, has_bias});
+    const std::vector<int64_t> x_sizes = x.sizes().vec();
+    x = torch::Tensor();
+    // The input gradient needs the input's sizes only: a zero-stride stand-in holds them without memory.
+    const torch::Tensor shape_only = torch::zeros({1}, weight.options()).expand(x_sizes);
+    auto dx = std::get<0>(at::convolution_backward(grads[0], shape_only, weight, c10::nullopt, stride, padding,
+                                                   dilation, false, {0, 0}, groups, {true, false, false}));
     return {
         dx, dw, has_bias ? db : torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
+// x [N,F], weight [O,F] as a 1x1 convolution: [N,F,1,1] and [O,F,1,1].
+torch::Tensor as_image(const torch::Tensor& t) {
+  return t.view({t.size(0), t.size(1), 1, 1});
+}
+
 struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const c10::optional<torch::Tensor>& bias) {
+                               const c10::optional<torch::Tensor>& bias, bool as_conv) {
     ctx->save_for_backward({x.to(torch::kByte), weight});
     ctx->saved_data["bias"] = bias.has_value();
     ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
-    return torch::linear(x, weight, bias);
+    ctx->saved_data["as_conv"] = as_conv;
+    if (!as_conv) return torch::linear(x, weight, bias);
+    return torch::conv2d(as_image(x.contiguous()), as_image(weight.contiguous()), bias).view({x.size(0), -1});
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
-    const torch::Tensor x = saved[0].to(dtype), &weight = saved[1], &g = grads[0];
+    const torch::Tensor x = saved[0].to(dtype), &weight = saved[1], g = grads[0].contiguous();
     const bool has_bias = ctx->saved_data["bias"].toBool();
-    return {g.mm(weight), g.t().mm(x), has_bias ? g.sum(0) : torch::Tensor()};
+    if (!ctx->saved_data["as_conv"].toBool())
+      return {g.mm(weight), g.t().mm(x), has_bias ? g.sum(0) : torch::Tensor(), torch::Tensor()};
+    const std::vector<int64_t> bias_sizes = {weight.size(0)};
+    const auto [dx, dw, db] =
+        at::convolution_backward(as_image(g), as_image(x), as_image(weight.contiguous()),
+                                 has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, {1, 1}, {0, 0},
+                                 {1, 1}, false, {0, 0}, 1, {true, true, has_bias});
+    return {dx.view(x.sizes()), dw.view(weight.sizes()), has_bias ? db : torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// Training-mode BatchNorm2d then average pooling k, one node. Inputs: y [N,C,H,W] contiguous, weight, bias,
+// running_mean, running_var [C]; the running statistics are updated in place (no gradient).
+struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& running_mean,
+                               const torch::Tensor& running_var, double factor, double eps, int64_t k) {
+    const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
+    const double count = static_cast<double>(N * H * W);
+    // The shift of each channel: its first value.
+    const torch::Tensor shift = y.select(0, 0).reshape({C, H * W}).select(1, 0).contiguous();
+    std::vector<double> sum(C), sumsq(C);
+    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_stats", [&] {
+      channel_moments<scalar_t>(ptr<scalar_t>(y), N, C, H * W, ptr<scalar_t>(shift), sum.data(), sumsq.data());
+    });
+    const auto dopt = torch::TensorOptions().dtype(torch::kDouble);
+    const torch::Tensor s = torch::from_blob(sum.data(), {C}, dopt), q = torch::from_blob(sumsq.data(), {C}, dopt);
+    const torch::Tensor dmean = s / count;
+    const torch::Tensor var = (q / count - dmean * dmean).clamp_min(0);  // biased, of y - shift
+    const torch::Tensor mean = (dmean + shift.to(torch::kDouble)).to(y.scalar_type());
+    const torch::Tensor invstd = (var + eps).rsqrt().to(y.scalar_type());
+    {
+      torch::NoGradGuard no_grad;
+      const double unbiased = count > 1 ? count / (count - 1) : 1.0;
+      running_mean.mul_(1 - factor).add_(mean.to(running_mean.scalar_type()), factor);
+      running_var.mul_(1 - factor).add_((var * unbiased).to(running_var.scalar_type()), factor);
+    }
+    const torch::Tensor scale = (weight.detach() * invstd).contiguous();
+    const torch::Tensor offset = (bias.detach() - mean * scale).contiguous();
+    auto out = torch::empty({N, C, H / k, W / k}, y.options());
+    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d", [&] {
+      scale_pool_kernel<scalar_t>(ptr<scalar_t>(y), ptr<scalar_t>(scale), ptr<scalar_t>(offset), N, C, H, W, k,
+                                  out.data_ptr<scalar_t>());
+    });
+    ctx->save_for_backward({y, weight, mean, invstd});
+    ctx->saved_data["k"] = k;
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &y = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    const int64_t k = ctx->saved_data["k"].toInt();
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
+    const double count = static_cast<double>(N * H * W);
+    std::vector<double> sum_g(C), sum_gy(C);
+    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_backward_stats", [&] {
+      pooled_grad_moments<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(mean), N, C, H, W, k,
+                                    sum_g.data(), sum_gy.data());
+    });
+    // With z the BN output at full resolution, dz = the pooled gradient spread over its window / k^2:
+    // sum dz = sum g, and sum dz * xhat = invstd * sum g * (window mean of y - mean).
+    const auto dopt = torch::TensorOptions().dtype(torch::kDouble);
+    const torch::Tensor dbias = torch::from_blob(sum_g.data(), {C}, dopt).clone();
+    const torch::Tensor istd = invstd.to(torch::kDouble), gamma = weight.detach().to(torch::kDouble);
+    const torch::Tensor dweight = torch::from_blob(sum_gy.data(), {C}, dopt) * istd;
+    // dy = gamma * invstd * (dz - sum dz / M - xhat * sum(dz * xhat) / M) = a * g + b + d * y per channel.
+    const torch::Tensor gi = gamma * istd;
+    const torch::Tensor a = gi / static_cast<double>(k * k);
+    const torch::Tensor d = -gi * istd * dweight / count;
+    const torch::Tensor b = -gi * dbias / count - d * mean.to(torch::kDouble);
+    const auto st = y.scalar_type();
+    const torch::Tensor ac = a.to(st), bc = b.to(st), dc = d.to(st);
+    auto dy = torch::empty_like(y);
+    AT_DISPATCH_FLOATING_TYPES(st, "batch_norm_avg_pool2d_backward", [&] {
+      bn_pool_input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(ac), ptr<scalar_t>(bc),
+                                   ptr<scalar_t>(dc), N, C, H, W, k, dy.data_ptr<scalar_t>());
+    });
+    return {dy,
+            dweight.to(weight.scalar_type()),
+            dbias.to(weight.scalar_type()),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -92,11 +360,32 @@ torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2
                                 to_vector(*o.dilation()), o.groups());
 }
 
-torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear) {
+torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv) {
   TORCH_CHECK(x.dim() == 2, "linear_binary_input: expected x [N,F], got ", x.sizes());
   const c10::optional<torch::Tensor> bias =
       linear.bias.defined() ? c10::optional<torch::Tensor>(linear.bias) : c10::nullopt;
-  return LinearBinaryInput::apply(x, linear.weight, bias);
+  // oneDNN runs float on CPU; elsewhere the GEMM of torch::linear is the one to use.
+  as_conv = as_conv && at::hasMKLDNN() && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+  return LinearBinaryInput::apply(x, linear.weight, bias, as_conv);
+}
+
+bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+  const auto& o = bn.options;
+  return y.dim() == 4 && y.device().is_cpu() &&
+         (y.scalar_type() == torch::kFloat || y.scalar_type() == torch::kDouble) && k >= 1 && y.size(0) > 0 &&
+         y.size(2) % k == 0 && y.size(3) % k == 0 && y.size(2) > 0 && y.size(3) > 0 && o.affine() &&
+         o.track_running_stats() && o.momentum().has_value() && bn.weight.defined() &&
+         bn.weight.scalar_type() == y.scalar_type() && y.size(1) == o.num_features();
+}
+
+torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+  TORCH_CHECK(batch_norm_avg_pool2d_supports(y, bn, k), "batch_norm_avg_pool2d: needs a CPU float/double y [N,",
+              bn.options.num_features(), ",H,W] with H, W multiples of ", k,
+              " and an affine BatchNorm2d with running statistics and a momentum; got ", y.sizes(), " ",
+              y.scalar_type());
+  if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
+  return BatchNormAvgPool::apply(y.contiguous(), bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                 *bn.options.momentum(), bn.options.eps(), k);
 }
 
 }  // namespace masnn::functional

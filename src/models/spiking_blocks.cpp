@@ -169,8 +169,15 @@ torch::Tensor SpikingConvBlockImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = conv_override                                  ? conv_override(merged)
                     : spike_input && torch::GradMode::is_enabled() ? functional::conv2d_binary_input(merged, *conv)
                                                                    : conv(merged);
-  y = bn_override && is_training() ? bn_override(y) : bn(y);
-  if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
+  if (bn_override && is_training()) {
+    y = bn_override(y);
+    if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
+  } else if (fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
+    y = functional::batch_norm_avg_pool2d(y, *bn, pool);
+  } else {
+    y = bn(y);
+    if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
+  }
   y = split_time(y, x.size(0));
   if (attention) y = attention(y);
   return attentive_lif ? attentive_lif(y) : lif(y);
@@ -222,9 +229,10 @@ void SpikingLinearBlockImpl::reset() {
 
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
   const torch::Tensor merged = merge_time(x);
-  torch::Tensor y = linear_override                                ? linear_override(merged)
-                    : spike_input && torch::GradMode::is_enabled() ? functional::linear_binary_input(merged, *linear)
-                                                                   : linear(merged);
+  torch::Tensor y = linear_override ? linear_override(merged)
+                    : spike_input && torch::GradMode::is_enabled()
+                        ? functional::linear_binary_input(merged, *linear, linear_as_conv)
+                        : linear(merged);
   y = split_time(bn_override && is_training() ? bn_override(y) : bn(y), x.size(0));
   if (attention) y = attention(y);
   return lif(y);

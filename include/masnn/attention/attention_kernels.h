@@ -17,9 +17,11 @@ struct AttentionShape {
 template <typename T>
 void row_sum_max(const T* x, int64_t rows, int64_t n, T* sum, T* max, int32_t* arg);
 
-/// Backward of row_sum_max: dx[r, i] = dsum[r] + (i == arg[r]) * dmax[r]. dsum or dmax may be null (zero).
+/// Backward of row_sum_max: dx[r, i] = dsum[r] + (i == arg[r]) * dmax[r] (added to dx when accumulate). dsum or
+/// dmax may be null (zero).
 template <typename T>
-void row_sum_max_backward(const T* dsum, const T* dmax, const int32_t* arg, int64_t rows, int64_t n, T* dx);
+void row_sum_max_backward(const T* dsum, const T* dmax, const int32_t* arg, int64_t rows, int64_t n, T* dx,
+                          bool accumulate = false);
 
 /// For each (b, i), over the (t, c) of y = a[t,b,c] * x[t,b,c,i] (a > 0): mean[b,i], max[b,i] and arg[b,i] =
 /// t*C + c of the first maximum.
@@ -27,10 +29,11 @@ template <typename T>
 void scaled_mean_max_tc(const T* x, const T* a, const AttentionShape& s, T* mean, T* max, int32_t* arg);
 
 /// Backward of scaled_mean_max_tc: with g[b,i] = dmean[b,i] / (T*C) + (arg[b,i] == t*C+c) * dmax[b,i],
-/// dx[t,b,c,i] = a[t,b,c] * g and da[t,b,c] = sum_i x[t,b,c,i] * g. dmean or dmax may be null (zero).
+/// dx[t,b,c,i] = a[t,b,c] * g (added to dx when accumulate) and da[t,b,c] = sum_i x[t,b,c,i] * g. dmean or dmax
+/// may be null (zero).
 template <typename T>
 void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, const T* dmean, const T* dmax,
-                                 const AttentionShape& s, T* dx, T* da);
+                                 const AttentionShape& s, T* dx, T* da, bool accumulate = false);
 
 /// y[t,b,c,i] = x * a[t,b,c] * w[b,i], then max(y, 0) when relu. w may be null (one).
 template <typename T>

@@ -3,8 +3,12 @@
 //  - avg_pool2d_lean: LibTorch's avg_pool2d keeps its whole input for the backward only to read its sizes.
 //  - conv2d/linear on spikes: the input is kept for the weight gradient; spikes are exactly 0 or 1, so one byte
 //    per element holds them instead of four.
+//  - batch_norm_avg_pool2d: training-mode BatchNorm2d and the average pooling after it as one op; the normalised
+//    full-resolution activation is never materialised, and the backward needs only the BN input (which BN keeps
+//    anyway) and the per-channel statistics.
 #pragma once
 
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
@@ -19,7 +23,19 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 /// guarantees the values; other values would give wrong weight gradients.
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
-/// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bytes for the backward.
-torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear);
+/// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bytes for the backward. With as_conv (and a
+/// LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's GEMM: Debian's
+/// LibTorch calls the reference BLAS for torch::linear, several times slower on these shapes.
+torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv = true);
+
+/// True when batch_norm_avg_pool2d handles these arguments: a CPU float or double y [N,C,H,W] with H and W
+/// multiples of k, and bn affine, tracking running statistics, with a momentum.
+bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::BatchNorm2dImpl& bn, int64_t k);
+
+/// avg_pool2d(bn(y), k) with bn in training mode (statistics of this batch over N,H,W; bn's running statistics
+/// and num_batches_tracked updated exactly as bn's forward updates them), as one autograd node. Values and
+/// gradients (y, bn.weight, bn.bias) equal the composition up to the order of floating-point sums. Needs
+/// batch_norm_avg_pool2d_supports (throws otherwise).
+torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
 }  // namespace masnn::functional

@@ -80,6 +80,9 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   /// True when the input is spikes (0/1): training then keeps it as bytes for the weight gradient
   /// (lean_ops.h). DvsNet sets it for every block after the first.
   bool spike_input = false;
+  /// In training mode, BN and the pooling after it run as one op (functional::batch_norm_avg_pool2d in
+  /// lean_ops.h: same values and gradients, less memory and time); false keeps bn then the pooling (the oracle).
+  bool fused_norm = true;
   /// When set (inference only), used instead of conv by forward and forward_step.
   SynapseOverride conv_override;
   /// When set, used instead of bn by forward in training mode.
@@ -108,6 +111,9 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   LIF lif{nullptr};
   /// True when the input is spikes (0/1), as spike_input of the conv block.
   bool spike_input = false;
+  /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
+  /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
+  bool linear_as_conv = true;
   /// When set (inference only), used instead of linear by forward and forward_step.
   SynapseOverride linear_override;
   /// When set, used instead of bn by forward in training mode.

@@ -1,0 +1,150 @@
+// The memory- and time-lean layer ops of the training step (lean_ops.h) against the LibTorch composition they
+// replace: values, gradients and the side effects (BN running statistics).
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "masnn/models/lean_ops.h"
+#include "masnn/models/spiking_blocks.h"
+#include "test_support.h"
+
+using namespace masnn;
+
+namespace {
+
+// The output and the gradients of x and of m's parameters for a fixed weighting of the output.
+std::vector<torch::Tensor> grads_of(const torch::Tensor& x0, torch::nn::Module& m,
+                                    const std::function<torch::Tensor(torch::Tensor)>& f) {
+  m.zero_grad();
+  auto x = x0.clone().requires_grad_(true);
+  auto y = f(x);
+  (y * torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes()).cos()).sum().backward();
+  std::vector<torch::Tensor> out = {y.detach(), x.grad()};
+  for (const auto& p : m.parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
+void expect_close(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b, double rtol, double atol) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].sizes(), b[i].sizes()) << "tensor " << i;
+    EXPECT_TRUE(torch::allclose(a[i], b[i], rtol, atol))
+        << "tensor " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>();
+  }
+}
+
+// A BatchNorm2d with non-trivial affine parameters and running statistics.
+torch::nn::BatchNorm2d make_bn(int64_t channels, torch::ScalarType dtype) {
+  torch::nn::BatchNorm2d bn(channels);
+  bn->to(dtype);
+  torch::NoGradGuard ng;
+  bn->weight.copy_(torch::rand({channels}) + 0.5);
+  bn->bias.copy_(torch::randn({channels}));
+  bn->running_mean.copy_(torch::randn({channels}));
+  bn->running_var.copy_(torch::rand({channels}) + 0.5);
+  return bn;
+}
+
+}  // namespace
+
+TEST(LeanOps, BatchNormAvgPoolMatchesBatchNormThenPool) {
+  torch::manual_seed(11);
+  for (auto dtype : {torch::kFloat, torch::kDouble}) {
+    const double rtol = dtype == torch::kDouble ? 1e-10 : 2e-4, atol = dtype == torch::kDouble ? 1e-12 : 2e-5;
+    for (int64_t k : {1, 2, 4}) {
+      // A mean far from zero (as after a conv with bias) checks the one-pass variance.
+      const auto y = (torch::randn({6, 5, 8, 12}) * 2 + 7).to(dtype);
+      auto fused = make_bn(5, dtype);
+      auto composed = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(fused->clone());
+      ASSERT_TRUE(functional::batch_norm_avg_pool2d_supports(y, *fused, k));
+      const auto a =
+          grads_of(y, *fused, [&](torch::Tensor v) { return functional::batch_norm_avg_pool2d(v, *fused, k); });
+      const auto b = grads_of(y, *composed, [&](torch::Tensor v) {
+        const auto z = composed->forward(v);
+        return k > 1 ? torch::avg_pool2d(z, k) : z;
+      });
+      SCOPED_TRACE("k = " + std::to_string(k) + ", " + std::string(c10::toString(dtype)));
+      expect_close(a, b, rtol, atol);
+      expect_close({fused->running_mean, fused->running_var}, {composed->running_mean, composed->running_var}, rtol,
+                   atol);
+      EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), composed->num_batches_tracked.item<int64_t>());
+    }
+  }
+}
+
+TEST(LeanOps, BatchNormAvgPoolRefusesWhatItDoesNotHandle) {
+  auto bn = make_bn(3, torch::kFloat);
+  EXPECT_FALSE(functional::batch_norm_avg_pool2d_supports(torch::zeros({2, 3, 5, 6}), *bn, 2));  // 5 % 2
+  EXPECT_FALSE(functional::batch_norm_avg_pool2d_supports(torch::zeros({2, 4, 6, 6}), *bn, 2));  // channels
+  EXPECT_FALSE(functional::batch_norm_avg_pool2d_supports(torch::zeros({2, 3, 6, 6}, torch::kLong), *bn, 2));
+  torch::nn::BatchNorm2d plain(torch::nn::BatchNorm2dOptions(3).affine(false));
+  EXPECT_FALSE(functional::batch_norm_avg_pool2d_supports(torch::zeros({2, 3, 6, 6}), *plain, 2));
+  const std::string msg = masnn::testing::expect_error([&] {
+    functional::batch_norm_avg_pool2d(torch::zeros({2, 3, 5, 6}), *bn, 2);
+  });
+  EXPECT_NE(msg.find("batch_norm_avg_pool2d"), std::string::npos) << msg;
+}
+
+TEST(LeanOps, LinearOnSpikesMatchesTorchLinearBothWays) {
+  torch::manual_seed(12);
+  torch::nn::Linear linear(300, 17);
+  const auto spikes = torch::rand({40, 300}).lt(0.2).to(torch::kFloat);
+  const auto reference = grads_of(spikes, *linear, [&](torch::Tensor x) { return linear(x); });
+  for (bool as_conv : {true, false}) {
+    SCOPED_TRACE(as_conv ? "as a 1x1 convolution" : "as a GEMM");
+    expect_close(grads_of(spikes, *linear,
+                          [&](torch::Tensor x) { return functional::linear_binary_input(x, *linear, as_conv); }),
+                 reference, 1e-5, 1e-6);
+  }
+  torch::nn::Linear no_bias(torch::nn::LinearOptions(300, 5).bias(false));
+  expect_close(
+      grads_of(spikes, *no_bias, [&](torch::Tensor x) { return functional::linear_binary_input(x, *no_bias); }),
+      grads_of(spikes, *no_bias, [&](torch::Tensor x) { return no_bias(x); }), 1e-5, 1e-6);
+}
+
+TEST(LeanOps, AvgPoolBackwardMatchesLibTorchInDouble) {
+  torch::manual_seed(13);
+  torch::nn::Sequential none;
+  for (int64_t k : {2, 3}) {
+    const auto x = torch::randn({2, 3, 6 * k, 4 * k}, torch::kDouble);
+    expect_close(grads_of(x, *none, [&](torch::Tensor v) { return functional::avg_pool2d_lean(v, k); }),
+                 grads_of(x, *none, [&](torch::Tensor v) { return torch::avg_pool2d(v, k); }), 1e-12, 1e-14);
+  }
+}
+
+// The conv block gives the same spikes, gradients and running statistics with the fused BN + pooling.
+TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
+  torch::manual_seed(14);
+  LayerAttention att;
+  att.type = AttentionType::parse("TCSA");
+  att.t_ratio = 2;
+  att.c_ratio = 2;
+  SpikingConvBlock fused(4, 6, 2, 4, att, LIFOptions::reference_dvs().backend(LIFBackend::Composed));
+  fused->to(torch::kDouble);
+  fused->spike_input = true;
+  {
+    torch::NoGradGuard ng;
+    fused->bn->weight.fill_(4.0);  // BN output strong enough for spikes after the attention weights
+  }
+  auto composed = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
+  composed->fused_norm = false;
+  ASSERT_TRUE(fused->fused_norm);
+  // Double precision and a strong input: the spikes (a threshold of the membrane) must agree exactly.
+  const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
+  auto run = [&](SpikingConvBlockImpl& block) {
+    block.train();
+    block.zero_grad();
+    const auto s = block.forward(x);
+    (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
+    std::vector<torch::Tensor> out = {s.detach(), block.bn->running_mean.clone(), block.bn->running_var.clone()};
+    for (const auto& p : block.parameters()) out.push_back(p.grad().clone());
+    return out;
+  };
+  const auto a = run(*fused);
+  const auto b = run(*composed);
+  EXPECT_GT(a[0].sum().item<double>(), 0.0);  // some spikes
+  expect_close(a, b, 1e-9, 1e-11);
+}
