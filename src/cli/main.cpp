@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <thread>
 
 #include "command.h"
+#include "masnn/util/memory.h"
 
 namespace masnn::cli {
 
@@ -23,6 +25,9 @@ std::vector<CommandSetup>& bench_setups() {
 }  // namespace masnn::cli
 
 int main(int argc, char** argv) {
+  // Huge pages for large tensors (include/masnn/util/memory.h); MASNN_HUGE_PAGES=0 turns them off.
+  const char* huge = std::getenv("MASNN_HUGE_PAGES");
+  masnn::memory::use_huge_pages(!huge || std::string(huge) != "0");
   CLI::App app{"masnn: attention spiking neural networks (MA-SNN) on LibTorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "masnn 0.1.0");

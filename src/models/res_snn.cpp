@@ -5,19 +5,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "masnn/models/time_major.h"
+
 namespace masnn {
 
 namespace {
-
-// Time-major [T,B,...] -> [T*B,...] and back: conv and BN see the T*B samples together.
-torch::Tensor merge_time(const torch::Tensor& x) {
-  return x.flatten(0, 1);
-}
-torch::Tensor split_time(const torch::Tensor& x, int64_t steps) {
-  std::vector<int64_t> shape{steps, x.size(0) / steps};
-  shape.insert(shape.end(), x.sizes().begin() + 1, x.sizes().end());
-  return x.view(shape);
-}
 
 // A BatchNorm, or in training mode its replacement when one is set (e.g. synchronised BN).
 torch::Tensor normalize(torch::nn::BatchNorm2d& bn, const NormOverride& replacement, const torch::Tensor& x) {

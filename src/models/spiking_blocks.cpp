@@ -5,20 +5,11 @@
 #include <algorithm>
 
 #include "masnn/models/lean_ops.h"
+#include "masnn/models/time_major.h"
 
 namespace masnn {
 
 namespace {
-
-// Time-major [T,B,...] -> [T*B,...] and back: BN and conv see T*B samples, as in the reference.
-torch::Tensor merge_time(const torch::Tensor& x) {
-  return x.flatten(0, 1);
-}
-torch::Tensor split_time(const torch::Tensor& x, int64_t steps) {
-  std::vector<int64_t> shape{steps, x.size(0) / steps};
-  shape.insert(shape.end(), x.sizes().begin() + 1, x.sizes().end());
-  return x.view(shape);
-}
 
 // A ring of `capacity` steps stored twice, [2*capacity, ...]: the last n steps are one slice. Writes `v` as the
 // step in slot `next` (allocating the ring when missing or of another shape; undefined `v` = nothing to keep).

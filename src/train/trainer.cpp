@@ -162,6 +162,10 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::share
   }
   spec_ = model_spec(config_, train_.input);
   device_ = training_device(config_.train);
+  if (device_.is_cuda() && lif_options(config_.model).backend() == LIFBackend::Fused)
+    throw std::invalid_argument(
+        "train.device = '" + config_.train.device +
+        "' needs model.lif.backend = \"composed\": the fused LIF kernels run on CPU tensors in this version");
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
   module().to(device_);

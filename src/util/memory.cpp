@@ -2,6 +2,7 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -31,6 +32,44 @@ void free_block(void* data) {
   g_base->raw_deleter()(block);
 }
 
+// Blocks of the huge-page allocator carry the length of their own mapping in a header (0: a block of the base
+// allocator), so one deleter frees both kinds, whichever setting was on when they were allocated.
+constexpr std::size_t kHugeThreshold = std::size_t{32} << 20;
+std::atomic<bool> g_huge_enabled{false};
+c10::Allocator* g_huge_base = nullptr;
+
+void free_huge_or_base(void* data) {
+  char* block = static_cast<char*>(data) - kHeader;
+  const std::size_t mapped = *reinterpret_cast<std::size_t*>(block);
+  if (mapped > 0)
+    ::munmap(block, mapped);
+  else
+    g_huge_base->raw_deleter()(block);
+}
+
+class HugePageAllocator final : public c10::Allocator {
+ public:
+  c10::DataPtr allocate(size_t n) const override {
+    char* block = nullptr;
+    std::size_t mapped = 0;
+    if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kHugeThreshold) {
+      mapped = n + kHeader;
+      void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) {
+        mapped = 0;  // the base allocator reports what is wrong (out of memory)
+      } else {
+        ::madvise(p, mapped, MADV_HUGEPAGE);  // a hint: refused where THP is off
+        block = static_cast<char*>(p);
+      }
+    }
+    if (!block) block = static_cast<char*>(g_huge_base->raw_allocate(n + kHeader));
+    *reinterpret_cast<std::size_t*>(block) = mapped;
+    void* data = block + kHeader;
+    return {data, data, &free_huge_or_base, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &free_huge_or_base; }
+};
+
 class CountingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) const override {
@@ -48,10 +87,24 @@ class CountingAllocator final : public c10::Allocator {
 void track_cpu_allocations() {
   static std::once_flag once;
   std::call_once(once, [] {
-    g_base = c10::GetDefaultCPUAllocator();
+    g_base = c10::GetCPUAllocator();  // the default, or the huge-page allocator when it came first
     static CountingAllocator counting;
     c10::SetCPUAllocator(&counting, /*priority=*/100);
   });
+}
+
+void use_huge_pages(bool enabled) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    g_huge_base = c10::GetDefaultCPUAllocator();
+    static HugePageAllocator huge;
+    c10::SetCPUAllocator(&huge, /*priority=*/50);
+  });
+  g_huge_enabled.store(enabled);
+}
+
+bool huge_pages_enabled() {
+  return g_huge_enabled.load();
 }
 
 std::int64_t cpu_bytes_in_use() {
