@@ -63,6 +63,18 @@ void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift
   });
 }
 
+// acc[wo] = the sum of the k x k window (ho, wo) of a plane y [H, W] (W = k * acc.size() or more).
+template <typename S>
+inline void window_sums(const S* y, int64_t ho, int64_t k, int64_t W, std::vector<S>& acc) {
+  const int64_t Wo = static_cast<int64_t>(acc.size());
+  std::fill(acc.begin(), acc.end(), S(0));
+  for (int64_t j = 0; j < k; ++j) {
+    const S* line = y + (ho * k + j) * W;
+    for (int64_t wo = 0; wo < Wo; ++wo)
+      for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
+  }
+}
+
 // out[n, c, ho, wo] = scale[c] * mean of y over the k x k window + offset[c], for y [N, C, H, W].
 template <typename S>
 void scale_pool_kernel(const S* y, const S* scale, const S* offset, int64_t N, int64_t C, int64_t H, int64_t W,
@@ -81,12 +93,7 @@ void scale_pool_kernel(const S* y, const S* scale, const S* offset, int64_t N, i
         continue;
       }
       for (int64_t ho = 0; ho < Ho; ++ho) {
-        std::fill(acc.begin(), acc.end(), S(0));
-        for (int64_t j = 0; j < k; ++j) {
-          const S* line = yr + (ho * k + j) * W;
-          for (int64_t wo = 0; wo < Wo; ++wo)
-            for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
-        }
+        window_sums(yr, ho, k, W, acc);
         for (int64_t wo = 0; wo < Wo; ++wo) o[ho * Wo + wo] = a * acc[wo] + b;
       }
     }
@@ -109,12 +116,7 @@ void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int6
         const S* gr = g + (n * C + c) * Ho * Wo;
         S rg = 0, rgy = 0;
         for (int64_t ho = 0; ho < Ho; ++ho) {
-          std::fill(acc.begin(), acc.end(), S(0));
-          for (int64_t j = 0; j < k; ++j) {
-            const S* line = yr + (ho * k + j) * W;
-            for (int64_t wo = 0; wo < Wo; ++wo)
-              for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
-          }
+          window_sums(yr, ho, k, W, acc);
           const S* gl = gr + ho * Wo;
           for (int64_t wo = 0; wo < Wo; ++wo) {
             rg += gl[wo];
