@@ -36,3 +36,32 @@ TEST(Memory, HugePageBlocksAndDefaultBlocksAreCountedAndFreedWhicheverSettingAll
   memory::use_huge_pages(true);
   EXPECT_TRUE(memory::huge_pages_enabled());
 }
+
+TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
+  memory::use_huge_pages(true);
+  constexpr int64_t kMiB = 1 << 20;
+  memory::set_large_block_cache(100 * kMiB);
+  void* first = nullptr;
+  {
+    torch::Tensor a = torch::empty({40 * kMiB / 4});
+    first = a.data_ptr();
+  }
+  EXPECT_EQ(memory::large_block_cache_bytes(), 42 * kMiB);  // 40 MiB and the header, in 2 MiB pages
+  {
+    torch::Tensor b = torch::empty({40 * kMiB / 4});
+    EXPECT_EQ(b.data_ptr(), first);  // the same mapping again
+    EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+    torch::Tensor c = torch::full({60 * kMiB / 4}, 2.0f);  // another size: a new mapping
+    EXPECT_NE(c.data_ptr(), first);
+    EXPECT_DOUBLE_EQ(c[123].item<double>(), 2.0);
+    b = torch::Tensor();  // freed first: the oldest in the cache
+    c = torch::Tensor();
+  }
+  // 42 + 62 MiB freed: over the cap of 100, the oldest (42) goes back to the system.
+  EXPECT_EQ(memory::large_block_cache_bytes(), 62 * kMiB);
+  memory::set_large_block_cache(0);
+  EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+  torch::Tensor d = torch::empty({40 * kMiB / 4});  // with the cache off, blocks are unmapped on free
+  d = torch::Tensor();
+  EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+}

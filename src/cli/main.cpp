@@ -28,6 +28,16 @@ int main(int argc, char** argv) {
   // Huge pages for large tensors (include/masnn/util/memory.h); MASNN_HUGE_PAGES=0 turns them off.
   const char* huge = std::getenv("MASNN_HUGE_PAGES");
   masnn::memory::use_huge_pages(!huge || std::string(huge) != "0");
+  // MASNN_CPU_CACHE_MB=N keeps up to N MiB of freed large tensors for reuse: faster steps, more memory.
+  if (const char* cache = std::getenv("MASNN_CPU_CACHE_MB")) {
+    char* end = nullptr;
+    const long long mb = std::strtoll(cache, &end, 10);
+    if (end == cache || *end != '\0' || mb < 0) {
+      std::cerr << "masnn: error: MASNN_CPU_CACHE_MB='" << cache << "': expected a number of MiB >= 0\n";
+      return 1;
+    }
+    masnn::memory::set_large_block_cache(mb << 20);
+  }
   CLI::App app{"masnn: attention spiking neural networks (MA-SNN) on LibTorch"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "masnn 0.1.0");

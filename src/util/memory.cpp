@@ -6,7 +6,10 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <deque>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 namespace masnn::memory {
 namespace {
@@ -38,11 +41,51 @@ constexpr std::size_t kHugeThreshold = std::size_t{32} << 20;
 std::atomic<bool> g_huge_enabled{false};
 c10::Allocator* g_huge_base = nullptr;
 
+// Freed mappings kept for reuse by a later allocation of the same (2 MiB-rounded) length, up to g_cache_cap bytes;
+// the oldest go back to the system first. A training step allocates the same sizes every step.
+std::atomic<std::size_t> g_cache_cap{0};
+std::mutex g_cache_mutex;
+std::deque<std::pair<std::size_t, void*>> g_cache;  // oldest first
+std::size_t g_cached_bytes = 0;
+
+void* take_cached(std::size_t len) {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  for (auto it = g_cache.rbegin(); it != g_cache.rend(); ++it) {
+    if (it->first == len) {
+      void* p = it->second;
+      g_cache.erase(std::next(it).base());
+      g_cached_bytes -= len;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
+void release_mapping(void* block, std::size_t len) {
+  const std::size_t cap = g_cache_cap.load(std::memory_order_relaxed);
+  if (len > cap) {
+    ::munmap(block, len);
+    return;
+  }
+  std::vector<std::pair<std::size_t, void*>> evicted;
+  {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    g_cache.emplace_back(len, block);
+    g_cached_bytes += len;
+    while (g_cached_bytes > cap) {
+      evicted.push_back(g_cache.front());
+      g_cached_bytes -= g_cache.front().first;
+      g_cache.pop_front();
+    }
+  }
+  for (const auto& [l, p] : evicted) ::munmap(p, l);
+}
+
 void free_huge_or_base(void* data) {
   char* block = static_cast<char*>(data) - kHeader;
   const std::size_t mapped = *reinterpret_cast<std::size_t*>(block);
   if (mapped > 0)
-    ::munmap(block, mapped);
+    release_mapping(block, mapped);
   else
     g_huge_base->raw_deleter()(block);
 }
@@ -53,8 +96,10 @@ class HugePageAllocator final : public c10::Allocator {
     char* block = nullptr;
     std::size_t mapped = 0;
     if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kHugeThreshold) {
-      mapped = n + kHeader;
-      void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      constexpr std::size_t kHugePage = std::size_t{2} << 20;
+      mapped = (n + kHeader + kHugePage - 1) / kHugePage * kHugePage;
+      void* p = take_cached(mapped);
+      if (!p) p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (p == MAP_FAILED) {
         mapped = 0;  // the base allocator reports what is wrong (out of memory)
       } else {
@@ -105,6 +150,23 @@ void use_huge_pages(bool enabled) {
 
 bool huge_pages_enabled() {
   return g_huge_enabled.load();
+}
+
+void set_large_block_cache(std::int64_t bytes) {
+  g_cache_cap.store(bytes > 0 ? static_cast<std::size_t>(bytes) : 0);
+  if (bytes > 0) return;
+  std::deque<std::pair<std::size_t, void*>> all;
+  {
+    std::lock_guard<std::mutex> lock(g_cache_mutex);
+    all.swap(g_cache);
+    g_cached_bytes = 0;
+  }
+  for (const auto& [len, p] : all) ::munmap(p, len);
+}
+
+std::int64_t large_block_cache_bytes() {
+  std::lock_guard<std::mutex> lock(g_cache_mutex);
+  return static_cast<std::int64_t>(g_cached_bytes);
 }
 
 std::int64_t cpu_bytes_in_use() {
