@@ -11,6 +11,7 @@
 
 #include "../../bench/dist_bench.h"
 #include "command.h"
+#include "json_output.h"
 #include "masnn/attention/attention_type.h"
 
 namespace masnn::cli {
@@ -22,11 +23,7 @@ void print_row(const std::string& what, const bench::StepTimes& t, const std::st
 }
 
 void run_bench_dist(const bench::DistBenchConfig& c, const std::string& json_path) {
-  std::ofstream json_out;  // opened first, so that a bad path fails before the measuring
-  if (!json_path.empty()) {
-    json_out.open(json_path);
-    if (!json_out) throw std::runtime_error("bench dist: cannot write --json file '" + json_path + "'");
-  }
+  const JsonOutput json_out(json_path, "bench dist");  // checked before the measuring
   const auto r = bench::run_dist_bench(c, "/proc/self/exe");
   std::cout << fmt::format(
       "bench dist: {}, attention {}, input [T={},B,{},{},{}], {} parameters ({:.2f} MiB of gradients), "
@@ -76,7 +73,7 @@ void run_bench_dist(const bench::DistBenchConfig& c, const std::string& json_pat
                      {"allreduce_ms", r.allreduce_ms},
                      {"allreduce_min_ms", r.allreduce_min_ms},
                      {"before_forward_ms", r.before_forward_ms}};
-    json_out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

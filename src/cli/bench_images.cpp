@@ -10,16 +10,13 @@
 
 #include "../../bench/images_bench.h"
 #include "command.h"
+#include "json_output.h"
 
 namespace masnn::cli {
 namespace {
 
 void run_bench_images(const bench::ImagesBenchConfig& c, const std::string& json_path) {
-  std::ofstream json_out;  // opened first, so that a bad path fails before the measuring
-  if (!json_path.empty()) {
-    json_out.open(json_path);
-    if (!json_out) throw std::runtime_error("bench images: cannot write --json file '" + json_path + "'");
-  }
+  const JsonOutput json_out(json_path, "bench images");  // checked before the measuring
   const bench::ImagesBenchResult r = bench::run_images_bench(c);
   std::cout << fmt::format(
       "bench images: {} JPEGs {}x{} (quality {}, mean {:.0f} KiB), training transform RandomResizedCrop({}) + flip{} "
@@ -59,7 +56,7 @@ void run_bench_images(const bench::ImagesBenchConfig& c, const std::string& json
                              {"images_per_s", l.images_per_s},
                              {"images_per_s_per_worker", l.images_per_s_per_worker},
                              {"epoch_s", l.epoch_s}});
-    json_out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

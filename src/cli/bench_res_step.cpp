@@ -8,17 +8,14 @@
 
 #include "../../bench/res_step_bench.h"
 #include "command.h"
+#include "json_output.h"
 #include "masnn/analysis/operation_count.h"
 
 namespace masnn::cli {
 namespace {
 
 void run_bench_res_step(const bench::ResStepBenchConfig& c, const std::string& json_path) {
-  std::ofstream json_out;  // opened first, so that a bad path fails before the minutes of measuring
-  if (!json_path.empty()) {
-    json_out.open(json_path);
-    if (!json_out) throw std::runtime_error("bench res-step: cannot write --json file '" + json_path + "'");
-  }
+  const JsonOutput json_out(json_path, "bench res-step");  // checked before the measuring
   const auto results = bench::run_res_step_bench(c);
   std::cout << fmt::format(
       "bench res-step: {}, attention {}, {} parameters, device {}, threads {}, median of {} steps after {} "
@@ -57,7 +54,7 @@ void run_bench_res_step(const bench::ResStepBenchConfig& c, const std::string& j
                               {"images_per_s", r.images_per_s},
                               {"loss", r.loss},
                               {"peak_rss_mib", r.peak_rss_mib}});
-    json_out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "../../bench/sparse_bench.h"
 #include "command.h"
+#include "json_output.h"
 
 namespace masnn::cli {
 namespace {
@@ -22,6 +23,7 @@ double median_dense(const bench::LayerSweep& s) {
 }
 
 void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
+  const JsonOutput json_out(json_path, "bench sparse");  // checked before the work
   const auto r = bench::run_sparse_bench(c);
   nlohmann::json j;
   j["threads"] = r.threads;
@@ -79,9 +81,7 @@ void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
     j["clips"] = r.clips;
   }
   if (!json_path.empty()) {
-    std::ofstream out(json_path);
-    if (!out) throw std::runtime_error("bench sparse: cannot write --json file '" + json_path + "'");
-    out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

@@ -7,11 +7,13 @@
 
 #include "../../bench/stream_bench.h"
 #include "command.h"
+#include "json_output.h"
 
 namespace masnn::cli {
 namespace {
 
 void run(const bench::StreamBenchConfig& c, const std::string& json_path) {
+  const JsonOutput json_out(json_path, "bench stream");  // checked before the work
   const auto r = bench::run_stream_bench(c);
   std::cout << fmt::format(
       "bench stream: {}, one step at batch 1 (state carried, causal attention), {} thread(s), {} steps timed after "
@@ -43,9 +45,7 @@ void run(const bench::StreamBenchConfig& c, const std::string& json_path) {
                            {"p99_ms", row.p99_ms},
                            {"max_ms", row.max_ms},
                            {"calibration_s", row.calibration_s}});
-    std::ofstream out(json_path);
-    if (!out) throw std::runtime_error("bench stream: cannot write --json file '" + json_path + "'");
-    out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

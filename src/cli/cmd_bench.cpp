@@ -11,12 +11,14 @@
 #include "../../bench/lif_bench.h"
 #include "../../bench/train_step_bench.h"
 #include "command.h"
+#include "json_output.h"
 #include "masnn/analysis/operation_count.h"
 
 namespace masnn::cli {
 namespace {
 
 void run_bench_lif(const bench::LifBenchConfig& c, const std::string& json_path) {
+  const JsonOutput json_out(json_path, "bench lif");  // checked before the work
   const auto results = bench::run_lif_bench(c);
   std::cout << fmt::format(
       "bench lif: input [T={},B={},C={},{}x{}] = {:.1f} M elements, neuron {}, {}, threads {}, "
@@ -48,18 +50,12 @@ void run_bench_lif(const bench::LifBenchConfig& c, const std::string& json_path)
                               {"train_ms", r.train_ms},
                               {"peak_mib", r.peak_mib},
                               {"firing_rate", r.firing_rate}});
-    std::ofstream out(json_path);
-    if (!out) throw std::runtime_error("bench lif: cannot write --json file '" + json_path + "'");
-    out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 
 void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::string& json_path) {
-  std::ofstream json_out;  // opened first, so that a bad path fails before the minutes of measuring
-  if (!json_path.empty()) {
-    json_out.open(json_path);
-    if (!json_out) throw std::runtime_error("bench train-step: cannot write --json file '" + json_path + "'");
-  }
+  const JsonOutput json_out(json_path, "bench train-step");  // checked before the measuring
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
       "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, BN+pool {}, "
@@ -117,7 +113,7 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
     for (const auto& l : r.floor)
       j["floor_layers"].push_back(
           {{"name", l.name}, {"input_shape", l.input_shape}, {"ms", l.ms}, {"onednn_ms", l.onednn_ms}});
-    json_out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

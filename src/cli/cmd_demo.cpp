@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "json_output.h"
 #include "masnn/train/demo.h"
 
 namespace masnn::cli {
@@ -56,7 +57,7 @@ void run(const DemoArgs& a) {
                          {"checkpoint", run.checkpoint}});
   j["relative_energy_efficiency"] = r.relative_efficiency;
   const std::string path = a.out + "/summary.json";
-  std::ofstream(path) << j.dump(2) << "\n";
+  JsonOutput(path, "demo").write(j);
   std::cout << fmt::format("results: {} (checkpoints and analysis reports in {}/none and {}/TCSA)\n", path, a.out,
                            a.out);
   std::cout << fmt::format("comparison report (masnn analyze --compare): {}/analysis.html, numbers in {}/analysis.json\n",

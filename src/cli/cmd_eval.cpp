@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "json_output.h"
 #include "masnn/data/file_io.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
@@ -74,6 +75,7 @@ void eval_frames(const EvalArgs& a) {
 }
 
 void eval_dataset(const EvalArgs& a) {
+  const JsonOutput json_out(a.json, "eval");  // checked before the work
   train::CheckpointInfo info;
   auto model = train::load_model(a.checkpoint, &info);
   auto sets = a.sets;
@@ -132,9 +134,7 @@ void eval_dataset(const EvalArgs& a) {
       for (int64_t c = 0; c < e.confusion.size(1); ++c) row.push_back(e.confusion[r][c].item<int64_t>());
       j["confusion"].push_back(row);
     }
-    std::ofstream out(a.json);
-    if (!out) throw std::runtime_error(a.json + ": cannot write");
-    out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "json_output.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/serve/pruning.h"
 #include "masnn/train/checkpoint.h"
@@ -35,6 +36,7 @@ struct Row {
 };
 
 void run(const PruneArgs& a) {
+  const JsonOutput json_out(a.json, "prune");  // checked before the work
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
   auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
@@ -146,9 +148,7 @@ void run(const PruneArgs& a) {
                                  {"synaptic_ops", l.synaptic_ops}});
       j["rows"].push_back(row);
     }
-    std::ofstream out(a.json);
-    if (!out) throw std::runtime_error(a.json + ": cannot write");
-    out << j.dump(2) << "\n";
+    json_out.write(j);
   }
 }
 
