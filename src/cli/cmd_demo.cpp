@@ -60,8 +60,9 @@ void run(const DemoArgs& a) {
   JsonOutput(path, "demo").write(j);
   std::cout << fmt::format("results: {} (checkpoints and analysis reports in {}/none and {}/TCSA)\n", path, a.out,
                            a.out);
-  std::cout << fmt::format("comparison report (masnn analyze --compare): {}/analysis.html, numbers in {}/analysis.json\n",
-                           r.report_dir, r.report_dir);
+  std::cout << fmt::format(
+      "comparison report (masnn analyze --compare): {}/analysis.html, numbers in {}/analysis.json\n", r.report_dir,
+      r.report_dir);
 }
 
 RegisterCommand reg([](CLI::App& app) {

@@ -183,9 +183,10 @@ int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<
                        dynamic_cast<const torch::nn::BatchNorm2dImpl*>(m) ||
                        dynamic_cast<const torch::nn::BatchNorm3dImpl*>(m);
     if (is_bn && !converted.count(m))
-      throw std::invalid_argument("dist.sync_bn: the BatchNorm layer '" + item.key() +
-                                  "' is not in a block that synchronised BatchNorm can replace (the DVS networks' "
-                                  "conv and linear blocks, the Res-SNNs' stem and blocks); train this network with dist.sync_bn = false");
+      throw std::invalid_argument(
+          "dist.sync_bn: the BatchNorm layer '" + item.key() +
+          "' is not in a block that synchronised BatchNorm can replace (the DVS networks' "
+          "conv and linear blocks, the Res-SNNs' stem and blocks); train this network with dist.sync_bn = false");
   }
   return static_cast<int64_t>(converted.size());
 }

@@ -131,8 +131,8 @@ torch::Device training_device(const TrainSettings& t) {
       throw std::invalid_argument("train.device = '" + t.device +
                                   "': no CUDA device is visible (this LibTorch is a CPU build, or no GPU is present)");
     if (device.has_index() && device.index() >= static_cast<int64_t>(torch::cuda::device_count()))
-      throw std::invalid_argument(fmt::format("train.device = '{}': only {} CUDA devices are visible", t.device,
-                                              torch::cuda::device_count()));
+      throw std::invalid_argument(
+          fmt::format("train.device = '{}': only {} CUDA devices are visible", t.device, torch::cuda::device_count()));
   }
   return device;
 }
@@ -384,12 +384,10 @@ TrainSummary Trainer::fit(int64_t stop_after) {
       std::string line = fmt::format("epoch {}/{}: train loss {:.4f} acc {:.1f}%", epoch + 1, t.epochs, r.train_loss,
                                      100 * r.train_accuracy);
       if (r.test && r.test->clips > r.test->samples)  // several clips per sample: the voting rules
-        line += fmt::format(" | test acc {:.1f}% (vote {:.1f}%, clips {:.1f}%, top-5 {:.1f}%)",
-                            100 * r.test->accuracy, 100 * r.test->vote_accuracy, 100 * r.test->clip_accuracy,
-                            100 * r.test->top5_accuracy);
+        line += fmt::format(" | test acc {:.1f}% (vote {:.1f}%, clips {:.1f}%, top-5 {:.1f}%)", 100 * r.test->accuracy,
+                            100 * r.test->vote_accuracy, 100 * r.test->clip_accuracy, 100 * r.test->top5_accuracy);
       else if (r.test)
-        line += fmt::format(" | test top-1 {:.2f}% top-5 {:.2f}%", 100 * r.test->accuracy,
-                            100 * r.test->top5_accuracy);
+        line += fmt::format(" | test top-1 {:.2f}% top-5 {:.2f}%", 100 * r.test->accuracy, 100 * r.test->top5_accuracy);
       std::cerr << line << fmt::format(" | lr {:.3g} | {:.1f} samples/s\n", r.lr, r.samples_per_second);
     }
     summary.epochs.push_back(std::move(r));

@@ -44,41 +44,57 @@ c10::Allocator* g_huge_base = nullptr;
 // Freed mappings kept for reuse by a later allocation of the same (2 MiB-rounded) length, up to g_cache_cap bytes;
 // the oldest go back to the system first. A training step allocates the same sizes every step.
 std::atomic<std::size_t> g_cache_cap{0};
-std::mutex g_cache_mutex;
-std::deque<std::pair<std::size_t, void*>> g_cache;  // oldest first
-std::size_t g_cached_bytes = 0;
+
+struct MappingCache {
+  std::mutex mutex;
+  std::deque<std::pair<std::size_t, void*>> blocks;  // oldest first
+  std::size_t bytes = 0;
+};
+// Never destroyed: tensors freed during static destruction at exit may still reach it.
+MappingCache& mapping_cache() {
+  static auto* cache = new MappingCache;
+  return *cache;
+}
 
 void* take_cached(std::size_t len) {
-  std::lock_guard<std::mutex> lock(g_cache_mutex);
-  for (auto it = g_cache.rbegin(); it != g_cache.rend(); ++it) {
+  MappingCache& c = mapping_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  for (auto it = c.blocks.rbegin(); it != c.blocks.rend(); ++it) {
     if (it->first == len) {
       void* p = it->second;
-      g_cache.erase(std::next(it).base());
-      g_cached_bytes -= len;
+      c.blocks.erase(std::next(it).base());
+      c.bytes -= len;
       return p;
     }
   }
   return nullptr;
 }
 
-void release_mapping(void* block, std::size_t len) {
-  const std::size_t cap = g_cache_cap.load(std::memory_order_relaxed);
-  if (len > cap) {
-    ::munmap(block, len);
-    return;
-  }
+// Keeps the mappings of `kept` until the cache holds at most `cap` bytes; unmaps the rest, oldest first.
+void trim_cache(std::size_t cap, std::pair<std::size_t, void*> kept = {0, nullptr}) {
+  MappingCache& c = mapping_cache();
   std::vector<std::pair<std::size_t, void*>> evicted;
   {
-    std::lock_guard<std::mutex> lock(g_cache_mutex);
-    g_cache.emplace_back(len, block);
-    g_cached_bytes += len;
-    while (g_cached_bytes > cap) {
-      evicted.push_back(g_cache.front());
-      g_cached_bytes -= g_cache.front().first;
-      g_cache.pop_front();
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (kept.second) {
+      c.blocks.push_back(kept);
+      c.bytes += kept.first;
+    }
+    while (c.bytes > cap) {
+      evicted.push_back(c.blocks.front());
+      c.bytes -= c.blocks.front().first;
+      c.blocks.pop_front();
     }
   }
-  for (const auto& [l, p] : evicted) ::munmap(p, l);
+  for (const auto& [len, p] : evicted) ::munmap(p, len);
+}
+
+void release_mapping(void* block, std::size_t len) {
+  const std::size_t cap = g_cache_cap.load(std::memory_order_relaxed);
+  if (len > cap)
+    ::munmap(block, len);
+  else
+    trim_cache(cap, {len, block});
 }
 
 void free_huge_or_base(void* data) {
@@ -99,13 +115,14 @@ class HugePageAllocator final : public c10::Allocator {
       constexpr std::size_t kHugePage = std::size_t{2} << 20;
       mapped = (n + kHeader + kHugePage - 1) / kHugePage * kHugePage;
       void* p = take_cached(mapped);
-      if (!p) p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      if (p == MAP_FAILED) {
-        mapped = 0;  // the base allocator reports what is wrong (out of memory)
-      } else {
-        ::madvise(p, mapped, MADV_HUGEPAGE);  // a hint: refused where THP is off
-        block = static_cast<char*>(p);
+      if (!p) {
+        p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) ::madvise(p, mapped, MADV_HUGEPAGE);  // a hint: refused where THP is off
       }
+      if (p == MAP_FAILED)
+        mapped = 0;  // the base allocator reports what is wrong (out of memory)
+      else
+        block = static_cast<char*>(p);
     }
     if (!block) block = static_cast<char*>(g_huge_base->raw_allocate(n + kHeader));
     *reinterpret_cast<std::size_t*>(block) = mapped;
@@ -153,20 +170,15 @@ bool huge_pages_enabled() {
 }
 
 void set_large_block_cache(std::int64_t bytes) {
-  g_cache_cap.store(bytes > 0 ? static_cast<std::size_t>(bytes) : 0);
-  if (bytes > 0) return;
-  std::deque<std::pair<std::size_t, void*>> all;
-  {
-    std::lock_guard<std::mutex> lock(g_cache_mutex);
-    all.swap(g_cache);
-    g_cached_bytes = 0;
-  }
-  for (const auto& [len, p] : all) ::munmap(p, len);
+  const std::size_t cap = bytes > 0 ? static_cast<std::size_t>(bytes) : 0;
+  g_cache_cap.store(cap);
+  trim_cache(cap);
 }
 
 std::int64_t large_block_cache_bytes() {
-  std::lock_guard<std::mutex> lock(g_cache_mutex);
-  return static_cast<std::int64_t>(g_cached_bytes);
+  MappingCache& c = mapping_cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return static_cast<std::int64_t>(c.bytes);
 }
 
 std::int64_t cpu_bytes_in_use() {

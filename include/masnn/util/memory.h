@@ -31,7 +31,7 @@ bool huge_pages_enabled();
 /// by later allocations of the same size, as PyTorch's CUDA caching allocator does on GPUs: a training step
 /// allocates the same sizes every step, and a reused block costs neither page faults nor zeroing. It trades memory
 /// for speed (at T = 60: 2 GiB of cache took a step from about 5.2 to 3.3 s and peak RSS from 2.7 to 3.7 GiB), so it
-/// is off (0) unless asked for; 0 also releases what is cached.
+/// is off (0) unless asked for; a lower cap (0 included) releases what is over it at once.
 void set_large_block_cache(std::int64_t bytes);
 /// Bytes held by that cache now.
 std::int64_t large_block_cache_bytes();
