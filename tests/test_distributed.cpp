@@ -29,6 +29,7 @@
 #include "masnn/train/sync_batch_norm.h"
 #include "masnn/train/trainer.h"
 
+#include "module_state.h"
 #include "test_support.h"
 
 extern char** environ;
@@ -199,13 +200,6 @@ std::vector<std::string> split_lines(const std::string& s) {
   return v;
 }
 
-std::vector<torch::Tensor> state_of(torch::nn::Module& m) {
-  std::vector<torch::Tensor> w;
-  for (const auto& p : m.parameters()) w.push_back(p.detach().clone());
-  for (const auto& b : m.buffers()) w.push_back(b.detach().clone());
-  return w;
-}
-
 std::vector<torch::Tensor> load_state(const fs::path& p) {
   std::vector<torch::Tensor> w;
   torch::load(w, p.string());
@@ -256,7 +250,8 @@ TEST(DistributedChild, Rank) {
     if (const char* resume = std::getenv("MASNN_CHILD_RESUME")) trainer.resume(resume);
     const char* stop = std::getenv("MASNN_CHILD_STOP_AFTER");
     const TrainSummary s = trainer.fit(stop ? std::atoi(stop) : -1);
-    torch::save(state_of(trainer.module()), (out / ("weights" + std::to_string(env.rank) + ".pt")).string());
+    torch::save(masnn::testing::state_list(trainer.module()),
+                (out / ("weights" + std::to_string(env.rank) + ".pt")).string());
     std::ofstream summary(out / ("summary" + std::to_string(env.rank) + ".txt"));
     summary.precision(17);
     const auto& last = s.epochs.back();
@@ -462,7 +457,7 @@ TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnB
     }
     auto& rp = two_d ? static_cast<torch::nn::Module&>(*ref2) : static_cast<torch::nn::Module&>(*ref1);
     auto& sp = two_d ? static_cast<torch::nn::Module&>(*sync2) : static_cast<torch::nn::Module&>(*sync1);
-    const auto ra = state_of(rp), sa = state_of(sp);
+    const auto ra = masnn::testing::state_list(rp), sa = masnn::testing::state_list(sp);
     for (size_t i = 0; i < ra.size(); ++i) EXPECT_TRUE(torch::allclose(sa[i], ra[i], 1e-5, 1e-6)) << "state " << i;
     const auto rg = rp.parameters(), sg = sp.parameters();
     for (size_t i = 0; i < rg.size(); ++i)
@@ -522,7 +517,7 @@ TEST(DistributedTraining, TwoRanksMatchOneProcessWithTheDoubledBatchAndResume) {
   ASSERT_EQ(test_set->size(), 11u) << "odd: the second rank's test shard ends with one padded sample";
   Trainer reference(single, train_set, test_set);
   const TrainSummary rs = reference.fit();
-  const auto w_single = state_of(reference.module());
+  const auto w_single = masnn::testing::state_list(reference.module());
   torch::set_num_threads(threads);
 
   // Two ranks of batch 2, straight through.
@@ -546,7 +541,7 @@ TEST(DistributedTraining, TwoRanksMatchOneProcessWithTheDoubledBatchAndResume) {
   // samples, then averaged), and a spike that flips on such a difference passes it on. Every tensor, weights
   // and buffers, within 1e-3 (relative to its size when larger), and the weights moved by training far more.
   torch::manual_seed(single.train.seed);
-  const auto w_init = state_of(*build_model(model_spec(single, *train_set)).ptr());
+  const auto w_init = masnn::testing::state_list(*build_model(model_spec(single, *train_set)).ptr());
   const size_t n_params = reference.module().parameters().size();
   double diff = 0, moved = 0;
   for (size_t i = 0; i < w0.size(); ++i) {

@@ -17,6 +17,7 @@
 #include "masnn/models/reference_names.h"
 
 using namespace masnn;
+#include "module_state.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -63,13 +64,6 @@ void randomize_buffers(DvsNet& net) {
   }
 }
 
-std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& m) {
-  std::map<std::string, torch::Tensor> s;
-  for (const auto& p : m.named_parameters()) s[p.key()] = p.value().detach().clone();
-  for (const auto& b : m.named_buffers()) s[b.key()] = b.value().clone();
-  return s;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
@@ -97,7 +91,7 @@ TEST(Import, RoundTripThroughAReferenceFileGivesTheSameOutputs) {
     DvsNet fresh(small_options(attention));
     load_state_dict(*fresh, dvs_net_from_reference(read, small_options(attention)));
     fresh->eval();
-    const auto before = state_of(*net), after = state_of(*fresh);
+    const auto before = masnn::testing::named_state(*net), after = masnn::testing::named_state(*fresh);
     for (const auto& [k, v] : before) EXPECT_TRUE(torch::equal(after.at(k), v)) << k;
     torch::NoGradGuard ng;
     const auto x = (torch::rand({5, 3, 2, 16, 16}) < 0.3).to(torch::kFloat) * 2;
@@ -122,7 +116,7 @@ TEST(Import, ExportUsesTheReferenceShapesOfTheAttentionMlps) {
 
 TEST(Import, LoadStateDictNamesTheKeyOfAMismatch) {
   DvsNet net(small_options("TCSA"));
-  auto good = state_of(*net);
+  auto good = masnn::testing::named_state(*net);
   EXPECT_NO_THROW(load_state_dict(*net, good));
 
   auto wrong = good;
@@ -141,7 +135,7 @@ TEST(Import, LoadStateDictNamesTheKeyOfAMismatch) {
   EXPECT_ERROR_WITH(load_state_dict(*net, extra), "unexpected key 'convs.0.lif.decay_logit'");
 
   // Nothing was copied by the failed loads.
-  const auto now = state_of(*net);
+  const auto now = masnn::testing::named_state(*net);
   for (const auto& [k, v] : good) EXPECT_TRUE(torch::equal(now.at(k), v)) << k;
 }
 

@@ -14,6 +14,7 @@
 #include "masnn/models/registry.h"
 #include "masnn/models/res_snn.h"
 #include "masnn/train/checkpoint.h"
+#include "module_state.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -408,13 +409,6 @@ const std::map<std::string, torch::Tensor>& fixture_outputs() {
   return outputs;
 }
 
-std::map<std::string, torch::Tensor> state_of(const torch::nn::Module& m) {
-  std::map<std::string, torch::Tensor> s;
-  for (const auto& p : m.named_parameters()) s[p.key()] = p.value().detach().clone();
-  for (const auto& b : m.named_buffers()) s[b.key()] = b.value().clone();
-  return s;
-}
-
 }  // namespace
 
 TEST(ResSnnReference, ImportedWeightsGiveTheReferenceLogits) {
@@ -483,7 +477,7 @@ TEST(ResSnnReference, ExportGivesTheReferenceNamesAndShapes) {
     write_pytorch_state_dict(exported, dir.file("out.pt"));
     ResSnn fresh(options);
     load_state_dict(*fresh, res_snn_from_reference(read_pytorch_state_dict(dir.file("out.pt")), options));
-    const auto a = state_of(*net), b = state_of(*fresh);
+    const auto a = masnn::testing::named_state(*net), b = masnn::testing::named_state(*fresh);
     for (const auto& [k, t] : a) EXPECT_TRUE(torch::equal(b.at(k), t)) << k;
   }
   // Res-SNN-18's names are the reference resnet18()'s: a few spot checks.

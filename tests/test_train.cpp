@@ -13,6 +13,7 @@
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
+#include "module_state.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -44,13 +45,6 @@ TrainConfig tiny_config(const fs::path& out, int epochs) {
                       {"data.root=\"" + tiny_data().string() + "\"", "train.out_dir=\"" + out.string() + "\"",
                        "train.epochs=" + std::to_string(epochs), "data.steps=8", "data.dt_ms=100", "data.ds=8",
                        "model.t_ratio=2", "data.clips=2", "train.batch_size=4", "train.quiet=true", "data.workers=1"});
-}
-
-std::vector<torch::Tensor> weights(torch::nn::Module& m) {
-  std::vector<torch::Tensor> w;
-  for (const auto& p : m.parameters()) w.push_back(p.detach().clone());
-  for (const auto& b : m.buffers()) w.push_back(b.detach().clone());
-  return w;
 }
 
 }  // namespace
@@ -145,7 +139,7 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   EXPECT_EQ(b.next_epoch(), 2);
   const TrainSummary sb = b.fit();
   ASSERT_EQ(sb.epochs.size(), 13u);
-  const auto wa = weights(a.module()), wb = weights(b.module());
+  const auto wa = masnn::testing::state_list(a.module()), wb = masnn::testing::state_list(b.module());
   ASSERT_EQ(wa.size(), wb.size());
   for (size_t i = 0; i < wa.size(); ++i) EXPECT_TRUE(torch::allclose(wa[i], wb[i], 1e-6, 1e-7)) << "tensor " << i;
   EXPECT_DOUBLE_EQ(sb.epochs.back().test->accuracy, sa.epochs.back().test->accuracy);
@@ -203,15 +197,15 @@ TEST(Train, DeviceIsCheckedAndTheLossScaleTravelsInCheckpoints) {
   Trainer t(c, train_set, test_set);
   CheckpointInfo info;
   info.spec = t.spec();
-  info.loss_scale = 1024;
-  info.loss_scale_growth_tracker = 7;
+  info.loss_scaler = GradScaler::State{1024, 7};
   save_checkpoint((dir.path / "scaled.pt").string(), t.module(), nullptr, info);
   const CheckpointInfo back = read_checkpoint_info((dir.path / "scaled.pt").string());
-  EXPECT_DOUBLE_EQ(back.loss_scale, 1024);
-  EXPECT_EQ(back.loss_scale_growth_tracker, 7);
-  info.loss_scale = 0;
+  ASSERT_TRUE(back.loss_scaler.has_value());
+  EXPECT_DOUBLE_EQ(back.loss_scaler->scale, 1024);
+  EXPECT_EQ(back.loss_scaler->growth_tracker, 7);
+  info.loss_scaler.reset();
   save_checkpoint((dir.path / "plain.pt").string(), t.module(), nullptr, info);
-  EXPECT_DOUBLE_EQ(read_checkpoint_info((dir.path / "plain.pt").string()).loss_scale, 0);
+  EXPECT_FALSE(read_checkpoint_info((dir.path / "plain.pt").string()).loss_scaler.has_value());
 }
 
 TEST(Metrics, ClipVotingFollowsTheReferenceRule) {

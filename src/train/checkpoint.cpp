@@ -55,8 +55,8 @@ std::string info_to_json(const CheckpointInfo& info) {
                         {"best", info.schedule.best},
                         {"has_best", info.schedule.has_best},
                         {"bad_epochs", info.schedule.bad_epochs}}}};
-  if (info.loss_scale > 0)
-    j["loss_scaler"] = {{"scale", info.loss_scale}, {"growth_tracker", info.loss_scale_growth_tracker}};
+  if (info.loss_scaler)
+    j["loss_scaler"] = {{"scale", info.loss_scaler->scale}, {"growth_tracker", info.loss_scaler->growth_tracker}};
   return j.dump();
 }
 
@@ -76,8 +76,7 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
     const auto& s = j.at("schedule");
     info.schedule = {s.at("lr"), s.at("best"), s.at("has_best"), s.at("bad_epochs")};
     if (j.contains("loss_scaler")) {  // mixed-precision runs only
-      info.loss_scale = j["loss_scaler"].at("scale");
-      info.loss_scale_growth_tracker = j["loss_scaler"].at("growth_tracker");
+      info.loss_scaler = GradScaler::State{j["loss_scaler"].at("scale"), j["loss_scaler"].at("growth_tracker")};
     }
     return info;
   } catch (const std::exception& e) {

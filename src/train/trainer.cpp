@@ -214,7 +214,7 @@ void Trainer::resume(const std::string& path) {
   // Loading puts tensors read for another device on the CPU.
   module().to(device_);
   move_optimizer_state(*optimizer_, device_);
-  if (info.loss_scale > 0) scaler_->load_state({info.loss_scale, info.loss_scale_growth_tracker});
+  if (info.loss_scaler) scaler_->load_state(*info.loss_scaler);
   schedule_->set_state(info.schedule);
   next_epoch_ = info.epoch + 1;
   best_accuracy_ = info.best_accuracy;
@@ -244,10 +244,7 @@ void Trainer::save(const std::string& path) {
   info.spec = spec_;
   info.schedule = schedule_->state();
   info.seed = config_.train.seed;
-  if (scaler_->is_enabled()) {
-    info.loss_scale = scaler_->state().scale;
-    info.loss_scale_growth_tracker = scaler_->state().growth_tracker;
-  }
+  if (scaler_->is_enabled()) info.loss_scaler = scaler_->state();
   save_checkpoint(path, module(), optimizer_.get(), info);
 }
 

@@ -6,9 +6,11 @@
 #include <torch/nn/modules/container/any.h>
 #include <torch/optim/optimizer.h>
 
+#include <optional>
 #include <string>
 
 #include "masnn/models/registry.h"
+#include "masnn/train/mixed_precision.h"
 #include "masnn/train/schedule.h"
 
 namespace masnn::train {
@@ -21,8 +23,7 @@ struct CheckpointInfo {
   ModelSpec spec;           ///< what build_model needs to rebuild the network
   ScheduleState schedule;
   uint64_t seed = 0;
-  double loss_scale = 0;                  ///< the GradScaler's scale of a mixed-precision run (0: none)
-  int64_t loss_scale_growth_tracker = 0;  ///< ... and its clean steps in a row
+  std::optional<GradScaler::State> loss_scaler;  ///< the loss scaler of a mixed-precision run (none otherwise)
 };
 
 /// Writes model (parameters and buffers), optimiser state (when given), info and the CPU RNG state to `path`
