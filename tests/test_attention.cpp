@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "masnn/attention/attention_kernels.h"
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/fused_attention.h"
 #include "masnn/attention/multi_attention.h"
@@ -219,6 +220,25 @@ TEST(FusedAttention, PoolsAndScaleMatchLibTorchOps) {
   }
   EXPECT_THROW(functional::scale_tbc(x, a.view({6, 4}), w, true), c10::Error);
   EXPECT_THROW(functional::spatial_sum_max(torch::randn({2, 3})), c10::Error);
+}
+
+// The vectorised spatial pooling keeps the first position of a repeated maximum (where the max-pool gradient
+// goes), and stays inside a row whose values are all NaN.
+TEST(FusedAttention, RowMaxKeepsTheFirstOfTiedMaxima) {
+  const float nan = std::nanf("");
+  // Row 0: ties at 2 and 5 (of 7 values: past one vector width); row 1: the max first; row 2: all NaN.
+  const std::vector<float> x = {1, 0, 4, 3, 2, 4, -1, 7, 1, 2, 3, 4, 5, 6, nan, nan, nan, nan, nan, nan, nan};
+  std::vector<float> sum(3), max(3);
+  std::vector<int32_t> arg(3, -1);
+  kernels::row_sum_max(x.data(), 3, 7, sum.data(), max.data(), arg.data());
+  EXPECT_FLOAT_EQ(sum[0], 13);
+  EXPECT_FLOAT_EQ(max[0], 4);
+  EXPECT_EQ(arg[0], 2);
+  EXPECT_FLOAT_EQ(sum[1], 28);
+  EXPECT_FLOAT_EQ(max[1], 7);
+  EXPECT_EQ(arg[1], 0);
+  EXPECT_GE(arg[2], 0);
+  EXPECT_LT(arg[2], 7);
 }
 
 TEST(MultiDimAttention, FcFormAllowsTemporalOnly) {

@@ -1,5 +1,6 @@
 #include "masnn/attention/fused_attention.h"
 
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include "masnn/attention/attention_kernels.h"
@@ -41,6 +42,7 @@ torch::Tensor writable_or_undefined(const torch::Tensor& g) {
 // node reads that alias, and its gradient comes back here to be added to.
 struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, bool pass_through) {
+    RECORD_FUNCTION("masnn::SpatialSumMax", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor x = x_in.contiguous();
     const auto s = shape_of(x);
     auto sum = torch::empty({s.steps, s.batch, s.channels}, x.options());
@@ -77,6 +79,7 @@ struct SpatialSumMax : public torch::autograd::Function<SpatialSumMax> {
 struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in,
                                bool pass_through) {
+    RECORD_FUNCTION("masnn::ScaledMeanMaxTC", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor x = x_in.contiguous(), a = a_in.contiguous();
     const auto s = shape_of(x);
     auto mean = torch::empty({s.batch, x.size(3), x.size(4)}, x.options());
@@ -112,6 +115,7 @@ struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
 struct ScaleTBC : public torch::autograd::Function<ScaleTBC> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& a_in,
                                const c10::optional<torch::Tensor>& w_in, bool relu) {
+    RECORD_FUNCTION("masnn::ScaleTBC", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor x = x_in.contiguous(), a = a_in.contiguous();
     const torch::Tensor w = w_in ? w_in->contiguous() : torch::Tensor();
     auto y = torch::empty_like(x);

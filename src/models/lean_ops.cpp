@@ -1,6 +1,7 @@
 #include "masnn/models/lean_ops.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -49,6 +50,7 @@ void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift
       for (int64_t n = 0; n < N; ++n) {
         const S* row = y + (n * C + c) * P;
         S rs = 0, rq = 0;  // one row in S, vectorised; rows summed in double
+#pragma omp simd reduction(+ : rs, rq)
         for (int64_t i = 0; i < P; ++i) {
           const S d = row[i] - sh;
           rs += d;
@@ -118,6 +120,7 @@ void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int6
         for (int64_t ho = 0; ho < Ho; ++ho) {
           window_sums(yr, ho, k, W, acc);
           const S* gl = gr + ho * Wo;
+#pragma omp simd reduction(+ : rg, rgy)
           for (int64_t wo = 0; wo < Wo; ++wo) {
             rg += gl[wo];
             rgy += gl[wo] * (acc[wo] * inv - sh);
@@ -168,6 +171,7 @@ const S* ptr(const torch::Tensor& t) {
 
 struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, int64_t k) {
+    RECORD_FUNCTION("masnn::AvgPoolLean", std::vector<c10::IValue>());  // forward, named in profiles
     ctx->saved_data["k"] = k;
     return torch::avg_pool2d(x, k);
   }
@@ -191,6 +195,7 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
                                std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups) {
+    RECORD_FUNCTION("masnn::ConvBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
     ctx->save_for_backward({x.to(torch::kByte), weight});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
@@ -235,6 +240,7 @@ torch::Tensor as_image(const torch::Tensor& t) {
 struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, bool as_conv) {
+    RECORD_FUNCTION("masnn::LinearBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
     ctx->save_for_backward({x.to(torch::kByte), weight});
     ctx->saved_data["bias"] = bias.has_value();
     ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
@@ -264,6 +270,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y, const torch::Tensor& weight,
                                const torch::Tensor& bias, const torch::Tensor& running_mean,
                                const torch::Tensor& running_var, double factor, double eps, int64_t k) {
+    RECORD_FUNCTION("masnn::BatchNormAvgPool", std::vector<c10::IValue>());  // forward, named in profiles
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
     const double count = static_cast<double>(N * H * W);
     // The shift of each channel: its first value.

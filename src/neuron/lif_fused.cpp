@@ -1,6 +1,7 @@
 // The fused LIF: one autograd node around the raw kernels of lif_kernels.h. The forward walks T once and
 // keeps either the membrane or one code byte per element (when the backward needs no more); nothing at all
 // when no input needs a gradient. The backward walks T backwards once.
+#include <ATen/record_function.h>
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
@@ -44,6 +45,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
   // LibTorch 1.13's custom functions do not accept undefined tensors as inputs.
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& h0_in,
                                const torch::Tensor& decay_in, const LIFOptions& options) {
+    RECORD_FUNCTION("masnn::LifFusedFunction", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor h0 = h0_in.numel() > 0 ? h0_in : torch::Tensor();
     const torch::Tensor decay = decay_in.numel() > 0 ? decay_in : torch::Tensor();
     const int64_t steps = x.size(0);

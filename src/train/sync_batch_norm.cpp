@@ -2,6 +2,7 @@
 // the input gradient's two per-channel sums with one in the backward pass.
 #include "masnn/train/sync_batch_norm.h"
 
+#include <ATen/record_function.h>
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
@@ -45,6 +46,7 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const torch::Tensor& bias, const torch::Tensor& mean, const torch::Tensor& invstd,
                                double count, const std::shared_ptr<Communicator>& comm) {
+    RECORD_FUNCTION("masnn::SyncBatchNormFunction", std::vector<c10::IValue>());  // forward, named in profiles
     torch::Tensor scale = invstd;
     if (weight.defined()) scale = scale * weight.to(scale.scalar_type());
     torch::Tensor shift = -mean * scale;
