@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   // Huge pages for large tensors (include/masnn/util/memory.h); MASNN_HUGE_PAGES=0 turns them off.
   const char* huge = std::getenv("MASNN_HUGE_PAGES");
   masnn::memory::use_huge_pages(!huge || std::string(huge) != "0");
-  // MASNN_CPU_CACHE_MB=N keeps up to N MiB of freed large tensors for reuse: faster steps, more memory.
+  // MASNN_CPU_CACHE_MB=N caps the cache of freed large tensors at N MiB (0: off; default: bounded by the peak).
   if (const char* cache = std::getenv("MASNN_CPU_CACHE_MB")) {
     char* end = nullptr;
     const long long mb = std::strtoll(cache, &end, 10);

@@ -5,7 +5,9 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <utility>
@@ -41,14 +43,18 @@ constexpr std::size_t kHugeThreshold = std::size_t{32} << 20;
 std::atomic<bool> g_huge_enabled{false};
 c10::Allocator* g_huge_base = nullptr;
 
-// Freed mappings kept for reuse by a later allocation of the same (2 MiB-rounded) length, up to g_cache_cap bytes;
-// the oldest go back to the system first. A training step allocates the same sizes every step.
-std::atomic<std::size_t> g_cache_cap{0};
+// Freed mappings kept for reuse by a later allocation of the same (2 MiB-rounded) length. Two bounds: the mapped
+// total (live + cached) never grows past the highest live total seen so far, so the cache never raises the peak
+// (a miss first unmaps cached blocks, oldest first, to make room); and the cache holds at most g_cache_cap bytes.
+// A training step allocates the same sizes every step, so most of its large blocks are reused.
+std::atomic<std::size_t> g_cache_cap{SIZE_MAX};
 
 struct MappingCache {
   std::mutex mutex;
   std::deque<std::pair<std::size_t, void*>> blocks;  // oldest first
-  std::size_t bytes = 0;
+  std::size_t bytes = 0;       // cached
+  std::size_t live = 0;        // handed out
+  std::size_t high_water = 0;  // the most ever handed out at once
 };
 // Never destroyed: tensors freed during static destruction at exit may still reach it.
 MappingCache& mapping_cache() {
@@ -56,45 +62,70 @@ MappingCache& mapping_cache() {
   return *cache;
 }
 
-void* take_cached(std::size_t len) {
-  MappingCache& c = mapping_cache();
-  std::lock_guard<std::mutex> lock(c.mutex);
-  for (auto it = c.blocks.rbegin(); it != c.blocks.rend(); ++it) {
-    if (it->first == len) {
-      void* p = it->second;
-      c.blocks.erase(std::next(it).base());
-      c.bytes -= len;
-      return p;
-    }
+using Evicted = std::vector<std::pair<std::size_t, void*>>;
+
+// Unmaps the oldest cached blocks while `over()` holds; called with the cache's mutex held, the unmapping is left
+// to unmap_all after the lock is released.
+template <typename Over>
+void evict_oldest(MappingCache& c, Evicted& evicted, const Over& over) {
+  while (!c.blocks.empty() && over()) {
+    evicted.push_back(c.blocks.front());
+    c.bytes -= c.blocks.front().first;
+    c.blocks.pop_front();
   }
-  return nullptr;
 }
 
-// Keeps the mappings of `kept` until the cache holds at most `cap` bytes; unmaps the rest, oldest first.
-void trim_cache(std::size_t cap, std::pair<std::size_t, void*> kept = {0, nullptr}) {
-  MappingCache& c = mapping_cache();
-  std::vector<std::pair<std::size_t, void*>> evicted;
-  {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    if (kept.second) {
-      c.blocks.push_back(kept);
-      c.bytes += kept.first;
-    }
-    while (c.bytes > cap) {
-      evicted.push_back(c.blocks.front());
-      c.bytes -= c.blocks.front().first;
-      c.blocks.pop_front();
-    }
-  }
+void unmap_all(const Evicted& evicted) {
   for (const auto& [len, p] : evicted) ::munmap(p, len);
 }
 
+// A mapping of `len` bytes: a cached one of that length, or a new one with huge pages asked for (null: mmap failed).
+void* take_mapping(std::size_t len) {
+  MappingCache& c = mapping_cache();
+  Evicted evicted;
+  void* p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    for (auto it = c.blocks.rbegin(); it != c.blocks.rend(); ++it) {
+      if (it->first == len) {
+        p = it->second;
+        c.blocks.erase(std::next(it).base());
+        c.bytes -= len;
+        break;
+      }
+    }
+    c.live += len;
+    c.high_water = std::max(c.high_water, c.live);
+    if (!p) evict_oldest(c, evicted, [&] { return c.live + c.bytes > c.high_water; });
+  }
+  unmap_all(evicted);
+  if (p) return p;
+  p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.live -= len;
+    return nullptr;
+  }
+  ::madvise(p, len, MADV_HUGEPAGE);  // a hint: refused where THP is off
+  return p;
+}
+
 void release_mapping(void* block, std::size_t len) {
+  MappingCache& c = mapping_cache();
   const std::size_t cap = g_cache_cap.load(std::memory_order_relaxed);
-  if (len > cap)
-    ::munmap(block, len);
-  else
-    trim_cache(cap, {len, block});
+  Evicted evicted;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.live -= len;
+    if (len <= cap) {
+      c.blocks.emplace_back(len, block);
+      c.bytes += len;
+      evict_oldest(c, evicted, [&] { return c.bytes > cap; });
+    } else {
+      evicted.emplace_back(len, block);
+    }
+  }
+  unmap_all(evicted);
 }
 
 void free_huge_or_base(void* data) {
@@ -114,15 +145,8 @@ class HugePageAllocator final : public c10::Allocator {
     if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kHugeThreshold) {
       constexpr std::size_t kHugePage = std::size_t{2} << 20;
       mapped = (n + kHeader + kHugePage - 1) / kHugePage * kHugePage;
-      void* p = take_cached(mapped);
-      if (!p) {
-        p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p != MAP_FAILED) ::madvise(p, mapped, MADV_HUGEPAGE);  // a hint: refused where THP is off
-      }
-      if (p == MAP_FAILED)
-        mapped = 0;  // the base allocator reports what is wrong (out of memory)
-      else
-        block = static_cast<char*>(p);
+      block = static_cast<char*>(take_mapping(mapped));
+      if (!block) mapped = 0;  // the base allocator reports what is wrong (out of memory)
     }
     if (!block) block = static_cast<char*>(g_huge_base->raw_allocate(n + kHeader));
     *reinterpret_cast<std::size_t*>(block) = mapped;
@@ -172,7 +196,13 @@ bool huge_pages_enabled() {
 void set_large_block_cache(std::int64_t bytes) {
   const std::size_t cap = bytes > 0 ? static_cast<std::size_t>(bytes) : 0;
   g_cache_cap.store(cap);
-  trim_cache(cap);
+  MappingCache& c = mapping_cache();
+  Evicted evicted;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    evict_oldest(c, evicted, [&] { return c.bytes > cap; });
+  }
+  unmap_all(evicted);
 }
 
 std::int64_t large_block_cache_bytes() {

@@ -21,17 +21,18 @@ std::int64_t peak_rss_bytes();
 /// Large CPU tensors (32 MiB and more, those glibc's malloc maps afresh for every allocation) get their own
 /// mapping with transparent huge pages asked for (madvise MADV_HUGEPAGE), so that first touching them takes one
 /// page fault per 2 MiB instead of one per 4 KiB: at T = 60 a training step maps gigabytes anew each time, and the
-/// faults were about a third of its time. Freed mappings go back to the system at once, as before. Call before
+/// faults were about a third of its time. Freed mappings are kept for reuse (set_large_block_cache). Call before
 /// track_cpu_allocations() for both to apply (idempotent); `enabled = false` makes later allocations take the
 /// default path again. Where the kernel has THP off, it only costs a madvise call per large tensor.
 void use_huge_pages(bool enabled = true);
 /// Whether use_huge_pages is on.
 bool huge_pages_enabled();
-/// With use_huge_pages on, keeps freed large mappings (up to `bytes` in all, the oldest released first) for reuse
-/// by later allocations of the same size, as PyTorch's CUDA caching allocator does on GPUs: a training step
-/// allocates the same sizes every step, and a reused block costs neither page faults nor zeroing. It trades memory
-/// for speed (at T = 60: 2 GiB of cache took a step from about 5.2 to 3.3 s and peak RSS from 2.7 to 3.7 GiB), so it
-/// is off (0) unless asked for; a lower cap (0 included) releases what is over it at once.
+/// With use_huge_pages on, freed large mappings are kept for reuse by later allocations of the same size, as
+/// PyTorch's CUDA caching allocator does on GPUs: a training step allocates the same sizes every step, and a reused
+/// block costs neither page faults nor zeroing. The cache never raises the peak: the large blocks handed out and
+/// cached together stay within the most ever handed out at once (a miss unmaps cached blocks, oldest first, to make
+/// room), so memory held after a peak is at most that peak. `bytes` caps the cache further (default: no cap beyond
+/// the peak; 0 turns it off; a lower cap releases what is over it at once).
 void set_large_block_cache(std::int64_t bytes);
 /// Bytes held by that cache now.
 std::int64_t large_block_cache_bytes();
