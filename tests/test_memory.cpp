@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "masnn/util/memory.h"
 
@@ -63,5 +64,33 @@ TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   torch::Tensor d = torch::empty({40 * kMiB / 4});  // with the cache off, blocks are unmapped on free
   d = torch::Tensor();
+  EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+}
+
+// The cache never raises the peak: a miss unmaps cached blocks while live + cached would pass the most ever live.
+// (Tensors of 200 and 300 MiB, larger than any other test's, so that this test sets the high-water mark; empty
+// tensors are mapped but never touched, so they cost no memory.)
+TEST(Memory, TheLargeBlockCacheNeverHoldsMoreThanThePeakOfLiveBlocks) {
+  memory::use_huge_pages(true);
+  constexpr int64_t kMiB = 1 << 20;
+  memory::set_large_block_cache(std::numeric_limits<int64_t>::max());  // no cap: the peak alone bounds it
+  torch::Tensor a = torch::empty({200 * kMiB / 4});
+  a = torch::Tensor();
+  EXPECT_EQ(memory::large_block_cache_bytes(), 202 * kMiB);
+  {
+    // 202 cached + 302 live would pass the peak (302 from now on): the cached block goes back to the system.
+    torch::Tensor b = torch::empty({300 * kMiB / 4});
+    EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+  }
+  EXPECT_EQ(memory::large_block_cache_bytes(), 302 * kMiB);
+  {
+    // 302 cached + 202 live > 302: unmapped again; live alone stays under the peak.
+    torch::Tensor c = torch::empty({200 * kMiB / 4});
+    EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+    torch::Tensor d = torch::empty({90 * kMiB / 4});  // 202 + 92 live <= 302: nothing to unmap, nothing cached
+    EXPECT_EQ(memory::large_block_cache_bytes(), 0);
+  }
+  EXPECT_EQ(memory::large_block_cache_bytes(), 294 * kMiB);  // both cached: 294 <= 302
+  memory::set_large_block_cache(0);
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
 }
