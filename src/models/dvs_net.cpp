@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <utility>
+
 namespace masnn {
 
 DvsNetOptions DvsNetOptions::gesture(int64_t steps, AttentionType attention) {
@@ -70,7 +72,7 @@ torch::Tensor DvsNetImpl::forward(const torch::Tensor& x) {
               "dvs net: input must be [T,B,", options.in_channels(), ",", options.input_size(), ",",
               options.input_size(), "], got ", x.sizes());
   torch::Tensor y = x;
-  for (const auto& block : *convs) y = block->as<SpikingConvBlock>()->forward(y);
+  for (const auto& block : *convs) y = block->as<SpikingConvBlock>()->forward(std::move(y));  // frees y early
   y = y.flatten(2);  // [T,B,C*H*W], channel-major like the reference's reshape
   for (const auto& block : *fcs) y = block->as<SpikingLinearBlock>()->forward(y);
   return y.mean(0);

@@ -4,6 +4,7 @@
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <tuple>
 #include <vector>
@@ -191,11 +192,18 @@ struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
   }
 };
 
+// Rows per chunk of the spike convolution, for rows of the output (or its gradient) of `row_bytes` bytes each.
+int64_t chunk_rows(int64_t chunk_bytes, int64_t row_bytes) {
+  return std::max<int64_t>(1, chunk_bytes / std::max<int64_t>(1, row_bytes));
+}
+
 struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
-                               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups) {
+                               std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups,
+                               int64_t chunk_bytes) {
     RECORD_FUNCTION("masnn::ConvBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
+    ctx->saved_data["chunk_bytes"] = chunk_bytes;
     ctx->save_for_backward({x.to(torch::kByte), weight});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
@@ -203,7 +211,23 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
     ctx->saved_data["groups"] = groups;
     ctx->saved_data["bias"] = bias.has_value();
     ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
-    return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
+    // In chunks of rows like the backward: oneDNN's blocked copies of input and output are chunk-sized (at T 60
+    // they made the forward of the second convolution the peak of the step).
+    const int64_t N = x.size(0), rows = chunk_rows(chunk_bytes, x.numel() / std::max<int64_t>(1, N) * weight.size(0) /
+                                                                    std::max<int64_t>(1, x.size(1)) * x.element_size());
+    if (rows >= N) return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
+    torch::Tensor out;
+    for (int64_t n0 = 0; n0 < N; n0 += rows) {
+      const int64_t n = std::min(rows, N - n0);
+      const torch::Tensor part = torch::conv2d(x.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
+      if (n0 == 0) {
+        std::vector<int64_t> sizes = part.sizes().vec();
+        sizes[0] = N;
+        out = torch::empty(sizes, part.options());
+      }
+      out.narrow(0, n0, n).copy_(part);
+    }
+    return out;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -214,21 +238,60 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
     const auto stride = ctx->saved_data["stride"].toIntVector(), padding = ctx->saved_data["padding"].toIntVector(),
                dilation = ctx->saved_data["dilation"].toIntVector();
     const int64_t groups = ctx->saved_data["groups"].toInt();
-    // The weight gradient first, with the input decoded to floats; then that copy is freed before the input
-    // gradient is computed, so the two passes' temporaries (oneDNN's reorders among them) never coexist.
+    // The weight gradient first, with the input decoded to floats; then those copies are freed before the input
+    // gradient is computed, so the two passes' temporaries (oneDNN's reorders among them) never coexist. Both go
+    // in chunks of rows (samples x steps), so that the decoded input and oneDNN's copies of the gradient stay
+    // chunk-sized at large T x B (the peak of a T 60 step was here): the weight gradient sums the chunks', the
+    // input gradient's rows are independent.
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t N = g.size(0), rows = chunk_rows(ctx->saved_data["chunk_bytes"].toInt(),
+                                                   g.numel() / std::max<int64_t>(1, N) * g.element_size());
+    std::vector<int64_t> x_sizes = saved[0].sizes().vec();
     torch::Tensor dw, db;
-    torch::Tensor x = saved[0].to(dtype);
-    std::tie(std::ignore, dw, db) = at::convolution_backward(
-        grads[0], x, weight, has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, stride, padding,
-        dilation, false, {0, 0}, groups, {false, true, has_bias});
-    const std::vector<int64_t> x_sizes = x.sizes().vec();
-    x = torch::Tensor();
+    for (int64_t n0 = 0; n0 < N; n0 += rows) {
+      const int64_t n = std::min(rows, N - n0);
+      const torch::Tensor x = saved[0].narrow(0, n0, n).to(dtype);
+      const auto [unused, dw_part, db_part] = at::convolution_backward(
+          g.narrow(0, n0, n), x, weight, has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, stride,
+          padding, dilation, false, {0, 0}, groups, {false, true, has_bias});
+      if (n0 == 0) {
+        dw = dw_part;
+        db = db_part;
+      } else {
+        dw.add_(dw_part);
+        if (has_bias) db.add_(db_part);
+      }
+    }
     // The input gradient needs the input's sizes only: a zero-stride stand-in holds them without memory.
-    const torch::Tensor shape_only = torch::zeros({1}, weight.options()).expand(x_sizes);
-    auto dx = std::get<0>(at::convolution_backward(grads[0], shape_only, weight, c10::nullopt, stride, padding,
-                                                   dilation, false, {0, 0}, groups, {true, false, false}));
-    return {
-        dx, dw, has_bias ? db : torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+    auto input_grad = [&](int64_t n0, int64_t n) {
+      x_sizes[0] = n;
+      const torch::Tensor shape_only = torch::zeros({1}, weight.options()).expand(x_sizes);
+      return std::get<0>(at::convolution_backward(g.narrow(0, n0, n), shape_only, weight, c10::nullopt, stride, padding,
+                                                  dilation, false, {0, 0}, groups, {true, false, false}));
+    };
+    torch::Tensor dx;
+    if (rows >= N) {
+      dx = input_grad(0, N);
+    } else {
+      for (int64_t n0 = 0; n0 < N; n0 += rows) {
+        const int64_t n = std::min(rows, N - n0);
+        const torch::Tensor part = input_grad(n0, n);
+        if (n0 == 0) {
+          std::vector<int64_t> sizes = part.sizes().vec();
+          sizes[0] = N;
+          dx = torch::empty(sizes, part.options());
+        }
+        dx.narrow(0, n0, n).copy_(part);
+      }
+    }
+    return {dx,
+            dw,
+            has_bias ? db : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -357,7 +420,7 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k) {
   return AvgPoolLean::apply(x, k);
 }
 
-torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
+torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
   const auto& o = conv.options;
   TORCH_CHECK(c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
                   c10::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
@@ -366,7 +429,7 @@ torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2
   const c10::optional<torch::Tensor> bias =
       conv.bias.defined() ? c10::optional<torch::Tensor>(conv.bias) : c10::nullopt;
   return ConvBinaryInput::apply(x, conv.weight, bias, to_vector(*o.stride()), to_vector(*padding),
-                                to_vector(*o.dilation()), o.groups());
+                                to_vector(*o.dilation()), o.groups(), chunk_bytes);
 }
 
 torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv) {

@@ -155,11 +155,14 @@ void SpikingConvBlockImpl::reset() {
     lif = register_module("lif", LIF(lif_options));
 }
 
-torch::Tensor SpikingConvBlockImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor merged = merge_time(x);
+torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
+  const int64_t steps = x.size(0);
+  torch::Tensor merged = merge_time(x);
+  x = torch::Tensor();
   torch::Tensor y = conv_override                                  ? conv_override(merged)
                     : spike_input && torch::GradMode::is_enabled() ? functional::conv2d_binary_input(merged, *conv)
                                                                    : conv(merged);
+  merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
   if (bn_override && is_training()) {
     y = bn_override(y);
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
@@ -169,7 +172,7 @@ torch::Tensor SpikingConvBlockImpl::forward(const torch::Tensor& x) {
     y = bn(y);
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
   }
-  y = split_time(y, x.size(0));
+  y = split_time(y, steps);
   if (attention) y = attention(y);
   return attentive_lif ? attentive_lif(y) : lif(y);
 }

@@ -63,7 +63,8 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   SpikingConvBlockImpl(int64_t in_channels, int64_t out_channels, int64_t pool, int64_t steps,
                        const LayerAttention& attention, const LIFOptions& lif);
   void reset() override;
-  torch::Tensor forward(const torch::Tensor& x);
+  /// x is taken by value: a caller that moves its input in lets its memory go once the convolution has read it.
+  torch::Tensor forward(torch::Tensor x);
   /// Step-at-a-time inference (eval mode): one step x_t [B,Cin,H,W] -> spikes [B,Cout,H/pool,W/pool], carrying
   /// `state`. T steps from rest reproduce forward exactly unless the attention pools over time (TA; CA/SA over
   /// T at conv-post); that attention is causal, MultiDimAttention::forward_causal over the row's window.
