@@ -63,6 +63,8 @@ void check_config(const TrainStepBenchConfig& c) {
   if (c.norm_backend != "fused" && c.norm_backend != "composed")
     throw std::invalid_argument("bench train-step: --norm-backend must be fused or composed, got '" + c.norm_backend +
                                 "'");
+  if (c.scale_lif != "fused" && c.scale_lif != "apart")
+    throw std::invalid_argument("bench train-step: --scale-lif must be fused or apart, got '" + c.scale_lif + "'");
   if (c.linear_backend != "onednn" && c.linear_backend != "blas")
     throw std::invalid_argument("bench train-step: --linear-backend must be onednn or blas, got '" + c.linear_backend +
                                 "'");
@@ -80,7 +82,10 @@ std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
   s->net = &analysis::as_dvs_net(s->model);
   for (const auto& m : s->net->modules()) {
     if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
-    if (auto* block = m->as<SpikingConvBlockImpl>()) block->fused_norm = c.norm_backend == "fused";
+    if (auto* block = m->as<SpikingConvBlockImpl>()) {
+      block->fused_norm = c.norm_backend == "fused";
+      block->fused_scale_lif = c.scale_lif == "fused";
+    }
     if (auto* block = m->as<SpikingLinearBlockImpl>()) block->linear_as_conv = c.linear_backend == "onednn";
   }
   s->net->train();

@@ -20,6 +20,7 @@ struct TrainStepBenchConfig {
   std::string lif_backend = "fused";        ///< fused or composed
   std::string attention_backend = "fused";  ///< fused (fused_attention.h) or composed LibTorch ops
   std::string norm_backend = "fused";       ///< fused (BN + pooling as one op, lean_ops.h) or composed
+  std::string scale_lif = "fused";          ///< fused (attention scale + LIF as one op, scaled_lif) or apart
   std::string linear_backend = "onednn";    ///< onednn (the linear layers as 1x1 convolutions) or blas
   uint64_t seed = 0;
 };

@@ -148,3 +148,40 @@ TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
   EXPECT_GT(a[0].sum().item<double>(), 0.0);  // some spikes
   expect_close(a, b, 1e-9, 1e-11);
 }
+
+// The attention's last pass fused into the LIF (fused_scale_lif) against the two apart, in a whole conv block with
+// the fused LIF backend: the same spikes, BN statistics and parameter gradients, for attentions with and without SA.
+TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
+  for (const char* name : {"TCSA", "TCA", "SA"}) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(15);
+    LayerAttention att;
+    att.type = AttentionType::parse(name);
+    att.t_ratio = 2;
+    att.c_ratio = 2;
+    SpikingConvBlock fused(4, 6, 2, 4, att, LIFOptions::reference_dvs());
+    fused->to(torch::kDouble);
+    fused->spike_input = true;
+    {
+      torch::NoGradGuard ng;
+      fused->bn->weight.fill_(4.0);
+    }
+    auto apart = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
+    apart->fused_scale_lif = false;
+    const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
+    auto run = [&](SpikingConvBlockImpl& block) {
+      block.train();
+      block.zero_grad();
+      const auto s = block.forward(x);
+      (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
+      std::vector<torch::Tensor> out = {s.detach(), block.bn->running_mean.clone()};
+      for (const auto& p : block.parameters()) out.push_back(p.grad().clone());
+      return out;
+    };
+    const auto a = run(*fused);
+    const auto b = run(*apart);
+    EXPECT_GT(a[0].sum().item<double>(), 0.0);
+    EXPECT_TRUE(torch::equal(a[0], b[0]));
+    expect_close(a, b, 1e-9, 1e-11);
+  }
+}

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "masnn/attention/fused_attention.h"
 #include "masnn/neuron/lif.h"
 
 using namespace masnn;
@@ -217,4 +218,59 @@ TEST(LIF, BadInputsGiveClearErrors) {
   EXPECT_THROW(LIF(LIFOptions().decay(1.5)), std::invalid_argument);
   EXPECT_THROW(parse_surrogate("triangle"), std::invalid_argument);
   EXPECT_EQ(parse_reset_mode("soft"), ResetMode::Soft);
+}
+
+// The LIF over relu?(x * a * w) as one node (functional::scaled_lif) against the attention's scale_tbc then the
+// fused LIF: the same spikes bit for bit, the same gradients of x, a and w, for every LIF variant, with and
+// without the ReLU and w, in float and double, at sizes with one tile and with several (positions > 256).
+TEST(LIF, ScaledLifMatchesScaleThenLif) {
+  struct Case {
+    int64_t T, B, C, H, W;
+  };
+  for (const auto dtype : {torch::kDouble, torch::kFloat}) {
+    const double tol = dtype == torch::kDouble ? 1e-10 : 1e-4;
+    for (const Case& k : {Case{5, 2, 3, 4, 4}, Case{3, 3, 2, 17, 19}}) {
+      for (const auto& o : all_variants()) {
+        for (bool relu : {true, false}) {
+          for (bool with_w : {true, false}) {
+            SCOPED_TRACE(std::string(torch::toString(dtype)) + " H=" + std::to_string(k.H) + (relu ? " relu" : "") +
+                         (with_w ? " w" : "") + " reset " + std::to_string(static_cast<int>(o.reset())) +
+                         " surrogate " + std::to_string(static_cast<int>(o.surrogate())));
+            torch::manual_seed(11);
+            const auto x0 = (torch::randn({k.T, k.B, k.C, k.H, k.W}, dtype) * 0.6).add(0.2);
+            const auto a0 = torch::rand({k.T, k.B, k.C}, dtype).add(0.5);
+            const auto w0 = with_w ? torch::rand({k.B, k.H, k.W}, dtype).add(0.5) : torch::Tensor();
+            const auto g = torch::randn_like(x0);
+            auto run = [&](bool fused) {
+              auto x = x0.clone().requires_grad_(true), a = a0.clone().requires_grad_(true);
+              auto w = with_w ? w0.clone().requires_grad_(true) : torch::Tensor();
+              const auto s = fused ? functional::scaled_lif(x, a, w, relu, o)
+                                   : functional::lif_fused(functional::scale_tbc(x, a, w, relu), o).spikes;
+              (s * g).sum().backward();
+              std::vector<torch::Tensor> out = {s.detach(), x.grad(), a.grad()};
+              if (with_w) out.push_back(w.grad());
+              return out;
+            };
+            const auto fused = run(true), apart = run(false);
+            EXPECT_TRUE(torch::equal(fused[0], apart[0])) << "spikes";
+            EXPECT_GT(fused[0].sum().item<double>(), 0.0);
+            for (size_t i = 1; i < fused.size(); ++i)
+              EXPECT_TRUE(torch::allclose(fused[i], apart[i], tol, tol))
+                  << "gradient " << i << " (1 x, 2 a, 3 w): max diff "
+                  << (fused[i] - apart[i]).abs().max().item<double>();
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(LIF, ScaledLifRefusesWhatItDoesNotHandle) {
+  const auto x = torch::rand({2, 1, 2, 3, 3});
+  const auto a = torch::ones({2, 1, 2});
+  EXPECT_FALSE(functional::scaled_lif_supports(x, LIFOptions().backend(LIFBackend::Composed)));
+  EXPECT_FALSE(functional::scaled_lif_supports(x, LIFOptions().learnable_decay(true)));
+  EXPECT_FALSE(functional::scaled_lif_supports(x.flatten(3), LIFOptions()));
+  EXPECT_THROW(functional::scaled_lif(x, torch::ones({2, 2}), {}, true, LIFOptions()), c10::Error);
+  EXPECT_THROW(functional::scaled_lif(x, a, torch::ones({1, 3, 4}), true, LIFOptions()), c10::Error);
 }

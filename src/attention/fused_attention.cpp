@@ -183,8 +183,8 @@ torch::Tensor scale_tbc(const torch::Tensor& x, const torch::Tensor& a, const to
   return ScaleTBC::apply(x, a, w.defined() ? c10::optional<torch::Tensor>(w) : c10::nullopt, relu);
 }
 
-torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImpl* ta, ChannelAttentionImpl* ca,
-                                    SpatialAttentionImpl* sa, bool relu, AttentionWeights* weights) {
+AttentionScale multi_attention_scale_fused(const torch::Tensor& x, TemporalAttentionImpl* ta, ChannelAttentionImpl* ca,
+                                           SpatialAttentionImpl* sa, AttentionWeights* weights) {
   check_input(x, "attention");
   const int64_t T = x.size(0), B = x.size(1), C = x.size(2), H = x.size(3), W = x.size(4);
   torch::Tensor wt, wc, ws, a;  // wt [T,B], wc [B,C], ws [B,H,W], a [T,B,C]
@@ -217,14 +217,19 @@ torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImp
     chain = maps[2];
     ws = sa->weights_from_maps(maps[0], maps[1]).squeeze(1);
   }
-  torch::Tensor out = scale_tbc(chain, a, ws, relu);
   if (weights) {
     *weights = {};
     if (wt.defined()) weights->temporal = wt.detach().view({T, B, 1, 1, 1});
     if (wc.defined()) weights->channel = wc.detach().view({1, B, C, 1, 1});
     if (ws.defined()) weights->spatial = ws.detach().view({1, B, 1, H, W});
   }
-  return out;
+  return {chain, a, ws};
+}
+
+torch::Tensor multi_attention_fused(const torch::Tensor& x, TemporalAttentionImpl* ta, ChannelAttentionImpl* ca,
+                                    SpatialAttentionImpl* sa, bool relu, AttentionWeights* weights) {
+  const AttentionScale s = multi_attention_scale_fused(x, ta, ca, sa, weights);
+  return scale_tbc(s.x, s.a, s.w, relu);
 }
 
 }  // namespace masnn::functional

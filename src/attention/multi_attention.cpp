@@ -32,6 +32,23 @@ void MultiDimAttentionImpl::pretty_print(std::ostream& stream) const {
          << (options.per_step() ? ", per_step" : "") << ")";
 }
 
+bool MultiDimAttentionImpl::can_defer_scale(const torch::Tensor& x) const {
+  return options.fused() && !options.per_step() && (ta || ca || sa) && !record_io &&
+         functional::fused_attention_supports(x);
+}
+
+functional::AttentionScale MultiDimAttentionImpl::forward_scale(const torch::Tensor& x) {
+  TORCH_CHECK(can_defer_scale(x), "attention ", options.type().name(),
+              ": forward_scale needs the fused path (a CPU float/double [T,B,C,H,W] input, not per step, no "
+              "record_io), got ",
+              x.sizes());
+  AttentionWeights w;
+  auto scale = functional::multi_attention_scale_fused(x, ta ? ta.get() : nullptr, ca ? ca.get() : nullptr,
+                                                       sa ? sa.get() : nullptr, &w);
+  if (record_weights) last_weights = w;  // already detached
+  return scale;
+}
+
 torch::Tensor MultiDimAttentionImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 || (x.dim() == 3 && !options.type().channel && !options.type().spatial), "attention ",
               options.type().name(), ": input must be [T,B,C,H,W] (or [T,B,F] for TA), got ", x.sizes());

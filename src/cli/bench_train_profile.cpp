@@ -62,6 +62,8 @@ RegisterBench reg([](CLI::App& bench) {
   cmd->add_option("--attention-backend", c->attention_backend, "fused or composed")->capture_default_str();
   cmd->add_option("--norm-backend", c->norm_backend, "fused (BN + pooling as one op) or composed")
       ->capture_default_str();
+  cmd->add_option("--scale-lif", c->scale_lif, "fused (the attention's last pass and the LIF as one op) or apart")
+      ->capture_default_str();
   cmd->add_option("--linear-backend", c->linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
       ->capture_default_str();
   cmd->add_option("--top", *top, "operators listed")->capture_default_str();

@@ -59,9 +59,9 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
       "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, BN+pool {}, "
-      "linear {}, threads {}, median of {} steps after {} warm-up\n",
+      "scale+LIF {}, linear {}, threads {}, median of {} steps after {} warm-up\n",
       r.model, AttentionType::parse(c.attention).name(), c.placement, c.attention_backend,
-      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, c.norm_backend,
+      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, c.norm_backend, c.scale_lif,
       c.linear_backend, r.threads, c.iterations, c.warmup);
   std::cout << fmt::format(
       "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
@@ -94,6 +94,7 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                    {"lif_backend", c.lif_backend},
                    {"attention_backend", c.attention_backend},
                    {"norm_backend", c.norm_backend},
+                   {"scale_lif", c.scale_lif},
                    {"linear_backend", c.linear_backend},
                    {"threads", r.threads},
                    {"input_shape", r.input_shape},
@@ -171,6 +172,9 @@ RegisterCommand reg([](CLI::App& app) {
   step->add_option("--lif-backend", step_config->lif_backend, "fused or composed")->capture_default_str();
   step->add_option("--attention-backend", step_config->attention_backend, "fused or composed")->capture_default_str();
   step->add_option("--norm-backend", step_config->norm_backend, "fused (BN + pooling as one op) or composed")
+      ->capture_default_str();
+  step->add_option("--scale-lif", step_config->scale_lif,
+                   "fused (the attention's last pass and the LIF as one op) or apart")
       ->capture_default_str();
   step->add_option("--linear-backend", step_config->linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
       ->capture_default_str();

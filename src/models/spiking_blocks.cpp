@@ -173,6 +173,11 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
   }
   y = split_time(y, steps);
+  if (attention && lif && fused_scale_lif && attention->can_defer_scale(y) &&
+      functional::scaled_lif_supports(y, lif->options)) {
+    const functional::AttentionScale s = attention->forward_scale(y);
+    return lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
+  }
   if (attention) y = attention(y);
   return attentive_lif ? attentive_lif(y) : lif(y);
 }

@@ -146,6 +146,13 @@ functional::LIFResult LIFImpl::forward_with_state(const torch::Tensor& x, const 
   return result;
 }
 
+torch::Tensor LIFImpl::forward_scaled(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w,
+                                      bool relu) {
+  torch::Tensor spikes = functional::scaled_lif(x, a, w, relu, options);
+  spike_counter.record(spikes);
+  return spikes;
+}
+
 void SpikeCounter::record(const torch::Tensor& s) {
   if (!enabled) return;
   spikes += s.sum().item<double>();

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "masnn/neuron/lif.h"
+#include "masnn/neuron/lif_kernels.h"
 
 namespace masnn::functional {
 namespace {
@@ -101,7 +102,67 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
   }
 };
 
+// The LIF over relu?(x * a * w), kernels::scaled_lif_*_cpu. Inputs: x [T,B,C,H,W], a [T,B,C] contiguous, w [B,H,W]
+// contiguous or empty (numel 0: absent, as lif_fused's h0).
+class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& a,
+                               const torch::Tensor& w_in, bool relu, const LIFOptions& options) {
+    RECORD_FUNCTION("masnn::ScaledLifFunction", std::vector<c10::IValue>());  // forward, named in profiles
+    const torch::Tensor w = w_in.numel() > 0 ? w_in : torch::Tensor();
+    const auto p = options.kernel_params(options.decay());
+    const kernels::ScaledLifShape shape{x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
+    torch::Tensor spikes = torch::empty_like(x);
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_forward", [&] {
+      kernels::scaled_lif_forward_cpu<scalar_t>(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                                                w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
+                                                spikes.data_ptr<scalar_t>(), p);
+    });
+    store_params(ctx, p);
+    ctx->saved_data["relu"] = relu;
+    ctx->save_for_backward({x, a, w_in});
+    return spikes;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &x = saved[0], &a = saved[1];
+    const torch::Tensor w = saved[2].numel() > 0 ? saved[2] : torch::Tensor();
+    const auto p = load_params(ctx);
+    const kernels::ScaledLifShape shape{x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
+    const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros_like(x);
+    torch::Tensor gx = torch::empty_like(x), ga = torch::empty_like(a);
+    torch::Tensor gw = w.defined() ? torch::empty_like(w) : torch::Tensor();
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_backward", [&] {
+      kernels::scaled_lif_backward_cpu<scalar_t>(
+          gs.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+          w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, ctx->saved_data["relu"].toBool(),
+          gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(), gw.defined() ? gw.data_ptr<scalar_t>() : nullptr, p);
+    });
+    return {gx, ga, gw, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
+
+bool scaled_lif_supports(const torch::Tensor& x, const LIFOptions& options) {
+  return x.dim() == 5 && x.device().is_cpu() &&
+         (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) &&
+         options.backend() == LIFBackend::Fused && !options.learnable_decay() && x.size(0) >= 1;
+}
+
+torch::Tensor scaled_lif(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w, bool relu,
+                         const LIFOptions& options) {
+  TORCH_CHECK(scaled_lif_supports(x, options), "scaled_lif: needs a CPU float/double x [T,B,C,H,W], the fused LIF ",
+              "backend and a fixed decay; got ", x.sizes(), " ", x.scalar_type(), " on ", x.device());
+  TORCH_CHECK(a.sizes() == x.sizes().slice(0, 3) && a.scalar_type() == x.scalar_type(),
+              "scaled_lif: a must be [T,B,C] = ", x.sizes().slice(0, 3), " of x's type, got ", a.sizes());
+  TORCH_CHECK(!w.defined() || (w.dim() == 3 && w.size(0) == x.size(1) && w.size(1) == x.size(3) &&
+                               w.size(2) == x.size(4) && w.scalar_type() == x.scalar_type()),
+              "scaled_lif: w must be [B,H,W] of x's type, got ", w.sizes());
+  const torch::Tensor absent = torch::empty({0}, x.options());
+  return ScaledLifFunction::apply(x.contiguous(), a.contiguous(), w.defined() ? w.contiguous() : absent, relu, options);
+}
 
 LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
                     const torch::Tensor& decay) {

@@ -9,6 +9,7 @@
 
 #include "masnn/attention/attention_type.h"
 #include "masnn/attention/channel_attention.h"
+#include "masnn/attention/fused_attention.h"
 #include "masnn/attention/spatial_attention.h"
 #include "masnn/attention/temporal_attention.h"
 
@@ -55,6 +56,13 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// True when forward_scale applies to x: the fused path (options.fused, not per_step, some attention, a CPU
+  /// float/double 5-D input) and no record_io (which needs the output itself).
+  bool can_defer_scale(const torch::Tensor& x) const;
+  /// forward without its last pass: what x is to be multiplied by (then ReLU when options.relu), for a caller that
+  /// fuses that pass into the neuron after it (functional::scaled_lif). Records the weights like forward. Needs
+  /// can_defer_scale.
+  functional::AttentionScale forward_scale(const torch::Tensor& x);
   /// The causal variant for step-at-a-time inference. `window` [n,B,...] holds the last n <= T inputs (oldest
   /// first, the current step last); returns the attended current step [B,...]: forward applied to the window
   /// alone, TA with the steps not seen yet (n..T-1) as zero descriptors (TemporalAttention::forward_prefix),

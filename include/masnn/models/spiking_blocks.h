@@ -84,6 +84,10 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   /// In training mode, BN and the pooling after it run as one op (functional::batch_norm_avg_pool2d in
   /// lean_ops.h: same values and gradients, less memory and time); false keeps bn then the pooling (the oracle).
   bool fused_norm = true;
+  /// The attention's last pass (x * a * w, ReLU) and the LIF as one op where both allow it
+  /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
+  /// membrane is stored; false keeps them apart (the oracle).
+  bool fused_scale_lif = true;
   /// When set (inference only), used instead of conv by forward and forward_step.
   SynapseOverride conv_override;
   /// When set, used instead of bn by forward in training mode.

@@ -90,6 +90,17 @@ LIFResult lif(const torch::Tensor& x, const LIFOptions& options, const torch::Te
 LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0 = {},
                     const torch::Tensor& decay = {});
 
+/// True when scaled_lif handles these arguments: CPU float/double x [T,B,C,H,W], the fused backend, a fixed decay.
+bool scaled_lif_supports(const torch::Tensor& x, const LIFOptions& options);
+
+/// The LIF over relu?(x * a * w) from rest, spikes only: x [T,B,C,H,W], a [T,B,C], w [B,H,W] or undefined (the
+/// Conv-POST attention's last pass, functional::AttentionScale, and the neuron after it) as one autograd node. The
+/// scaled input is never stored and neither is the membrane: the backward recomputes both from x, a and w, which
+/// the attention keeps anyway. Spikes equal lif(scale_tbc(x, a, w, relu)) bit for bit; gradients (x, a, w) equal
+/// up to the order of floating-point sums. Needs scaled_lif_supports.
+torch::Tensor scaled_lif(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w, bool relu,
+                         const LIFOptions& options);
+
 /// The composed implementation: LibTorch ops in a loop over T, one autograd node per op.
 LIFResult lif_composed(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0 = {},
                        const torch::Tensor& decay = {});
@@ -125,6 +136,8 @@ class LIFImpl : public torch::nn::Cloneable<LIFImpl> {
   torch::Tensor forward(const torch::Tensor& x);
   /// Runs from state h0 ([B,...]; undefined = zeros) and returns the spikes and the final state.
   functional::LIFResult forward_with_state(const torch::Tensor& x, const torch::Tensor& h0);
+  /// forward(relu?(x * a * w)) as one fused pass (functional::scaled_lif; needs scaled_lif_supports(x, options)).
+  torch::Tensor forward_scaled(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w, bool relu);
   /// The decay in use: the learnable one (sigmoid of its parameter) or the fixed option, as a 0-d tensor.
   torch::Tensor decay() const;
 

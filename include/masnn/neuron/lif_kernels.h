@@ -53,4 +53,23 @@ void lif_backward_cpu(const scalar_t* grad_spikes, const scalar_t* grad_h_last, 
                       const std::uint8_t* saved_code, scalar_t* grad_x, scalar_t* grad_h0, double* grad_decay,
                       std::int64_t steps, std::int64_t neurons, const LifParams& p);
 
+/// Shape of a scaled LIF's input x [steps, batch, channels, positions] (positions = H*W), contiguous.
+struct ScaledLifShape {
+  std::int64_t steps, batch, channels, positions;
+};
+
+/// The LIF over x_in[t,b,c,p] = x[t,b,c,p] * a[t,b,c] * w[b,p] (w [B,P] may be null: 1), then max(x_in, 0) when
+/// relu: the Conv-POST attention's last step and the neuron after it as one pass, from rest (no h0). The scaled
+/// input equals scale_tbc's bit for bit, so the spikes equal the unfused path's. Keeps nothing for the backward.
+template <typename scalar_t>
+void scaled_lif_forward_cpu(const scalar_t* x, const scalar_t* a, const scalar_t* w, const ScaledLifShape& shape,
+                            bool relu, scalar_t* spikes, const LifParams& p);
+
+/// Its backward from the same x, a, w (the membrane recomputed, tile by tile, instead of stored): grad_x like x,
+/// grad_a [T,B,C] and grad_w [B,P] (null when w is) are written, not accumulated. The decay is fixed.
+template <typename scalar_t>
+void scaled_lif_backward_cpu(const scalar_t* grad_spikes, const scalar_t* x, const scalar_t* a, const scalar_t* w,
+                             const ScaledLifShape& shape, bool relu, scalar_t* grad_x, scalar_t* grad_a,
+                             scalar_t* grad_w, const LifParams& p);
+
 }  // namespace masnn::kernels

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <type_traits>
@@ -203,7 +204,189 @@ void backward_reset(const S* gs, const S* ghl, const S* m, const std::uint8_t* c
     with_kind(std::false_type{});
 }
 
+// --- The LIF over a scaled input (scaled_lif_*_cpu): x_in[t, n] = relu?(x[t, n] * a[t, b, c] * w[b, p]) ---
+
+// Calls fn(std::integral_constant<...>...) with the run-time choices of p and relu as compile-time constants, so
+// that each inner loop is branch-free.
+template <typename Fn>
+void with_constants(const LifParams& p, bool relu, const Fn& fn) {
+  using SK = SurrogateKind;
+  const auto with_relu = [&](auto r, auto ge, auto k) {
+    if (relu)
+      fn(r, ge, k, std::true_type{});
+    else
+      fn(r, ge, k, std::false_type{});
+  };
+  const auto with_kind = [&](auto r, auto ge) {
+    switch (p.surrogate) {
+      case SK::Rectangular: return with_relu(r, ge, std::integral_constant<SK, SK::Rectangular>{});
+      case SK::Sigmoid: return with_relu(r, ge, std::integral_constant<SK, SK::Sigmoid>{});
+      case SK::Arctan: return with_relu(r, ge, std::integral_constant<SK, SK::Arctan>{});
+    }
+  };
+  const auto with_ge = [&](auto r) {
+    if (p.fire_at_equal)
+      with_kind(r, std::true_type{});
+    else
+      with_kind(r, std::false_type{});
+  };
+  switch (p.reset) {
+    case ResetMode::Hard: return with_ge(std::integral_constant<ResetMode, ResetMode::Hard>{});
+    case ResetMode::Soft: return with_ge(std::integral_constant<ResetMode, ResetMode::Soft>{});
+    case ResetMode::None: return with_ge(std::integral_constant<ResetMode, ResetMode::None>{});
+  }
+}
+
+// One tile: positions [p0, p0 + len) of row (b, c), every step. The scaled input is computed as the attention's
+// scale_tbc computes it ((x * a) * w, then the ReLU), so the spikes equal the unfused path's bit for bit.
+template <typename S, bool Relu>
+inline S scaled_input(S xv, S k, S wv) {
+  const S v = xv * k * wv;
+  return Relu ? (v > S(0) ? v : S(0)) : v;
+}
+
+// One step of a tile of the scaled LIF's backward: the LIF's backward (as backward_impl, from the membrane u),
+// then the scale's (as scale_tbc_backward). Restrict pointers and constants by value: with the constants read
+// through a reference the compiler versioned the loop for aliasing and ran the scalar version (8x slower).
+// Returns the tile's part of grad_a for this step; updates gh (dL/dh, carried to the step before) and gwt.
+template <typename S, ResetMode R, bool GE, SurrogateKind K, bool Relu>
+S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* __restrict wb, const S* __restrict gst,
+                       S* __restrict gxt, S* __restrict gh, S* __restrict gwt, std::int64_t len, const S k,
+                       const Consts<S> c, const S keep_reset_grad) {
+  S acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (std::int64_t i = 0; i < len; ++i) {
+    const S u = ut[i];
+    const S v = u - c.th;
+    const S fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
+    const S sg = surrogate_grad<S, K>(v, c);
+    const S gr = c.decay * gh[i];
+    S dr_ds = S(0), dr_du = S(1);
+    if constexpr (R == ResetMode::Hard) {
+      dr_du = S(1) - fire;
+      dr_ds = c.vr - u;
+    } else if constexpr (R == ResetMode::Soft) {
+      dr_ds = -c.th;
+    }
+    const S gu = (gst[i] + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
+    gh[i] = gu;
+    const S xv = xt[i], wv = wb[i];
+    const S xw = xv * wv;
+    const S gm = !Relu || xw * k > S(0) ? gu : S(0);
+    gxt[i] = gm * k * wv;
+    acc += gm * xw;
+    gwt[i] += gm * xv * k;
+  }
+  return acc;
+}
+
+// The membrane of one step of a tile, from the state h (updated to the state after the step).
+template <typename S, ResetMode R, bool GE, bool Relu>
+void scaled_forward_step(const S* __restrict xt, const S* __restrict wb, S* __restrict h, S* __restrict ut,
+                         S* __restrict st, std::int64_t len, const S k, const Consts<S> c) {
+  for (std::int64_t i = 0; i < len; ++i) {
+    const S u = h[i] + scaled_input<S, Relu>(xt[i], k, wb[i]);
+    const bool fire = GE ? u - c.th >= S(0) : u - c.th > S(0);
+    if (ut) ut[i] = u;
+    if (st) st[i] = fire ? S(1) : S(0);
+    h[i] = c.decay * reset_value<S, R>(u, fire, c) + c.bias;
+  }
+}
+
+template <typename S, ResetMode R, bool GE, bool Relu>
+void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* spikes, const LifParams& p) {
+  const Consts<S> c(p);
+  const std::int64_t B = sh.batch, C = sh.channels, P = sh.positions;
+  const std::int64_t chunks = (P + kTile - 1) / kTile;
+  const std::int64_t grain = sh.steps * P * chunks >= 32768 ? 1 : B * C * chunks;
+  at::parallel_for(0, B * C * chunks, grain, [&](std::int64_t begin, std::int64_t end) {
+    S ones[kTile];
+    std::fill(ones, ones + kTile, S(1));
+    for (std::int64_t task = begin; task < end; ++task) {
+      const std::int64_t row = task / chunks, p0 = (task % chunks) * kTile, len = std::min(kTile, P - p0);
+      const std::int64_t b = row / C;
+      const S* wb = w ? w + b * P + p0 : ones;
+      S h[kTile];
+      std::fill(h, h + len, S(0));
+      for (std::int64_t t = 0; t < sh.steps; ++t) {
+        const std::int64_t r = t * B * C + row;  // (t, b, c)
+        scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, nullptr, spikes + r * P + p0, len, a[r], c);
+      }
+    }
+  });
+}
+
+// Parallel over samples b: grad_w[b] sums over every (t, c) of sample b, in a fixed order (the same result for any
+// number of threads). Per tile, the membrane of every step is recomputed into a buffer of T x kTile values first
+// (it stays in cache), then the steps are walked backwards.
+template <typename S, ResetMode R, bool GE, SurrogateKind K, bool Relu>
+void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* gx, S* ga,
+                          S* gw, const LifParams& p) {
+  const Consts<S> c(p);
+  const S keep_reset_grad = p.detach_reset ? S(0) : S(1);
+  const std::int64_t T = sh.steps, B = sh.batch, C = sh.channels, P = sh.positions;
+  at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
+    std::vector<S> membrane(static_cast<std::size_t>(T * kTile));
+    S ones[kTile];
+    std::fill(ones, ones + kTile, S(1));
+    for (std::int64_t b = b0; b < b1; ++b) {
+      S* gwb = gw ? gw + b * P : nullptr;
+      if (gwb) std::fill(gwb, gwb + P, S(0));
+      for (std::int64_t t = 0; t < T; ++t) std::fill(ga + (t * B + b) * C, ga + (t * B + b + 1) * C, S(0));
+      for (std::int64_t ch = 0; ch < C; ++ch)
+        for (std::int64_t p0 = 0; p0 < P; p0 += kTile) {
+          const std::int64_t len = std::min(kTile, P - p0);
+          const S* wb = w ? w + b * P + p0 : ones;
+          S h[kTile], gh[kTile], gwt[kTile];
+          std::fill(h, h + len, S(0));
+          for (std::int64_t t = 0; t < T; ++t) {
+            const std::int64_t r = (t * B + b) * C + ch;
+            scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, membrane.data() + t * kTile, nullptr, len, a[r],
+                                                c);
+          }
+          std::fill(gh, gh + len, S(0));
+          std::fill(gwt, gwt + len, S(0));
+          for (std::int64_t t = T - 1; t >= 0; --t) {
+            const std::int64_t r = (t * B + b) * C + ch;
+            const S acc = scaled_backward_step<S, R, GE, K, Relu>(membrane.data() + t * kTile, x + r * P + p0, wb,
+                                                                  gs + r * P + p0, gx + r * P + p0, gh, gwt, len, a[r],
+                                                                  c, keep_reset_grad);
+            ga[r] += acc;
+          }
+          if (gwb)
+            for (std::int64_t i = 0; i < len; ++i) gwb[p0 + i] += gwt[i];
+        }
+    }
+  });
+}
+
 }  // namespace
+
+template <typename S>
+void scaled_lif_forward_cpu(const S* x, const S* a, const S* w, const ScaledLifShape& shape, bool relu, S* spikes,
+                            const LifParams& p) {
+  with_constants(p, relu, [&](auto r, auto ge, auto, auto re) {
+    scaled_forward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(re)::value>(x, a, w, shape, spikes, p);
+  });
+}
+
+template <typename S>
+void scaled_lif_backward_cpu(const S* grad_spikes, const S* x, const S* a, const S* w, const ScaledLifShape& shape,
+                             bool relu, S* grad_x, S* grad_a, S* grad_w, const LifParams& p) {
+  with_constants(p, relu, [&](auto r, auto ge, auto k, auto re) {
+    scaled_backward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(k)::value, decltype(re)::value>(
+        grad_spikes, x, a, w, shape, grad_x, grad_a, grad_w, p);
+  });
+}
+
+template void scaled_lif_forward_cpu<float>(const float*, const float*, const float*, const ScaledLifShape&, bool,
+                                            float*, const LifParams&);
+template void scaled_lif_forward_cpu<double>(const double*, const double*, const double*, const ScaledLifShape&, bool,
+                                             double*, const LifParams&);
+template void scaled_lif_backward_cpu<float>(const float*, const float*, const float*, const float*,
+                                             const ScaledLifShape&, bool, float*, float*, float*, const LifParams&);
+template void scaled_lif_backward_cpu<double>(const double*, const double*, const double*, const double*,
+                                              const ScaledLifShape&, bool, double*, double*, double*, const LifParams&);
 
 bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad) {
   const bool reset_grad_depends_on_u = p.reset == ResetMode::Hard && !p.detach_reset;
