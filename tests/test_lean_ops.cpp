@@ -48,6 +48,18 @@ torch::nn::BatchNorm2d make_bn(int64_t channels, torch::ScalarType dtype) {
   return bn;
 }
 
+// One training-mode forward and backward of a conv block on x: the spikes, BN's running statistics and the
+// gradients of every parameter.
+std::vector<torch::Tensor> block_outputs(SpikingConvBlockImpl& block, const torch::Tensor& x) {
+  block.train();
+  block.zero_grad();
+  const auto s = block.forward(x);
+  (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
+  std::vector<torch::Tensor> out = {s.detach(), block.bn->running_mean.clone(), block.bn->running_var.clone()};
+  for (const auto& p : block.parameters()) out.push_back(p.grad().clone());
+  return out;
+}
+
 }  // namespace
 
 TEST(LeanOps, BatchNormAvgPoolMatchesBatchNormThenPool) {
@@ -134,17 +146,8 @@ TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
   ASSERT_TRUE(fused->fused_norm);
   // Double precision and a strong input: the spikes (a threshold of the membrane) must agree exactly.
   const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
-  auto run = [&](SpikingConvBlockImpl& block) {
-    block.train();
-    block.zero_grad();
-    const auto s = block.forward(x);
-    (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
-    std::vector<torch::Tensor> out = {s.detach(), block.bn->running_mean.clone(), block.bn->running_var.clone()};
-    for (const auto& p : block.parameters()) out.push_back(p.grad().clone());
-    return out;
-  };
-  const auto a = run(*fused);
-  const auto b = run(*composed);
+  const auto a = block_outputs(*fused, x);
+  const auto b = block_outputs(*composed, x);
   EXPECT_GT(a[0].sum().item<double>(), 0.0);  // some spikes
   expect_close(a, b, 1e-9, 1e-11);
 }
@@ -169,17 +172,8 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
     auto apart = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
     apart->fused_scale_lif = false;
     const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
-    auto run = [&](SpikingConvBlockImpl& block) {
-      block.train();
-      block.zero_grad();
-      const auto s = block.forward(x);
-      (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
-      std::vector<torch::Tensor> out = {s.detach(), block.bn->running_mean.clone()};
-      for (const auto& p : block.parameters()) out.push_back(p.grad().clone());
-      return out;
-    };
-    const auto a = run(*fused);
-    const auto b = run(*apart);
+    const auto a = block_outputs(*fused, x);
+    const auto b = block_outputs(*apart, x);
     EXPECT_GT(a[0].sum().item<double>(), 0.0);
     EXPECT_TRUE(torch::equal(a[0], b[0]));
     expect_close(a, b, 1e-9, 1e-11);

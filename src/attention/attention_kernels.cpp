@@ -148,8 +148,24 @@ void scale_tbc(const T* x, const T* a, const T* w, const AttentionShape& s, bool
 
 namespace {
 
-// scale_tbc_backward with the ReLU choice made at compile time and branch-free loops (GCC left the loop with the
-// ReLU's select scalar: 18x slower).
+// One row of scale_tbc_backward: dx, and the row's part of da (returned) and of dw (added when Dw). The choices
+// are compile-time and the loop branch-free: GCC left the loop with a run-time ReLU choice scalar (18x slower).
+template <typename T, bool Relu, bool Dw>
+T scale_tbc_backward_row(const T* __restrict gr, const T* __restrict xr, const T* __restrict wb, T* __restrict dxr,
+                         T* __restrict dwb, int64_t N, const T k) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < N; ++i) {
+    const T xw = xr[i] * wb[i];
+    const T gi = gr[i];  // loaded unconditionally: a load inside the select is not vectorised
+    const T gm = !Relu || xw * k > T(0) ? gi : T(0);
+    dxr[i] = gm * k * wb[i];
+    acc += gm * xw;
+    if constexpr (Dw) dwb[i] += gm * xr[i] * k;
+  }
+  return acc;
+}
+
 template <typename T, bool Relu>
 void scale_tbc_backward_impl(const T* g, const T* x, const T* a, const T* w, const AttentionShape& s, T* dx, T* da,
                              T* dw) {
@@ -168,32 +184,8 @@ void scale_tbc_backward_impl(const T* g, const T* x, const T* a, const T* w, con
       for (int64_t t = 0; t < s.steps; ++t)
         for (int64_t c = 0; c < C; ++c) {
           const int64_t r = (t * B + b) * C + c;
-          const T* gr = g + r * N;
-          const T* xr = x + r * N;
-          T* dxr = dx + r * N;
-          const T k = a[r];
-          T acc = 0;
-          if (dwb) {
-#pragma omp simd reduction(+ : acc)
-            for (int64_t i = 0; i < N; ++i) {
-              const T xw = xr[i] * wb[i];
-              const T gi = gr[i];  // loaded unconditionally: a load inside the select is not vectorised
-              const T gm = !Relu || xw * k > T(0) ? gi : T(0);
-              dxr[i] = gm * k * wb[i];
-              acc += gm * xw;
-              dwb[i] += gm * xr[i] * k;
-            }
-          } else {
-#pragma omp simd reduction(+ : acc)
-            for (int64_t i = 0; i < N; ++i) {
-              const T xw = xr[i] * wb[i];
-              const T gi = gr[i];  // loaded unconditionally: a load inside the select is not vectorised
-              const T gm = !Relu || xw * k > T(0) ? gi : T(0);
-              dxr[i] = gm * k * wb[i];
-              acc += gm * xw;
-            }
-          }
-          da[r] = acc;
+          da[r] = dwb ? scale_tbc_backward_row<T, Relu, true>(g + r * N, x + r * N, wb, dx + r * N, dwb, N, a[r])
+                      : scale_tbc_backward_row<T, Relu, false>(g + r * N, x + r * N, wb, dx + r * N, dwb, N, a[r]);
         }
     }
   });

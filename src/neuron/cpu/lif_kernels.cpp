@@ -54,6 +54,21 @@ inline S reset_value(S u, bool fire, const Consts<S>& c) {
     return u;
 }
 
+// dL/du of one neuron-step from dL/ds (gs), dL/dh of the same step (gh), its membrane u, spike (0/1) and surrogate
+// derivative: through the spike and the reset into the next state, and the leak.
+template <typename S, ResetMode R>
+inline S membrane_grad(S gs, S gh, S u, S fire, S sg, const Consts<S>& c, S keep_reset_grad) {
+  const S gr = c.decay * gh;
+  S dr_ds = S(0), dr_du = S(1);
+  if constexpr (R == ResetMode::Hard) {
+    dr_du = S(1) - fire;
+    dr_ds = c.vr - u;
+  } else if constexpr (R == ResetMode::Soft) {
+    dr_ds = -c.th;
+  }
+  return (gs + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
+}
+
 // Runs fn(tile_begin, tile_len, tile_index) for every tile, in parallel when the work is worth it.
 template <typename Fn>
 void for_each_tile(std::int64_t steps, std::int64_t neurons, const Fn& fn) {
@@ -128,16 +143,8 @@ void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::ui
           fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
           sg = surrogate_grad<S, K>(v, c);
         }
-        const S gr = c.decay * gh[i];
         if constexpr (GradDecay) gd[i] += gh[i] * reset_value<S, R>(u, fire > S(0), c);
-        S dr_ds = S(0), dr_du = S(1);
-        if constexpr (R == ResetMode::Hard) {
-          dr_du = S(1) - fire;
-          dr_ds = c.vr - u;
-        } else if constexpr (R == ResetMode::Soft) {
-          dr_ds = -c.th;
-        }
-        const S gu = (gs_in[off + i] + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
+        const S gu = membrane_grad<S, R>(gs_in[off + i], gh[i], u, fire, sg, c, keep_reset_grad);
         gx[off + i] = gu;
         gh[i] = gu;
       }
@@ -260,15 +267,7 @@ S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* 
     const S v = u - c.th;
     const S fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
     const S sg = surrogate_grad<S, K>(v, c);
-    const S gr = c.decay * gh[i];
-    S dr_ds = S(0), dr_du = S(1);
-    if constexpr (R == ResetMode::Hard) {
-      dr_du = S(1) - fire;
-      dr_ds = c.vr - u;
-    } else if constexpr (R == ResetMode::Soft) {
-      dr_ds = -c.th;
-    }
-    const S gu = (gst[i] + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
+    const S gu = membrane_grad<S, R>(gst[i], gh[i], u, fire, sg, c, keep_reset_grad);
     gh[i] = gu;
     const S xv = xt[i], wv = wb[i];
     const S xw = xv * wv;
