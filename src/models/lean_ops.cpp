@@ -41,40 +41,59 @@ void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_
 }
 
 // Per channel of y [N, C, P]: the sum and the sum of squares of (y - shift[c]) over N and P, in double. The shift
-// (one value of the channel) keeps the one-pass variance free of cancellation when |mean| >> std.
+// (one value of the channel) keeps the one-pass variance free of cancellation when |mean| >> std. Each row (n, c)
+// is summed in S (vectorised), in parallel over rows so that every task streams contiguous memory; the rows'
+// sums are then added per channel in double, in order of n (the same result for any number of threads).
 template <typename S>
 void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift, double* sum, double* sumsq) {
-  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      double s = 0, q = 0;
-      const S sh = shift[c];
-      for (int64_t n = 0; n < N; ++n) {
-        const S* row = y + (n * C + c) * P;
-        S rs = 0, rq = 0;  // one row in S, vectorised; rows summed in double
+  std::vector<double> row_sum(static_cast<size_t>(N * C)), row_sumsq(static_cast<size_t>(N * C));
+  at::parallel_for(0, N * C, grain_rows(P), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const S* row = y + r * P;
+      const S sh = shift[r % C];
+      S rs = 0, rq = 0;
 #pragma omp simd reduction(+ : rs, rq)
-        for (int64_t i = 0; i < P; ++i) {
-          const S d = row[i] - sh;
-          rs += d;
-          rq += d * d;
-        }
-        s += rs;
-        q += rq;
+      for (int64_t i = 0; i < P; ++i) {
+        const S d = row[i] - sh;
+        rs += d;
+        rq += d * d;
       }
-      sum[c] = s;
-      sumsq[c] = q;
+      row_sum[r] = rs;
+      row_sumsq[r] = rq;
     }
   });
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0, q = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      s += row_sum[n * C + c];
+      q += row_sumsq[n * C + c];
+    }
+    sum[c] = s;
+    sumsq[c] = q;
+  }
 }
 
-// acc[wo] = the sum of the k x k window (ho, wo) of a plane y [H, W] (W = k * acc.size() or more).
+// The kernels below walk whole lines of W values with the window index w / k precomputed into a line of W values
+// (a pooled value spread over its window, or k lines summed first), so that every inner loop is contiguous and
+// vectorises; a loop over the k positions of a window inside the line did not (about half the memory bandwidth).
+
+// line[w] = sum of the k lines of plane y [H, W] that make pooled row ho.
 template <typename S>
-inline void window_sums(const S* y, int64_t ho, int64_t k, int64_t W, std::vector<S>& acc) {
-  const int64_t Wo = static_cast<int64_t>(acc.size());
-  std::fill(acc.begin(), acc.end(), S(0));
-  for (int64_t j = 0; j < k; ++j) {
-    const S* line = y + (ho * k + j) * W;
-    for (int64_t wo = 0; wo < Wo; ++wo)
-      for (int64_t i = 0; i < k; ++i) acc[wo] += line[wo * k + i];
+inline void sum_window_lines(const S* __restrict y, int64_t ho, int64_t k, int64_t W, S* __restrict line) {
+  const S* first = y + ho * k * W;
+  std::copy(first, first + W, line);
+  for (int64_t j = 1; j < k; ++j) {
+    const S* next = first + j * W;
+    for (int64_t w = 0; w < W; ++w) line[w] += next[w];
+  }
+}
+
+// spread[w] = scale * g[w / k] + offset for the Wo values of one pooled row g.
+template <typename S>
+inline void spread_line(const S* __restrict g, int64_t Wo, int64_t k, S scale, S offset, S* __restrict spread) {
+  for (int64_t wo = 0; wo < Wo; ++wo) {
+    const S v = scale * g[wo] + offset;
+    for (int64_t i = 0; i < k; ++i) spread[wo * k + i] = v;
   }
 }
 
@@ -85,55 +104,80 @@ void scale_pool_kernel(const S* y, const S* scale, const S* offset, int64_t N, i
   const int64_t Ho = H / k, Wo = W / k;
   const S inv = S(1) / static_cast<S>(k * k);
   at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
-    std::vector<S> acc(static_cast<size_t>(Wo));
+    std::vector<S> line(static_cast<size_t>(W));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r % C;
       const S a = scale[c] * inv, b = offset[c];
       const S* yr = y + r * H * W;
-      S* o = out + r * Ho * Wo;
+      S* __restrict o = out + r * Ho * Wo;
       if (k == 1) {
-        for (int64_t i = 0; i < H * W; ++i) o[i] = scale[c] * yr[i] + b;
+        for (int64_t i = 0; i < H * W; ++i) o[i] = a * yr[i] + b;
         continue;
       }
       for (int64_t ho = 0; ho < Ho; ++ho) {
-        window_sums(yr, ho, k, W, acc);
-        for (int64_t wo = 0; wo < Wo; ++wo) o[ho * Wo + wo] = a * acc[wo] + b;
+        sum_window_lines(yr, ho, k, W, line.data());
+        const S* __restrict l = line.data();
+        S* __restrict ol = o + ho * Wo;
+        if (k == 2) {  // the common case, as its own loop: pairs vectorise, a loop over i did not
+          for (int64_t wo = 0; wo < Wo; ++wo) ol[wo] = a * (l[2 * wo] + l[2 * wo + 1]) + b;
+          continue;
+        }
+        for (int64_t wo = 0; wo < Wo; ++wo) {
+          S sum = 0;
+          for (int64_t i = 0; i < k; ++i) sum += l[wo * k + i];
+          ol[wo] = a * sum + b;
+        }
       }
     }
   });
 }
 
-// Per channel: sum of g [N, C, Ho, Wo] and sum of g * (window mean of y [N, C, H, W] - shift[c]), in double.
+// Per channel: sum of g [N, C, Ho, Wo] and sum of g * (window mean of y [N, C, H, W] - shift[c]), in double. The
+// second is computed as sum over every y of g(its window) * (y - shift) / k^2, the same sum regrouped. Per row in
+// parallel, then per channel in order of n, as channel_moments.
 template <typename S>
 void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int64_t C, int64_t H, int64_t W, int64_t k,
                          double* sum_g, double* sum_gy) {
   const int64_t Ho = H / k, Wo = W / k;
   const S inv = S(1) / static_cast<S>(k * k);
-  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<S> acc(static_cast<size_t>(Wo));
-    for (int64_t c = c0; c < c1; ++c) {
-      double sg = 0, sgy = 0;
-      const S sh = shift[c];
-      for (int64_t n = 0; n < N; ++n) {
-        const S* yr = y + (n * C + c) * H * W;
-        const S* gr = g + (n * C + c) * Ho * Wo;
-        S rg = 0, rgy = 0;
+  std::vector<double> row_g(static_cast<size_t>(N * C)), row_gy(static_cast<size_t>(N * C));
+  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    std::vector<S> spread(static_cast<size_t>(W));
+    for (int64_t r = r0; r < r1; ++r) {
+      const S* yr = y + r * H * W;
+      const S* gr = g + r * Ho * Wo;
+      const S sh = shift[r % C];
+      S rg = 0, rgy = 0;
+#pragma omp simd reduction(+ : rg)
+      for (int64_t i = 0; i < Ho * Wo; ++i) rg += gr[i];
+      if (k == 1) {
+#pragma omp simd reduction(+ : rgy)
+        for (int64_t i = 0; i < H * W; ++i) rgy += gr[i] * (yr[i] - sh);
+      } else {
         for (int64_t ho = 0; ho < Ho; ++ho) {
-          window_sums(yr, ho, k, W, acc);
-          const S* gl = gr + ho * Wo;
-#pragma omp simd reduction(+ : rg, rgy)
-          for (int64_t wo = 0; wo < Wo; ++wo) {
-            rg += gl[wo];
-            rgy += gl[wo] * (acc[wo] * inv - sh);
+          spread_line(gr + ho * Wo, Wo, k, S(1), S(0), spread.data());
+          const S* sp = spread.data();
+          for (int64_t j = 0; j < k; ++j) {
+            const S* yl = yr + (ho * k + j) * W;
+#pragma omp simd reduction(+ : rgy)
+            for (int64_t w = 0; w < W; ++w) rgy += sp[w] * (yl[w] - sh);
           }
         }
-        sg += rg;
-        sgy += rgy;
+        rgy *= inv;
       }
-      sum_g[c] = sg;
-      sum_gy[c] = sgy;
+      row_g[r] = rg;
+      row_gy[r] = rgy;
     }
   });
+  for (int64_t c = 0; c < C; ++c) {
+    double sg = 0, sgy = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      sg += row_g[n * C + c];
+      sgy += row_gy[n * C + c];
+    }
+    sum_g[c] = sg;
+    sum_gy[c] = sgy;
+  }
 }
 
 // dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w].
@@ -142,23 +186,23 @@ void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S*
                         int64_t W, int64_t k, S* dy) {
   const int64_t Ho = H / k, Wo = W / k;
   at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    std::vector<S> spread(static_cast<size_t>(W));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r % C;
       const S ac = a[c], bc = b[c], dc = d[c];
       const S* yr = y + r * H * W;
       const S* gr = g + r * Ho * Wo;
-      S* out = dy + r * H * W;
-      for (int64_t h = 0; h < H; ++h) {
-        const S* gl = gr + (h / k) * Wo;
-        const S* yl = yr + h * W;
-        S* ol = out + h * W;
-        if (k == 1) {
-          for (int64_t w = 0; w < W; ++w) ol[w] = ac * gl[w] + bc + dc * yl[w];
-        } else {
-          for (int64_t wo = 0; wo < Wo; ++wo) {
-            const S base = ac * gl[wo] + bc;
-            for (int64_t i = 0; i < k; ++i) ol[wo * k + i] = base + dc * yl[wo * k + i];
-          }
+      S* __restrict out = dy + r * H * W;
+      if (k == 1) {
+        for (int64_t i = 0; i < H * W; ++i) out[i] = ac * gr[i] + bc + dc * yr[i];
+        continue;
+      }
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        spread_line(gr + ho * Wo, Wo, k, ac, bc, spread.data());
+        const S* sp = spread.data();
+        for (int64_t j = 0; j < k; ++j) {
+          const int64_t off = (ho * k + j) * W;
+          for (int64_t w = 0; w < W; ++w) out[off + w] = sp[w] + dc * yr[off + w];
         }
       }
     }

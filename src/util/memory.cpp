@@ -39,7 +39,7 @@ void free_block(void* data) {
 
 // Blocks of the huge-page allocator carry the length of their own mapping in a header (0: a block of the base
 // allocator), so one deleter frees both kinds, whichever setting was on when they were allocated.
-constexpr std::size_t kHugeThreshold = std::size_t{32} << 20;
+constexpr std::size_t kHugeThreshold = std::size_t{8} << 20;
 std::atomic<bool> g_huge_enabled{false};
 c10::Allocator* g_huge_base = nullptr;
 
