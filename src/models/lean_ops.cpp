@@ -40,6 +40,21 @@ void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_
   });
 }
 
+// total_a[c] = the sum over n of rows_a[n * C + c] (and the same for b), in order of n: per-channel totals of
+// per-row sums, the same for any number of threads.
+void add_rows_per_channel(const std::vector<double>& rows_a, const std::vector<double>& rows_b, int64_t N, int64_t C,
+                          double* total_a, double* total_b) {
+  for (int64_t c = 0; c < C; ++c) {
+    double a = 0, b = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      a += rows_a[n * C + c];
+      b += rows_b[n * C + c];
+    }
+    total_a[c] = a;
+    total_b[c] = b;
+  }
+}
+
 // Per channel of y [N, C, P]: the sum and the sum of squares of (y - shift[c]) over N and P, in double. The shift
 // (one value of the channel) keeps the one-pass variance free of cancellation when |mean| >> std. Each row (n, c)
 // is summed in S (vectorised), in parallel over rows so that every task streams contiguous memory; the rows'
@@ -62,15 +77,7 @@ void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift
       row_sumsq[r] = rq;
     }
   });
-  for (int64_t c = 0; c < C; ++c) {
-    double s = 0, q = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      s += row_sum[n * C + c];
-      q += row_sumsq[n * C + c];
-    }
-    sum[c] = s;
-    sumsq[c] = q;
-  }
+  add_rows_per_channel(row_sum, row_sumsq, N, C, sum, sumsq);
 }
 
 // The kernels below walk whole lines of W values with the window index w / k precomputed into a line of W values
@@ -169,15 +176,7 @@ void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int6
       row_gy[r] = rgy;
     }
   });
-  for (int64_t c = 0; c < C; ++c) {
-    double sg = 0, sgy = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      sg += row_g[n * C + c];
-      sgy += row_gy[n * C + c];
-    }
-    sum_g[c] = sg;
-    sum_gy[c] = sgy;
-  }
+  add_rows_per_channel(row_g, row_gy, N, C, sum_g, sum_gy);
 }
 
 // dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w].
