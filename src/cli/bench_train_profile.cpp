@@ -8,6 +8,7 @@
 
 #include "../../bench/train_step_bench.h"
 #include "command.h"
+#include "train_step_options.h"
 
 namespace masnn::cli {
 namespace {
@@ -51,21 +52,7 @@ RegisterBench reg([](CLI::App& bench) {
   auto top = std::make_shared<int>(30);
   auto shapes = std::make_shared<bool>(false);
   c->iterations = 2;
-  cmd->add_option("--model", c->model, "gesture, gait, small, or a registry name")->capture_default_str();
-  cmd->add_option("--attention", c->attention, "none, TA, CA, SA, TCA, TSA, CSA, TCSA")->capture_default_str();
-  cmd->add_option("--placement", c->placement, "conv-post or activate-pre")->capture_default_str();
-  cmd->add_option("-T,--T", c->steps, "time steps T")->capture_default_str();
-  cmd->add_option("--batch,-B", c->batch, "batch size")->capture_default_str();
-  cmd->add_option("--steps", c->iterations, "profiled training steps")->capture_default_str();
-  cmd->add_option("--warmup", c->warmup, "unprofiled steps first")->capture_default_str();
-  cmd->add_option("--lif-backend", c->lif_backend, "fused or composed")->capture_default_str();
-  cmd->add_option("--attention-backend", c->attention_backend, "fused or composed")->capture_default_str();
-  cmd->add_option("--norm-backend", c->norm_backend, "fused (BN + pooling as one op) or composed")
-      ->capture_default_str();
-  cmd->add_option("--scale-lif", c->scale_lif, "fused (the attention's last pass and the LIF as one op) or apart")
-      ->capture_default_str();
-  cmd->add_option("--linear-backend", c->linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
-      ->capture_default_str();
+  add_train_step_options(cmd, *c, "profiled training steps", "unprofiled steps first");
   cmd->add_option("--top", *top, "operators listed")->capture_default_str();
   cmd->add_flag("--shapes", *shapes, "split the operators by their input shapes");
   cmd->callback([c, top, shapes] { run(*c, *top, *shapes); });

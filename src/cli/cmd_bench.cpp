@@ -13,6 +13,7 @@
 #include "command.h"
 #include "json_output.h"
 #include "masnn/analysis/operation_count.h"
+#include "train_step_options.h"
 
 namespace masnn::cli {
 namespace {
@@ -160,25 +161,7 @@ RegisterCommand reg([](CLI::App& app) {
       "train-step", "One training step (forward, MSE loss, backward, Adam) vs its convolutions + linears alone");
   auto step_config = std::make_shared<bench::TrainStepBenchConfig>();
   auto step_json = std::make_shared<std::string>();
-  step->add_option("--model", step_config->model, "gesture, gait, small, or a registry name (dvs-gesture, ...)")
-      ->capture_default_str();
-  step->add_option("--attention", step_config->attention, "none, TA, CA, SA, TCA, TSA, CSA, TCSA")
-      ->capture_default_str();
-  step->add_option("--placement", step_config->placement, "conv-post or activate-pre")->capture_default_str();
-  step->add_option("-T,--T", step_config->steps, "time steps T")->capture_default_str();
-  step->add_option("--batch,-B", step_config->batch, "batch size")->capture_default_str();
-  step->add_option("--steps", step_config->iterations, "timed training steps (median reported)")->capture_default_str();
-  step->add_option("--warmup", step_config->warmup, "untimed steps first")->capture_default_str();
-  step->add_option("--lif-backend", step_config->lif_backend, "fused or composed")->capture_default_str();
-  step->add_option("--attention-backend", step_config->attention_backend, "fused or composed")->capture_default_str();
-  step->add_option("--norm-backend", step_config->norm_backend, "fused (BN + pooling as one op) or composed")
-      ->capture_default_str();
-  step->add_option("--scale-lif", step_config->scale_lif,
-                   "fused (the attention's last pass and the LIF as one op) or apart")
-      ->capture_default_str();
-  step->add_option("--linear-backend", step_config->linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
-      ->capture_default_str();
-  step->add_option("--seed", step_config->seed, "seed of the weights, input and labels")->capture_default_str();
+  add_train_step_options(step, *step_config, "timed training steps (median reported)", "untimed steps first");
   step->add_option("--json", *step_json, "also write the figures to this JSON file");
   step->callback([step_config, step_json] { run_bench_train_step(*step_config, *step_json); });
 
