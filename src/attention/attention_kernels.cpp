@@ -1,6 +1,6 @@
 // CPU kernels of the fused Conv-POST attention. Each walks its rows of N positions with branch-free inner loops
-// (GCC vectorises them; `omp simd` lets it reorder the sums, which -fopenmp-simd enables without an OpenMP
-// runtime), parallel over rows or over batch columns with at::parallel_for.
+// (GCC vectorises them; `omp simd` lets it reorder the sums), parallel over rows or over batch columns with
+// at::parallel_for (OpenMP).
 #include "masnn/attention/attention_kernels.h"
 
 #include <ATen/Parallel.h>
@@ -88,6 +88,29 @@ void scaled_mean_max_tc(const T* x, const T* a, const AttentionShape& s, T* mean
   });
 }
 
+namespace {
+
+// One row (t, b, c) of scaled_mean_max_tc_backward: dx = k * g, written or added (Accumulate), with g the maps'
+// gradients routed to this row; returns the row's da = sum of x * g.
+template <typename T, bool Accumulate>
+T scaled_mean_max_tc_backward_row(const T* row, const T* dmu, const T* dmx, const int32_t* ag, int32_t tc, T inv, T k,
+                                  int64_t N, T* out) {
+  T acc = 0;
+#pragma omp simd reduction(+ : acc)
+  for (int64_t i = 0; i < N; ++i) {
+    T g = dmu ? dmu[i] * inv : T(0);
+    if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
+    if constexpr (Accumulate)
+      out[i] += k * g;
+    else
+      out[i] = k * g;
+    acc += row[i] * g;
+  }
+  return acc;
+}
+
+}  // namespace
+
 template <typename T>
 void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, const T* dmean, const T* dmax,
                                  const AttentionShape& s, T* dx, T* da, bool accumulate) {
@@ -97,31 +120,12 @@ void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, con
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r % C, b = (r / C) % B, t = r / (C * B);
       const auto tc = static_cast<int32_t>(t * C + c);
-      const T* row = x + r * N;
-      T* out = dx + r * N;
       const T* dmu = dmean ? dmean + b * N : nullptr;
       const T* dmx = dmax ? dmax + b * N : nullptr;
       const int32_t* ag = arg + b * N;
-      const T k = a[r];
-      T acc = 0;
-      if (accumulate) {
-#pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < N; ++i) {
-          T g = dmu ? dmu[i] * inv : T(0);
-          if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
-          out[i] += k * g;
-          acc += row[i] * g;
-        }
-      } else {
-#pragma omp simd reduction(+ : acc)
-        for (int64_t i = 0; i < N; ++i) {
-          T g = dmu ? dmu[i] * inv : T(0);
-          if (dmx) g += ag[i] == tc ? dmx[i] : T(0);
-          out[i] = k * g;
-          acc += row[i] * g;
-        }
-      }
-      da[r] = acc;
+      da[r] = accumulate
+                  ? scaled_mean_max_tc_backward_row<T, true>(x + r * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N)
+                  : scaled_mean_max_tc_backward_row<T, false>(x + r * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N);
     }
   });
 }

@@ -32,9 +32,12 @@ void MultiDimAttentionImpl::pretty_print(std::ostream& stream) const {
          << (options.per_step() ? ", per_step" : "") << ")";
 }
 
+bool MultiDimAttentionImpl::runs_fused(const torch::Tensor& x) const {
+  return options.fused() && !options.per_step() && (ta || ca || sa) && functional::fused_attention_supports(x);
+}
+
 bool MultiDimAttentionImpl::can_defer_scale(const torch::Tensor& x) const {
-  return options.fused() && !options.per_step() && (ta || ca || sa) && !record_io &&
-         functional::fused_attention_supports(x);
+  return runs_fused(x) && !record_io;
 }
 
 functional::AttentionScale MultiDimAttentionImpl::forward_scale(const torch::Tensor& x) {
@@ -54,7 +57,7 @@ torch::Tensor MultiDimAttentionImpl::forward(const torch::Tensor& x) {
               options.type().name(), ": input must be [T,B,C,H,W] (or [T,B,F] for TA), got ", x.sizes());
   torch::Tensor out = x;
   AttentionWeights w;
-  if (options.fused() && !options.per_step() && (ta || ca || sa) && functional::fused_attention_supports(x)) {
+  if (runs_fused(x)) {
     out = functional::multi_attention_fused(x, ta ? ta.get() : nullptr, ca ? ca.get() : nullptr,
                                             sa ? sa.get() : nullptr, options.relu(), &w);
   } else {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <tuple>
 #include <vector>
 
@@ -20,6 +21,15 @@ int64_t grain_rows(int64_t n) {
   return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
 }
 
+// spread[w] = scale * g[w / k] + offset for the Wo values of one pooled row g.
+template <typename S>
+inline void spread_line(const S* __restrict g, int64_t Wo, int64_t k, S scale, S offset, S* __restrict spread) {
+  for (int64_t wo = 0; wo < Wo; ++wo) {
+    const S v = scale * g[wo] + offset;
+    for (int64_t i = 0; i < k; ++i) spread[wo * k + i] = v;
+  }
+}
+
 // Backward of average pooling with kernel = stride = k over rows of [rows, H, W]:
 // dx[r, h, w] = g[r, h/k, w/k] / k^2. One write pass (LibTorch's repeat_interleave took two plus index tensors).
 template <typename S>
@@ -29,12 +39,8 @@ void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_
   at::parallel_for(0, rows, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t ho = 0; ho < Ho; ++ho) {
-        const S* gr = g + (r * Ho + ho) * Wo;
         S* first = dx + (r * H + ho * k) * W;
-        for (int64_t wo = 0; wo < Wo; ++wo) {
-          const S v = gr[wo] * inv;
-          for (int64_t j = 0; j < k; ++j) first[wo * k + j] = v;
-        }
+        spread_line(g + (r * Ho + ho) * Wo, Wo, k, inv, S(0), first);
         for (int64_t j = 1; j < k; ++j) std::copy(first, first + W, first + j * W);
       }
   });
@@ -92,15 +98,6 @@ inline void sum_window_lines(const S* __restrict y, int64_t ho, int64_t k, int64
   for (int64_t j = 1; j < k; ++j) {
     const S* next = first + j * W;
     for (int64_t w = 0; w < W; ++w) line[w] += next[w];
-  }
-}
-
-// spread[w] = scale * g[w / k] + offset for the Wo values of one pooled row g.
-template <typename S>
-inline void spread_line(const S* __restrict g, int64_t Wo, int64_t k, S scale, S offset, S* __restrict spread) {
-  for (int64_t wo = 0; wo < Wo; ++wo) {
-    const S v = scale * g[wo] + offset;
-    for (int64_t i = 0; i < k; ++i) spread[wo * k + i] = v;
   }
 }
 
@@ -240,6 +237,24 @@ int64_t chunk_rows(int64_t chunk_bytes, int64_t row_bytes) {
   return std::max<int64_t>(1, chunk_bytes / std::max<int64_t>(1, row_bytes));
 }
 
+// part(n0, n) for rows [n0, n0 + n) of N, in chunks of `rows`, stacked into one tensor along dim 0 (part itself
+// when one chunk holds all N).
+torch::Tensor by_row_chunks(int64_t N, int64_t rows, const std::function<torch::Tensor(int64_t, int64_t)>& part) {
+  if (rows >= N) return part(0, N);
+  torch::Tensor out;
+  for (int64_t n0 = 0; n0 < N; n0 += rows) {
+    const int64_t n = std::min(rows, N - n0);
+    const torch::Tensor p = part(n0, n);
+    if (n0 == 0) {
+      std::vector<int64_t> sizes = p.sizes().vec();
+      sizes[0] = N;
+      out = torch::empty(sizes, p.options());
+    }
+    out.narrow(0, n0, n).copy_(p);
+  }
+  return out;
+}
+
 struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
@@ -258,19 +273,9 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
     // they made the forward of the second convolution the peak of the step).
     const int64_t N = x.size(0), rows = chunk_rows(chunk_bytes, x.numel() / std::max<int64_t>(1, N) * weight.size(0) /
                                                                     std::max<int64_t>(1, x.size(1)) * x.element_size());
-    if (rows >= N) return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
-    torch::Tensor out;
-    for (int64_t n0 = 0; n0 < N; n0 += rows) {
-      const int64_t n = std::min(rows, N - n0);
-      const torch::Tensor part = torch::conv2d(x.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
-      if (n0 == 0) {
-        std::vector<int64_t> sizes = part.sizes().vec();
-        sizes[0] = N;
-        out = torch::empty(sizes, part.options());
-      }
-      out.narrow(0, n0, n).copy_(part);
-    }
-    return out;
+    return by_row_chunks(N, rows, [&](int64_t n0, int64_t n) {
+      return torch::conv2d(x.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
+    });
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
@@ -306,27 +311,12 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
       }
     }
     // The input gradient needs the input's sizes only: a zero-stride stand-in holds them without memory.
-    auto input_grad = [&](int64_t n0, int64_t n) {
+    const torch::Tensor dx = by_row_chunks(N, rows, [&](int64_t n0, int64_t n) {
       x_sizes[0] = n;
       const torch::Tensor shape_only = torch::zeros({1}, weight.options()).expand(x_sizes);
       return std::get<0>(at::convolution_backward(g.narrow(0, n0, n), shape_only, weight, c10::nullopt, stride, padding,
                                                   dilation, false, {0, 0}, groups, {true, false, false}));
-    };
-    torch::Tensor dx;
-    if (rows >= N) {
-      dx = input_grad(0, N);
-    } else {
-      for (int64_t n0 = 0; n0 < N; n0 += rows) {
-        const int64_t n = std::min(rows, N - n0);
-        const torch::Tensor part = input_grad(n0, n);
-        if (n0 == 0) {
-          std::vector<int64_t> sizes = part.sizes().vec();
-          sizes[0] = N;
-          dx = torch::empty(sizes, part.options());
-        }
-        dx.narrow(0, n0, n).copy_(part);
-      }
-    }
+    });
     return {dx,
             dw,
             has_bias ? db : torch::Tensor(),

@@ -163,13 +163,11 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
                     : spike_input && torch::GradMode::is_enabled() ? functional::conv2d_binary_input(merged, *conv)
                                                                    : conv(merged);
   merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
-  if (bn_override && is_training()) {
-    y = bn_override(y);
-    if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
-  } else if (fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
+  const bool synced = bn_override && is_training();
+  if (!synced && fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
     y = functional::batch_norm_avg_pool2d(y, *bn, pool);
   } else {
-    y = bn(y);
+    y = synced ? bn_override(y) : bn(y);
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
   }
   y = split_time(y, steps);

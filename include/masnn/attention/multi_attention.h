@@ -56,8 +56,10 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
-  /// True when forward_scale applies to x: the fused path (options.fused, not per_step, some attention, a CPU
-  /// float/double 5-D input) and no record_io (which needs the output itself).
+  /// True when forward takes the fused path (fused_attention.h) for x: options.fused, not per_step, some attention,
+  /// a CPU float/double 5-D input.
+  bool runs_fused(const torch::Tensor& x) const;
+  /// True when forward_scale applies to x: the fused path and no record_io (which needs the output itself).
   bool can_defer_scale(const torch::Tensor& x) const;
   /// forward without its last pass: what x is to be multiplied by (then ReLU when options.relu), for a caller that
   /// fuses that pass into the neuron after it (functional::scaled_lif). Records the weights like forward. Needs

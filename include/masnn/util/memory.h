@@ -22,9 +22,10 @@ std::int64_t peak_rss_bytes();
 /// MADV_HUGEPAGE), so that first touching them takes one page fault per 2 MiB instead of one per 4 KiB: glibc's
 /// malloc maps tensors of 32 MiB and more afresh for every allocation (at T = 60 a training step maps gigabytes
 /// anew each time, and the faults were about a third of its time), and keeps those of 8-32 MiB in its heap, which a
-/// training step's mix of sizes fragments (at T = 16 that held 156 MiB more at the peak). Freed mappings are kept for reuse (set_large_block_cache). Call before
-/// track_cpu_allocations() for both to apply (idempotent); `enabled = false` makes later allocations take the
-/// default path again. Where the kernel has THP off, it only costs a madvise call per large tensor.
+/// training step's mix of sizes fragments (at T = 16 that held 156 MiB more at the peak). Freed mappings are kept
+/// for reuse (set_large_block_cache). Call before track_cpu_allocations() for both to apply (idempotent);
+/// `enabled = false` makes later allocations take the default path again. Where the kernel has THP off, it only
+/// costs a madvise call per large tensor.
 void use_huge_pages(bool enabled = true);
 /// Whether use_huge_pages is on.
 bool huge_pages_enabled();

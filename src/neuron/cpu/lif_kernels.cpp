@@ -164,71 +164,16 @@ void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::ui
   }
 }
 
-template <typename S, ResetMode R>
-void forward_reset(const S* x, S* s, S* m, std::uint8_t* cd, const S* h0, S* hl, std::int64_t T, std::int64_t N,
-                   const LifParams& p) {
-  const auto run = [&](auto ge) {
-    constexpr bool GE = decltype(ge)::value;
-    if (m)
-      forward_impl<S, R, GE, Save::Membrane>(x, s, m, cd, h0, hl, T, N, p);
-    else if (cd)
-      forward_impl<S, R, GE, Save::Code>(x, s, m, cd, h0, hl, T, N, p);
-    else
-      forward_impl<S, R, GE, Save::Nothing>(x, s, m, cd, h0, hl, T, N, p);
-  };
-  if (m && cd) throw std::invalid_argument("lif_forward_cpu: save the membrane or codes, not both");
-  if (p.fire_at_equal)
-    run(std::true_type{});
-  else
-    run(std::false_type{});
-}
-
-template <typename S, ResetMode R>
-void backward_reset(const S* gs, const S* ghl, const S* m, const std::uint8_t* cd, S* gx, S* gh0, double* gd,
-                    std::int64_t T, std::int64_t N, const LifParams& p) {
-  const auto run = [&](auto ge, auto kind) {
-    constexpr bool GE = decltype(ge)::value;
-    constexpr SurrogateKind K = decltype(kind)::value;
-    if constexpr (K == SurrogateKind::Rectangular) {
-      if (cd) return backward_impl<S, R, GE, K, true, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
-    }
-    if (gd)
-      backward_impl<S, R, GE, K, false, true>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
-    else
-      backward_impl<S, R, GE, K, false, false>(gs, ghl, m, cd, gx, gh0, gd, T, N, p);
-  };
-  const auto with_kind = [&](auto ge) {
-    using SK = SurrogateKind;
-    switch (p.surrogate) {
-      case SK::Rectangular: return run(ge, std::integral_constant<SK, SK::Rectangular>{});
-      case SK::Sigmoid: return run(ge, std::integral_constant<SK, SK::Sigmoid>{});
-      case SK::Arctan: return run(ge, std::integral_constant<SK, SK::Arctan>{});
-    }
-  };
-  if (p.fire_at_equal)
-    with_kind(std::true_type{});
-  else
-    with_kind(std::false_type{});
-}
-
-// --- The LIF over a scaled input (scaled_lif_*_cpu): x_in[t, n] = relu?(x[t, n] * a[t, b, c] * w[b, p]) ---
-
-// Calls fn(std::integral_constant<...>...) with the run-time choices of p and relu as compile-time constants, so
-// that each inner loop is branch-free.
+// Calls fn(reset, fire_at_equal, surrogate) with p's run-time choices as std::integral_constant values, so that
+// each kernel is instantiated with them as template arguments and its inner loops are branch-free.
 template <typename Fn>
-void with_constants(const LifParams& p, bool relu, const Fn& fn) {
+void with_lif_constants(const LifParams& p, const Fn& fn) {
   using SK = SurrogateKind;
-  const auto with_relu = [&](auto r, auto ge, auto k) {
-    if (relu)
-      fn(r, ge, k, std::true_type{});
-    else
-      fn(r, ge, k, std::false_type{});
-  };
   const auto with_kind = [&](auto r, auto ge) {
     switch (p.surrogate) {
-      case SK::Rectangular: return with_relu(r, ge, std::integral_constant<SK, SK::Rectangular>{});
-      case SK::Sigmoid: return with_relu(r, ge, std::integral_constant<SK, SK::Sigmoid>{});
-      case SK::Arctan: return with_relu(r, ge, std::integral_constant<SK, SK::Arctan>{});
+      case SK::Rectangular: return fn(r, ge, std::integral_constant<SK, SK::Rectangular>{});
+      case SK::Sigmoid: return fn(r, ge, std::integral_constant<SK, SK::Sigmoid>{});
+      case SK::Arctan: return fn(r, ge, std::integral_constant<SK, SK::Arctan>{});
     }
   };
   const auto with_ge = [&](auto r) {
@@ -242,6 +187,19 @@ void with_constants(const LifParams& p, bool relu, const Fn& fn) {
     case ResetMode::Soft: return with_ge(std::integral_constant<ResetMode, ResetMode::Soft>{});
     case ResetMode::None: return with_ge(std::integral_constant<ResetMode, ResetMode::None>{});
   }
+}
+
+// --- The LIF over a scaled input (scaled_lif_*_cpu): x_in[t, n] = relu?(x[t, n] * a[t, b, c] * w[b, p]) ---
+
+// with_lif_constants, and relu as a fourth constant.
+template <typename Fn>
+void with_scaled_constants(const LifParams& p, bool relu, const Fn& fn) {
+  with_lif_constants(p, [&](auto r, auto ge, auto k) {
+    if (relu)
+      fn(r, ge, k, std::true_type{});
+    else
+      fn(r, ge, k, std::false_type{});
+  });
 }
 
 // One tile: positions [p0, p0 + len) of row (b, c), every step. The scaled input is computed as the attention's
@@ -364,7 +322,7 @@ void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const
 template <typename S>
 void scaled_lif_forward_cpu(const S* x, const S* a, const S* w, const ScaledLifShape& shape, bool relu, S* spikes,
                             const LifParams& p) {
-  with_constants(p, relu, [&](auto r, auto ge, auto, auto re) {
+  with_scaled_constants(p, relu, [&](auto r, auto ge, auto, auto re) {
     scaled_forward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(re)::value>(x, a, w, shape, spikes, p);
   });
 }
@@ -372,7 +330,7 @@ void scaled_lif_forward_cpu(const S* x, const S* a, const S* w, const ScaledLifS
 template <typename S>
 void scaled_lif_backward_cpu(const S* grad_spikes, const S* x, const S* a, const S* w, const ScaledLifShape& shape,
                              bool relu, S* grad_x, S* grad_a, S* grad_w, const LifParams& p) {
-  with_constants(p, relu, [&](auto r, auto ge, auto k, auto re) {
+  with_scaled_constants(p, relu, [&](auto r, auto ge, auto k, auto re) {
     scaled_backward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(k)::value, decltype(re)::value>(
         grad_spikes, x, a, w, shape, grad_x, grad_a, grad_w, p);
   });
@@ -395,11 +353,17 @@ bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad) {
 template <typename S>
 void lif_forward_cpu(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0, S* h_last, std::int64_t T,
                      std::int64_t N, const LifParams& p) {
-  switch (p.reset) {
-    case ResetMode::Hard: return forward_reset<S, ResetMode::Hard>(x, spikes, mem, code, h0, h_last, T, N, p);
-    case ResetMode::Soft: return forward_reset<S, ResetMode::Soft>(x, spikes, mem, code, h0, h_last, T, N, p);
-    case ResetMode::None: return forward_reset<S, ResetMode::None>(x, spikes, mem, code, h0, h_last, T, N, p);
-  }
+  if (mem && code) throw std::invalid_argument("lif_forward_cpu: save the membrane or codes, not both");
+  with_lif_constants(p, [&](auto r, auto ge, auto) {
+    constexpr ResetMode R = decltype(r)::value;
+    constexpr bool GE = decltype(ge)::value;
+    if (mem)
+      forward_impl<S, R, GE, Save::Membrane>(x, spikes, mem, code, h0, h_last, T, N, p);
+    else if (code)
+      forward_impl<S, R, GE, Save::Code>(x, spikes, mem, code, h0, h_last, T, N, p);
+    else
+      forward_impl<S, R, GE, Save::Nothing>(x, spikes, mem, code, h0, h_last, T, N, p);
+  });
 }
 
 template <typename S>
@@ -409,11 +373,18 @@ void lif_backward_cpu(const S* gs, const S* gh_last, const S* mem, const std::ui
     throw std::invalid_argument("lif_backward_cpu: give exactly one of saved_membrane and saved_code");
   if (code && (gdecay || !backward_needs_only_code(p, false)))
     throw std::invalid_argument("lif_backward_cpu: these LIF settings need the saved membrane, not codes");
-  switch (p.reset) {
-    case ResetMode::Hard: return backward_reset<S, ResetMode::Hard>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
-    case ResetMode::Soft: return backward_reset<S, ResetMode::Soft>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
-    case ResetMode::None: return backward_reset<S, ResetMode::None>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
-  }
+  with_lif_constants(p, [&](auto r, auto ge, auto kind) {
+    constexpr ResetMode R = decltype(r)::value;
+    constexpr bool GE = decltype(ge)::value;
+    constexpr SurrogateKind K = decltype(kind)::value;
+    if constexpr (K == SurrogateKind::Rectangular) {
+      if (code) return backward_impl<S, R, GE, K, true, false>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+    }
+    if (gdecay)
+      backward_impl<S, R, GE, K, false, true>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+    else
+      backward_impl<S, R, GE, K, false, false>(gs, gh_last, mem, code, gx, gh0, gdecay, T, N, p);
+  });
 }
 
 template void lif_forward_cpu<float>(const float*, float*, float*, std::uint8_t*, const float*, float*, std::int64_t,
