@@ -10,19 +10,25 @@
 using namespace masnn;
 
 TEST(Memory, HugePageBlocksAndDefaultBlocksAreCountedAndFreedWhicheverSettingAllocatedThem) {
-  memory::use_huge_pages(true);  // before the counting wrapper, so that both apply
+  memory::use_huge_pages(true);
   memory::track_cpu_allocations();
   constexpr int64_t kLarge = 40ll << 20, kSmall = 1 << 20;  // bytes
   const int64_t before = memory::cpu_bytes_in_use();
 
   torch::Tensor large = torch::empty({kLarge / 4}, torch::kFloat);
   EXPECT_EQ(memory::cpu_bytes_in_use() - before, kLarge);
-  // Its own mapping: the data sits right after the two 64-byte headers at the start of a page.
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data_ptr()) % 4096, 128u);
+  // Its own mapping, the data at its start, on a 2 MiB boundary (every whole 2 MiB can be a huge page).
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(large.data_ptr()) % (2 << 20), 0u);
   large.fill_(1.5);
   EXPECT_DOUBLE_EQ(large.sum().item<double>(), 1.5 * (kLarge / 4));
-  torch::Tensor small = torch::ones({kSmall / 4});
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data_ptr()) % 64, 0u);
+  torch::Tensor small = torch::ones({kSmall / 4});  // 1 MiB: mapped too
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.data_ptr()) % (2 << 20), 0u);
+  EXPECT_DOUBLE_EQ(small.sum().item<double>(), kSmall / 4);
+  torch::Tensor tiny = torch::ones({1000});  // under 1 MiB: the default allocator's, behind a size header
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(tiny.data_ptr()) % 64, 0u);
+  EXPECT_NE(reinterpret_cast<std::uintptr_t>(tiny.data_ptr()) % 4096, 0u);
+  EXPECT_EQ(memory::cpu_bytes_in_use() - before, kLarge + kSmall + 4000);
+  tiny = torch::Tensor();
 
   // Turned off, large tensors take the default path; blocks from before are still freed by their own kind.
   memory::use_huge_pages(false);
@@ -41,13 +47,14 @@ TEST(Memory, HugePageBlocksAndDefaultBlocksAreCountedAndFreedWhicheverSettingAll
 TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
   memory::use_huge_pages(true);
   constexpr int64_t kMiB = 1 << 20;
+  memory::set_large_block_cache(0);  // empty: nothing from the test before
   memory::set_large_block_cache(100 * kMiB);
   void* first = nullptr;
   {
     torch::Tensor a = torch::empty({40 * kMiB / 4});
     first = a.data_ptr();
   }
-  EXPECT_EQ(memory::large_block_cache_bytes(), 42 * kMiB);  // 40 MiB and the header, in 2 MiB pages
+  EXPECT_EQ(memory::large_block_cache_bytes(), 40 * kMiB);
   {
     torch::Tensor b = torch::empty({40 * kMiB / 4});
     EXPECT_EQ(b.data_ptr(), first);  // the same mapping again
@@ -58,8 +65,16 @@ TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
     b = torch::Tensor();  // freed first: the oldest in the cache
     c = torch::Tensor();
   }
-  // 42 + 62 MiB freed: over the cap of 100, the oldest (42) goes back to the system.
-  EXPECT_EQ(memory::large_block_cache_bytes(), 62 * kMiB);
+  EXPECT_EQ(memory::large_block_cache_bytes(), 100 * kMiB);  // 40 + 60, not over the cap
+  {
+    // 10 MiB and 4 bytes, mapped as whole pages: 100 cached + that would pass the most ever live (100), so the
+    // oldest cached block (40) goes back to the system first.
+    torch::Tensor e = torch::empty({10 * kMiB / 4 + 1});
+    EXPECT_EQ(memory::large_block_cache_bytes(), 60 * kMiB);
+  }
+  EXPECT_EQ(memory::large_block_cache_bytes(), 70 * kMiB + 4096);
+  memory::set_large_block_cache(65 * kMiB);  // a lower cap releases the oldest at once
+  EXPECT_EQ(memory::large_block_cache_bytes(), 10 * kMiB + 4096);
   memory::set_large_block_cache(0);
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   torch::Tensor d = torch::empty({40 * kMiB / 4});  // with the cache off, blocks are unmapped on free
@@ -76,21 +91,21 @@ TEST(Memory, TheLargeBlockCacheNeverHoldsMoreThanThePeakOfLiveBlocks) {
   memory::set_large_block_cache(std::numeric_limits<int64_t>::max());  // no cap: the peak alone bounds it
   torch::Tensor a = torch::empty({200 * kMiB / 4});
   a = torch::Tensor();
-  EXPECT_EQ(memory::large_block_cache_bytes(), 202 * kMiB);
+  EXPECT_EQ(memory::large_block_cache_bytes(), 200 * kMiB);
   {
-    // 202 cached + 302 live would pass the peak (302 from now on): the cached block goes back to the system.
+    // 200 cached + 300 live would pass the peak (300 from now on): the cached block goes back to the system.
     torch::Tensor b = torch::empty({300 * kMiB / 4});
     EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   }
-  EXPECT_EQ(memory::large_block_cache_bytes(), 302 * kMiB);
+  EXPECT_EQ(memory::large_block_cache_bytes(), 300 * kMiB);
   {
-    // 302 cached + 202 live > 302: unmapped again; live alone stays under the peak.
+    // 300 cached + 200 live > 300: unmapped again; live alone stays under the peak.
     torch::Tensor c = torch::empty({200 * kMiB / 4});
     EXPECT_EQ(memory::large_block_cache_bytes(), 0);
-    torch::Tensor d = torch::empty({90 * kMiB / 4});  // 202 + 92 live <= 302: nothing to unmap, nothing cached
+    torch::Tensor d = torch::empty({90 * kMiB / 4});  // 200 + 90 live <= 300: nothing to unmap, nothing cached
     EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   }
-  EXPECT_EQ(memory::large_block_cache_bytes(), 294 * kMiB);  // both cached: 294 <= 302
+  EXPECT_EQ(memory::large_block_cache_bytes(), 290 * kMiB);  // both cached: 290 <= 300
   memory::set_large_block_cache(0);
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
 }

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -26,32 +27,37 @@ void add(std::int64_t n) {
   }
 }
 
-// Each block carries its size in a header in front of the data; the header keeps the base allocator's
-// 64-byte alignment. Data and context are the same pointer, as raw_allocate() requires.
+// One allocator in front of LibTorch's default CPU allocator, installed by the first call of track_cpu_allocations or
+// use_huge_pages: it counts the bytes of every block, and with huge pages on gives each large block a mapping of its
+// own. Small blocks carry their size in a 64-byte header in front of the data (the header keeps the base
+// allocator's 64-byte alignment). Large blocks have no header, their data starts the mapping: a header would push a
+// tensor of a whole number of 2 MiB pages into one more huge page, 2 MiB of memory per live tensor. Data and
+// context are the same pointer, as raw_allocate() requires.
 constexpr std::size_t kHeader = 64;
+constexpr std::size_t kPage = 4096;
 c10::Allocator* g_base = nullptr;
 
-void free_block(void* data) {
-  char* block = static_cast<char*>(data) - kHeader;
-  g_current.fetch_sub(*reinterpret_cast<std::int64_t*>(block));
-  g_base->raw_deleter()(block);
-}
-
-// Blocks of the huge-page allocator carry the length of their own mapping in a header (0: a block of the base
-// allocator), so one deleter frees both kinds, whichever setting was on when they were allocated.
-constexpr std::size_t kHugeThreshold = std::size_t{8} << 20;
+// From 1 MiB: glibc keeps blocks under its (growing) mmap threshold in its heap, which a training step's mix of
+// sizes fragments (at T 16 the heap held 90 MiB for 25 MiB of live blocks under 8 MiB).
+constexpr std::size_t kMappedThreshold = std::size_t{1} << 20;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
 std::atomic<bool> g_huge_enabled{false};
-c10::Allocator* g_huge_base = nullptr;
 
-// Freed mappings kept for reuse by a later allocation of the same (2 MiB-rounded) length. Two bounds: the mapped
+// Freed mappings kept for reuse by a later allocation of the same (page-rounded) length. Two bounds: the mapped
 // total (live + cached) never grows past the highest live total seen so far, so the cache never raises the peak
 // (a miss first unmaps cached blocks, oldest first, to make room); and the cache holds at most g_cache_cap bytes.
 // A training step allocates the same sizes every step, so most of its large blocks are reused.
 std::atomic<std::size_t> g_cache_cap{SIZE_MAX};
 
+struct Mapping {
+  std::size_t length;  // of the mapping
+  std::size_t bytes;   // asked for
+};
+
 struct MappingCache {
   std::mutex mutex;
-  std::deque<std::pair<std::size_t, void*>> blocks;  // oldest first
+  std::unordered_map<void*, Mapping> live_blocks;    // handed out, by data pointer
+  std::deque<std::pair<std::size_t, void*>> blocks;  // cached, oldest first
   std::size_t bytes = 0;       // cached
   std::size_t live = 0;        // handed out
   std::size_t high_water = 0;  // the most ever handed out at once
@@ -79,8 +85,25 @@ void unmap_all(const Evicted& evicted) {
   for (const auto& [len, p] : evicted) ::munmap(p, len);
 }
 
-// A mapping of `len` bytes: a cached one of that length, or a new one with huge pages asked for (null: mmap failed).
-void* take_mapping(std::size_t len) {
+// A new mapping of `len` bytes (a whole number of pages) starting on a 2 MiB boundary, huge pages asked for (a hint:
+// refused where THP is off), so that every whole 2 MiB of it can be a huge page; null when mmap fails.
+void* map_aligned(std::size_t len) {
+  const std::size_t span = len + kHugePage - kPage;
+  void* m = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<std::uintptr_t>(m);
+  const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) ::munmap(m, aligned - start);
+  if (start + span > aligned + len) ::munmap(reinterpret_cast<void*>(aligned + len), start + span - aligned - len);
+  void* p = reinterpret_cast<void*>(aligned);
+  ::madvise(p, len, MADV_HUGEPAGE);
+  return p;
+}
+
+// A mapping for `bytes`: a cached one of the same rounded length, or a new one with huge pages asked for (null:
+// mmap failed).
+void* take_mapping(std::size_t bytes) {
+  const std::size_t len = (bytes + kPage - 1) / kPage * kPage;
   MappingCache& c = mapping_cache();
   Evicted evicted;
   void* p = nullptr;
@@ -99,66 +122,62 @@ void* take_mapping(std::size_t len) {
     if (!p) evict_oldest(c, evicted, [&] { return c.live + c.bytes > c.high_water; });
   }
   unmap_all(evicted);
-  if (p) return p;
-  p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) {
-    std::lock_guard<std::mutex> lock(c.mutex);
-    c.live -= len;
-    return nullptr;
+  if (!p) {
+    p = map_aligned(len);
+    if (!p) {
+      std::lock_guard<std::mutex> lock(c.mutex);
+      c.live -= len;
+      return nullptr;
+    }
   }
-  ::madvise(p, len, MADV_HUGEPAGE);  // a hint: refused where THP is off
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.live_blocks.emplace(p, Mapping{len, bytes});
   return p;
 }
 
-void release_mapping(void* block, std::size_t len) {
+// Returns a block of take_mapping to the cache (or the system); false when `data` is not one.
+bool release_mapping(void* data) {
   MappingCache& c = mapping_cache();
   const std::size_t cap = g_cache_cap.load(std::memory_order_relaxed);
   Evicted evicted;
   {
     std::lock_guard<std::mutex> lock(c.mutex);
-    c.live -= len;
-    if (len <= cap) {
-      c.blocks.emplace_back(len, block);
-      c.bytes += len;
+    const auto found = c.live_blocks.find(data);
+    if (found == c.live_blocks.end()) return false;
+    const Mapping m = found->second;
+    c.live_blocks.erase(found);
+    g_current.fetch_sub(static_cast<std::int64_t>(m.bytes));
+    c.live -= m.length;
+    if (m.length <= cap) {
+      c.blocks.emplace_back(m.length, data);
+      c.bytes += m.length;
       evict_oldest(c, evicted, [&] { return c.bytes > cap; });
     } else {
-      evicted.emplace_back(len, block);
+      evicted.emplace_back(m.length, data);
     }
   }
   unmap_all(evicted);
+  return true;
 }
 
-void free_huge_or_base(void* data) {
+void free_block(void* data) {
+  // Mappings start on a page; a header block rarely does, and only then is the map of mappings looked up.
+  if (reinterpret_cast<std::uintptr_t>(data) % kPage == 0 && release_mapping(data)) return;
   char* block = static_cast<char*>(data) - kHeader;
-  const std::size_t mapped = *reinterpret_cast<std::size_t*>(block);
-  if (mapped > 0)
-    release_mapping(block, mapped);
-  else
-    g_huge_base->raw_deleter()(block);
+  g_current.fetch_sub(*reinterpret_cast<std::int64_t*>(block));
+  g_base->raw_deleter()(block);
 }
-
-class HugePageAllocator final : public c10::Allocator {
- public:
-  c10::DataPtr allocate(size_t n) const override {
-    char* block = nullptr;
-    std::size_t mapped = 0;
-    if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kHugeThreshold) {
-      constexpr std::size_t kHugePage = std::size_t{2} << 20;
-      mapped = (n + kHeader + kHugePage - 1) / kHugePage * kHugePage;
-      block = static_cast<char*>(take_mapping(mapped));
-      if (!block) mapped = 0;  // the base allocator reports what is wrong (out of memory)
-    }
-    if (!block) block = static_cast<char*>(g_huge_base->raw_allocate(n + kHeader));
-    *reinterpret_cast<std::size_t*>(block) = mapped;
-    void* data = block + kHeader;
-    return {data, data, &free_huge_or_base, c10::Device(c10::DeviceType::CPU)};
-  }
-  c10::DeleterFnPtr raw_deleter() const override { return &free_huge_or_base; }
-};
 
 class CountingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) const override {
+    if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kMappedThreshold) {
+      if (void* data = take_mapping(n)) {
+        add(static_cast<std::int64_t>(n));
+        return {data, data, &free_block, c10::Device(c10::DeviceType::CPU)};
+      }
+      // mmap failed: the base allocator reports what is wrong (out of memory)
+    }
     char* block = static_cast<char*>(g_base->raw_allocate(n + kHeader));
     *reinterpret_cast<std::int64_t*>(block) = static_cast<std::int64_t>(n);
     add(static_cast<std::int64_t>(n));
@@ -168,24 +187,23 @@ class CountingAllocator final : public c10::Allocator {
   c10::DeleterFnPtr raw_deleter() const override { return &free_block; }
 };
 
-}  // namespace
-
-void track_cpu_allocations() {
+void install_allocator() {
   static std::once_flag once;
   std::call_once(once, [] {
-    g_base = c10::GetCPUAllocator();  // the default, or the huge-page allocator when it came first
+    g_base = c10::GetDefaultCPUAllocator();
     static CountingAllocator counting;
     c10::SetCPUAllocator(&counting, /*priority=*/100);
   });
 }
 
+}  // namespace
+
+void track_cpu_allocations() {
+  install_allocator();
+}
+
 void use_huge_pages(bool enabled) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    g_huge_base = c10::GetDefaultCPUAllocator();
-    static HugePageAllocator huge;
-    c10::SetCPUAllocator(&huge, /*priority=*/50);
-  });
+  install_allocator();
   g_huge_enabled.store(enabled);
 }
 
