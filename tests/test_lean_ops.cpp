@@ -9,6 +9,7 @@
 
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/spiking_blocks.h"
+#include "masnn/util/memory.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -85,6 +86,49 @@ TEST(LeanOps, BatchNormAvgPoolMatchesBatchNormThenPool) {
       EXPECT_EQ(fused->num_batches_tracked.item<int64_t>(), composed->num_batches_tracked.item<int64_t>());
     }
   }
+}
+
+// The backward writes the input gradient over its saved input when nothing else can see that input (one gradient's
+// memory less at the peak of the backward): the gradient is the same whether it did or not, an input the caller
+// still holds is left as it was, and a graph kept for a second backward (retain_graph) still has its input.
+TEST(LeanOps, BatchNormAvgPoolBackwardReusesItsInputOnlyWhenNothingElseNeedsIt) {
+  torch::manual_seed(12);
+  memory::track_cpu_allocations();
+  const auto x0 = torch::randn({4, 3, 8, 8}) * 2 + 1;
+  const auto weight = torch::linspace(-1, 1, 3 * 4 * 4).view({1, 3, 4, 4});
+  auto bn = make_bn(3, torch::kFloat);
+  struct Run {
+    torch::Tensor grad;
+    int64_t backward_bytes;  // the most the first backward allocated beyond what was held before it
+  };
+  // y = 2x, an intermediate the node alone holds (the in-place case) or one the caller keeps too.
+  auto run = [&](bool keep_y, bool twice) {
+    auto x = x0.clone().requires_grad_(true);
+    torch::Tensor y = x * 2;
+    const torch::Tensor y_before = y.detach().clone();
+    const torch::Tensor loss = (functional::batch_norm_avg_pool2d(y, *bn, 2) * weight).sum();
+    if (!keep_y) y = torch::Tensor();
+    memory::reset_cpu_peak();
+    const int64_t before = memory::cpu_bytes_in_use();
+    loss.backward({}, /*retain_graph=*/twice);
+    const Run r{x.grad().clone(), memory::cpu_peak_bytes() - before};
+    if (twice) {
+      x.grad().zero_();
+      loss.backward();
+      EXPECT_TRUE(torch::allclose(x.grad(), r.grad, 1e-5, 1e-6)) << "the second backward saw another input";
+    }
+    if (keep_y) {
+      EXPECT_TRUE(torch::equal(y, y_before)) << "the caller's tensor was written over";
+    }
+    return r;
+  };
+  const Run held = run(/*keep_y=*/true, /*twice=*/false), owned = run(false, false), retained = run(false, true);
+  EXPECT_TRUE(torch::allclose(owned.grad, held.grad, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(retained.grad, held.grad, 1e-5, 1e-6));
+  EXPECT_GT(held.grad.abs().sum().item<double>(), 0);
+  const int64_t y_bytes = x0.numel() * 4;
+  EXPECT_LE(owned.backward_bytes, held.backward_bytes - y_bytes) << "the owned input was not reused";
+  EXPECT_EQ(retained.backward_bytes, held.backward_bytes);
 }
 
 TEST(LeanOps, BatchNormAvgPoolRefusesWhatItDoesNotHandle) {

@@ -2,7 +2,10 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
+#include <torch/csrc/autograd/graph_task.h>
 #include <torch/torch.h>
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
@@ -188,7 +191,7 @@ void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S*
       const S ac = a[c], bc = b[c], dc = d[c];
       const S* yr = y + r * H * W;
       const S* gr = g + r * Ho * Wo;
-      S* __restrict out = dy + r * H * W;
+      S* out = dy + r * H * W;  // may be y itself (written over in place)
       if (k == 1) {
         for (int64_t i = 0; i < H * W; ++i) out[i] = ac * gr[i] + bc + dc * yr[i];
         continue;
@@ -203,6 +206,14 @@ void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S*
       }
     }
   });
+}
+
+// True when a backward may write its result over saved tensor `t`: nothing but the node's saved variable holds it
+// (the local copy in the backward is the other reference; no view shares its storage) and the graph is freed after
+// this pass (no retain_graph / create_graph). Saves the memory of one gradient the size of `t`.
+bool backward_owns(const torch::Tensor& t) {
+  return !torch::autograd::get_current_graph_task_keep_graph() && t.use_count() == 2 &&
+         t.storage().use_count() == 1 && t.is_contiguous();
 }
 
 template <typename S>
@@ -253,6 +264,19 @@ torch::Tensor by_row_chunks(int64_t N, int64_t rows, const std::function<torch::
     out.narrow(0, n0, n).copy_(p);
   }
   return out;
+}
+
+// A contiguous tensor of `sizes` over a mapping that is never touched: it costs address space, no memory. It reads
+// as zeros (should anything read it, pages of zeros are mapped then). For an operator that needs a contiguous input
+// for its sizes only: convolution_backward makes its input contiguous first, which made a zero-stride stand-in a
+// real tensor (a copy pass and the input's size in memory, at the memory peak of a training step).
+torch::Tensor unbacked_tensor(const std::vector<int64_t>& sizes, const torch::TensorOptions& options) {
+  int64_t numel = 1;
+  for (const int64_t s : sizes) numel *= s;
+  const size_t len = std::max<size_t>(1, static_cast<size_t>(numel) * options.dtype().itemsize());
+  void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  TORCH_CHECK(p != MAP_FAILED, "conv2d_binary_input: cannot map ", len, " bytes of address space");
+  return torch::from_blob(p, sizes, [len](void* q) { ::munmap(q, len); }, options);
 }
 
 struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
@@ -310,10 +334,10 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
         if (has_bias) db.add_(db_part);
       }
     }
-    // The input gradient needs the input's sizes only: a zero-stride stand-in holds them without memory.
+    // The input gradient needs the input's sizes only (oneDNN's backward-data never reads the input).
     const torch::Tensor dx = by_row_chunks(N, rows, [&](int64_t n0, int64_t n) {
       x_sizes[0] = n;
-      const torch::Tensor shape_only = torch::zeros({1}, weight.options()).expand(x_sizes);
+      const torch::Tensor shape_only = unbacked_tensor(x_sizes, weight.options());
       return std::get<0>(at::convolution_backward(g.narrow(0, n0, n), shape_only, weight, c10::nullopt, stride, padding,
                                                   dilation, false, {0, 0}, groups, {true, false, false}));
     });
@@ -424,7 +448,10 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     const torch::Tensor b = -gi * dbias / count - d * mean.to(torch::kDouble);
     const auto st = y.scalar_type();
     const torch::Tensor ac = a.to(st), bc = b.to(st), dc = d.to(st);
-    auto dy = torch::empty_like(y);
+    // Each value of dy depends on the y at its own position only: written over y where the backward owns it (at
+    // the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16).
+    auto dy = backward_owns(y) ? y : torch::empty_like(y);
+    if (getenv("TRACE_PEAK")) fprintf(stderr, "BN bwd k %lld owns %d y %lld MiB\n", (long long)k, (int)(dy.data_ptr() == y.data_ptr()), (long long)(y.nbytes() >> 20));
     AT_DISPATCH_FLOATING_TYPES(st, "batch_norm_avg_pool2d_backward", [&] {
       bn_pool_input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(ac), ptr<scalar_t>(bc),
                                    ptr<scalar_t>(dc), N, C, H, W, k, dy.data_ptr<scalar_t>());

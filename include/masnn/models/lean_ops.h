@@ -22,10 +22,11 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 /// conv(x) for x [N,C,H,W] holding only 0 and 1 (spikes), keeping x as bytes for the backward. The caller
 /// guarantees the values; other values would give wrong weight gradients. Forward and backward run over chunks of
 /// rows of about `chunk_bytes` of output each, so that oneDNN's blocked copies and the decoded input stay
-/// chunk-sized (the weight gradient sums the chunks', so it may differ in the last bits). 16 MiB: against 64 MiB
-/// it lowered the peak of a T 16 step by 44 MiB and left the step time as it was.
+/// chunk-sized (the weight gradient sums the chunks', so it may differ in the last bits). 8 MiB: against 64 MiB
+/// it lowered the peak of a T 16 step by 44 + 16 MiB and left the step time as it was (16 MiB at T 60: 1489 vs 1473
+/// MiB, 2089 vs 2051-2067 ms).
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
-                                  int64_t chunk_bytes = int64_t{16} << 20);
+                                  int64_t chunk_bytes = int64_t{8} << 20);
 
 /// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bytes for the backward. With as_conv (and a
 /// LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's GEMM: Debian's
