@@ -8,6 +8,7 @@
 #include "masnn/attention/multi_attention.h"
 #include "masnn/attention/spatial_attention.h"
 #include "masnn/attention/temporal_attention.h"
+#include "masnn/util/autograd_buffers.h"
 
 namespace masnn::functional {
 namespace {
@@ -29,12 +30,11 @@ torch::Tensor contiguous_or_undefined(const torch::Tensor& t) {
   return t.defined() ? t.contiguous() : t;
 }
 
-// The gradient arriving at the pass-through output of a pooling node (undefined = none), made writable: the
-// pooling's own contribution is added to it in place, so that the composite's three nodes share one dx buffer
-// instead of three summed by autograd.
+// The gradient arriving at the pass-through output of a pooling node (undefined = none; `g` as the backward
+// received it), made writable: the pooling's own contribution is added to it in place, so that the composite's
+// three nodes share one dx buffer instead of three summed by autograd. A copy only where something else holds it.
 torch::Tensor writable_or_undefined(const torch::Tensor& g) {
-  if (!g.defined()) return g;
-  if (g.is_contiguous() && g.use_count() == 1 && g.storage().use_count() == 1) return g;
+  if (!g.defined() || autograd_buffers::incoming_gradient_is_exclusive(g)) return g;
   return g.contiguous().clone();
 }
 

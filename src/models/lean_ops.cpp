@@ -2,7 +2,6 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
-#include <torch/csrc/autograd/graph_task.h>
 #include <torch/torch.h>
 
 #include <sys/mman.h>
@@ -12,6 +11,8 @@
 #include <functional>
 #include <tuple>
 #include <vector>
+
+#include "masnn/util/autograd_buffers.h"
 
 namespace masnn::functional {
 namespace {
@@ -206,14 +207,6 @@ void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S*
       }
     }
   });
-}
-
-// True when a backward may write its result over saved tensor `t`: nothing but the node's saved variable holds it
-// (the local copy in the backward is the other reference; no view shares its storage) and the graph is freed after
-// this pass (no retain_graph / create_graph). Saves the memory of one gradient the size of `t`.
-bool backward_owns(const torch::Tensor& t) {
-  return !torch::autograd::get_current_graph_task_keep_graph() && t.use_count() == 2 &&
-         t.storage().use_count() == 1 && t.is_contiguous();
 }
 
 template <typename S>
@@ -450,8 +443,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     const torch::Tensor ac = a.to(st), bc = b.to(st), dc = d.to(st);
     // Each value of dy depends on the y at its own position only: written over y where the backward owns it (at
     // the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16).
-    auto dy = backward_owns(y) ? y : torch::empty_like(y);
-    if (getenv("TRACE_PEAK")) fprintf(stderr, "BN bwd k %lld owns %d y %lld MiB\n", (long long)k, (int)(dy.data_ptr() == y.data_ptr()), (long long)(y.nbytes() >> 20));
+    auto dy = autograd_buffers::saved_tensor_is_exclusive(y) ? y : torch::empty_like(y);
     AT_DISPATCH_FLOATING_TYPES(st, "batch_norm_avg_pool2d_backward", [&] {
       bn_pool_input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(ac), ptr<scalar_t>(bc),
                                    ptr<scalar_t>(dc), N, C, H, W, k, dy.data_ptr<scalar_t>());
