@@ -168,7 +168,7 @@ void free_block(void* data) {
   g_base->raw_deleter()(block);
 }
 
-class CountingAllocator final : public c10::Allocator {
+class CountingMappingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) const override {
     if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kMappedThreshold) {
@@ -191,7 +191,7 @@ void install_allocator() {
   static std::once_flag once;
   std::call_once(once, [] {
     g_base = c10::GetDefaultCPUAllocator();
-    static CountingAllocator counting;
+    static CountingMappingAllocator counting;
     c10::SetCPUAllocator(&counting, /*priority=*/100);
   });
 }
