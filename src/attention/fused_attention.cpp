@@ -35,7 +35,7 @@ torch::Tensor contiguous_or_undefined(const torch::Tensor& t) {
 // three nodes share one dx buffer instead of three summed by autograd. A copy only where something else holds it.
 torch::Tensor writable_or_undefined(const torch::Tensor& g) {
   if (!g.defined() || autograd_buffers::incoming_gradient_is_exclusive(g)) return g;
-  return g.contiguous().clone();
+  return g.clone(at::MemoryFormat::Contiguous);
 }
 
 // The pooling nodes below return x itself as a last output when pass_through is set (a view, no copy): the next

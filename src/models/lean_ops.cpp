@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
+#include <c10/util/accumulate.h>
 #include <torch/torch.h>
 
 #include <sys/mman.h>
@@ -264,9 +265,7 @@ torch::Tensor by_row_chunks(int64_t N, int64_t rows, const std::function<torch::
 // for its sizes only: convolution_backward makes its input contiguous first, which made a zero-stride stand-in a
 // real tensor (a copy pass and the input's size in memory, at the memory peak of a training step).
 torch::Tensor unbacked_tensor(const std::vector<int64_t>& sizes, const torch::TensorOptions& options) {
-  int64_t numel = 1;
-  for (const int64_t s : sizes) numel *= s;
-  const size_t len = std::max<size_t>(1, static_cast<size_t>(numel) * options.dtype().itemsize());
+  const size_t len = std::max<size_t>(1, c10::multiply_integers(sizes) * options.dtype().itemsize());
   void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   TORCH_CHECK(p != MAP_FAILED, "conv2d_binary_input: cannot map ", len, " bytes of address space");
   return torch::from_blob(p, sizes, [len](void* q) { ::munmap(q, len); }, options);

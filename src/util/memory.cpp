@@ -35,6 +35,10 @@ void add(std::int64_t n) {
 // context are the same pointer, as raw_allocate() requires.
 constexpr std::size_t kHeader = 64;
 constexpr std::size_t kPage = 4096;
+
+constexpr std::size_t round_up(std::size_t n, std::size_t unit) {
+  return (n + unit - 1) / unit * unit;
+}
 c10::Allocator* g_base = nullptr;
 
 // From 1 MiB: glibc keeps blocks under its (growing) mmap threshold in its heap, which a training step's mix of
@@ -49,14 +53,9 @@ std::atomic<bool> g_huge_enabled{false};
 // A training step allocates the same sizes every step, so most of its large blocks are reused.
 std::atomic<std::size_t> g_cache_cap{SIZE_MAX};
 
-struct Mapping {
-  std::size_t length;  // of the mapping
-  std::size_t bytes;   // asked for
-};
-
 struct MappingCache {
   std::mutex mutex;
-  std::unordered_map<void*, Mapping> live_blocks;    // handed out, by data pointer
+  std::unordered_map<void*, std::size_t> live_blocks;  // handed out: the bytes asked for, by data pointer
   std::deque<std::pair<std::size_t, void*>> blocks;  // cached, oldest first
   std::size_t bytes = 0;       // cached
   std::size_t live = 0;        // handed out
@@ -92,7 +91,7 @@ void* map_aligned(std::size_t len) {
   void* m = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return nullptr;
   const auto start = reinterpret_cast<std::uintptr_t>(m);
-  const std::uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  const std::uintptr_t aligned = round_up(start, kHugePage);
   if (aligned > start) ::munmap(m, aligned - start);
   if (start + span > aligned + len) ::munmap(reinterpret_cast<void*>(aligned + len), start + span - aligned - len);
   void* p = reinterpret_cast<void*>(aligned);
@@ -103,7 +102,7 @@ void* map_aligned(std::size_t len) {
 // A mapping for `bytes`: a cached one of the same rounded length, or a new one with huge pages asked for (null:
 // mmap failed).
 void* take_mapping(std::size_t bytes) {
-  const std::size_t len = (bytes + kPage - 1) / kPage * kPage;
+  const std::size_t len = round_up(bytes, kPage);
   MappingCache& c = mapping_cache();
   Evicted evicted;
   void* p = nullptr;
@@ -131,7 +130,7 @@ void* take_mapping(std::size_t bytes) {
     }
   }
   std::lock_guard<std::mutex> lock(c.mutex);
-  c.live_blocks.emplace(p, Mapping{len, bytes});
+  c.live_blocks.emplace(p, bytes);
   return p;
 }
 
@@ -144,16 +143,16 @@ bool release_mapping(void* data) {
     std::lock_guard<std::mutex> lock(c.mutex);
     const auto found = c.live_blocks.find(data);
     if (found == c.live_blocks.end()) return false;
-    const Mapping m = found->second;
+    const std::size_t bytes = found->second, len = round_up(bytes, kPage);
     c.live_blocks.erase(found);
-    g_current.fetch_sub(static_cast<std::int64_t>(m.bytes));
-    c.live -= m.length;
-    if (m.length <= cap) {
-      c.blocks.emplace_back(m.length, data);
-      c.bytes += m.length;
+    g_current.fetch_sub(static_cast<std::int64_t>(bytes));
+    c.live -= len;
+    if (len <= cap) {
+      c.blocks.emplace_back(len, data);
+      c.bytes += len;
       evict_oldest(c, evicted, [&] { return c.bytes > cap; });
     } else {
-      evicted.emplace_back(m.length, data);
+      evicted.emplace_back(len, data);
     }
   }
   unmap_all(evicted);
