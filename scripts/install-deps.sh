@@ -1,20 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages masnn builds with, only those that are missing. Debian 12 (bookworm).
+# Installs the Debian packages masnn builds with (scripts/packages.txt), only those that are missing. Debian 12
+# (bookworm); scripts/debian13.sh makes a Debian 13 root with the same list.
 set -euo pipefail
-packages=(
-  g++ cmake make            # compiler and build
-  libtorch-dev              # LibTorch 1.13 (CPU): tensors, autograd, nn modules
-  libgloo-dev               # Gloo headers, for c10d's ProcessGroupGloo (distributed training)
-  libtomlplusplus-dev       # TOML configs
-  libcli11-dev              # the command line
-  libfmt-dev                # formatted output
-  nlohmann-json3-dev        # JSON reports and metadata
-  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev  # image decoding and augmentation
-  zlib1g-dev                # gzip-compressed IDX files
-  dataset-fashion-mnist     # Fashion-MNIST (IDX files), the image pipeline's shipped dataset
-  libgtest-dev              # unit tests
-  chromium                  # the test that loads the analysis report in a headless browser
-)
+mapfile -t packages < <(sed -e 's/#.*//' "$(dirname "$0")/packages.txt" | tr -s ' \t' '\n\n' | grep -v '^$')
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

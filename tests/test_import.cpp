@@ -1,6 +1,7 @@
 // Import of weights trained with the reference PyTorch code, and export back: torch.save files, name
 // mapping, strict loading, and a comparison with the reference network run by real PyTorch
 // (tests/fixtures/reference, made once by make_fixture.py there; no Python at test time).
+#include <c10/util/accumulate.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
@@ -25,7 +26,7 @@ using masnn::testing::TempDir;
 
 namespace {
 
-const fs::path kFixture = fs::path(__FILE__).parent_path() / "fixtures" / "reference";
+const fs::path kFixture = fs::path(MASNN_SOURCE_DIR) / "tests" / "fixtures" / "reference";
 
 // Runs f and returns the message of the std::exception it throws ("" when it throws none).
 template <typename F>
@@ -418,4 +419,96 @@ TEST(ImportReference, OutputsMatchTheReferenceNetwork) {
     EXPECT_TRUE(torch::equal(net(x), rate));
     std::cout << "[ reference ] " << tag << ": max |masnn - reference| = " << diff << "\n";
   }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Files of every PyTorch line (tests/fixtures/pytorch, made by make_fixture.py there with PyTorch 1.13 and 2.6)
+
+namespace {
+
+const fs::path kPyTorchFixtures = fs::path(MASNN_SOURCE_DIR) / "tests" / "fixtures" / "pytorch";
+
+// make_fixture.py's value(k, shape): element i is (k + 1) * 0.25 + i * 0.5 - 3, in float64.
+torch::Tensor fixture_value(int k, std::vector<int64_t> shape) {
+  const auto t = torch::arange(c10::multiply_integers(shape), torch::kDouble) * 0.5 + ((k + 1) * 0.25 - 3);
+  return t.reshape(shape);
+}
+
+void expect_tensor(const std::map<std::string, torch::Tensor>& read, const std::string& key,
+                   const torch::Tensor& want) {
+  ASSERT_TRUE(read.count(key)) << key;
+  const auto& got = read.at(key);
+  EXPECT_EQ(got.scalar_type(), want.scalar_type()) << key;
+  EXPECT_EQ(got.sizes(), want.sizes()) << key;
+  EXPECT_TRUE(got.is_contiguous()) << key;
+  EXPECT_TRUE(torch::equal(got, want)) << key << ": " << got << " vs " << want;
+}
+
+}  // namespace
+
+TEST(PyTorchFiles, StateDictsOfEveryLineReadTheSame) {
+  for (const char* version : {"1.13", "2.6"}) {
+    SCOPED_TRACE(version);
+    const auto read =
+        read_pytorch_state_dict((kPyTorchFixtures / (std::string("state_dict_") + version + ".pt")).string());
+    EXPECT_EQ(read.size(), 13u);
+    expect_tensor(read, "f32", fixture_value(0, {3, 4}).to(torch::kFloat));
+    expect_tensor(read, "f64", fixture_value(1, {5}));
+    expect_tensor(read, "f16", fixture_value(2, {2, 3}).to(torch::kHalf));
+    expect_tensor(read, "bf16", fixture_value(3, {4}).to(torch::kBFloat16));
+    expect_tensor(read, "i64", fixture_value(4, {2, 2}).mul(2).to(torch::kLong));
+    expect_tensor(read, "i32", fixture_value(5, {3}).mul(2).to(torch::kInt));
+    expect_tensor(read, "u8", fixture_value(6, {6}).abs().mul(2).to(torch::kByte));
+    expect_tensor(read, "bool", fixture_value(7, {5}) > 0);
+    expect_tensor(read, "transposed", fixture_value(8, {3, 2}).to(torch::kFloat).t().contiguous());
+    expect_tensor(read, "view", fixture_value(9, {10}).to(torch::kFloat).slice(0, 4, 8));
+    expect_tensor(read, "base", fixture_value(9, {10}).to(torch::kFloat));
+    expect_tensor(read, "scalar", fixture_value(10, {}).to(torch::kFloat));
+    expect_tensor(read, "empty", torch::zeros({0, 3}));
+  }
+}
+
+TEST(PyTorchFiles, LegacyCheckpointsOfEveryLineReadTheSame) {
+  for (const char* version : {"1.13", "2.6"}) {
+    SCOPED_TRACE(version);
+    const auto read =
+        read_pytorch_state_dict((kPyTorchFixtures / (std::string("checkpoint_") + version + ".pt")).string());
+    EXPECT_EQ(read.size(), 4u);  // the "net" entry, its "module." prefix removed
+    expect_tensor(read, "f32", fixture_value(0, {3, 4}).to(torch::kFloat));
+    expect_tensor(read, "f64", fixture_value(1, {5}));
+    expect_tensor(read, "i64", fixture_value(4, {2, 2}).mul(2).to(torch::kLong));
+    expect_tensor(read, "scalar", fixture_value(10, {}).to(torch::kFloat));
+  }
+}
+
+// An exported state dict loads in PyTorch with torch.load(..., weights_only=True), the default from PyTorch 2.6
+// (only tensors and plain containers, no code). Needs a Python with torch (Debian's python3-torch); skipped without.
+TEST(PyTorchFiles, ExportedStateDictLoadsWithWeightsOnly) {
+  const std::string python = MASNN_TORCH_PYTHON;
+  if (python.empty()) GTEST_SKIP() << "no Python with torch found at configure time (Debian: python3-torch)";
+  TempDir dir("weights_only");
+  torch::manual_seed(0);
+  DvsNet net(small_options("TCSA"));
+  const auto exported = dvs_net_to_reference(net);
+  const std::string path = dir.file("exported.pt");
+  write_pytorch_state_dict(exported, path);
+  double want = 0;
+  for (const auto& [k, v] : exported) want += v.to(torch::kDouble).sum().item<double>();
+  const std::string script = dir.file("load.py");
+  std::ofstream(script) << "import sys, torch\n"
+                           "sd = torch.load(sys.argv[1], weights_only=True)\n"
+                           "print(len(sd), repr(sum(float(v.double().sum()) for v in sd.values())))\n";
+  const std::string command = python + " " + script + " " + path + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buffer[512];
+  while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
+  ASSERT_EQ(pclose(pipe), 0) << command << ":\n" << out;
+  std::istringstream fields(out);
+  size_t count = 0;
+  double sum = 0;
+  fields >> count >> sum;
+  EXPECT_EQ(count, exported.size()) << out;
+  EXPECT_NEAR(sum, want, 1e-6 * std::max(1.0, std::abs(want))) << out;
 }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "masnn/models/dvs_net.h"
@@ -120,11 +121,14 @@ TEST(LeanOps, PoolConvAndLinearMatchLibTorch) {
     for (const auto& p : m.parameters()) out.push_back(p.grad().clone());
     return out;
   };
+  // Within float rounding of the tensor's own scale: the sums run in another order (and oneDNN's order differs
+  // between LibTorch versions).
   auto expect_same = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
     ASSERT_EQ(a.size(), b.size());
-    for (size_t i = 0; i < a.size(); ++i)
-      EXPECT_TRUE(torch::allclose(a[i], b[i], 1e-5, 1e-6))
-          << "tensor " << i << " max diff " << (a[i] - b[i]).abs().max().item<double>();
+    for (size_t i = 0; i < a.size(); ++i) {
+      const double diff = (a[i] - b[i]).abs().max().item<double>();
+      EXPECT_LE(diff, 1e-5 * std::max(1.0, b[i].abs().max().item<double>())) << "tensor " << i << " max diff " << diff;
+    }
   };
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 5, 3).padding(1));
   torch::nn::Linear linear(12, 4);

@@ -1,6 +1,7 @@
 // Training end to end on a tiny synthetic gesture set, resume, checkpoints, evaluation, configs.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <filesystem>
 #include <fstream>
@@ -8,6 +9,8 @@
 
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/pytorch_state_dict.h"
+#include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/demo.h"
 #include "masnn/train/factory.h"
@@ -246,4 +249,90 @@ TEST(Schedule, PlateauCosineStep) {
   LRSchedule st(s);
   EXPECT_DOUBLE_EQ(st.lr_for_epoch(2), 1.0);
   EXPECT_DOUBLE_EQ(st.lr_for_epoch(3), 0.5);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Checkpoints across LibTorch lines (tests/fixtures/checkpoints): a small checkpoint written by each line, with
+// its weights and its outputs on a fixed input in files of masnn's PyTorch reader. Made by this test with
+// MASNN_WRITE_CHECKPOINT_FIXTURES=DIR set, once with each line's build.
+
+namespace {
+
+const fs::path kCheckpointFixtures = fs::path(MASNN_SOURCE_DIR) / "tests" / "fixtures" / "checkpoints";
+
+ModelSpec fixture_spec() {
+  ModelSpec spec = default_model_spec("res-snn-mini");
+  spec.steps = 2;
+  spec.attention = AttentionType::parse("TCSA");
+  spec.t_ratio = 2;
+  return spec;
+}
+
+// A fixed batch of two images, the same on every line: no random generator involved.
+torch::Tensor fixture_input(const ModelSpec& spec) {
+  const int64_t n = 2 * spec.in_channels * spec.input_size * spec.input_size;
+  return torch::sin(torch::arange(n, torch::kFloat) * 0.37)
+             .reshape({2, spec.in_channels, spec.input_size, spec.input_size}) *
+         2;
+}
+
+std::string torch_line() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
+}
+
+}  // namespace
+
+TEST(CheckpointFixtures, WriteWhenAsked) {
+  const char* out = std::getenv("MASNN_WRITE_CHECKPOINT_FIXTURES");
+  if (!out) GTEST_SKIP() << "set MASNN_WRITE_CHECKPOINT_FIXTURES=DIR to write this line's fixtures";
+  const ModelSpec spec = fixture_spec();
+  torch::manual_seed(11);
+  auto model = build_model(spec);
+  {  // BN weights and statistics that are not the initial ones, and make the network fire
+    torch::NoGradGuard ng;
+    for (auto& p : model.ptr()->named_parameters()) {
+      const bool bn = p.key().find("bn") != std::string::npos;
+      if (bn && p.key().find(".weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
+      if (bn && p.key().find(".bias") != std::string::npos) p.value().uniform_(0.0, 0.4);
+    }
+    for (auto& b : model.ptr()->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.05);
+      if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) * 0.05 + 0.02);
+    }
+  }
+  CheckpointInfo info;
+  info.spec = spec;
+  info.epoch = 2;
+  info.best_accuracy = 0.5;
+  const std::string v = torch_line();
+  save_checkpoint((fs::path(out) / ("checkpoint_" + v + ".pt")).string(), *model.ptr(), nullptr, info);
+  model.ptr()->eval();
+  torch::NoGradGuard ng;
+  auto state = masnn::testing::named_state(*model.ptr());
+  state["output"] = model.forward(fixture_input(spec));
+  write_pytorch_state_dict(state, (fs::path(out) / ("state_" + v + ".pt")).string());
+}
+
+TEST(CheckpointFixtures, CheckpointsOfEveryLineLoadWithTheirWeightsAndOutputs) {
+  for (const char* v : {"1.13", "2.6"}) {
+    SCOPED_TRACE(std::string("written by LibTorch ") + v);
+    CheckpointInfo info;
+    auto model = load_model((kCheckpointFixtures / (std::string("checkpoint_") + v + ".pt")).string(), &info);
+    EXPECT_EQ(info.epoch, 2);
+    EXPECT_EQ(info.best_accuracy, 0.5);
+    EXPECT_EQ(info.spec.name, fixture_spec().name);
+    EXPECT_EQ(info.spec.attention.name(), "TCSA");
+    auto want = read_pytorch_state_dict((kCheckpointFixtures / (std::string("state_") + v + ".pt")).string());
+    const auto got = masnn::testing::named_state(*model.ptr());
+    ASSERT_EQ(got.size() + 1, want.size());
+    for (const auto& [k, t] : got) {
+      ASSERT_TRUE(want.count(k)) << k;
+      EXPECT_TRUE(torch::equal(t, want.at(k))) << k;
+    }
+    torch::NoGradGuard ng;
+    const auto y = model.forward(fixture_input(info.spec));
+    EXPECT_FALSE(torch::equal(y[0], y[1]));  // the output depends on the input: not a silent network
+    // The same weights on another line's kernels: equal up to float rounding.
+    EXPECT_TRUE(torch::allclose(y, want.at("output"), 1e-5, 1e-5)) << y << "\nvs\n" << want.at("output");
+  }
 }

@@ -8,6 +8,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "compat/torch_variant.h"
+
 namespace masnn::analysis {
 namespace {
 
@@ -38,7 +40,7 @@ void EnergyOptions::validate() const {
 
 torch::Tensor conv_fan_out(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width) {
   const auto& o = conv.options;
-  if (!c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
+  if (!compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()))
     throw std::invalid_argument("conv: exact synaptic operations need zero padding, got padding mode " +
                                 torch::enumtype::get_enum_name(o.padding_mode()));
   if (height < 1 || width < 1)
@@ -48,11 +50,11 @@ torch::Tensor conv_fan_out(const torch::nn::Conv2dImpl& conv, int64_t height, in
   for (size_t d = 0; d < 2; ++d) {
     const int64_t n = sides[d], k = o.kernel_size()->at(d), s = o.stride()->at(d), dil = o.dilation()->at(d);
     int64_t pad_left = 0, outputs = 0;
-    if (c10::get_if<torch::enumtype::kSame>(&o.padding())) {
+    if (compat::get_if<torch::enumtype::kSame>(&o.padding())) {
       pad_left = dil * (k - 1) / 2;  // PyTorch puts the odd extra pad on the right
       outputs = n;
     } else {
-      if (const auto* p = c10::get_if<torch::ExpandingArray<2>>(&o.padding())) pad_left = (*p)->at(d);
+      if (const auto* p = compat::get_if<torch::ExpandingArray<2>>(&o.padding())) pad_left = (*p)->at(d);
       outputs = (n + 2 * pad_left - dil * (k - 1) - 1) / s + 1;
     }
     f[d] = fan_out_1d(n, k, s, dil, pad_left, std::max<int64_t>(outputs, 0));

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "compat/torch_variant.h"
+
 namespace masnn::analysis {
 namespace {
 
@@ -34,11 +36,11 @@ Shape conv_output(const torch::nn::Conv2dImpl& conv, const Shape& in) {
   Shape out{o.out_channels(), 0, 0};
   for (size_t d = 0; d < 2; ++d) {
     const int64_t side = in[1 + d];
-    if (c10::get_if<torch::enumtype::kSame>(&o.padding())) {
+    if (compat::get_if<torch::enumtype::kSame>(&o.padding())) {
       out[1 + d] = side;
     } else {
       int64_t pad = 0;
-      if (const auto* p = c10::get_if<torch::ExpandingArray<2>>(&o.padding())) pad = (*p)->at(d);
+      if (const auto* p = compat::get_if<torch::ExpandingArray<2>>(&o.padding())) pad = (*p)->at(d);
       out[1 + d] = conv_side(side, o.kernel_size()->at(d), o.stride()->at(d), pad, o.dilation()->at(d));
     }
   }

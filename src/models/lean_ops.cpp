@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "masnn/util/autograd_buffers.h"
+#include "compat/torch_variant.h"
 
 namespace masnn::functional {
 namespace {
@@ -473,10 +474,10 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k) {
 
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
   const auto& o = conv.options;
-  TORCH_CHECK(c10::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
-                  c10::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
+  TORCH_CHECK(compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
+                  compat::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
               "conv2d_binary_input: needs zero padding given as numbers");
-  const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  const auto& padding = compat::get<torch::ExpandingArray<2>>(o.padding());
   const c10::optional<torch::Tensor> bias =
       conv.bias.defined() ? c10::optional<torch::Tensor>(conv.bias) : c10::nullopt;
   return ConvBinaryInput::apply(x, conv.weight, bias, to_vector(*o.stride()), to_vector(*padding),

@@ -1,5 +1,5 @@
 // Reading torch.save files without Python: a small pickle interpreter for the subset torch.save emits,
-// plus the two containers (zip archive, legacy stream). Writing goes through torch::pickle_save.
+// plus the two containers (zip archive, legacy stream). Writing emits the zip archive torch.save writes.
 #include "masnn/models/pytorch_state_dict.h"
 
 #include "masnn/data/file_io.h"
@@ -636,15 +636,109 @@ std::map<std::string, torch::Tensor> read_pytorch_state_dict(const std::string& 
                            "format, found " + (buf.empty() ? std::string("an empty file") : "other data") + ")");
 }
 
-void write_pytorch_state_dict(const std::map<std::string, torch::Tensor>& state, const std::string& path) {
-  c10::Dict<std::string, at::Tensor> dict;
-  for (const auto& [name, t] : state) {
-    if (!t.defined()) throw std::runtime_error(path + ": tensor '" + name + "' is undefined");
-    dict.insert(name, t.detach().to(torch::kCPU).contiguous());
-  }
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+namespace {
 
-  data::write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+// The storage class torch.save names for an element type (storage_dtype's inverse).
+std::string storage_class(at::ScalarType dtype, const std::string& path, const std::string& name) {
+  static const char* classes[] = {"FloatStorage", "DoubleStorage", "HalfStorage",         "BFloat16Storage",
+                                  "LongStorage",  "IntStorage",    "ShortStorage",        "CharStorage",
+                                  "ByteStorage",  "BoolStorage",   "ComplexFloatStorage", "ComplexDoubleStorage"};
+  for (const char* cls : classes) {
+    at::ScalarType t{};
+    if (storage_dtype(cls, &t) && t == dtype) return cls;
+  }
+  throw std::runtime_error(path + ": tensor '" + name + "' has an element type torch.save cannot name (" +
+                           c10::toString(dtype) + ")");
+}
+
+// The pickle (protocol 2) that Python's torch.save writes for an OrderedDict of tensors: only the globals that
+// torch.load(weights_only=True) allows (collections.OrderedDict, torch._utils._rebuild_tensor_v2, torch.XStorage).
+// LibTorch's own torch::pickle_save tags its containers with torch.jit._pickle.restore_type_tag, which
+// weights_only refuses.
+class StateDictPickler {
+ public:
+  std::string out{"\x80\x02", 2};  // PROTO 2
+
+  void op(char c) { out += c; }
+  void global(const std::string& module, const std::string& name) { out += "c" + module + "\n" + name + "\n"; }
+  void text(const std::string& s) {  // BINUNICODE: u32 length, UTF-8 bytes
+    op('X');
+    append_le(static_cast<uint32_t>(s.size()), 4);
+    out += s;
+  }
+  void integer(int64_t v) {
+    if (v >= INT32_MIN && v <= INT32_MAX) {  // BININT: i32
+      op('J');
+      append_le(static_cast<uint32_t>(static_cast<int32_t>(v)), 4);
+    } else {  // LONG1: 8 bytes, two's complement
+      op('\x8a');
+      op('\x08');
+      append_le(static_cast<uint64_t>(v), 8);
+    }
+  }
+  void int_tuple(at::IntArrayRef values) {
+    op('(');
+    for (int64_t v : values) integer(v);
+    op('t');
+  }
+  void empty_ordered_dict() {
+    global("collections", "OrderedDict");
+    op(')');
+    op('R');
+  }
+
+ private:
+  void append_le(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+};
+
+}  // namespace
+
+void write_pytorch_state_dict(const std::map<std::string, torch::Tensor>& state, const std::string& path) {
+  std::vector<torch::Tensor> storages;
+  StateDictPickler p;
+  p.empty_ordered_dict();
+  p.op('(');  // MARK: the entries, then SETITEMS
+  for (const auto& [name, tensor] : state) {
+    if (!tensor.defined()) throw std::runtime_error(path + ": tensor '" + name + "' is undefined");
+    const torch::Tensor t = tensor.detach().to(torch::kCPU).contiguous();
+    const std::string key = std::to_string(storages.size());
+    p.text(name);
+    p.global("torch._utils", "_rebuild_tensor_v2");
+    p.op('(');
+    p.op('(');  // the persistent id ('storage', torch.XStorage, key, 'cpu', numel)
+    p.text("storage");
+    p.global("torch", storage_class(t.scalar_type(), path, name));
+    p.text(key);
+    p.text("cpu");
+    p.integer(t.numel());
+    p.op('t');
+    p.op('Q');     // BINPERSID
+    p.integer(0);  // storage offset
+    p.int_tuple(t.sizes());
+    p.int_tuple(t.strides());
+    p.op('\x89');            // requires_grad = False
+    p.empty_ordered_dict();  // backward hooks
+    p.op('t');
+    p.op('R');
+    storages.push_back(t);
+  }
+  p.op('u');  // SETITEMS
+  p.op('.');  // STOP
+
+  std::vector<uint8_t> bytes;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(data);
+    bytes.insert(bytes.end(), b, b + n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", p.out.data(), p.out.size());
+  writer.writeRecord("byteorder", "little", 6);
+  for (size_t i = 0; i < storages.size(); ++i)
+    writer.writeRecord("data/" + std::to_string(i), storages[i].data_ptr(), storages[i].nbytes());
+  writer.writeEndOfFile();
+  data::write_file_atomic(path, bytes);
 }
 
 }  // namespace masnn

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "masnn/serve/sparse_kernels.h"
+#include "compat/torch_variant.h"
 
 namespace masnn::serve {
 namespace {
@@ -79,10 +80,10 @@ SparseSynapse::SparseSynapse(const torch::nn::Conv2dImpl& conv, int64_t height, 
   const auto k = o.kernel_size();
   const auto stride = o.stride();
   const auto dil = o.dilation();
-  const auto* pad = c10::get_if<torch::ExpandingArray<2>>(&o.padding());
+  const auto* pad = compat::get_if<torch::ExpandingArray<2>>(&o.padding());
   if (k->at(0) != k->at(1) || stride->at(0) != 1 || stride->at(1) != 1 || dil->at(0) != 1 || dil->at(1) != 1 ||
       o.groups() != 1 || !pad || (*pad)->at(0) != (*pad)->at(1) ||
-      !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+      !compat::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
     throw std::invalid_argument(
         "sparse synapse: only square convolutions with stride 1, zero padding, no dilation or groups are supported");
   if (height < 1 || width < 1) throw std::invalid_argument("sparse synapse: input height and width must be >= 1");

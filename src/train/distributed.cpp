@@ -29,6 +29,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "compat/torch_c10d.h"
+
 namespace masnn::train {
 namespace {
 
@@ -244,7 +246,7 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
   const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
 
   // Rendezvous: rank 0 serves the store and waits for every rank to connect; the others retry connecting.
-  c10d::TCPStoreOptions options;
+  c10d::TCPStoreOptions options = compat::tcp_store_options();
   options.port = static_cast<std::uint16_t>(env.master_port);
   options.isServer = env.rank == 0;
   options.numWorkers = static_cast<size_t>(env.world_size);
@@ -263,7 +265,8 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
     throw std::runtime_error(
         fmt::format("distributed: rank {} joined the rendezvous at {} twice (check RANK)", env.rank, where));
   // Every rank waits until all have joined: the last one to come opens the gate.
-  if (impl->store->add("masnn/joined", 1) == env.world_size) impl->store->set("masnn/all-joined", {1});
+  if (impl->store->add("masnn/joined", 1) == env.world_size)
+    impl->store->set("masnn/all-joined", std::vector<uint8_t>{1});
   try {
     impl->store->wait({"masnn/all-joined"}, timeout);
   } catch (const std::exception& e) {
@@ -298,8 +301,10 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
       }
       if (o->devices.empty()) throw std::invalid_argument("GLOO_SOCKET_IFNAME names no interface");
       o->threads = static_cast<int>(o->devices.size()) * 2;
-      impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-          c10::make_intrusive<c10d::PrefixStore>("masnn/gloo", impl->store), env.rank, env.world_size, o);
+      const auto store = c10::make_intrusive<c10d::PrefixStore>("masnn/gloo", impl->store);
+      impl->group = compat::process_group_of(
+          store, env.rank, env.world_size,
+          c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, o), "gloo", c10::kCPU);
       impl->device = torch::kCPU;
     } else {
 #ifdef MASNN_WITH_NCCL
@@ -307,8 +312,10 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
       setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
       auto o = c10d::ProcessGroupNCCL::Options::create();
       o->timeout = timeout;
-      impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(
-          c10::make_intrusive<c10d::PrefixStore>("masnn/nccl", impl->store), env.rank, env.world_size, o);
+      const auto store = c10::make_intrusive<c10d::PrefixStore>("masnn/nccl", impl->store);
+      impl->group = compat::process_group_of(
+          store, env.rank, env.world_size,
+          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, o), "nccl", c10::kCUDA);
       impl->device = device;
 #endif
     }

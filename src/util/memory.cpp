@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "compat/torch_allocator.h"
+
 namespace masnn::memory {
 namespace {
 
@@ -167,9 +169,9 @@ void free_block(void* data) {
   g_base->raw_deleter()(block);
 }
 
-class CountingMappingAllocator final : public c10::Allocator {
+class CountingMappingAllocator final : public compat::CpuAllocatorBase {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate_block(size_t n) const override {
     if (g_huge_enabled.load(std::memory_order_relaxed) && n >= kMappedThreshold) {
       if (void* data = take_mapping(n)) {
         add(static_cast<std::int64_t>(n));

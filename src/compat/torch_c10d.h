@@ -1,0 +1,56 @@
+// c10d, LibTorch's distributed layer, across its versions (tested with 1.13 and 2.6):
+// - From 2.0 a process group holds one backend per device type: ProcessGroupGloo and ProcessGroupNCCL became
+//   Backends that a ProcessGroup wraps (process_group_of below). Up to 1.13 they were process groups themselves.
+// - From 2.4 TCPStore's server uses libuv by default; Debian's LibTorch is built without it, so masnn asks for the
+//   classic server wherever the option exists (tcp_store_options below).
+// Include after the c10d headers the caller uses (ProcessGroupGloo.hpp / ProcessGroupNCCL.hpp).
+#pragma once
+
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <string>
+
+#include "compat/torch_version.h"
+
+#if MASNN_TORCH_VERSION >= 200 && MASNN_TORCH_VERSION < 205
+#error "masnn supports LibTorch 1.13 and 2.5 or newer (c10d's ProcessGroup constructor changed in between)"
+#endif
+
+namespace masnn::compat {
+namespace detail {
+template <typename O>
+auto disable_libuv(O& options, int) -> decltype(options.useLibUV = false, void()) {
+  options.useLibUV = false;
+}
+template <typename O>
+void disable_libuv(O&, long) {}
+}  // namespace detail
+
+/// TCPStore options with LibTorch's defaults, the classic (non-libuv) server where the choice exists.
+inline c10d::TCPStoreOptions tcp_store_options() {
+  c10d::TCPStoreOptions options;
+  detail::disable_libuv(options, 0);
+  return options;
+}
+
+/// The process group of rank `rank` of `size` that runs its collectives on `backend` ("gloo" or "nccl", made by
+/// the caller for `device`).
+template <typename BackendT>
+c10::intrusive_ptr<c10d::ProcessGroup> process_group_of(const c10::intrusive_ptr<c10d::Store>& store, int rank,
+                                                        int size, c10::intrusive_ptr<BackendT> backend,
+                                                        const std::string& name, c10::DeviceType device) {
+#if MASNN_TORCH_VERSION < 200
+  (void)store, (void)rank, (void)size, (void)name, (void)device;
+  return backend;
+#else
+  auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, size);
+  const auto type = c10d::ProcessGroup::strToBackendType(name);
+  group->setDefaultBackend(type);
+  group->setBackend(device, type, c10::intrusive_ptr<c10d::Backend>(std::move(backend)));
+  return group;
+#endif
+}
+
+}  // namespace masnn::compat
