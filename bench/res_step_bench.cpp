@@ -13,6 +13,7 @@
 #include "masnn/models/dvs_net.h"  // count_parameters
 #include "masnn/models/registry.h"
 #include "masnn/models/res_snn.h"
+#include "masnn/neuron/lif_kernels_cuda.h"
 #include "masnn/util/memory.h"
 
 namespace masnn::bench {
@@ -31,7 +32,9 @@ std::vector<ResStepBenchResult> run_res_step_bench(const ResStepBenchConfig& c) 
   if (c.device == "cuda" && !torch::cuda::is_available())
     throw std::runtime_error("bench res-step: --device cuda, but this LibTorch build sees no CUDA device");
   const torch::Device device(c.device == "cuda" ? torch::kCUDA : torch::kCPU);
-  const std::string backend = c.lif_backend.empty() ? (c.device == "cuda" ? "composed" : "fused") : c.lif_backend;
+  // The fused LIF on CUDA where this build has its CUDA kernels, else the LibTorch ops there.
+  const bool fused_here = c.device != "cuda" || kernels::cuda_kernels_built();
+  const std::string backend = c.lif_backend.empty() ? (fused_here ? "fused" : "composed") : c.lif_backend;
 
   std::vector<ResStepBenchResult> results;
   for (int64_t T : c.steps) {

@@ -17,7 +17,7 @@ struct ResStepBenchConfig {
   int iterations = 3;                ///< timed training steps per T (median reported)
   int warmup = 1;                    ///< untimed steps first
   std::string device = "cpu";        ///< cpu or cuda
-  std::string lif_backend;           ///< fused or composed ("": fused on CPU, composed on CUDA)
+  std::string lif_backend;           ///< fused or composed ("": fused, but composed on CUDA in a CPU-only build)
   uint64_t seed = 0;
   std::string profile;  ///< when set: the last timed step of each T is profiled into PROFILE.T<T>.json (chrome trace)
 };

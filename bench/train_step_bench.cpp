@@ -68,6 +68,10 @@ void check_config(const TrainStepBenchConfig& c) {
   if (c.linear_backend != "onednn" && c.linear_backend != "blas")
     throw std::invalid_argument("bench train-step: --linear-backend must be onednn or blas, got '" + c.linear_backend +
                                 "'");
+  if (c.device != "cpu" && c.device != "cuda")
+    throw std::invalid_argument("bench train-step: --device must be cpu or cuda, got '" + c.device + "'");
+  if (c.device == "cuda" && !torch::cuda::is_available())
+    throw std::runtime_error("bench train-step: --device cuda, but this LibTorch build sees no CUDA device");
   if (c.attention_backend != "fused" && c.attention_backend != "composed")
     throw std::invalid_argument("bench train-step: --attention-backend must be fused or composed, got '" +
                                 c.attention_backend + "'");
@@ -88,11 +92,14 @@ std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
     }
     if (auto* block = m->as<SpikingLinearBlockImpl>()) block->linear_as_conv = c.linear_backend == "onednn";
   }
+  s->net->to(torch::Device(c.device));
   s->net->train();
   s->optimizer = std::make_unique<torch::optim::Adam>(s->net->parameters(), torch::optim::AdamOptions(1e-3));
   s->x = random_spikes({c.steps, c.batch, s->spec.in_channels, s->spec.input_size, s->spec.input_size});
   const torch::Tensor labels = torch::randint(s->spec.num_classes, {c.batch}, torch::kLong);
   s->target = torch::one_hot(labels, s->spec.num_classes).to(torch::kFloat);
+  s->x = s->x.to(torch::Device(c.device));
+  s->target = s->target.to(torch::Device(c.device));
   return s;
 }
 
@@ -106,6 +113,11 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   DvsNetImpl& net = *setup->net;
   const torch::Tensor& x = setup->x;
   torch::Tensor& loss = setup->loss;
+  const bool cuda = c.device == "cuda";
+  // GPU work is asynchronous: a timed region starts and ends with the device idle.
+  const auto sync = [cuda] {
+    if (cuda) torch::cuda::synchronize();
+  };
   auto train_step = [&] { setup->step(); };
 
   TrainStepBenchResult r;
@@ -115,14 +127,18 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   r.threads = torch::get_num_threads();
 
   for (int i = 0; i < c.warmup; ++i) train_step();
+  sync();
+  if (cuda) memory::reset_cuda_peak(0);
   memory::reset_cpu_peak();
   const int64_t baseline = memory::cpu_bytes_in_use();
   std::vector<double> step_ms;
   for (int i = 0; i < c.iterations; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     train_step();
+    sync();
     step_ms.push_back(ms_since(t0));
   }
+  if (cuda) r.peak_cuda_mib = memory::cuda_peak_bytes(0) / kMiB;
   r.peak_tensor_mib = memory::cpu_peak_bytes() / kMiB;
   r.baseline_tensor_mib = baseline / kMiB;
   r.peak_rss_mib = memory::peak_rss_bytes() / kMiB;
@@ -166,8 +182,9 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
     } else
       throw std::logic_error("bench train-step: " + row.name + " is neither Conv2d nor Linear");
     // The first layer sees the data (no gradient needed); the others see spikes and pass a gradient back.
-    fc.input = cases.empty() ? x.flatten(0, 1) : (torch::rand(in_shape) < 0.1).to(torch::kFloat).requires_grad_(true);
-    fc.grad_output = torch::randn(out_shape) * 1e-3;
+    fc.input = cases.empty() ? x.flatten(0, 1)
+                             : (torch::rand(in_shape) < 0.1).to(torch::kFloat).to(x.device()).requires_grad_(true);
+    fc.grad_output = (torch::randn(out_shape) * 1e-3).to(x.device());
     cases.push_back(std::move(fc));
     r.floor.push_back({row.name, in_shape, 0.0});
   }
@@ -183,8 +200,10 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
         if (fc.input.requires_grad()) fc.input.mutable_grad().reset();
         memory::reset_cpu_peak();
         const int64_t before = memory::cpu_bytes_in_use();
+        sync();
         const auto t0 = std::chrono::steady_clock::now();
         forward(fc.input).backward(fc.grad_output);
+        sync();
         const double ms = ms_since(t0);
         floor_peak = std::max(floor_peak, memory::cpu_peak_bytes() - before);
         return ms;

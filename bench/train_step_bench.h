@@ -23,6 +23,7 @@ struct TrainStepBenchConfig {
   std::string scale_lif = "fused";          ///< fused (attention scale + LIF as one op, scaled_lif) or apart
   std::string linear_backend = "onednn";    ///< onednn (the linear layers as 1x1 convolutions) or blas
   uint64_t seed = 0;
+  std::string device = "cpu";  ///< cpu or cuda (the floor runs there too; memory figures are the GPU's)
 };
 
 /// One convolution or linear layer of the floor.
@@ -46,6 +47,7 @@ struct TrainStepBenchResult {
   double peak_tensor_mib = 0;        ///< allocator peak during the steps, counting everything since the model was built
   double baseline_tensor_mib = 0;    ///< held before the timed steps: weights, Adam state, input, labels
   double peak_rss_mib = 0;           ///< process peak RSS after the training steps (before the floor)
+  double peak_cuda_mib = 0;          ///< --device cuda: peak of LibTorch's CUDA allocator during the steps
   double floor_ms = 0;               ///< median over passes of the sum of the layers' times (a linear: its faster form)
   double floor_peak_tensor_mib = 0;  ///< allocator peak of one floor pass above what was held before it
   std::vector<FloorLayer> floor;

@@ -4,6 +4,7 @@
 
 #include "masnn/attention/fused_attention.h"
 #include "masnn/neuron/lif.h"
+#include "masnn/neuron/lif_kernels_cuda.h"
 
 using namespace masnn;
 
@@ -27,9 +28,9 @@ Grads run(const LIFOptions& o, LIFBackend backend, const torch::Tensor& x, const
 }
 
 void expect_same(const LIFOptions& o, std::vector<int64_t> shape, bool with_h0, bool learn_decay,
-                 torch::Dtype dtype = torch::kFloat) {
+                 torch::Dtype dtype = torch::kFloat, torch::Device device = torch::kCPU) {
   torch::manual_seed(shape.size() * 7 + shape[0]);
-  const auto opts = torch::TensorOptions().dtype(dtype);
+  const auto opts = torch::TensorOptions().dtype(dtype).device(device);
   // Values around the threshold so that spikes, windows and resets all occur.
   auto x = torch::randn(shape, opts) * 0.4 + o.threshold() * 0.5;
   std::vector<int64_t> step(shape.begin() + 1, shape.end());
@@ -84,6 +85,60 @@ TEST(LIF, FusedMatchesComposedForEveryVariant) {
 
 TEST(LIF, FusedMatchesComposedInDouble) {
   for (const auto& o : all_variants()) expect_same(o, {7, 2, 3, 13}, true, true, torch::kDouble);
+}
+
+// The CUDA kernels (lif_kernels_cuda.h) against the composed LibTorch ops on the same GPU, every variant, float
+// and double; skipped without a GPU or in a build without them (-DMASNN_CUDA=ON).
+bool cuda_kernels_usable() {
+  return torch::cuda::is_available() && kernels::cuda_kernels_built();
+}
+
+TEST(LIFCuda, FusedMatchesComposedForEveryVariant) {
+  if (!cuda_kernels_usable()) GTEST_SKIP() << "no CUDA device, or masnn built without -DMASNN_CUDA=ON";
+  for (const auto& o : all_variants()) {
+    SCOPED_TRACE(to_string(o.reset()) + " detach=" + std::to_string(o.detach_reset()) + " " + to_string(o.surrogate()));
+    expect_same(o, {6, 3, 5, 7}, false, false, torch::kFloat, torch::kCUDA);
+    expect_same(o, {1, 4, 3}, false, false, torch::kFloat, torch::kCUDA);
+    expect_same(o, {9, 2, 300}, true, false, torch::kFloat, torch::kCUDA);
+    expect_same(o, {5, 3, 11}, true, true, torch::kFloat, torch::kCUDA);
+    expect_same(o, {7, 2, 3, 13}, true, true, torch::kDouble, torch::kCUDA);
+  }
+}
+
+// Float16 and bfloat16 are computed in float32: the same spikes as the float32 kernel on the same (rounded)
+// inputs, gradients within the 16-bit types' precision.
+TEST(LIFCuda, HalfTypesComputeInFloat) {
+  if (!cuda_kernels_usable()) GTEST_SKIP() << "no CUDA device, or masnn built without -DMASNN_CUDA=ON";
+  for (const auto dtype : {torch::kHalf, torch::kBFloat16}) {
+    for (const auto& o : {LIFOptions::reference_dvs(), LIFOptions::reference_resnet()}) {
+      torch::manual_seed(5);
+      const auto x16 = (torch::randn({8, 4, 33}) * 0.4 + o.threshold() * 0.5).to(torch::kCUDA).to(dtype);
+      const auto gs16 = torch::randn({8, 4, 33}).to(torch::kCUDA).to(dtype);
+      auto a = x16.clone().requires_grad_(true);
+      auto b = x16.to(torch::kFloat).requires_grad_(true);
+      const auto ra = functional::lif(a, o);
+      const auto rb = functional::lif(b, o);
+      EXPECT_EQ(ra.spikes.scalar_type(), dtype);
+      ASSERT_TRUE(torch::equal(ra.spikes.to(torch::kFloat), rb.spikes)) << "spikes differ";
+      (ra.spikes * gs16).sum().backward();
+      (rb.spikes * gs16.to(torch::kFloat)).sum().backward();
+      // The saved membrane is rounded to the 16-bit type: a value at the surrogate window's edge may fall on the
+      // other side of it, so a few elements may differ by a whole window's height.
+      const auto off = (a.grad().to(torch::kFloat) - b.grad()).abs() > 2e-2 + 2e-2 * b.grad().abs();
+      EXPECT_LT(off.to(torch::kFloat).mean().item<double>(), 0.01) << "grad x differs";
+    }
+  }
+}
+
+TEST(LIF, CudaEntryPointsOfACpuBuildSaySo) {
+  if (kernels::cuda_kernels_built()) GTEST_SKIP() << "this build has the CUDA kernels";
+  try {
+    kernels::lif_forward_cuda(kernels::CudaScalar::Float32, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, 1,
+                              kernels::LifParams{}, nullptr);
+    FAIL() << "a CPU build ran a CUDA kernel";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("-DMASNN_CUDA=ON"), std::string::npos) << e.what();
+  }
 }
 
 TEST(LIF, ReferenceDvsHandComputed) {

@@ -60,10 +60,10 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
       "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, BN+pool {}, "
-      "scale+LIF {}, linear {}, threads {}, median of {} steps after {} warm-up\n",
+      "scale+LIF {}, linear {}, device {}, threads {}, median of {} steps after {} warm-up\n",
       r.model, AttentionType::parse(c.attention).name(), c.placement, c.attention_backend,
       analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, c.norm_backend, c.scale_lif,
-      c.linear_backend, r.threads, c.iterations, c.warmup);
+      c.linear_backend, c.device, r.threads, c.iterations, c.warmup);
   std::cout << fmt::format(
       "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
       "{:.2f} samples/s, {:.2f} ms per sample-time-step\n",
@@ -74,6 +74,9 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
       r.peak_tensor_mib, r.baseline_tensor_mib);
   std::cout << fmt::format("peak RSS of the process: {:.1f} MiB (after the training steps, before the floor)\n",
                            r.peak_rss_mib);
+  if (c.device == "cuda")
+    std::cout << fmt::format("peak GPU tensor memory: {:.1f} MiB (LibTorch's CUDA allocator, during the steps)\n",
+                             r.peak_cuda_mib);
   std::cout << fmt::format(
       "floor (convolutions + linear layers alone, forward+backward, same shapes, this process): "
       "{:.1f} ms, peak {:.1f} MiB above its inputs\n",
@@ -97,6 +100,7 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                    {"norm_backend", c.norm_backend},
                    {"scale_lif", c.scale_lif},
                    {"linear_backend", c.linear_backend},
+                   {"device", c.device},
                    {"threads", r.threads},
                    {"input_shape", r.input_shape},
                    {"params", r.params}};
@@ -108,6 +112,7 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                     {"peak_tensor_mib", r.peak_tensor_mib},
                     {"baseline_tensor_mib", r.baseline_tensor_mib},
                     {"peak_rss_mib", r.peak_rss_mib},
+                    {"peak_cuda_mib", r.peak_cuda_mib},
                     {"floor_ms", r.floor_ms},
                     {"floor_peak_tensor_mib", r.floor_peak_tensor_mib},
                     {"step_over_floor", r.ratio()},

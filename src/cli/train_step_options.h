@@ -27,6 +27,8 @@ inline void add_train_step_options(CLI::App* cmd, bench::TrainStepBenchConfig& c
   cmd->add_option("--linear-backend", c.linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed of the weights, input and labels")->capture_default_str();
+  cmd->add_option("--device", c.device, "cpu or cuda (the fused LIF on CUDA needs -DMASNN_CUDA=ON)")
+      ->capture_default_str();
 }
 
 }  // namespace masnn::cli

@@ -1,18 +1,90 @@
-// The fused LIF: one autograd node around the raw kernels of lif_kernels.h. The forward walks T once and
-// keeps either the membrane or one code byte per element (when the backward needs no more); nothing at all
-// when no input needs a gradient. The backward walks T backwards once.
+// The fused LIF: one autograd node around the raw kernels of lif_kernels.h (CPU) and lif_kernels_cuda.h (CUDA).
+// The forward walks T once and keeps either the membrane or one code byte per element (when the backward needs no
+// more); nothing at all when no input needs a gradient. The backward walks T backwards once.
 #include <ATen/record_function.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
 #include "masnn/neuron/lif.h"
 #include "masnn/neuron/lif_kernels.h"
+#include "masnn/neuron/lif_kernels_cuda.h"
+#include "neuron/cuda/cuda_stream.h"
 
 namespace masnn::functional {
 namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// A tensor's data for the kernels: its pointer, or null for an undefined tensor.
+const void* data_or_null(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr() : nullptr;
+}
+void* mutable_data_or_null(const torch::Tensor& t) {
+  return t.defined() ? t.data_ptr() : nullptr;
+}
+
+kernels::CudaScalar cuda_scalar(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat: return kernels::CudaScalar::Float32;
+    case torch::kDouble: return kernels::CudaScalar::Float64;
+    case torch::kHalf: return kernels::CudaScalar::Float16;
+    case torch::kBFloat16: return kernels::CudaScalar::BFloat16;
+    default: TORCH_CHECK(false, "lif: backend 'fused' on CUDA needs float32, float64, float16 or bfloat16, got ", type);
+  }
+}
+
+// The forward kernel of x's device: spikes, the final state, and membrane or codes into `saved` when defined.
+void run_forward(const torch::Tensor& x, const torch::Tensor& spikes, const torch::Tensor& saved, bool use_code,
+                 const torch::Tensor& h0, const torch::Tensor& state, const kernels::LifParams& p) {
+  const int64_t steps = x.size(0);
+  const int64_t neurons = steps == 0 ? 0 : x.numel() / steps;
+  const torch::Tensor mem = saved.defined() && !use_code ? saved : torch::Tensor();
+  const torch::Tensor code = saved.defined() && use_code ? saved : torch::Tensor();
+  if (x.is_cuda()) {
+    const c10::DeviceGuard guard(x.device());
+    kernels::lif_forward_cuda(cuda_scalar(x.scalar_type()), x.data_ptr(), spikes.data_ptr(), mutable_data_or_null(mem),
+                              code.defined() ? code.data_ptr<uint8_t>() : nullptr, data_or_null(h0), state.data_ptr(),
+                              steps, neurons, p, kernels::current_cuda_stream(x.device()));
+    return;
+  }
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fused_forward", [&] {
+    kernels::lif_forward_cpu<scalar_t>(
+        x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(), mem.defined() ? mem.data_ptr<scalar_t>() : nullptr,
+        code.defined() ? code.data_ptr<uint8_t>() : nullptr, h0.defined() ? h0.data_ptr<scalar_t>() : nullptr,
+        state.data_ptr<scalar_t>(), steps, neurons, p);
+  });
+}
+
+// The backward kernel of the saved tensor's device; returns dL/d(decay) when decay_grad.
+double run_backward(const torch::Tensor& gs, const torch::Tensor& gh_last, const torch::Tensor& saved, bool use_code,
+                    const torch::Tensor& gx, const torch::Tensor& gh0, bool decay_grad, const kernels::LifParams& p) {
+  const int64_t steps = saved.size(0);
+  const int64_t neurons = steps == 0 ? 0 : saved.numel() / steps;
+  const torch::Tensor mem = use_code ? torch::Tensor() : saved;
+  const torch::Tensor code = use_code ? saved : torch::Tensor();
+  if (gs.is_cuda()) {
+    const c10::DeviceGuard guard(gs.device());
+    // Per-neuron partial sums, added here in one fixed order: the same dL/d(decay) on every run.
+    const torch::Tensor partial =
+        decay_grad ? torch::empty({neurons}, gs.options().dtype(torch::kDouble)) : torch::Tensor();
+    kernels::lif_backward_cuda(cuda_scalar(gs.scalar_type()), gs.data_ptr(), data_or_null(gh_last), data_or_null(mem),
+                               code.defined() ? code.data_ptr<uint8_t>() : nullptr, gx.data_ptr(),
+                               mutable_data_or_null(gh0), partial.defined() ? partial.data_ptr<double>() : nullptr,
+                               steps, neurons, p, kernels::current_cuda_stream(gs.device()));
+    return decay_grad ? partial.sum().item<double>() : 0.0;
+  }
+  double gdecay = 0.0;
+  AT_DISPATCH_FLOATING_TYPES(gs.scalar_type(), "lif_fused_backward", [&] {
+    kernels::lif_backward_cpu<scalar_t>(
+        gs.data_ptr<scalar_t>(), gh_last.defined() ? gh_last.data_ptr<scalar_t>() : nullptr,
+        mem.defined() ? mem.data_ptr<scalar_t>() : nullptr, code.defined() ? code.data_ptr<uint8_t>() : nullptr,
+        gx.data_ptr<scalar_t>(), gh0.defined() ? gh0.data_ptr<scalar_t>() : nullptr, decay_grad ? &gdecay : nullptr,
+        steps, neurons, p);
+  });
+  return gdecay;
+}
 
 void store_params(AutogradContext* ctx, const kernels::LifParams& p) {
   ctx->saved_data["threshold"] = p.threshold;
@@ -49,8 +121,6 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     RECORD_FUNCTION("masnn::LifFusedFunction", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor h0 = h0_in.numel() > 0 ? h0_in : torch::Tensor();
     const torch::Tensor decay = decay_in.numel() > 0 ? decay_in : torch::Tensor();
-    const int64_t steps = x.size(0);
-    const int64_t neurons = steps == 0 ? 0 : x.numel() / steps;
     const bool decay_grad = decay.defined() && decay.requires_grad();
     const auto p = options.kernel_params(decay.defined() ? decay.item<double>() : options.decay());
     const bool any_grad = x.requires_grad() || (h0.defined() && h0.requires_grad()) || decay_grad;
@@ -60,13 +130,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     torch::Tensor state = torch::empty(x.sizes().slice(1), x.options());
     torch::Tensor saved;
     if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fused_forward", [&] {
-      kernels::lif_forward_cpu<scalar_t>(x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(),
-                                         saved.defined() && !use_code ? saved.data_ptr<scalar_t>() : nullptr,
-                                         saved.defined() && use_code ? saved.data_ptr<uint8_t>() : nullptr,
-                                         h0.defined() ? h0.data_ptr<scalar_t>() : nullptr, state.data_ptr<scalar_t>(),
-                                         steps, neurons, p);
-    });
+    run_forward(x, spikes, saved, use_code, h0, state, p);
     store_params(ctx, p);
     ctx->saved_data["use_code"] = use_code;
     ctx->saved_data["has_h0"] = h0.defined();
@@ -80,8 +144,6 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     const auto p = load_params(ctx);
     const bool use_code = ctx->saved_data["use_code"].toBool();
     const bool decay_grad = ctx->saved_data["decay_grad"].toBool();
-    const int64_t steps = saved.size(0);
-    const int64_t neurons = steps == 0 ? 0 : saved.numel() / steps;
     const auto fopts = grad[0].defined() ? grad[0].options() : grad[1].options();
 
     const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros(saved.sizes(), fopts);
@@ -89,14 +151,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     torch::Tensor gx = torch::empty(saved.sizes(), fopts);
     torch::Tensor gh0 =
         ctx->saved_data["has_h0"].toBool() ? torch::empty(saved.sizes().slice(1), fopts) : torch::Tensor();
-    double gdecay = 0.0;
-    AT_DISPATCH_FLOATING_TYPES(gs.scalar_type(), "lif_fused_backward", [&] {
-      kernels::lif_backward_cpu<scalar_t>(
-          gs.data_ptr<scalar_t>(), gh_last.defined() ? gh_last.data_ptr<scalar_t>() : nullptr,
-          use_code ? nullptr : saved.data_ptr<scalar_t>(), use_code ? saved.data_ptr<uint8_t>() : nullptr,
-          gx.data_ptr<scalar_t>(), gh0.defined() ? gh0.data_ptr<scalar_t>() : nullptr, decay_grad ? &gdecay : nullptr,
-          steps, neurons, p);
-    });
+    const double gdecay = run_backward(gs, gh_last, saved, use_code, gx, gh0, decay_grad, p);
     torch::Tensor gd = decay_grad ? torch::scalar_tensor(gdecay, fopts) : torch::Tensor();
     return {gx, gh0, gd, torch::Tensor()};
   }
@@ -167,10 +222,14 @@ torch::Tensor scaled_lif(const torch::Tensor& x, const torch::Tensor& a, const t
 LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
                     const torch::Tensor& decay) {
   TORCH_CHECK(x.dim() >= 1 && x.size(0) >= 1, "lif: input must be time-major [T,B,...] with T >= 1, got ", x.sizes());
-  TORCH_CHECK(x.device().is_cpu(), "lif: backend 'fused' runs on CPU tensors in this build, got a tensor on ",
-              x.device(), "; choose backend 'composed' for other devices");
-  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble,
-              "lif: backend 'fused' needs float32 or float64 input, got ", x.scalar_type());
+  TORCH_CHECK(x.device().is_cpu() || (x.is_cuda() && kernels::cuda_kernels_built()),
+              "lif: backend 'fused' runs on CPU tensors", kernels::cuda_kernels_built() ? " and CUDA tensors" : "",
+              " in this build, got a tensor on ", x.device(), "; choose backend 'composed' for other devices",
+              x.is_cuda() ? " or build masnn with -DMASNN_CUDA=ON" : "");
+  TORCH_CHECK(x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble ||
+                  (x.is_cuda() && (x.scalar_type() == torch::kHalf || x.scalar_type() == torch::kBFloat16)),
+              "lif: backend 'fused' needs float32 or float64 input (float16 and bfloat16 too on CUDA), got ",
+              x.scalar_type());
   TORCH_CHECK(!h0.defined() || h0.sizes() == x.sizes().slice(1), "lif: state h0 must have the shape of one step ",
               x.sizes().slice(1), ", got ", h0.sizes());
   TORCH_CHECK(!decay.defined() || decay.numel() == 1, "lif: decay must be a single value, got shape ", decay.sizes());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "masnn/neuron/lif_kernels_cuda.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics_csv.h"
 #include "masnn/train/mixed_precision.h"
@@ -162,10 +163,10 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::share
   }
   spec_ = model_spec(config_, train_.input);
   device_ = training_device(config_.train);
-  if (device_.is_cuda() && lif_options(config_.model).backend() == LIFBackend::Fused)
+  if (device_.is_cuda() && lif_options(config_.model).backend() == LIFBackend::Fused && !kernels::cuda_kernels_built())
     throw std::invalid_argument(
         "train.device = '" + config_.train.device +
-        "' needs model.lif.backend = \"composed\": the fused LIF kernels run on CPU tensors in this version");
+        "' needs model.lif.backend = \"composed\": this masnn was built without its CUDA kernels (-DMASNN_CUDA=ON)");
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
   module().to(device_);

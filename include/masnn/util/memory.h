@@ -18,6 +18,12 @@ void reset_cpu_peak();
 /// Peak resident set size of this process (getrusage), in bytes.
 std::int64_t peak_rss_bytes();
 
+/// Peak bytes of tensors LibTorch's CUDA caching allocator handed out on CUDA device `device` since the last
+/// reset_cuda_peak(device). Needs a build with -DMASNN_CUDA=ON (otherwise throws std::runtime_error saying so).
+std::int64_t cuda_peak_bytes(int device);
+/// Sets that peak to the bytes in use now.
+void reset_cuda_peak(int device);
+
 /// CPU tensors of 1 MiB and more get a mapping of their own, starting on a 2 MiB boundary with transparent huge
 /// pages asked for (madvise MADV_HUGEPAGE), so that first touching them takes one page fault per 2 MiB instead of
 /// one per 4 KiB: glibc's malloc maps tensors of 32 MiB and more afresh for every allocation (at T = 60 a training

@@ -1,6 +1,7 @@
-// CPU multi-step LIF kernels. Parallel over tiles of neurons; inside a tile the time loop is outer and
-// the neuron loop inner, stride 1 and branch-free, so the compiler vectorises it. The membrane carry h
-// of a tile lives in a small stack buffer, so the forward reads x once and writes spikes once.
+// CPU multi-step LIF kernels. Parallel over tiles of neurons; inside a tile the time loop is outer and the neuron
+// loop inner, stride 1 and branch-free, so the compiler vectorises it. The membrane carry h of a tile lives in a
+// small stack buffer, so the forward reads x once and writes spikes once. The per-element math is
+// ../lif_math.h, shared with the CUDA kernels.
 #include "masnn/neuron/lif_kernels.h"
 
 #include <ATen/Parallel.h>
@@ -11,63 +12,18 @@
 #include <type_traits>
 #include <vector>
 
+#include "neuron/lif_math.h"
+
 namespace masnn::kernels {
 namespace {
 
 constexpr std::int64_t kTile = 256;
-constexpr double kPi = 3.14159265358979323846;
 
-template <typename S>
-struct Consts {
-  S th, vr, decay, bias, half_w, inv_w, sig_k, atan_a;
-  explicit Consts(const LifParams& p)
-      : th(static_cast<S>(p.threshold)),
-        vr(static_cast<S>(p.v_reset)),
-        decay(static_cast<S>(p.decay)),
-        bias(static_cast<S>(p.bias)),
-        half_w(static_cast<S>(p.width / 2)),
-        inv_w(static_cast<S>(1.0 / p.width)),
-        sig_k(static_cast<S>(4.0 / p.width)),
-        atan_a(static_cast<S>(2.0 / p.width)) {}
-};
-
-template <typename S, SurrogateKind K>
-inline S surrogate_grad(S v, const Consts<S>& c) {
-  if constexpr (K == SurrogateKind::Rectangular) {
-    return std::abs(v) < c.half_w ? c.inv_w : S(0);
-  } else if constexpr (K == SurrogateKind::Sigmoid) {
-    const S sg = S(1) / (S(1) + std::exp(-c.sig_k * v));
-    return c.sig_k * sg * (S(1) - sg);
-  } else {
-    const S z = static_cast<S>(kPi / 2) * c.atan_a * v;
-    return (c.atan_a / S(2)) / (S(1) + z * z);
-  }
-}
-
-template <typename S, ResetMode R>
-inline S reset_value(S u, bool fire, const Consts<S>& c) {
-  if constexpr (R == ResetMode::Hard)
-    return fire ? c.vr : u;
-  else if constexpr (R == ResetMode::Soft)
-    return fire ? u - c.th : u;
-  else
-    return u;
-}
-
-// dL/du of one neuron-step from dL/ds (gs), dL/dh of the same step (gh), its membrane u, spike (0/1) and surrogate
-// derivative: through the spike and the reset into the next state, and the leak.
-template <typename S, ResetMode R>
-inline S membrane_grad(S gs, S gh, S u, S fire, S sg, const Consts<S>& c, S keep_reset_grad) {
-  const S gr = c.decay * gh;
-  S dr_ds = S(0), dr_du = S(1);
-  if constexpr (R == ResetMode::Hard) {
-    dr_du = S(1) - fire;
-    dr_ds = c.vr - u;
-  } else if constexpr (R == ResetMode::Soft) {
-    dr_ds = -c.th;
-  }
-  return (gs + gr * dr_ds * keep_reset_grad) * sg + gr * dr_du;
-}
+using math::Consts;
+using math::membrane_grad;
+using math::reset_value;
+using math::surrogate_grad;
+using math::with_lif_constants;
 
 // Runs fn(tile_begin, tile_len, tile_index) for every tile, in parallel when the work is worth it.
 template <typename Fn>
@@ -102,9 +58,9 @@ void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0
         const S v = u - c.th;
         const bool fire = GE ? v >= S(0) : v > S(0);
         st[i] = fire ? S(1) : S(0);
-        h[i] = c.decay * reset_value<S, R>(u, fire, c) + c.bias;
+        h[i] = math::next_state<S, R>(u, fire, c);
         if constexpr (SV == Save::Membrane) mem[off + i] = u;
-        if constexpr (SV == Save::Code) codes[i] = (fire ? 1 : 0) + (std::abs(v) < c.half_w ? 2 : 0);
+        if constexpr (SV == Save::Code) codes[i] = math::code_of(fire, v, c);
       }
       if constexpr (SV == Save::Code)
         for (std::int64_t i = 0; i < len; ++i) code[off + i] = static_cast<std::uint8_t>(codes[i]);
@@ -161,31 +117,6 @@ void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::ui
     double sum = 0.0;  // summed in tile order: the same result for any number of threads
     for (double v : decay_partial) sum += v;
     *gdecay = sum;
-  }
-}
-
-// Calls fn(reset, fire_at_equal, surrogate) with p's run-time choices as std::integral_constant values, so that
-// each kernel is instantiated with them as template arguments and its inner loops are branch-free.
-template <typename Fn>
-void with_lif_constants(const LifParams& p, const Fn& fn) {
-  using SK = SurrogateKind;
-  const auto with_kind = [&](auto r, auto ge) {
-    switch (p.surrogate) {
-      case SK::Rectangular: return fn(r, ge, std::integral_constant<SK, SK::Rectangular>{});
-      case SK::Sigmoid: return fn(r, ge, std::integral_constant<SK, SK::Sigmoid>{});
-      case SK::Arctan: return fn(r, ge, std::integral_constant<SK, SK::Arctan>{});
-    }
-  };
-  const auto with_ge = [&](auto r) {
-    if (p.fire_at_equal)
-      with_kind(r, std::true_type{});
-    else
-      with_kind(r, std::false_type{});
-  };
-  switch (p.reset) {
-    case ResetMode::Hard: return with_ge(std::integral_constant<ResetMode, ResetMode::Hard>{});
-    case ResetMode::Soft: return with_ge(std::integral_constant<ResetMode, ResetMode::Soft>{});
-    case ResetMode::None: return with_ge(std::integral_constant<ResetMode, ResetMode::None>{});
   }
 }
 
@@ -246,7 +177,7 @@ void scaled_forward_step(const S* __restrict xt, const S* __restrict wb, S* __re
     const bool fire = GE ? u - c.th >= S(0) : u - c.th > S(0);
     if (ut) ut[i] = u;
     if (st) st[i] = fire ? S(1) : S(0);
-    h[i] = c.decay * reset_value<S, R>(u, fire, c) + c.bias;
+    h[i] = math::next_state<S, R>(u, fire, c);
   }
 }
 
