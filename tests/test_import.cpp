@@ -243,6 +243,22 @@ TEST(Import, BadFilesGiveMessagesNamingTheFile) {
         .write(bytes.data(), static_cast<std::streamsize>(bytes.size() / 2));
     EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("cut.pt")), "cut.pt");
   }
+  // Sizes whose product overflows int64 (each 2^31 - 1, declared in the pickle; nothing that large is allocated):
+  // a clear error, not a wrapped bound check that lets as_strided reach past the storage.
+  write_pytorch_state_dict({{"w", torch::ones({3, 5, 7})}}, dir.file("huge.pt"));
+  {
+    std::ifstream in(dir.file("huge.pt"), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string sizes("(J\x03\0\0\0J\x05\0\0\0J\x07\0\0\0t", 16);  // the pickle's size tuple (3, 5, 7)
+    const auto at = bytes.find(sizes);
+    ASSERT_NE(at, std::string::npos);
+    const std::string huge("(J\xff\xff\xff\x7fJ\xff\xff\xff\x7fJ\xff\xff\xff\x7ft", 16);
+    bytes.replace(at, sizes.size(), huge);
+    std::ofstream(dir.file("huge.pt"), std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("huge.pt")), "tensor 'w' has sizes or strides too large");
+  fs::remove(dir.file("huge.pt"));
   // The atomic write leaves no temporary file behind, and a write into a missing directory fails cleanly.
   write_pytorch_state_dict({{"x", torch::ones({3})}}, dir.file("x.pt"));
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 3);  // text.pt, cut.pt, x.pt

@@ -460,13 +460,20 @@ class Materializer {
     const torch::Tensor& storage = it->second;
     if (storage.scalar_type() != s.dtype)
       throw std::runtime_error(where_ + ": storage " + s.text + " is used with two element types");
+    // Sizes and strides come from the file: every product and sum is checked, an overflow is an error.
     int64_t last = t.offset, count = 1;
+    bool overflow = false;
     for (size_t d = 0; d < t.sizes.size(); ++d) {
       if (t.sizes[d] < 0 || t.strides[d] < 0)
         throw std::runtime_error(where_ + ": tensor '" + name + "' has a negative size or stride");
-      count *= t.sizes[d];
-      if (t.sizes[d] > 0) last += (t.sizes[d] - 1) * t.strides[d];
+      int64_t reach = 0;
+      overflow = overflow || __builtin_mul_overflow(count, t.sizes[d], &count);
+      if (t.sizes[d] > 0)
+        overflow = overflow || __builtin_mul_overflow(t.sizes[d] - 1, t.strides[d], &reach) ||
+                   __builtin_add_overflow(last, reach, &last);
     }
+    if (overflow)
+      throw std::runtime_error(where_ + ": tensor '" + name + "' has sizes or strides too large for any storage");
     if (t.offset < 0 || (count > 0 && last >= storage.numel()))
       throw std::runtime_error(where_ + ": tensor '" + name + "' reaches past the end of its storage (" +
                                std::to_string(storage.numel()) + " elements)");
@@ -480,8 +487,9 @@ class Materializer {
 };
 
 torch::Tensor storage_tensor(const Node& s, const char* data, size_t nbytes, const std::string& where) {
-  const size_t expected = static_cast<size_t>(s.numel) * c10::elementSize(s.dtype);
-  if (nbytes != expected)
+  const size_t element = c10::elementSize(s.dtype);
+  const size_t expected = static_cast<size_t>(s.numel) * element;
+  if (static_cast<size_t>(s.numel) > nbytes / element || nbytes != expected)
     throw std::runtime_error(where + ": storage " + s.text + " holds " + std::to_string(nbytes) + " bytes, expected " +
                              std::to_string(expected) + " (" + std::to_string(s.numel) + " elements of " +
                              c10::toString(s.dtype) + ")");
@@ -603,8 +611,10 @@ std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const 
     int64_t count = 0;
     std::memcpy(&count, buf.data() + pos, 8);
     pos += 8;
-    const size_t nbytes = static_cast<size_t>(count) * c10::elementSize(s.dtype);
-    if (count < 0 || buf.size() - pos < nbytes) throw std::runtime_error(path + ": truncated in storage " + k->text);
+    const size_t element = c10::elementSize(s.dtype);
+    if (count < 0 || static_cast<size_t>(count) > (buf.size() - pos) / element)
+      throw std::runtime_error(path + ": truncated in storage " + k->text);
+    const size_t nbytes = static_cast<size_t>(count) * element;
     if (count != s.numel)
       throw std::runtime_error(path + ": storage " + k->text + " holds " + std::to_string(count) +
                                " elements, its tensor expected " + std::to_string(s.numel));
