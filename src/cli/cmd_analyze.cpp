@@ -7,6 +7,7 @@
 #include <iostream>
 #include <string>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/analysis/analyze.h"
 
@@ -43,20 +44,20 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--data", o.data, "dataset folder (overrides data.root of the checkpoint's config)");
   cmd->add_option("--set", o.overrides, "override a key of the checkpoint's config (repeatable)");
   cmd->add_option("--samples", o.samples, "analyse only the first N samples of the test split (0 = all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   cmd->add_option("--report", a->report, "folder for analysis.json and analysis.html")->required();
   cmd->add_option("--compare", o.compare,
                   "a base checkpoint (e.g. the vanilla SNN) analysed on the same data and compared with --checkpoint")
       ->check(CLI::ExistingFile);
   cmd->add_option("--sample-index", o.detail.sample_indices,
                   "test sample shown in detail (raster, frames, attention maps; repeatable)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   cmd->add_option("--raster-neurons", o.detail.raster_neurons, "at most N neurons per layer in a spike raster")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--frame-steps", o.detail.frame_steps, "time steps whose input frames and SA maps are shown")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--e-mac", o.energy.e_mac_pj, "energy of a MAC in pJ")->check(energy_pj)->capture_default_str();
   cmd->add_option("--e-ac", o.energy.e_ac_pj, "energy of an accumulate (AC) in pJ")

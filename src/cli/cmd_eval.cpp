@@ -9,6 +9,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "checks.h"
 #include "command.h"
 #include "json_output.h"
 #include "masnn/data/file_io.h"
@@ -146,7 +147,7 @@ RegisterCommand reg([](CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "dataset folder (overrides data.root of the checkpoint's config)");
   cmd->add_option("--set", a->sets, "override a key of the checkpoint's config (repeatable)");
-  cmd->add_option("--clips", a->clips, "test clips per sample (voting)");
+  cmd->add_option("--clips", a->clips, "test clips per sample (voting)")->check(positive());
   cmd->add_option("--json", a->json, "also write the results to this JSON file");
   auto* frames = cmd->add_option("--frames", a->frames,
                                  "tensor file (torch.save) of event frames [B,T,2,H,W], or of images [B,C,H,W] "

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <string>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/data/event_file.h"
 #include "masnn/data/gesture_labels.h"
@@ -16,10 +17,10 @@ masnn::cli::RegisterCommand reg([](CLI::App& app) {
   auto* sub = app.add_subcommand("inspect", "Describe an event file (AEDAT 3.1, AEDAT 2.0, Gait text)");
   sub->add_option("FILE", *file, "Event file")->required();
   sub->add_option("--width", read->width, "Sensor width: events with x >= width are dropped and counted (0 = no check)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(masnn::cli::non_negative());
   sub->add_option("--height", read->height,
                   "Sensor height: events with y >= height are dropped and counted (0 = no check)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(masnn::cli::non_negative());
   sub->callback([file, read] {
     namespace md = masnn::data;
     const md::EventFormat format = md::detect_format(*file);

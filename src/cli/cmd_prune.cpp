@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "checks.h"
 #include "command.h"
 #include "json_output.h"
 #include "masnn/analysis/operation_count.h"
@@ -171,7 +172,7 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--clips", a->clips, "test clips per sample (voting)");
   cmd->add_option("--batch", a->batch,
                   "clips per forward (channels are skipped only when no clip of a batch needs them)")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_flag("--no-skip", a->no_skip,
                 "zero the dropped steps/channels but compute everything (the reference's WTA)");

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/util/memory.h"
 
@@ -44,7 +45,7 @@ int main(int argc, char** argv) {
   // LibTorch 1.13 from Debian starts with one intra-op thread here; default to every core the process may use.
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--threads", threads, "CPU threads for LibTorch (default: all cores)")
-      ->check(CLI::PositiveNumber)
+      ->check(masnn::cli::positive())
       ->capture_default_str();
   app.parse_complete_callback([&] { torch::set_num_threads(threads); });
   for (const auto& setup : masnn::cli::command_setups()) setup(app);

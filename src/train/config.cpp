@@ -4,6 +4,7 @@
 
 #include <c10/core/Device.h>
 #include <toml++/toml.h>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -33,10 +34,11 @@ class KeyReader {
       else
         fail(key, "a string");
     } else if constexpr (std::is_floating_point_v<T>) {
-      if (auto v = node->value<double>())
+      // TOML has inf and nan literals; no setting of masnn takes them.
+      if (auto v = node->value<double>(); v && std::isfinite(*v))
         out = static_cast<T>(*v);
       else
-        fail(key, "a number");
+        fail(key, "a finite number");
     } else {
       if (auto v = node->value_exact<int64_t>())
         out = static_cast<T>(*v);
@@ -274,6 +276,8 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   require(d.clips >= 1, source, "data.clips", ">= 1");
   require(d.workers >= 1, source, "data.workers", ">= 1");
   require(d.flip >= 0 && d.flip <= 1, source, "data.flip", "in [0, 1]");
+  require(d.max_shift >= 0, source, "data.max_shift", ">= 0");
+  require(d.limit_train >= 0 && d.limit_test >= 0, source, "data.limit_train/limit_test", ">= 0 (0 = no limit)");
   {
     // Image keys: ranges, and no key that the dataset would not use.
     const bool folder = d.dataset == "imagefolder" || d.dataset == "imagenet", fmnist = d.dataset == "fashion-mnist";
@@ -296,6 +300,12 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   require(t.batch_size >= 1, source, "train.batch_size", ">= 1");
   require(t.lr > 0, source, "train.lr", "> 0");
   require(t.grad_clip >= 0, source, "train.grad_clip", ">= 0");
+  require(t.momentum >= 0 && t.momentum < 1, source, "train.momentum", "in [0, 1)");
+  require(t.weight_decay >= 0, source, "train.weight_decay", ">= 0");
+  require(t.plateau_factor > 0 && t.plateau_factor < 1, source, "train.plateau_factor", "in (0, 1)");
+  require(t.plateau_patience >= 0, source, "train.plateau_patience", ">= 0");
+  require(t.step_size >= 1, source, "train.step_size", ">= 1");
+  require(t.step_gamma > 0, source, "train.step_gamma", "> 0");
   require(t.label_smoothing >= 0 && t.label_smoothing < 1, source, "train.label_smoothing", "in [0, 1)");
   require(t.eval_every >= 1, source, "train.eval_every", ">= 1");
   {
