@@ -18,10 +18,7 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 // A tensor's data for the kernels: its pointer, or null for an undefined tensor.
-const void* data_or_null(const torch::Tensor& t) {
-  return t.defined() ? t.data_ptr() : nullptr;
-}
-void* mutable_data_or_null(const torch::Tensor& t) {
+void* data_or_null(const torch::Tensor& t) {
   return t.defined() ? t.data_ptr() : nullptr;
 }
 
@@ -44,7 +41,7 @@ void run_forward(const torch::Tensor& x, const torch::Tensor& spikes, const torc
   const torch::Tensor code = saved.defined() && use_code ? saved : torch::Tensor();
   if (x.is_cuda()) {
     const c10::DeviceGuard guard(x.device());
-    kernels::lif_forward_cuda(cuda_scalar(x.scalar_type()), x.data_ptr(), spikes.data_ptr(), mutable_data_or_null(mem),
+    kernels::lif_forward_cuda(cuda_scalar(x.scalar_type()), x.data_ptr(), spikes.data_ptr(), data_or_null(mem),
                               code.defined() ? code.data_ptr<uint8_t>() : nullptr, data_or_null(h0), state.data_ptr(),
                               steps, neurons, p, kernels::current_cuda_stream(x.device()));
     return;
@@ -71,7 +68,7 @@ double run_backward(const torch::Tensor& gs, const torch::Tensor& gh_last, const
         decay_grad ? torch::empty({neurons}, gs.options().dtype(torch::kDouble)) : torch::Tensor();
     kernels::lif_backward_cuda(cuda_scalar(gs.scalar_type()), gs.data_ptr(), data_or_null(gh_last), data_or_null(mem),
                                code.defined() ? code.data_ptr<uint8_t>() : nullptr, gx.data_ptr(),
-                               mutable_data_or_null(gh0), partial.defined() ? partial.data_ptr<double>() : nullptr,
+                               data_or_null(gh0), partial.defined() ? partial.data_ptr<double>() : nullptr,
                                steps, neurons, p, kernels::current_cuda_stream(gs.device()));
     return decay_grad ? partial.sum().item<double>() : 0.0;
   }
