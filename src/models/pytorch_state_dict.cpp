@@ -74,27 +74,32 @@ const char* kind_name(Kind kind) {
   return "?";
 }
 
-// The storage classes of torch (torch.FloatStorage, ...) and their element types.
+// The storage classes of torch (torch.FloatStorage, ...) and their element types; the first class of a type is the
+// one torch.save writes for it (UntypedStorage, read as bytes, is never written).
+constexpr std::pair<const char*, at::ScalarType> kStorageClasses[] = {
+    {"FloatStorage", at::kFloat},
+    {"DoubleStorage", at::kDouble},
+    {"HalfStorage", at::kHalf},
+    {"BFloat16Storage", at::kBFloat16},
+    {"LongStorage", at::kLong},
+    {"IntStorage", at::kInt},
+    {"ShortStorage", at::kShort},
+    {"CharStorage", at::kChar},
+    {"ByteStorage", at::kByte},
+    {"BoolStorage", at::kBool},
+    {"ComplexFloatStorage", at::kComplexFloat},
+    {"ComplexDoubleStorage", at::kComplexDouble},
+    {"UntypedStorage", at::kByte},
+};
+
 bool storage_dtype(const std::string& cls, at::ScalarType* dtype) {
-  static const std::map<std::string, at::ScalarType> table = {
-      {"FloatStorage", at::kFloat},
-      {"DoubleStorage", at::kDouble},
-      {"HalfStorage", at::kHalf},
-      {"BFloat16Storage", at::kBFloat16},
-      {"LongStorage", at::kLong},
-      {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},
-      {"CharStorage", at::kChar},
-      {"ByteStorage", at::kByte},
-      {"BoolStorage", at::kBool},
-      {"ComplexFloatStorage", at::kComplexFloat},
-      {"ComplexDoubleStorage", at::kComplexDouble},
-      {"UntypedStorage", at::kByte},
-  };
-  auto it = table.find(cls);
-  if (it == table.end()) return false;
-  *dtype = it->second;
-  return true;
+  for (const auto& [name, type] : kStorageClasses) {
+    if (cls == name) {
+      *dtype = type;
+      return true;
+    }
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -650,13 +655,8 @@ namespace {
 
 // The storage class torch.save names for an element type (storage_dtype's inverse).
 std::string storage_class(at::ScalarType dtype, const std::string& path, const std::string& name) {
-  static const char* classes[] = {"FloatStorage", "DoubleStorage", "HalfStorage",         "BFloat16Storage",
-                                  "LongStorage",  "IntStorage",    "ShortStorage",        "CharStorage",
-                                  "ByteStorage",  "BoolStorage",   "ComplexFloatStorage", "ComplexDoubleStorage"};
-  for (const char* cls : classes) {
-    at::ScalarType t{};
-    if (storage_dtype(cls, &t) && t == dtype) return cls;
-  }
+  for (const auto& [cls, type] : kStorageClasses)
+    if (type == dtype) return cls;
   throw std::runtime_error(path + ": tensor '" + name + "' has an element type torch.save cannot name (" +
                            c10::toString(dtype) + ")");
 }

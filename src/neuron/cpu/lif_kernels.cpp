@@ -56,7 +56,7 @@ void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0
       for (std::int64_t i = 0; i < len; ++i) {
         const S u = h[i] + xt[i];
         const S v = u - c.th;
-        const bool fire = GE ? v >= S(0) : v > S(0);
+        const bool fire = math::fires<S, GE>(v);
         st[i] = fire ? S(1) : S(0);
         h[i] = math::next_state<S, R>(u, fire, c);
         if constexpr (SV == Save::Membrane) mem[off + i] = u;
@@ -96,7 +96,7 @@ void backward_impl(const S* gs_in, const S* gh_last, const S* mem, const std::ui
         } else {
           u = mem[off + i];
           const S v = u - c.th;
-          fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
+          fire = math::fires<S, GE>(v) ? S(1) : S(0);
           sg = surrogate_grad<S, K>(v, c);
         }
         if constexpr (GradDecay) gd[i] += gh[i] * reset_value<S, R>(u, fire > S(0), c);
@@ -154,7 +154,7 @@ S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* 
   for (std::int64_t i = 0; i < len; ++i) {
     const S u = ut[i];
     const S v = u - c.th;
-    const S fire = (GE ? v >= S(0) : v > S(0)) ? S(1) : S(0);
+    const S fire = math::fires<S, GE>(v) ? S(1) : S(0);
     const S sg = surrogate_grad<S, K>(v, c);
     const S gu = membrane_grad<S, R>(gst[i], gh[i], u, fire, sg, c, keep_reset_grad);
     gh[i] = gu;
@@ -174,7 +174,7 @@ void scaled_forward_step(const S* __restrict xt, const S* __restrict wb, S* __re
                          S* __restrict st, std::int64_t len, const S k, const Consts<S> c) {
   for (std::int64_t i = 0; i < len; ++i) {
     const S u = h[i] + scaled_input<S, Relu>(xt[i], k, wb[i]);
-    const bool fire = GE ? u - c.th >= S(0) : u - c.th > S(0);
+    const bool fire = math::fires<S, GE>(u - c.th);
     if (ut) ut[i] = u;
     if (st) st[i] = fire ? S(1) : S(0);
     h[i] = math::next_state<S, R>(u, fire, c);

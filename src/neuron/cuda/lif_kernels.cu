@@ -140,15 +140,16 @@ void lif_forward_cuda(CudaScalar type, const void* x, void* spikes, void* saved_
     math::with_lif_constants(p, [&](auto r, auto ge, auto) {
       constexpr ResetMode R = decltype(r)::value;
       constexpr bool GE = decltype(ge)::value;
+      const auto launch = [&](auto save) {
+        forward_kernel<S, R, GE, decltype(save)::value>
+            <<<blocks_for(neurons), kThreads, 0, s>>>(xs, sp, mem, saved_code, h0s, hl, steps, neurons, c);
+      };
       if (mem)
-        forward_kernel<S, R, GE, kMembrane>
-            <<<blocks_for(neurons), kThreads, 0, s>>>(xs, sp, mem, saved_code, h0s, hl, steps, neurons, c);
+        launch(std::integral_constant<int, kMembrane>{});
       else if (saved_code)
-        forward_kernel<S, R, GE, kCode>
-            <<<blocks_for(neurons), kThreads, 0, s>>>(xs, sp, mem, saved_code, h0s, hl, steps, neurons, c);
+        launch(std::integral_constant<int, kCode>{});
       else
-        forward_kernel<S, R, GE, kNothing>
-            <<<blocks_for(neurons), kThreads, 0, s>>>(xs, sp, mem, saved_code, h0s, hl, steps, neurons, c);
+        launch(std::integral_constant<int, kNothing>{});
     });
   });
   check_launch("lif_forward_cuda");
@@ -177,20 +178,18 @@ void lif_backward_cuda(CudaScalar type, const void* grad_spikes, const void* gra
       constexpr ResetMode R = decltype(r)::value;
       constexpr bool GE = decltype(ge)::value;
       constexpr SurrogateKind K = decltype(kind)::value;
-      const unsigned blocks = blocks_for(neurons);
+      const auto launch = [&](auto from_code, auto grad_decay) {
+        backward_kernel<S, R, GE, K, decltype(from_code)::value, decltype(grad_decay)::value>
+            <<<blocks_for(neurons), kThreads, 0, s>>>(gs, ghl, mem, saved_code, gx, gh0, grad_decay_partial, steps,
+                                                      neurons, c, keep);
+      };
       if constexpr (K == SurrogateKind::Rectangular) {
-        if (saved_code) {
-          backward_kernel<S, R, GE, K, true, false><<<blocks, kThreads, 0, s>>>(
-              gs, ghl, mem, saved_code, gx, gh0, grad_decay_partial, steps, neurons, c, keep);
-          return;
-        }
+        if (saved_code) return launch(std::true_type{}, std::false_type{});
       }
       if (grad_decay_partial)
-        backward_kernel<S, R, GE, K, false, true><<<blocks, kThreads, 0, s>>>(
-            gs, ghl, mem, saved_code, gx, gh0, grad_decay_partial, steps, neurons, c, keep);
+        launch(std::false_type{}, std::true_type{});
       else
-        backward_kernel<S, R, GE, K, false, false><<<blocks, kThreads, 0, s>>>(
-            gs, ghl, mem, saved_code, gx, gh0, grad_decay_partial, steps, neurons, c, keep);
+        launch(std::false_type{}, std::false_type{});
     });
   });
   check_launch("lif_backward_cuda");
