@@ -14,11 +14,11 @@
 #include <string>
 
 #include "bench_util.h"
-#include "masnn/data/file_io.h"
 #include "masnn/data/image.h"
 #include "masnn/data/image_folder.h"
 #include "masnn/data/image_loader.h"
 #include "masnn/data/image_transforms.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::bench {
 namespace {
@@ -103,7 +103,7 @@ ImagesBenchResult run_images_bench(const ImagesBenchConfig& c) {
     for (size_t i = 0; i < files.size(); ++i) {
       std::mt19937_64 r(data::mix_seed(c.seed, i));
       auto t0 = std::chrono::steady_clock::now();
-      const std::vector<uint8_t> raw = data::read_file_bytes(files[i]);
+      const std::vector<uint8_t> raw = read_file_bytes(files[i]);
       const data::Image img = data::decode_image(raw.data(), raw.size());
       dec.push_back(ms_since(t0));
       t0 = std::chrono::steady_clock::now();

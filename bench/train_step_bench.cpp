@@ -42,12 +42,12 @@ torch::Tensor random_spikes(const std::vector<int64_t>& shape) {
 struct TrainSetup {
   ModelSpec spec;
   torch::nn::AnyModule model;
-  DvsNetImpl* net = nullptr;
+  torch::nn::Module* net = nullptr;
   std::unique_ptr<torch::optim::Adam> optimizer;
   torch::Tensor x, target, loss;
   void step() {
     net->zero_grad(/*set_to_none=*/true);
-    loss = torch::mse_loss(net->forward(x), target);
+    loss = torch::mse_loss(model.forward(x), target);
     loss.backward();
     optimizer->step();
   }
@@ -83,7 +83,7 @@ std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
   s->spec = model_spec(c);
   torch::manual_seed(c.seed);
   s->model = build_model(s->spec);
-  s->net = &analysis::as_dvs_net(s->model);
+  s->net = s->model.ptr().get();
   for (const auto& m : s->net->modules()) {
     if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
     if (auto* block = m->as<SpikingConvBlockImpl>()) {
@@ -110,7 +110,7 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   memory::track_cpu_allocations();
   const auto setup = make_setup(c);
   const ModelSpec& spec = setup->spec;
-  DvsNetImpl& net = *setup->net;
+  torch::nn::Module& net = *setup->net;
   const torch::Tensor& x = setup->x;
   torch::Tensor& loss = setup->loss;
   const bool cuda = c.device == "cuda";
@@ -162,7 +162,7 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   std::vector<FloorCase> cases;
   const auto modules = net.named_modules();
   const int64_t tb = c.steps * c.batch;
-  for (const auto& row : analysis::count_operations(net, c.steps)) {
+  for (const auto& row : analysis::count_operations(setup->model, example_input(spec).to(torch::Device(c.device)))) {
     if (row.kind != "conv2d" && row.kind != "linear") continue;
     std::vector<int64_t> in_shape{tb}, out_shape{tb};
     in_shape.insert(in_shape.end(), row.input_shape.begin(), row.input_shape.end());

@@ -13,10 +13,12 @@
 
 #include "masnn/analysis/analyze.h"
 #include "masnn/analysis/energy.h"
+#include "masnn/analysis/operation_count.h"
 #include "masnn/analysis/spike_monitor.h"
+#include "masnn/apps/demo.h"
 #include "masnn/data/synth_gestures.h"
+#include "masnn/models/dvs_net.h"
 #include "masnn/train/checkpoint.h"
-#include "masnn/train/demo.h"
 #include "masnn/train/factory.h"
 
 #include "test_support.h"
@@ -51,6 +53,27 @@ DvsNet tiny_net(const std::string& attention, double threshold) {
                     .steps(4)
                     .attention(a)
                     .lif(LIFOptions::reference_dvs().threshold(threshold)));
+}
+
+// One forward of `net` on x (eval, no autograd) with the analysis monitors attached.
+struct Recorded {
+  SpikeMonitor spikes;
+  SynapseRecorder synapses;
+  std::vector<LayerOperations> ops;
+  torch::Tensor out;
+};
+
+std::unique_ptr<Recorded> record(DvsNet& net, const torch::Tensor& x) {
+  net->eval();
+  torch::NoGradGuard ng;
+  auto r = std::make_unique<Recorded>();
+  OperationCounter counter(*net);
+  {
+    MonitorScope a(r->spikes, *net), b(r->synapses, *net), c(counter, *net);
+    r->out = net->forward(x);
+  }
+  r->ops = counter.layers();
+  return r;
 }
 
 }  // namespace
@@ -114,15 +137,19 @@ TEST(EnergySynapticOps, LinearIsSpikesTimesOutFeatures) {
 
 TEST(EnergyModel, SilentNetworkCostsOnlyItsMacLayers) {
   auto net = tiny_net("TCSA", 1e9);  // no neuron ever reaches the threshold
-  net->eval();
-  torch::NoGradGuard ng;
   torch::manual_seed(0);
-  DvsNetRecorder rec(*net);
   const torch::Tensor x = torch::rand({4, 3, 2, 8, 8});
-  const torch::Tensor out = rec.forward(x);
-  EXPECT_TRUE(torch::allclose(out, net->forward(x)));
-  const auto ops = count_operations(*net, 4);
-  const EnergyReport r = energy_model(ops, rec.inputs());
+  const auto rec = record(net, x);
+  {
+    torch::NoGradGuard ng;
+    EXPECT_TRUE(torch::allclose(rec->out, net->forward(x)));  // monitoring changes nothing
+  }
+  const auto& ops = rec->ops;
+  const auto counted = count_operations(torch::nn::AnyModule(net), x);  // the same rows from its own forward
+  ASSERT_EQ(ops.size(), counted.size());
+  for (size_t i = 0; i < ops.size(); ++i)
+    EXPECT_EQ(ops[i].name + std::to_string(ops[i].macs), counted[i].name + std::to_string(counted[i].macs));
+  const EnergyReport r = energy_model(ops, rec->synapses.inputs());
   ASSERT_EQ(r.layers.size(), ops.size());
   double mac_layers = 0;
   for (const auto& e : r.layers) {
@@ -145,7 +172,8 @@ TEST(EnergyModel, SilentNetworkCostsOnlyItsMacLayers) {
   EXPECT_NEAR(r.total.ann_energy_pj, 4.6 * static_cast<double>(total_macs(ops)), 1e-9 * r.total.ann_energy_pj);
   EXPECT_NEAR(r.total.ann_to_snn, static_cast<double>(total_macs(ops)) / mac_layers, 1e-9);
   EXPECT_DOUBLE_EQ(r.total.macs, mac_layers);
-  for (const auto& o : rec.outputs()) {
+  ASSERT_EQ(rec->spikes.layers().size(), 4u);
+  for (const auto& o : rec->spikes.layers()) {
     EXPECT_EQ(o.spikes, 0) << o.name;
     EXPECT_EQ(o.silent, 3.0 * static_cast<double>(o.neurons)) << o.name;
   }
@@ -153,14 +181,9 @@ TEST(EnergyModel, SilentNetworkCostsOnlyItsMacLayers) {
 
 TEST(EnergyModel, AlwaysFiringNetworkCountsEveryReachableSynapse) {
   auto net = tiny_net("none", -1e9);  // every neuron fires at every step
-  net->eval();
-  torch::NoGradGuard ng;
-  enable_spike_recording(*net, true);
-  DvsNetRecorder rec(*net);
-  rec.forward(torch::rand({4, 2, 2, 8, 8}));
-  const auto ops = count_operations(*net, 4);
+  const auto rec = record(net, torch::rand({4, 2, 2, 8, 8}));
   const EnergyOptions eo{2.0, 0.5};
-  const EnergyReport r = energy_model(ops, rec.inputs(), eo);
+  const EnergyReport r = energy_model(rec->ops, rec->synapses.inputs(), eo);
   std::map<std::string, LayerEnergy> by;
   for (const auto& e : r.layers) by[e.name] = e;
   // convs.1.conv: 3x3 pad 1 on 8x8; per dimension fan-out [2,3,3,3,3,3,3,2] (sum 22) instead of 8*3 = 24 taps:
@@ -182,17 +205,22 @@ TEST(EnergyModel, AlwaysFiringNetworkCountsEveryReachableSynapse) {
   double sum = 0;
   for (const auto& e : r.layers) sum += e.snn_energy_pj;
   EXPECT_DOUBLE_EQ(r.total.snn_energy_pj, sum);
-  // The recorder's block outputs are the spiking layers' own counts (DvsNet's wiring).
-  const auto monitored = spike_counts(*net);
-  ASSERT_EQ(monitored.size(), rec.outputs().size());
-  for (size_t i = 0; i < monitored.size(); ++i) {
-    EXPECT_EQ(monitored[i].name, rec.outputs()[i].name);
-    EXPECT_EQ(monitored[i].spikes, rec.outputs()[i].spikes);
-    EXPECT_EQ(rec.outputs()[i].silent, 0);
+  // Every neuron fired at every step, none was silent.
+  const auto& monitored = rec->spikes.layers();
+  ASSERT_EQ(monitored.size(), 4u);
+  EXPECT_EQ(monitored[0].name, "convs.0.lif");
+  EXPECT_EQ(monitored[3].name, "fcs.1.lif");
+  for (const auto& l : monitored) {
+    EXPECT_DOUBLE_EQ(l.spikes, l.elements()) << l.name;
+    EXPECT_EQ(l.silent, 0) << l.name;
   }
-  // A layer fed by block i's LIF sees exactly its spikes.
-  EXPECT_DOUBLE_EQ(rec.inputs()[1].nonzero, monitored[0].spikes);
-  EXPECT_DOUBLE_EQ(rec.inputs()[2].nonzero, monitored[1].spikes);
+  // A layer fed by block i's LIF sees exactly its spikes: the synapse's and the neuron's reports agree.
+  const auto& inputs = rec->synapses.inputs();
+  ASSERT_EQ(inputs.size(), 4u);
+  EXPECT_EQ(inputs[1].name, "convs.1.conv");
+  EXPECT_DOUBLE_EQ(inputs[1].nonzero, monitored[0].spikes);
+  EXPECT_DOUBLE_EQ(inputs[2].nonzero, monitored[1].spikes);
+  EXPECT_DOUBLE_EQ(inputs[3].nonzero, monitored[2].spikes);
 }
 
 TEST(EnergyModel, RelativeEfficiencyByHand) {
@@ -221,7 +249,7 @@ TEST(EnergyModel, RelativeEfficiencyByHand) {
 
 TEST(EnergyModel, BadArgumentsAreClearErrors) {
   auto net = tiny_net("none", 0.3);
-  const auto ops = count_operations(*net, 4);
+  const auto ops = count_operations(torch::nn::AnyModule(net), torch::zeros({4, 1, 2, 8, 8}));
   LayerInput stray;
   stray.name = "convs.9.conv";
   stray.samples = 1;
@@ -248,7 +276,7 @@ struct TinyCheckpoint {
     s.seed = 5;
     data::write_synthetic_gestures((dir.path / "data").string(), s);
     const train::TrainConfig config = train::parse_config(
-        train::kDemoConfig, "demo config",
+        apps::kDemoConfig, "demo config",
         {"data.root=\"" + (dir.path / "data").string() + "\"", "train.out_dir=\"" + (dir.path / "run").string() + "\"",
          "data.steps=8", "data.dt_ms=60", "data.ds=8", "model.t_ratio=2", "data.clips=2", "train.batch_size=4",
          "train.quiet=true", "data.workers=1"});
@@ -382,14 +410,11 @@ TEST(Analyze, BadOptionsAreClearErrors) {
 
 TEST(EnergyModel, EventCountFramesAreSpikesForTheFirstConv) {
   auto net = tiny_net("none", 1e9);  // silent network: only the first conv and attention could cost
-  net->eval();
-  torch::NoGradGuard ng;
-  DvsNetRecorder rec(*net);
   torch::Tensor x = torch::zeros({4, 1, 2, 8, 8});
   x[0][0][1][3][3] = 2;  // two events at an interior pixel (fan-out 9 per output channel)
   x[2][0][0][0][0] = 1;  // one event at a corner (fan-out 4)
-  rec.forward(x);
-  const EnergyReport r = energy_model(count_operations(*net, 4), rec.inputs());
+  const auto rec = record(net, x);
+  const EnergyReport r = energy_model(rec->ops, rec->synapses.inputs());
   const LayerEnergy& c0 = r.layers.at(0);
   ASSERT_EQ(c0.name, "convs.0.conv");
   EXPECT_TRUE(c0.spike_input);
@@ -397,7 +422,6 @@ TEST(EnergyModel, EventCountFramesAreSpikesForTheFirstConv) {
   EXPECT_DOUBLE_EQ(c0.synaptic_ops, static_cast<double>(cout) * (2 * 9 + 4));
   EXPECT_DOUBLE_EQ(c0.input_spikes, 3.0);
   // The same frames scaled to real values cost the dense MACs.
-  DvsNetRecorder real(*net);
-  real.forward(x * 0.3);
-  EXPECT_FALSE(energy_model(count_operations(*net, 4), real.inputs()).layers.at(0).spike_input);
+  const auto real = record(net, x * 0.3);
+  EXPECT_FALSE(energy_model(real->ops, real->synapses.inputs()).layers.at(0).spike_input);
 }

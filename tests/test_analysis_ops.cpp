@@ -6,7 +6,9 @@
 #include <stdexcept>
 
 #include "masnn/analysis/operation_count.h"
+#include "masnn/models/dvs_net.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/res_snn.h"
 
 namespace masnn {
 namespace {
@@ -32,6 +34,15 @@ DvsNet tiny_net(const std::string& attention, AttentionPlacement placement = Att
                     .attention(a));
 }
 
+// The operation count of a tiny net from one forward of zeros [T,1,2,8,8].
+std::vector<analysis::LayerOperations> count(const DvsNet& net, int64_t steps = 4) {
+  return analysis::count_operations(torch::nn::AnyModule(net), torch::zeros({steps, 1, 2, 8, 8}));
+}
+
+std::vector<analysis::BlockSummary> blocks_of(const DvsNet& net) {
+  return analysis::summarize_model(torch::nn::AnyModule(net), torch::zeros({4, 1, 2, 8, 8})).blocks;
+}
+
 std::map<std::string, int64_t> macs_by_name(const std::vector<analysis::LayerOperations>& layers) {
   std::map<std::string, int64_t> m;
   for (const auto& l : layers) m[l.name] = l.macs;
@@ -40,7 +51,7 @@ std::map<std::string, int64_t> macs_by_name(const std::vector<analysis::LayerOpe
 
 TEST(OperationCount, PlainNetworkMatchesHandCount) {
   auto net = tiny_net("none");
-  const auto layers = analysis::count_operations(*net, 4);
+  const auto layers = count(net);
   ASSERT_EQ(layers.size(), 4u);
   const auto m = macs_by_name(layers);
   EXPECT_EQ(m.at("convs.0.conv"), 4 * 2 * 9 * (8 * 8) * 4);  // Cout*Cin*k*k*Hout*Wout*T
@@ -56,7 +67,7 @@ TEST(OperationCount, PlainNetworkMatchesHandCount) {
 
 TEST(OperationCount, ConvPostAttentionMatchesHandCount) {
   auto net = tiny_net("TCSA");
-  const auto layers = analysis::count_operations(*net, 4);
+  const auto layers = count(net);
   const auto m = macs_by_name(layers);
   // TA: MLP 4 -> 2 -> 4 on avg and max: 2 * 4*2 per layer of the MLP.
   EXPECT_EQ(m.at("convs.0.attention.ta.mlp.fc1"), 2 * 4 * 2);
@@ -79,14 +90,14 @@ TEST(OperationCount, ConvPostAttentionMatchesHandCount) {
 
 TEST(OperationCount, ActivatePreAndPerStepCountEveryStep) {
   auto pre = tiny_net("TCSA", AttentionPlacement::ActivatePre);
-  auto m = macs_by_name(analysis::count_operations(*pre, 4));
+  auto m = macs_by_name(count(pre));
   EXPECT_EQ(m.at("convs.0.attention.ta.mlp.fc1"), 2 * 4 * 2);  // TA stays at conv-post
   EXPECT_EQ(m.at("convs.0.lif.ca.mlp.fc1"), 2 * 4 * 2 * 4);    // inside the neuron: every step
   EXPECT_EQ(m.at("convs.0.lif.sa.conv"), 2 * 9 * 8 * 8 * 4);
   EXPECT_EQ(m.count("convs.0.attention.ca.mlp.fc1"), 0u);
 
   auto per_step = tiny_net("CSA", AttentionPlacement::ConvPost, true);
-  m = macs_by_name(analysis::count_operations(*per_step, 4));
+  m = macs_by_name(count(per_step));
   EXPECT_EQ(m.at("convs.1.attention.ca.mlp.fc1"), 2 * 6 * 3 * 4);
   EXPECT_EQ(m.at("convs.1.attention.sa.conv"), 2 * 9 * 4 * 4 * 4);
   EXPECT_EQ(m.count("fcs.0.attention.ta.mlp.fc1"), 0u);
@@ -97,7 +108,7 @@ TEST(OperationCount, BlockParametersSumToTheNetworkAndShapesFollowTheForward) {
     for (auto placement : {AttentionPlacement::ConvPost, AttentionPlacement::ActivatePre}) {
       auto net = tiny_net(attention, placement);
       net->train();
-      const auto blocks = analysis::summarize_blocks(*net, 4);
+      const auto blocks = blocks_of(net);
       ASSERT_EQ(blocks.size(), 4u);
       int64_t params = 0, macs = 0;
       for (const auto& b : blocks) {
@@ -105,7 +116,7 @@ TEST(OperationCount, BlockParametersSumToTheNetworkAndShapesFollowTheForward) {
         macs += b.macs;
       }
       EXPECT_EQ(params, count_parameters(*net)) << attention;
-      EXPECT_EQ(macs, analysis::total_macs(analysis::count_operations(*net, 4)));
+      EXPECT_EQ(macs, analysis::total_macs(count(net)));
       EXPECT_EQ(blocks[0].output_shape, (std::vector<int64_t>{4, 1, 4, 8, 8}));
       EXPECT_EQ(blocks[1].output_shape, (std::vector<int64_t>{4, 1, 6, 4, 4}));
       EXPECT_EQ(blocks[2].output_shape, (std::vector<int64_t>{4, 1, 5}));
@@ -115,7 +126,7 @@ TEST(OperationCount, BlockParametersSumToTheNetworkAndShapesFollowTheForward) {
   }
   // conv 2->4 (72+4) + BN (8) + TA (8+8) + CA (8+8) + SA (18): the first block by hand.
   auto net = tiny_net("TCSA");
-  EXPECT_EQ(analysis::summarize_blocks(*net, 4)[0].params, 76 + 8 + 16 + 16 + 18);
+  EXPECT_EQ(blocks_of(net)[0].params, 76 + 8 + 16 + 16 + 18);
 }
 
 TEST(OperationCount, RegistryGestureNetworkByHand) {
@@ -125,15 +136,48 @@ TEST(OperationCount, RegistryGestureNetworkByHand) {
   const auto model = build_model(spec);
   const int64_t expected =
       64 * 2 * 9 * 32 * 32 + 128 * 64 * 9 * 32 * 32 + 128 * 128 * 9 * 16 * 16 + (128 * 8 * 8) * 256 + 256 * 11;
-  EXPECT_EQ(analysis::total_macs(analysis::count_operations(model, 1)), expected);
+  EXPECT_EQ(analysis::total_macs(analysis::count_operations(model, example_input(spec))), expected);
+}
+
+TEST(OperationCount, ResSnnLayersMatchItsStageTable) {
+  // The counter sees the Res-SNN's own layers (stem once on a static image, blocks x T, the head once) and
+  // agrees with the stage table computed from the options alone.
+  for (const int64_t steps : {1, 3}) {
+    ModelSpec spec = default_model_spec("res-snn-mini");
+    spec.steps = steps;
+    spec.attention = AttentionType::parse("TCSA");
+    torch::manual_seed(0);
+    const auto model = build_model(spec);
+    const auto summary = analysis::summarize_model(model, example_input(spec));
+    const auto& m = summary.layers;
+    int64_t table = 0;
+    for (const auto& row : summarize_res_snn(res_snn_options(spec), spec.input_size)) table += row.macs;
+    EXPECT_EQ(analysis::total_macs(m), table) << "T " << steps;
+    const auto by = macs_by_name(m);
+    EXPECT_EQ(by.at("stem_conv"), 16 * 1 * 9 * 28 * 28);  // once: every step sees the same image
+    EXPECT_EQ(by.at("stages.0.0.conv1"), 16 * 16 * 9 * 28 * 28 * steps);
+    EXPECT_EQ(by.at("stages.1.0.shortcut_conv"), 32 * 16 * 14 * 14 * steps);
+    EXPECT_EQ(by.at("fc"), 64 * 10);
+    EXPECT_EQ(by.count("stages.2.0.attention.ta.mlp.fc1"), 1u);
+    // Blocks: the stem, one per residual block, the head; their MACs add up to the layers'.
+    std::vector<std::string> names;
+    int64_t block_macs = 0;
+    for (const auto& b : summary.blocks) {
+      names.push_back(b.name);
+      block_macs += b.macs;
+    }
+    EXPECT_EQ(names, (std::vector<std::string>{"stem_conv", "stages.0.0", "stages.1.0", "stages.2.0", "fc"}));
+    EXPECT_EQ(summary.blocks[1].kind, "ResSnnBlock");
+    EXPECT_EQ(summary.blocks[3].output_shape, (std::vector<int64_t>{steps, 1, 64, 7, 7}));
+    EXPECT_EQ(block_macs, analysis::total_macs(m));
+  }
 }
 
 TEST(OperationCount, BadArgumentsThrow) {
   auto net = tiny_net("TA");
-  EXPECT_THROW(analysis::count_operations(*net, 5), std::invalid_argument);  // TA built for T = 4
-  EXPECT_THROW(analysis::count_operations(*net, 0), std::invalid_argument);
-  EXPECT_NO_THROW(analysis::count_operations(*tiny_net("CSA"), 7));  // no TA: any T
-  EXPECT_THROW(analysis::as_dvs_net(torch::nn::AnyModule(torch::nn::Linear(2, 2))), std::invalid_argument);
+  EXPECT_ANY_THROW(count(net, 5));             // TA built for T = 4
+  EXPECT_NO_THROW(count(tiny_net("CSA"), 7));  // no TA: any T
+  EXPECT_THROW(analysis::count_operations(torch::nn::AnyModule(), torch::zeros({1})), std::invalid_argument);
 }
 
 TEST(OperationCount, HumanReadableText) {

@@ -17,10 +17,12 @@
 #include <stdexcept>
 
 #include "masnn/analysis/analyze.h"
+#include "masnn/apps/demo.h"
+#include "masnn/data/loader.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/train/checkpoint.h"
-#include "masnn/train/demo.h"
 #include "masnn/train/factory.h"
+#include "masnn/util/monitor.h"
 
 #include "test_support.h"
 
@@ -63,7 +65,7 @@ class ReportTest : public ::testing::Test {
                                   "train.quiet=true",
                                   "data.workers=1"};
     sets.insert(sets.end(), extra.begin(), extra.end());
-    return train::parse_config(train::kDemoConfig, "demo config", sets);
+    return train::parse_config(apps::kDemoConfig, "demo config", sets);
   }
 
   // An untrained checkpoint of dvs-small with `sets` (e.g. model.attention) applied, at dir/name.pt.
@@ -155,6 +157,20 @@ std::string read_text(const fs::path& path) {
   return s.str();
 }
 
+// Keeps the last event of each module as the modules report it: the raw values analysis digests.
+class Tap : public Monitor {
+ public:
+  bool wants_attention_values() const override { return true; }
+  void on_attention(const std::string& name, const AttentionEvent& e) override { attention[name] = e; }
+  void on_spikes(const std::string& name, const torch::nn::Module&, const torch::Tensor& s) override {
+    if (!spikes.count(name)) neurons.push_back(name);
+    spikes[name] = s;
+  }
+  std::map<std::string, AttentionEvent> attention;
+  std::map<std::string, torch::Tensor> spikes;
+  std::vector<std::string> neurons;  // in the order they first fired
+};
+
 }  // namespace
 
 // The recorded weights, membrane values and the chosen sample equal a direct run of the network over the same
@@ -166,7 +182,7 @@ TEST_F(ReportTest, AttentionMembraneAndSampleMatchADirectRun) {
     const std::string ckpt = checkpoint("ma-" + placement, sets, 3);
     train::CheckpointInfo info;
     auto model = train::load_model(ckpt, &info);
-    DvsNetImpl& net = as_dvs_net(model);
+    torch::nn::Module& net = *model.ptr();
     const train::TrainConfig c = train::parse_config(info.config_toml, "ckpt", {"data.limit_test=3"});
     auto test_set = train::make_dataset(c, data::Split::Test);
     const data::LoaderOptions lo = train::loader_options(c, *test_set, data::ClipMode::Test);
@@ -174,17 +190,12 @@ TEST_F(ReportTest, AttentionMembraneAndSampleMatchADirectRun) {
     detail.sample_indices = {1};
     detail.frame_steps = 8;  // every step: the frames are the whole input of the clip
     detail.raster_neurons = 50;
-    const Analysis a = analyze_network(net, test_set, lo, {}, true, detail);
-    // Analysis leaves the modules as it found them (recording off).
-    for (size_t b = 0; b < net.convs->size(); ++b) {
-      auto& block = net.convs->at<SpikingConvBlockImpl>(b);
-      if (!block.attention.is_empty()) {
-        EXPECT_FALSE(block.attention->record_io || block.attention->record_weights);
-      }
-      if (!block.attentive_lif.is_empty()) {
-        EXPECT_FALSE(block.attentive_lif->record_membrane || block.attentive_lif->record_weights);
-      }
-    }
+    train::SplitData split = train::event_split(c, test_set, data::Split::Test);
+    net.train();
+    const Analysis a = analyze_network(model, split, {}, true, detail);
+    // Analysis leaves the network as it found it: its training flag back, no monitor attached.
+    EXPECT_TRUE(net.is_training());
+    EXPECT_FALSE(monitoring::active());
     ASSERT_EQ(a.examples.size(), 1u);
     const SampleRecord& r = a.examples[0];
     EXPECT_EQ(r.index, 1);
@@ -232,57 +243,28 @@ TEST_F(ReportTest, AttentionMembraneAndSampleMatchADirectRun) {
       EXPECT_GT(a.membrane[i].elements, 0);
     }
 
-    // The same batches again, through the network itself with its modules recording.
+    // The same batches again, through the network itself with its modules' raw reports tapped.
     net.eval();
     torch::NoGradGuard no_grad;
-    std::vector<MultiDimAttentionImpl*> post;
-    std::vector<AttentiveLIFImpl*> in_lif;
-    std::vector<size_t> order;  // for site i: index into post (< 100) or 100 + index into in_lif
-    for (size_t b = 0; b < net.convs->size(); ++b) {
-      auto& block = net.convs->at<SpikingConvBlockImpl>(b);
-      if (!block.attention.is_empty()) {
-        order.push_back(post.size());
-        post.push_back(block.attention.get());
-      }
-      if (!block.attentive_lif.is_empty()) {
-        order.push_back(100 + in_lif.size());
-        in_lif.push_back(block.attentive_lif.get());
-      }
-    }
-    for (size_t b = 0; b < net.fcs->size(); ++b) {
-      auto& block = net.fcs->at<SpikingLinearBlockImpl>(b);
-      order.push_back(post.size());
-      post.push_back(block.attention.get());
-    }
-    for (auto* m : post) m->record_weights = m->record_io = true;
-    for (auto* m : in_lif) m->record_weights = m->record_membrane = true;
+    Tap tap;
+    MonitorScope scope(tap, net);
     data::EventLoader loader(test_set, lo);
     loader.start_epoch(0);
     data::Batch batch;
-    std::vector<std::vector<torch::Tensor>> before(order.size()), after(order.size()), wt(order.size()),
-        wc(order.size()), ws(order.size());
+    const size_t sites = names.size();
+    std::vector<std::vector<torch::Tensor>> before(sites), after(sites), wt(sites), wc(sites), ws(sites);
     int64_t samples = 0;
     bool seen = false;
     while (loader.next(batch)) {
-      DvsNetRecorder rec(net);
-      const torch::Tensor out = rec.forward(batch.x);
+      const torch::Tensor out = model.forward(batch.x);
       samples += out.size(0);
-      for (size_t i = 0; i < order.size(); ++i) {
-        if (order[i] < 100) {
-          auto* m = post[order[i]];
-          before[i].push_back(m->last_input.flatten());
-          after[i].push_back(m->last_output.flatten());
-          const AttentionWeights& w = m->last_weights;
-          if (w.temporal.defined()) wt[i].push_back(w.temporal.reshape({8, -1}).to(torch::kDouble).sum(1));
-          if (w.channel.defined()) wc[i].push_back(w.channel.flatten(2).to(torch::kDouble).sum(1));
-          if (w.spatial.defined()) ws[i].push_back(w.spatial.squeeze(2).to(torch::kDouble).sum(1));
-        } else {
-          auto* m = in_lif[order[i] - 100];
-          before[i].push_back(m->last_membrane_before.flatten());
-          after[i].push_back(m->last_membrane_after.flatten());
-          wc[i].push_back(m->last_weights.channel.flatten(2).to(torch::kDouble).sum(1));
-          ws[i].push_back(m->last_weights.spatial.squeeze(2).to(torch::kDouble).sum(1));
-        }
+      for (size_t i = 0; i < sites; ++i) {
+        const AttentionEvent& e = tap.attention.at(names[i]);
+        before[i].push_back(e.before.flatten());
+        after[i].push_back(e.after.flatten());
+        if (e.temporal.defined()) wt[i].push_back(e.temporal.reshape({8, -1}).to(torch::kDouble).sum(1));
+        if (e.channel.defined()) wc[i].push_back(e.channel.flatten(2).to(torch::kDouble).sum(1));
+        if (e.spatial.defined()) ws[i].push_back(e.spatial.squeeze(2).to(torch::kDouble).sum(1));
       }
       // The chosen sample: test sample 1, clip 0.
       const torch::Tensor hit = batch.sample.eq(1).logical_and(batch.clip.eq(0)).nonzero();
@@ -294,10 +276,11 @@ TEST_F(ReportTest, AttentionMembraneAndSampleMatchADirectRun) {
       const torch::Tensor o_col = out[col].to(torch::kDouble);
       EXPECT_EQ(r.output, std::vector<double>(o_col.data_ptr<double>(), o_col.data_ptr<double>() + o_col.numel()));
       EXPECT_EQ(r.prediction, o_col.argmax().item<int64_t>());
-      ASSERT_EQ(r.raster.size(), rec.last_outputs().size());
+      ASSERT_EQ(r.raster.size(), tap.neurons.size());
       for (size_t k = 0; k < r.raster.size(); ++k) {
         const RasterLayer& l = r.raster[k];
-        const torch::Tensor s = rec.last_outputs()[k].select(1, col).reshape({8, -1});
+        EXPECT_EQ(l.name, tap.neurons[k]);
+        const torch::Tensor s = tap.spikes.at(tap.neurons[k]).select(1, col).reshape({8, -1});
         EXPECT_EQ(l.neurons, s.size(1));
         EXPECT_EQ(l.spikes, s.sum().item<double>()) << l.name;
         EXPECT_EQ(l.shown.size(), static_cast<size_t>(std::min<int64_t>(50, l.neurons))) << l.name;
@@ -309,33 +292,26 @@ TEST_F(ReportTest, AttentionMembraneAndSampleMatchADirectRun) {
           EXPECT_EQ(l.spike_times[n], times) << l.name << " neuron " << l.shown[n];
         }
       }
-      for (size_t i = 0; i < order.size(); ++i) {
+      for (size_t i = 0; i < sites; ++i) {
         const AttentionSiteWeights& w = r.attention[i];
-        if (order[i] < 100) {
-          const AttentionWeights& m = post[order[i]]->last_weights;
-          if (m.temporal.defined()) {
-            EXPECT_TRUE(torch::equal(w.temporal, m.temporal.reshape({8, -1}).select(1, col).to(torch::kDouble)));
-          }
-          if (m.channel.defined()) {
-            EXPECT_TRUE(torch::equal(w.channel, m.channel.select(1, col).flatten(1).to(torch::kDouble)));
-          }
-          if (m.spatial.defined()) {
-            EXPECT_TRUE(torch::equal(w.spatial, m.spatial.select(1, col).squeeze(1).to(torch::kDouble)));
-          }
-        } else {
-          const StepAttentionWeights& m = in_lif[order[i] - 100]->last_weights;
+        const AttentionEvent& m = tap.attention.at(names[i]);
+        if (m.temporal.defined()) {
+          EXPECT_TRUE(torch::equal(w.temporal, m.temporal.reshape({8, -1}).select(1, col).to(torch::kDouble)));
+        }
+        if (m.channel.defined()) {
           EXPECT_TRUE(torch::equal(w.channel, m.channel.select(1, col).flatten(1).to(torch::kDouble)));
+        }
+        if (m.spatial.defined()) {
           EXPECT_TRUE(torch::equal(w.spatial, m.spatial.select(1, col).squeeze(1).to(torch::kDouble)));
-          // After the neuron's CA and SA: U' = U x w_c x w_s at every step.
-          const auto* lif = in_lif[order[i] - 100];
-          const torch::Tensor u = lif->last_membrane_before, u2 = lif->last_membrane_after;
-          EXPECT_TRUE(torch::allclose(u2, u * m.channel * m.spatial, 1e-5, 1e-6));
+        }
+        if (m.potential) {  // after the neuron's CA and SA: U' = U x w_c x w_s at every step
+          EXPECT_TRUE(torch::allclose(m.after, m.before * m.channel * m.spatial, 1e-5, 1e-6));
         }
       }
     }
     EXPECT_TRUE(seen);
     EXPECT_EQ(samples, a.samples);
-    for (size_t i = 0; i < order.size(); ++i) {
+    for (size_t i = 0; i < sites; ++i) {
       const MembraneStats& m = a.membrane[i];
       const torch::Tensor vb = torch::cat(before[i]).to(torch::kDouble), va = torch::cat(after[i]).to(torch::kDouble);
       EXPECT_EQ(m.elements * samples, vb.numel()) << m.name;

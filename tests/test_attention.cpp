@@ -8,6 +8,7 @@
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/fused_attention.h"
 #include "masnn/attention/multi_attention.h"
+#include "masnn/util/monitor.h"
 
 using namespace masnn;
 
@@ -94,15 +95,15 @@ TEST(SpatialAttention, HandComputed) {
 TEST(MultiDimAttention, AppliesTThenCThenSThenRelu) {
   torch::manual_seed(0);
   MultiDimAttention m(MultiDimAttentionOptions(AttentionType::parse("TCSA"), 6, 16).t_ratio(2).c_ratio(4));
-  m->record_weights = true;
   auto x = torch::randn({6, 3, 16, 5, 5});
-  auto y = m(x);
+  AttentionWeights w;
+  auto y = m->forward_with_weights(x, w);
   ASSERT_EQ(y.sizes(), x.sizes());
+  EXPECT_TRUE(torch::equal(y, m(x)));
   auto a = x * m->ta(x);
   auto b = a * m->ca(a);
   auto expected = torch::relu(b * m->sa(b));
   EXPECT_TRUE(torch::allclose(y, expected, 1e-6, 1e-6));
-  const auto& w = m->last_weights;
   EXPECT_EQ(w.temporal.sizes(), (std::vector<int64_t>{6, 3, 1, 1, 1}));
   EXPECT_EQ(w.channel.sizes(), (std::vector<int64_t>{1, 3, 16, 1, 1}));
   EXPECT_EQ(w.spatial.sizes(), (std::vector<int64_t>{1, 3, 1, 5, 5}));
@@ -151,18 +152,18 @@ TEST(MultiDimAttention, FusedMatchesComposedValuesAndGradients) {
                                   .c_ratio(4)
                                   .relu(relu));
           m->to(dtype);
-          m->record_weights = true;
           const auto x0 = torch::randn({k.T, k.B, k.C, k.H, k.W}, dtype);
           const auto g = torch::randn_like(x0);
           auto run = [&](bool fused) {
             m->options.fused(fused);
             m->zero_grad();
             auto x = x0.clone().requires_grad_(true);
-            auto y = m(x);
+            AttentionWeights weights;
+            auto y = m->forward_with_weights(x, weights);
             (y * g).sum().backward();
             std::vector<torch::Tensor> out = {y.detach(), x.grad()};
             for (const auto& p : m->parameters()) out.push_back(p.grad().clone());
-            for (const auto& w : {m->last_weights.temporal, m->last_weights.channel, m->last_weights.spatial})
+            for (const auto& w : {weights.temporal, weights.channel, weights.spatial})
               if (w.defined()) out.push_back(w);
             return out;
           };
@@ -317,10 +318,17 @@ TEST(AttentiveLIF, AttentionActsOnEachStepsMembrane) {
     m->sa->conv->weight.zero_();
     m->sa->conv->weight[0][1][1][1] = -100.0;
   }
-  m->record_weights = true;
+  // A monitor sees the weights of every step (masnn/util/monitor.h).
+  struct Weights : Monitor {
+    void on_attention(const std::string&, const AttentionEvent& e) override { spatial = e.spatial; }
+    torch::Tensor spatial;
+  } seen;
   auto x = torch::full({5, 1, 4, 3, 3}, 0.5);
-  EXPECT_EQ(m(x).sum().item<double>(), 0.0);
+  {
+    MonitorScope scope(seen, *m);
+    EXPECT_EQ(m(x).sum().item<double>(), 0.0);
+  }
   EXPECT_GT(functional::lif(x, LIFOptions::reference_dvs()).spikes.sum().item<double>(), 0.0);
-  EXPECT_EQ(m->last_weights.spatial.sizes(), (std::vector<int64_t>{5, 1, 1, 3, 3}));
-  EXPECT_LT(m->last_weights.spatial.max().item<double>(), 1e-6);
+  EXPECT_EQ(seen.spatial.sizes(), (std::vector<int64_t>{5, 1, 1, 3, 3}));
+  EXPECT_LT(seen.spatial.max().item<double>(), 1e-6);
 }

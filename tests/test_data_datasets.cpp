@@ -10,11 +10,11 @@
 #include "masnn/data/aedat3.h"
 #include "masnn/data/dataset_cache.h"
 #include "masnn/data/dataset_factory.h"
-#include "masnn/data/file_io.h"
 #include "masnn/data/folder_dataset.h"
 #include "masnn/data/gesture_dataset.h"
 #include "masnn/data/gesture_labels.h"
 #include "masnn/data/synth_gestures.h"
+#include "masnn/util/file_io.h"
 
 #include "test_support.h"
 
@@ -22,6 +22,8 @@ namespace fs = std::filesystem;
 using masnn::testing::expect_error;
 using masnn::testing::TempDir;
 using namespace masnn::data;
+using masnn::read_file_bytes;
+using masnn::write_file_atomic;
 
 namespace {
 

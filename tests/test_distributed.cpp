@@ -20,10 +20,10 @@
 #include <sstream>
 #include <thread>
 
+#include "masnn/apps/demo.h"
 #include "masnn/data/batch_loader.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/registry.h"
-#include "masnn/train/demo.h"
 #include "masnn/train/distributed.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/sync_batch_norm.h"
@@ -38,6 +38,7 @@ namespace fs = std::filesystem;
 using masnn::testing::TempDir;
 using namespace masnn;
 using namespace masnn::train;
+using masnn::apps::kDemoConfig;
 using Clock = std::chrono::steady_clock;
 
 namespace {

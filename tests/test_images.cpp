@@ -8,7 +8,6 @@
 #include <random>
 
 #include "masnn/data/fashion_mnist.h"
-#include "masnn/data/file_io.h"
 #include "masnn/data/idx.h"
 #include "masnn/data/image.h"
 #include "masnn/data/image_folder.h"
@@ -17,6 +16,7 @@
 #include "masnn/train/config.h"
 #include "masnn/train/train_data.h"
 #include "masnn/train/trainer.h"
+#include "masnn/util/file_io.h"
 
 #include "test_support.h"
 
@@ -92,17 +92,6 @@ train::TrainConfig image_config(const fs::path& root, const fs::path& out, std::
                                    "train.out_dir=\"" + out.string() + "\""};
   sets.insert(sets.end(), extra.begin(), extra.end());
   return train::parse_config("", "test config", sets);
-}
-
-void write_fmnist(const fs::path& dir, const std::string& prefix, int n, bool gzip) {
-  IdxArray images{{n, 28, 28}, {}}, labels{{n}, {}};
-  for (int i = 0; i < n; ++i) {
-    for (int p = 0; p < 28 * 28; ++p) images.data.push_back(static_cast<uint8_t>((i * 37 + p * (i % 10 + 1)) % 256));
-    labels.data.push_back(static_cast<uint8_t>(i % 10));
-  }
-  const std::string gz = gzip ? ".gz" : "";
-  write_idx((dir / (prefix + "-images-idx3-ubyte" + gz)).string(), images, gzip);
-  write_idx((dir / (prefix + "-labels-idx1-ubyte" + gz)).string(), labels, gzip);
 }
 
 }  // namespace
@@ -508,8 +497,8 @@ TEST(Idx, RawAndGzipFilesAndClearErrors) {
 
 TEST(FashionMnist, ReadsIdxFilesAndChecksThem) {
   const TempDir dir("images_fmnist");
-  write_fmnist(dir.path, "train", 30, /*gzip=*/true);
-  write_fmnist(dir.path, "t10k", 20, /*gzip=*/false);  // plain files are read as well
+  masnn::testing::write_fake_fashion_mnist(dir.path, "train", 30, /*gzip=*/true);
+  masnn::testing::write_fake_fashion_mnist(dir.path, "t10k", 20, /*gzip=*/false);  // plain files are read as well
   const FashionMnist train(dir.path.string(), Split::Train), test(dir.path.string(), Split::Test);
   EXPECT_EQ(train.size(), 30u);
   EXPECT_EQ(test.size(), 20u);
@@ -633,8 +622,8 @@ TEST(ImageTraining, StepsOnTheTinyFolderAndOnFashionMnistFiles) {
     EXPECT_NEAR(e.loss, s.epochs[0].test->loss, 1e-5);
   }
   {
-    write_fmnist(out.path, "train", 24, true);
-    write_fmnist(out.path, "t10k", 8, true);
+    masnn::testing::write_fake_fashion_mnist(out.path, "train", 24, true);
+    masnn::testing::write_fake_fashion_mnist(out.path, "t10k", 8, true);
     const train::TrainConfig c = train::parse_config(
         "", "fm config",
         {"data.dataset=fashion-mnist", "data.root=\"" + out.path.string() + "\"", "data.max_shift=2", "data.flip=0.5",

@@ -7,6 +7,7 @@
 
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/lean_ops.h"
+#include "masnn/models/registry.h"
 
 using namespace masnn;
 

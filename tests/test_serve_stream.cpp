@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "masnn/data/aedat3.h"
-#include "masnn/data/file_io.h"
 #include "masnn/data/frames.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/dvs_net.h"
@@ -17,6 +16,7 @@
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
 #include "masnn/serve/stream_runner.h"
+#include "masnn/util/file_io.h"
 #include "serve_test_support.h"
 #include "test_support.h"
 
@@ -541,7 +541,7 @@ TEST(StreamPipeline, APipeFedInPiecesGivesTheSameWindowsAndAClosedPipeEndsTheStr
   const std::vector<uint8_t> bytes = data::encode_aedat3(events);
   DvsNet net = small_net("none", 8);
   TempDir dir("serve_stream");
-  data::write_file_atomic(dir.file("s.aedat"), bytes);
+  write_file_atomic(dir.file("s.aedat"), bytes);
   serve::StreamRunOptions file_ro;
   file_ro.input = dir.file("s.aedat");
   const RunResult from_file = run_pipeline(net, file_ro, 8, 8);
@@ -593,7 +593,7 @@ TEST(StreamPipeline, ASilentOpenInputEndsAfterTheIdleTimeoutAndATruncatedOneIsAn
   TempDir dir("serve_stream");
   std::vector<uint8_t> bytes = data::encode_aedat3(random_events(9, 2000));
   bytes.resize(bytes.size() - 5);  // cut inside the last event
-  data::write_file_atomic(dir.file("cut.aedat"), bytes);
+  write_file_atomic(dir.file("cut.aedat"), bytes);
   serve::StreamClassifier sc(net, {4, 4, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
   serve::StreamingFrameBinner binner(frame_options16(4));
   serve::StreamRunOptions fro;

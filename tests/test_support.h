@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "masnn/data/idx.h"
+
 namespace masnn::testing {
 
 /// A fresh folder under the system temp folder, removed with its contents when the object goes out of scope.
@@ -42,6 +44,18 @@ inline std::string expect_error(const std::function<void()>& f) {
   }
   ADD_FAILURE() << "no exception";
   return {};
+}
+
+/// Fashion-MNIST files in Debian's layout (`prefix` train or t10k): n 28x28 images of a fixed pattern, labels i % 10.
+inline void write_fake_fashion_mnist(const std::filesystem::path& dir, const std::string& prefix, int n, bool gzip) {
+  data::IdxArray images{{n, 28, 28}, {}}, labels{{n}, {}};
+  for (int i = 0; i < n; ++i) {
+    for (int p = 0; p < 28 * 28; ++p) images.data.push_back(static_cast<uint8_t>((i * 37 + p * (i % 10 + 1)) % 256));
+    labels.data.push_back(static_cast<uint8_t>(i % 10));
+  }
+  const std::string gz = gzip ? ".gz" : "";
+  data::write_idx((dir / (prefix + "-images-idx3-ubyte" + gz)).string(), images, gzip);
+  data::write_idx((dir / (prefix + "-labels-idx1-ubyte" + gz)).string(), labels, gzip);
 }
 
 }  // namespace masnn::testing

@@ -7,12 +7,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "masnn/apps/demo.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/pytorch_state_dict.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
-#include "masnn/train/demo.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using masnn::testing::TempDir;
 using namespace masnn;
 using namespace masnn::train;
+using masnn::apps::kDemoConfig;
 
 namespace {
 
@@ -252,28 +253,40 @@ TEST(Schedule, PlateauCosineStep) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Checkpoints across LibTorch lines (tests/fixtures/checkpoints): a small checkpoint written by each line, with
-// its weights and its outputs on a fixed input in files of masnn's PyTorch reader. Made by this test with
-// MASNN_WRITE_CHECKPOINT_FIXTURES=DIR set, once with each line's build.
+// Checkpoints across LibTorch lines and builds (tests/fixtures/checkpoints): small checkpoints with their weights
+// and their outputs on a fixed input in files of masnn's PyTorch reader. Made by this test with
+// MASNN_WRITE_CHECKPOINT_FIXTURES=DIR set: the Res-SNN once with each line's build, the DVS network by the build
+// before networks reported to monitors (a checkpoint of an earlier build must evaluate the same).
 
 namespace {
 
 const fs::path kCheckpointFixtures = fs::path(MASNN_SOURCE_DIR) / "tests" / "fixtures" / "checkpoints";
 
-ModelSpec fixture_spec() {
-  ModelSpec spec = default_model_spec("res-snn-mini");
-  spec.steps = 2;
-  spec.attention = AttentionType::parse("TCSA");
-  spec.t_ratio = 2;
-  return spec;
+struct Fixture {
+  std::string prefix;  ///< file names: <prefix>checkpoint_<line>.pt, <prefix>state_<line>.pt
+  ModelSpec spec;
+  std::vector<std::string> lines;  ///< the LibTorch lines whose files are committed
+};
+
+std::vector<Fixture> fixtures() {
+  ModelSpec res = default_model_spec("res-snn-mini");
+  res.steps = 2;
+  res.attention = AttentionType::parse("TCSA");
+  res.t_ratio = 2;
+  ModelSpec dvs = default_model_spec("dvs-small");
+  dvs.steps = 4;
+  dvs.input_size = 16;
+  dvs.attention = AttentionType::parse("TCSA");
+  dvs.t_ratio = 2;
+  return {{"", res, {"1.13", "2.6"}}, {"dvs_", dvs, {"1.13"}}};
 }
 
-// A fixed batch of two images, the same on every line: no random generator involved.
+// A fixed batch of two inputs, the same on every line: no random generator involved. Images for the Res-SNN,
+// event counts (non-negative integers) for the DVS network.
 torch::Tensor fixture_input(const ModelSpec& spec) {
-  const int64_t n = 2 * spec.in_channels * spec.input_size * spec.input_size;
-  return torch::sin(torch::arange(n, torch::kFloat) * 0.37)
-             .reshape({2, spec.in_channels, spec.input_size, spec.input_size}) *
-         2;
+  const torch::Tensor shape = example_input(spec, 2);
+  const torch::Tensor x = torch::sin(torch::arange(shape.numel(), torch::kFloat) * 0.37).reshape(shape.sizes()) * 2;
+  return is_res_snn(spec.name) ? x : x.clamp_min(0).round();
 }
 
 std::string torch_line() {
@@ -285,54 +298,58 @@ std::string torch_line() {
 TEST(CheckpointFixtures, WriteWhenAsked) {
   const char* out = std::getenv("MASNN_WRITE_CHECKPOINT_FIXTURES");
   if (!out) GTEST_SKIP() << "set MASNN_WRITE_CHECKPOINT_FIXTURES=DIR to write this line's fixtures";
-  const ModelSpec spec = fixture_spec();
-  torch::manual_seed(11);
-  auto model = build_model(spec);
-  {  // BN weights and statistics that are not the initial ones, and make the network fire
+  for (const Fixture& f : fixtures()) {
+    torch::manual_seed(11);
+    auto model = build_model(f.spec);
+    {  // BN weights and statistics that are not the initial ones, and make the network fire
+      torch::NoGradGuard ng;
+      for (auto& p : model.ptr()->named_parameters()) {
+        const bool bn = p.key().find("bn") != std::string::npos;
+        if (bn && p.key().find(".weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
+        if (bn && p.key().find(".bias") != std::string::npos) p.value().uniform_(0.0, 0.4);
+      }
+      for (auto& b : model.ptr()->named_buffers()) {
+        if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.05);
+        if (b.key().find("running_var") != std::string::npos)
+          b.value().copy_(torch::rand_like(b.value()) * 0.05 + 0.02);
+      }
+    }
+    CheckpointInfo info;
+    info.spec = f.spec;
+    info.epoch = 2;
+    info.best_accuracy = 0.5;
+    const std::string v = torch_line();
+    save_checkpoint((fs::path(out) / (f.prefix + "checkpoint_" + v + ".pt")).string(), *model.ptr(), nullptr, info);
+    model.ptr()->eval();
     torch::NoGradGuard ng;
-    for (auto& p : model.ptr()->named_parameters()) {
-      const bool bn = p.key().find("bn") != std::string::npos;
-      if (bn && p.key().find(".weight") != std::string::npos) p.value().uniform_(0.5, 1.5);
-      if (bn && p.key().find(".bias") != std::string::npos) p.value().uniform_(0.0, 0.4);
-    }
-    for (auto& b : model.ptr()->named_buffers()) {
-      if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.05);
-      if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) * 0.05 + 0.02);
-    }
+    auto state = masnn::testing::named_state(*model.ptr());
+    state["output"] = model.forward(fixture_input(f.spec));
+    write_pytorch_state_dict(state, (fs::path(out) / (f.prefix + "state_" + v + ".pt")).string());
   }
-  CheckpointInfo info;
-  info.spec = spec;
-  info.epoch = 2;
-  info.best_accuracy = 0.5;
-  const std::string v = torch_line();
-  save_checkpoint((fs::path(out) / ("checkpoint_" + v + ".pt")).string(), *model.ptr(), nullptr, info);
-  model.ptr()->eval();
-  torch::NoGradGuard ng;
-  auto state = masnn::testing::named_state(*model.ptr());
-  state["output"] = model.forward(fixture_input(spec));
-  write_pytorch_state_dict(state, (fs::path(out) / ("state_" + v + ".pt")).string());
 }
 
 TEST(CheckpointFixtures, CheckpointsOfEveryLineLoadWithTheirWeightsAndOutputs) {
-  for (const char* v : {"1.13", "2.6"}) {
-    SCOPED_TRACE(std::string("written by LibTorch ") + v);
-    CheckpointInfo info;
-    auto model = load_model((kCheckpointFixtures / (std::string("checkpoint_") + v + ".pt")).string(), &info);
-    EXPECT_EQ(info.epoch, 2);
-    EXPECT_EQ(info.best_accuracy, 0.5);
-    EXPECT_EQ(info.spec.name, fixture_spec().name);
-    EXPECT_EQ(info.spec.attention.name(), "TCSA");
-    auto want = read_pytorch_state_dict((kCheckpointFixtures / (std::string("state_") + v + ".pt")).string());
-    const auto got = masnn::testing::named_state(*model.ptr());
-    ASSERT_EQ(got.size() + 1, want.size());
-    for (const auto& [k, t] : got) {
-      ASSERT_TRUE(want.count(k)) << k;
-      EXPECT_TRUE(torch::equal(t, want.at(k))) << k;
+  for (const Fixture& f : fixtures()) {
+    for (const std::string& v : f.lines) {
+      SCOPED_TRACE(f.spec.name + " written by LibTorch " + v);
+      CheckpointInfo info;
+      auto model = load_model((kCheckpointFixtures / (f.prefix + "checkpoint_" + v + ".pt")).string(), &info);
+      EXPECT_EQ(info.epoch, 2);
+      EXPECT_EQ(info.best_accuracy, 0.5);
+      EXPECT_EQ(info.spec.name, f.spec.name);
+      EXPECT_EQ(info.spec.attention.name(), "TCSA");
+      auto want = read_pytorch_state_dict((kCheckpointFixtures / (f.prefix + "state_" + v + ".pt")).string());
+      const auto got = masnn::testing::named_state(*model.ptr());
+      ASSERT_EQ(got.size() + 1, want.size());
+      for (const auto& [k, t] : got) {
+        ASSERT_TRUE(want.count(k)) << k;
+        EXPECT_TRUE(torch::equal(t, want.at(k))) << k;
+      }
+      torch::NoGradGuard ng;
+      const auto y = model.forward(fixture_input(info.spec));
+      EXPECT_FALSE(torch::equal(y[0], y[1]));  // the output depends on the input: not a silent network
+      // The same weights on another line's (or build's) kernels: equal up to float rounding.
+      EXPECT_TRUE(torch::allclose(y, want.at("output"), 1e-5, 1e-5)) << y << "\nvs\n" << want.at("output");
     }
-    torch::NoGradGuard ng;
-    const auto y = model.forward(fixture_input(info.spec));
-    EXPECT_FALSE(torch::equal(y[0], y[1]));  // the output depends on the input: not a silent network
-    // The same weights on another line's kernels: equal up to float rounding.
-    EXPECT_TRUE(torch::allclose(y, want.at("output"), 1e-5, 1e-5)) << y << "\nvs\n" << want.at("output");
   }
 }

@@ -12,13 +12,17 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "masnn/analysis/operation_count.h"
 #include "masnn/analysis/spike_monitor.h"
-#include "masnn/data/file_io.h"
+#include "masnn/attention/attentive_lif.h"
+#include "masnn/attention/multi_attention.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics.h"
 #include "masnn/train/progress.h"
+#include "masnn/util/file_io.h"
 #include "report_text.h"
+#include "training_flag_guard.h"
 
 namespace masnn::analysis {
 namespace {
@@ -26,27 +30,30 @@ namespace {
 namespace fs = std::filesystem;
 using detail::change_string;
 using detail::energy_string;
+using detail::TrainingFlagGuard;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Recording
 
-// Restores a module's training flag and turns spike recording off when it goes out of scope.
-class AnalysisGuard {
- public:
-  explicit AnalysisGuard(torch::nn::Module& module) : module_(module), training_(module.is_training()) {}
-  ~AnalysisGuard() {
-    enable_spike_recording(module_, false);
-    module_.train(training_);
+// The neuron whose threshold judges the values at attention module `name`: the module itself at activate-pre, else
+// the first neuron of its block, else the network's first neuron (a residual block's attention feeds the next
+// block's neuron through the add).
+LIFOptions neuron_of(torch::nn::Module& root, const std::string& name) {
+  const std::string block = block_of(name);
+  std::optional<LIFOptions> first;
+  for (const auto& item : root.named_modules()) {
+    std::optional<LIFOptions> lif;
+    if (const auto* n = dynamic_cast<const LIFImpl*>(item.value().get())) lif = n->options;
+    if (const auto* n = dynamic_cast<const AttentiveLIFImpl*>(item.value().get())) lif = n->options.lif();
+    if (!lif) continue;
+    if (item.key() == name || item.key().rfind(block + ".", 0) == 0) return *lif;
+    if (!first) first = lif;
   }
-  AnalysisGuard(const AnalysisGuard&) = delete;
-  AnalysisGuard& operator=(const AnalysisGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;
-  bool training_;
-};
+  if (!first) throw std::invalid_argument("analyze: the network has attention at " + name + " but no neuron");
+  return *first;
+}
 
 // Sums over the analysed samples of what one attention module did.
 struct Accumulator {
@@ -56,68 +63,20 @@ struct Accumulator {
   torch::Tensor temporal, channel, spatial;  // sums over samples: [T], [S,C], [S,H,W]
 };
 
-// One attention module of a DvsNet: a MultiDimAttention (conv-post; TA at activate-pre) or the CA/SA inside an
-// AttentiveLIF (activate-pre). Switches its recording on for its lifetime and restores it after.
+// One attention module: a MultiDimAttention (conv-post; TA at activate-pre) or the CA/SA inside an AttentiveLIF
+// (activate-pre), fed by the module's attention events.
 class Site {
  public:
-  Site(std::string name, std::string block, MultiDimAttentionImpl* post, AttentiveLIFImpl* pre, const LIFOptions& lif)
-      : name_(std::move(name)), block_(std::move(block)), post_(post), pre_(pre), lif_(lif) {
-    if (post_) {
-      saved_[0] = post_->record_weights;
-      saved_[1] = post_->record_io;
-      post_->record_weights = post_->record_io = true;
-    } else {
-      saved_[0] = pre_->record_weights;
-      saved_[1] = pre_->record_membrane;
-      pre_->record_weights = pre_->record_membrane = true;
-    }
-  }
-  ~Site() {
-    if (post_) {
-      post_->record_weights = saved_[0];
-      post_->record_io = saved_[1];
-      post_->last_input = post_->last_output = torch::Tensor();
-    } else if (pre_) {
-      pre_->record_weights = saved_[0];
-      pre_->record_membrane = saved_[1];
-      pre_->last_membrane_before = pre_->last_membrane_after = torch::Tensor();
-    }
-  }
-  Site(const Site&) = delete;
-  Site& operator=(const Site&) = delete;
+  Site(std::string name, bool potential, std::string attention, const LIFOptions& lif)
+      : name_(std::move(name)), potential_(potential), attention_(std::move(attention)), lif_(lif) {}
 
   const std::string& name() const { return name_; }
 
-  // The weights of the last forward, per sample: temporal [B,T], channel [B,S,C], spatial [B,S,H,W]
-  // (float64, undefined when absent).
-  struct Weights {
-    torch::Tensor temporal, channel, spatial;
-  };
-  Weights weights() const {
-    Weights w;
-    torch::Tensor c, s;
-    if (post_) {
-      const AttentionWeights& a = post_->last_weights;
-      if (a.temporal.defined()) w.temporal = a.temporal.reshape({a.temporal.size(0), a.temporal.size(1)}).t();
-      c = a.channel;
-      s = a.spatial;
-    } else {
-      c = pre_->last_weights.channel;
-      s = pre_->last_weights.spatial;
-    }
-    if (c.defined()) w.channel = c.reshape({c.size(0), c.size(1), c.size(2)}).permute({1, 0, 2});  // [B,S,C]
-    if (s.defined()) w.spatial = s.reshape({s.size(0), s.size(1), s.size(3), s.size(4)}).permute({1, 0, 2, 3});
-    for (torch::Tensor* t : {&w.temporal, &w.channel, &w.spatial})
-      if (t->defined()) *t = t->to(torch::kDouble).contiguous();
-    return w;
-  }
-
-  // Adds the last forward (batch of `batch` samples) to the sums.
-  void accumulate(int64_t batch) {
-    const torch::Tensor before = post_ ? post_->last_input : pre_->last_membrane_before;
-    const torch::Tensor after = post_ ? post_->last_output : pre_->last_membrane_after;
-    TORCH_CHECK(before.defined() && after.defined(), "analyze: ", name_, " recorded no membrane values");
-    const torch::Tensor values[2] = {before, after};
+  // Adds one forward's values and weights to the sums and keeps its weights (per sample: temporal [B,T],
+  // channel [B,S,C], spatial [B,S,H,W], float64) for the chosen samples.
+  void add(const AttentionEvent& e) {
+    TORCH_CHECK(e.before.defined() && e.after.defined(), "analyze: ", name_, " reported no membrane values");
+    const torch::Tensor values[2] = {e.before, e.after};
     for (int i = 0; i < 2; ++i) {
       const torch::Tensor v = values[i].to(torch::kDouble);
       acc_.sum[i] += v.sum().item<double>();
@@ -125,25 +84,31 @@ class Site {
       const torch::Tensor fires = lif_.fire_at_equal() ? v.ge(lif_.threshold()) : v.gt(lif_.threshold());
       acc_.above[i] += static_cast<double>(fires.sum(torch::kLong).item<int64_t>());
     }
-    acc_.count += static_cast<double>(before.numel());
-    acc_.samples += batch;
-    const Weights w = weights();
-    auto add = [](torch::Tensor& sum, const torch::Tensor& per_sample) {
+    acc_.count += static_cast<double>(e.before.numel());
+    acc_.samples += e.before.size(1);
+    last_ = {};
+    if (e.temporal.defined()) last_.temporal = e.temporal.reshape({e.temporal.size(0), e.temporal.size(1)}).t();
+    const torch::Tensor &c = e.channel, &s = e.spatial;
+    if (c.defined()) last_.channel = c.reshape({c.size(0), c.size(1), c.size(2)}).permute({1, 0, 2});  // [B,S,C]
+    if (s.defined()) last_.spatial = s.reshape({s.size(0), s.size(1), s.size(3), s.size(4)}).permute({1, 0, 2, 3});
+    for (torch::Tensor* t : {&last_.temporal, &last_.channel, &last_.spatial})
+      if (t->defined()) *t = t->to(torch::kDouble).contiguous();
+    auto sum = [](torch::Tensor& total, const torch::Tensor& per_sample) {
       if (!per_sample.defined()) return;
       const torch::Tensor s = per_sample.sum(0);
-      sum = sum.defined() ? sum + s : s;
+      total = total.defined() ? total + s : s;
     };
-    add(acc_.temporal, w.temporal);
-    add(acc_.channel, w.channel);
-    add(acc_.spatial, w.spatial);
+    sum(acc_.temporal, last_.temporal);
+    sum(acc_.channel, last_.channel);
+    sum(acc_.spatial, last_.spatial);
   }
 
   MembraneStats membrane() const {
     MembraneStats m;
     m.name = name_;
-    m.block = block_;
-    m.attention = attention_name();
-    m.quantity = post_ ? "membrane input X" : "membrane potential U";
+    m.block = block_of(name_);
+    m.attention = attention_;
+    m.quantity = potential_ ? "membrane potential U" : "membrane input X";
     m.threshold = lif_.threshold();
     const double n = std::max(acc_.count, 1.0);
     m.elements = acc_.samples > 0 ? static_cast<int64_t>(acc_.count) / acc_.samples : 0;
@@ -165,23 +130,11 @@ class Site {
 
   // The weights of column `column` of the last forward.
   AttentionSiteWeights sample_weights(int64_t column) const {
-    const Weights w = weights();
     auto pick = [&](const torch::Tensor& t) { return t.defined() ? t[column].clone() : torch::Tensor(); };
-    return site_weights(pick(w.temporal), pick(w.channel), pick(w.spatial));
+    return site_weights(pick(last_.temporal), pick(last_.channel), pick(last_.spatial));
   }
 
  private:
-  std::string attention_name() const {
-    AttentionType t;
-    if (post_) {
-      t = post_->options.type();
-    } else {
-      t.channel = !pre_->ca.is_empty();
-      t.spatial = !pre_->sa.is_empty();
-    }
-    return t.name();
-  }
-
   static WeightSummary summary(const torch::Tensor& t) {
     if (!t.defined() || t.numel() == 0) return {};
     return {t.mean().item<double>(), t.min().item<double>(), t.max().item<double>()};
@@ -190,8 +143,8 @@ class Site {
   AttentionSiteWeights site_weights(torch::Tensor temporal, torch::Tensor channel, torch::Tensor spatial) const {
     AttentionSiteWeights s;
     s.name = name_;
-    s.block = block_;
-    s.placement = post_ ? "conv-post" : "activate-pre";
+    s.block = block_of(name_);
+    s.placement = potential_ ? "activate-pre" : "conv-post";
     s.temporal = std::move(temporal);
     s.channel = std::move(channel);
     s.spatial = std::move(spatial);
@@ -201,33 +154,42 @@ class Site {
     return s;
   }
 
-  std::string name_, block_;
-  MultiDimAttentionImpl* post_;
-  AttentiveLIFImpl* pre_;
+  struct Weights {
+    torch::Tensor temporal, channel, spatial;
+  };
+  std::string name_;
+  bool potential_;
+  std::string attention_;
   LIFOptions lif_;
-  bool saved_[2] = {false, false};
   Accumulator acc_;
+  Weights last_;
 };
 
-// Every attention module of `net`, in forward order.
-std::vector<std::unique_ptr<Site>> attention_sites(DvsNetImpl& net) {
-  std::vector<std::unique_ptr<Site>> sites;
-  for (size_t i = 0; i < net.convs->size(); ++i) {
-    auto& b = net.convs->at<SpikingConvBlockImpl>(i);
-    const std::string block = fmt::format("convs.{}", i);
-    if (!b.attention.is_empty())
-      sites.push_back(std::make_unique<Site>(block + ".attention", block, b.attention.get(), nullptr, b.lif_options));
-    if (!b.attentive_lif.is_empty())
-      sites.push_back(std::make_unique<Site>(block + ".lif", block, nullptr, b.attentive_lif.get(), b.lif_options));
+// Every attention module of the network it is attached to, in the order they first ran.
+class AttentionRecorder : public Monitor {
+ public:
+  explicit AttentionRecorder(torch::nn::Module& root) : root_(root) {}
+  bool wants_attention_values() const override { return true; }
+  void on_attention(const std::string& name, const AttentionEvent& e) override {
+    auto it = std::find_if(sites_.begin(), sites_.end(), [&](const auto& s) { return s->name() == name; });
+    if (it == sites_.end()) {
+      AttentionType type;
+      if (const auto* post = dynamic_cast<const MultiDimAttentionImpl*>(e.module)) type = post->options.type();
+      if (const auto* pre = dynamic_cast<const AttentiveLIFImpl*>(e.module)) {
+        type.channel = !pre->ca.is_empty();
+        type.spatial = !pre->sa.is_empty();
+      }
+      sites_.push_back(std::make_unique<Site>(name, e.potential, type.name(), neuron_of(root_, name)));
+      it = sites_.end() - 1;
+    }
+    (*it)->add(e);
   }
-  for (size_t i = 0; i < net.fcs->size(); ++i) {
-    auto& b = net.fcs->at<SpikingLinearBlockImpl>(i);
-    const std::string block = fmt::format("fcs.{}", i);
-    if (!b.attention.is_empty())
-      sites.push_back(std::make_unique<Site>(block + ".attention", block, b.attention.get(), nullptr, b.lif_options));
-  }
-  return sites;
-}
+  const std::vector<std::unique_ptr<Site>>& sites() const { return sites_; }
+
+ private:
+  torch::nn::Module& root_;
+  std::vector<std::unique_ptr<Site>> sites_;
+};
 
 // A fixed random subset (seed 0) of at most `k` of `n` neurons, ascending.
 std::vector<int64_t> raster_subset(int64_t n, int64_t k) {
@@ -259,26 +221,31 @@ std::vector<int64_t> spread_steps(int64_t steps, int64_t count) {
   return out;
 }
 
-SampleRecord record_sample(const data::EventDataset& dataset, const data::Batch& batch, int64_t column,
-                           const torch::Tensor& out, const DvsNetRecorder& recorder,
-                           const std::vector<std::unique_ptr<Site>>& sites, const DetailOptions& detail) {
+SampleRecord record_sample(const train::SplitData& data, const data::Batch& batch, int64_t column,
+                           const torch::Tensor& out, const SpikeMonitor& spikes, const AttentionRecorder& attention,
+                           const DetailOptions& detail) {
   SampleRecord r;
   r.index = batch.sample[column].item<int64_t>();
   r.clip = std::max<int64_t>(batch.clip[column].item<int64_t>(), 0);
-  r.description = dataset.describe(static_cast<size_t>(r.index));
+  r.description = data.describe ? data.describe(static_cast<size_t>(r.index)) : std::string();
   r.label = batch.labels[column].item<int64_t>();
   const torch::Tensor o = out[column].to(torch::kDouble).contiguous();
   r.output.assign(o.data_ptr<double>(), o.data_ptr<double>() + o.numel());
   r.prediction = o.argmax().item<int64_t>();
-  const int64_t steps = batch.x.size(0);
-  r.frame_steps = spread_steps(steps, detail.frame_steps);
-  r.frames = batch.x.select(1, column).index_select(0, torch::tensor(r.frame_steps)).to(torch::kDouble).contiguous();
-  const auto& outputs = recorder.outputs();
-  const auto& spikes = recorder.last_outputs();
-  for (size_t k = 0; k < spikes.size(); ++k) {
+  if (batch.x.dim() == 5) {  // event frames [T,B,C,H,W]
+    r.frame_steps = spread_steps(batch.x.size(0), detail.frame_steps);
+    r.frames = batch.x.select(1, column).index_select(0, torch::tensor(r.frame_steps)).to(torch::kDouble).contiguous();
+  } else {  // a static image [B,C,H,W]: one input for every step
+    r.frame_steps = {0};
+    r.frames = batch.x[column].unsqueeze(0).to(torch::kDouble).contiguous();
+    r.frames_are_events = false;
+  }
+  const auto& layers = spikes.layers();
+  const auto& last = spikes.last();
+  for (size_t k = 0; k < last.size(); ++k) {
     RasterLayer l;
-    l.name = outputs[k].name;
-    const torch::Tensor s = spikes[k].select(1, column).reshape({spikes[k].size(0), -1}).ne(0);  // [T,N]
+    l.name = layers[k].name;
+    const torch::Tensor s = last[k].select(1, column).reshape({last[k].size(0), -1}).ne(0);  // [T,N]
     l.neurons = s.size(1);
     l.spikes = static_cast<double>(s.sum(torch::kLong).item<int64_t>());
     l.shown = raster_subset(l.neurons, detail.raster_neurons);
@@ -292,11 +259,11 @@ SampleRecord record_sample(const data::EventDataset& dataset, const data::Batch&
     }
     r.raster.push_back(std::move(l));
   }
-  for (const auto& site : sites) r.attention.push_back(site->sample_weights(column));
+  for (const auto& site : attention.sites()) r.attention.push_back(site->sample_weights(column));
   return r;
 }
 
-SpikingLayerStats layer_stats(const DvsNetRecorder::BlockOutput& o) {
+SpikingLayerStats layer_stats(const LayerSpikes& o) {
   SpikingLayerStats s;
   s.name = o.name;
   s.neurons = o.neurons;
@@ -315,32 +282,14 @@ SpikingLayerStats layer_stats(const DvsNetRecorder::BlockOutput& o) {
   return s;
 }
 
-SpikingLayerStats total_stats(const std::vector<DvsNetRecorder::BlockOutput>& outputs) {
-  SpikingLayerStats t;
-  t.name = "total";
-  double spikes = 0, silent = 0, dead = 0;
-  int64_t samples = 1;
-  for (const auto& o : outputs) {
-    t.neurons += o.neurons;
-    t.steps = std::max(t.steps, o.steps);
-    samples = std::max<int64_t>(samples, o.samples);
-    spikes += o.spikes;
-    silent += o.silent;
+SpikingLayerStats total_stats(const std::vector<LayerSpikes>& layers) {
+  const LayerSpikes t = total_spikes(layers);
+  double dead = 0;
+  for (const auto& o : layers)
     if (o.fired.defined()) dead += static_cast<double>(o.neurons - o.fired.sum(torch::kLong).item<int64_t>());
-    if (t.spikes_per_step.size() < o.spikes_per_step.size()) t.spikes_per_step.resize(o.spikes_per_step.size(), 0.0);
-    for (size_t k = 0; k < o.spikes_per_step.size(); ++k) t.spikes_per_step[k] += o.spikes_per_step[k];
-  }
-  const double n = static_cast<double>(samples);
-  for (double& v : t.spikes_per_step) v /= n;
-  t.spikes_per_sample = spikes / n;
-  for (double v : t.spikes_per_step)
-    t.firing_rate_per_step.push_back(t.neurons > 0 ? v / static_cast<double>(t.neurons) : 0.0);
-  if (t.neurons > 0) {
-    t.firing_rate = t.steps > 0 ? t.spikes_per_sample / static_cast<double>(t.neurons * t.steps) : 0.0;
-    t.silent_fraction = silent / (n * static_cast<double>(t.neurons));
-    t.dead_fraction = dead / static_cast<double>(t.neurons);
-  }
-  return t;
+  SpikingLayerStats s = layer_stats(t);
+  s.dead_fraction = t.neurons > 0 ? dead / static_cast<double>(t.neurons) : 0.0;
+  return s;
 }
 
 std::vector<BlockEnergy> block_energies(const EnergyReport& r) {
@@ -357,22 +306,6 @@ std::vector<BlockEnergy> block_energies(const EnergyReport& r) {
     b.ann_energy_pj += e.ann_energy_pj;
   }
   return blocks;
-}
-
-// The recorder's block outputs against the spiking layers' own counters (the same spikes, counted twice).
-void check_against_monitor(torch::nn::Module& net, const std::vector<DvsNetRecorder::BlockOutput>& outputs) {
-  const auto monitored = spike_counts(net);
-  if (monitored.size() != outputs.size())
-    throw std::logic_error(
-        fmt::format("analyze: the network has {} spiking layers, DvsNetRecorder knows {}; "
-                    "update DvsNetRecorder (energy.cpp) with the network's wiring",
-                    monitored.size(), outputs.size()));
-  for (size_t i = 0; i < outputs.size(); ++i)
-    if (monitored[i].name != outputs[i].name || std::abs(monitored[i].spikes - outputs[i].spikes) > 0.5)
-      throw std::logic_error(
-          fmt::format("analyze: spiking layer {} counted {} spikes, DvsNetRecorder saw {} at "
-                      "{}; update DvsNetRecorder (energy.cpp) with the network's wiring",
-                      monitored[i].name, monitored[i].spikes, outputs[i].spikes, outputs[i].name));
 }
 
 // 1 - model / base, NaN when the base is 0 (or either is not a number).
@@ -475,6 +408,7 @@ nlohmann::json to_json(const SampleRecord& r) {
       {"index", r.index},           {"clip", r.clip},     {"description", r.description}, {"label", r.label},
       {"prediction", r.prediction}, {"output", r.output}, {"frame_steps", r.frame_steps}};
   j["frames"] = tensor_json(r.frames);
+  j["frames_are_events"] = r.frames_are_events;
   j["raster"] = nlohmann::json::array();
   for (const auto& l : r.raster) j["raster"].push_back(to_json(l));
   j["attention"] = nlohmann::json::array();
@@ -560,8 +494,7 @@ struct Loaded {
 
 Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint, const std::string& data) {
   train::CheckpointInfo info;
-  auto model = train::load_model(checkpoint, &info);
-  DvsNetImpl& net = as_dvs_net(model);
+  const auto model = train::load_model(checkpoint, &info);
   auto sets = options.overrides;
   if (!data.empty()) sets.push_back("data.root=\"" + data + "\"");
   if (options.samples > 0) sets.push_back("data.limit_test=" + std::to_string(options.samples));
@@ -570,10 +503,9 @@ Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint,
   if (config.data.steps != info.spec.steps)
     throw std::invalid_argument(fmt::format("data.steps: the network of {} is built for T = {}, got T = {}", checkpoint,
                                             info.spec.steps, config.data.steps));
-  auto test_set = train::make_dataset(config, data::Split::Test);
-  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
+  train::SplitData test = train::open_split(config, data::Split::Test);
   Loaded l;
-  l.analysis = analyze_network(net, test_set, lo, options.energy, options.quiet, options.detail);
+  l.analysis = analyze_network(model, test, options.energy, options.quiet, options.detail);
   l.analysis.checkpoint = checkpoint;
   l.analysis.model = info.spec.name;
   l.analysis.attention = info.spec.attention.name();
@@ -602,51 +534,52 @@ void DetailOptions::validate() const {
     throw std::invalid_argument(fmt::format("--frame-steps: expected a count >= 1, got {}", frame_steps));
 }
 
-Analysis analyze_network(DvsNetImpl& net, const std::shared_ptr<const data::EventDataset>& dataset,
-                         const data::LoaderOptions& loader_options, const EnergyOptions& energy, bool quiet,
-                         const DetailOptions& detail) {
+Analysis analyze_network(const torch::nn::AnyModule& model, train::SplitData& data, const EnergyOptions& energy,
+                         bool quiet, const DetailOptions& detail) {
   energy.validate();
   detail.validate();
-  if (dataset->size() == 0) throw std::invalid_argument("analyze: the dataset " + dataset->name() + " is empty");
+  if (model.is_empty()) throw std::invalid_argument("analyze: the model is empty");
+  if (data.samples == 0) throw std::invalid_argument("analyze: the dataset " + data.name + " is empty");
   for (int64_t i : detail.sample_indices)
-    if (i >= static_cast<int64_t>(dataset->size()))
+    if (i >= static_cast<int64_t>(data.samples))
       throw std::invalid_argument(fmt::format("--sample-index: {} is beyond the {} samples of {} (0..{})", i,
-                                              dataset->size(), dataset->name(), dataset->size() - 1));
-  AnalysisGuard guard(net);
+                                              data.samples, data.name, data.samples - 1));
+  torch::nn::Module& net = *model.ptr();
+  TrainingFlagGuard guard(net);
   net.eval();
-  enable_spike_recording(net, true);
   torch::NoGradGuard no_grad;
-  DvsNetRecorder recorder(net);
-  const auto sites = attention_sites(net);
-  data::EventLoader loader(dataset, loader_options);
+  torch::nn::AnyModule forward = model;  // AnyModule::forward is not const
+  SpikeMonitor spikes(/*keep_last=*/true);
+  SynapseRecorder synapses;
+  OperationCounter operations(net);
+  AttentionRecorder attention(net);
+  MonitorScope spikes_scope(spikes, net), synapses_scope(synapses, net), operations_scope(operations, net),
+      attention_scope(attention, net);
+  data::BatchLoader& loader = *data.loader;
   loader.start_epoch(0);
-  const int64_t clips = loader_options.mode() == data::ClipMode::Test ? loader_options.test_clips() : 1;
-  train::EvaluationAccumulator accuracy(dataset->num_classes());
+  const int64_t clips = loader.columns_per_sample();
+  train::EvaluationAccumulator accuracy(data.input.num_classes);
   train::ProgressBar bar("analyze", static_cast<int64_t>(loader.batches_per_epoch()), quiet);
   std::vector<std::optional<SampleRecord>> examples(detail.sample_indices.size());
   data::Batch batch;
-  int64_t step = 0, inputs = 0, steps = 0;
+  int64_t step = 0, inputs = 0;
   while (loader.next(batch)) {
-    const torch::Tensor out = recorder.forward(batch.x);
+    const torch::Tensor out = forward.forward(batch.x);
     accuracy.add(out, batch.labels, clips, 0.0);
-    steps = batch.x.size(0);
     inputs += out.size(0);
-    for (const auto& site : sites) site->accumulate(out.size(0));
     for (size_t k = 0; k < examples.size(); ++k) {
       if (examples[k]) continue;
       // The first clip of the chosen sample (clip -1: a loader giving one column per sample).
       const torch::Tensor hit = batch.sample.eq(detail.sample_indices[k]).logical_and(batch.clip.le(0)).nonzero();
       if (hit.numel() > 0)
-        examples[k] = record_sample(*dataset, batch, hit[0][0].item<int64_t>(), out, recorder, sites, detail);
+        examples[k] = record_sample(data, batch, hit[0][0].item<int64_t>(), out, spikes, attention, detail);
     }
     bar.update(++step, inputs / clips, {});
   }
   bar.finish({});
-  check_against_monitor(net, recorder.outputs());
 
   Analysis a;
-  a.dataset = dataset->name();
-  a.steps = steps;
+  a.dataset = data.name;
   a.samples = inputs;
   a.clips = clips;
   a.dataset_samples = inputs / clips;
@@ -654,11 +587,12 @@ Analysis analyze_network(DvsNetImpl& net, const std::shared_ptr<const data::Even
   a.accuracy = e.accuracy;
   a.vote_accuracy = e.vote_accuracy;
   a.clip_accuracy = e.clip_accuracy;
-  for (const auto& o : recorder.outputs()) a.spiking.push_back(layer_stats(o));
-  a.spiking_total = total_stats(recorder.outputs());
-  a.energy = energy_model(count_operations(net, steps), recorder.inputs(), energy);
+  for (const auto& o : spikes.layers()) a.spiking.push_back(layer_stats(o));
+  a.spiking_total = total_stats(spikes.layers());
+  a.steps = a.spiking_total.steps;
+  a.energy = energy_model(operations.layers(), synapses.inputs(), energy);
   a.energy_blocks = block_energies(a.energy);
-  for (const auto& site : sites) {
+  for (const auto& site : attention.sites()) {
     a.membrane.push_back(site->membrane());
     a.attention_weights.push_back(site->mean_weights());
   }
@@ -852,7 +786,7 @@ void write_report(const Report& report, const std::string& out_dir) {
   fs::create_directories(out_dir, ec);
   if (ec) throw std::runtime_error(out_dir + ": cannot create the report folder (" + ec.message() + ")");
   const auto write = [&](const char* name, const std::string& text) {
-    data::write_file_atomic((fs::path(out_dir) / name).string(), std::vector<uint8_t>(text.begin(), text.end()));
+    write_file_atomic((fs::path(out_dir) / name).string(), std::vector<uint8_t>(text.begin(), text.end()));
   };
   write("analysis.json", report_json(report));
   write("analysis.html", report_html(report));

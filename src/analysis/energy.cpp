@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -84,86 +85,32 @@ double linear_synaptic_ops(const torch::nn::LinearImpl& linear, const torch::Ten
 
 // ---------------------------------------------------------------------------------------------------------------
 
-DvsNetRecorder::DvsNetRecorder(DvsNetImpl& net) : net_(net) {
-  // DvsNet's wiring (see the class comment): convs.0.conv reads frames (spikes or not: decided in forward).
-  for (size_t i = 0; i < net_.convs->size(); ++i) {
-    LayerInput in;
-    in.name = fmt::format("convs.{}.conv", i);
-    in.spikes = i > 0;
-    inputs_.push_back(in);
-    BlockOutput out;
-    out.name = fmt::format("convs.{}.lif", i);
-    outputs_.push_back(out);
+void SynapseRecorder::on_synapse(const std::string& name, const SynapseEvent& event) {
+  auto it = std::find_if(inputs_.begin(), inputs_.end(), [&](const LayerInput& l) { return l.name == name; });
+  if (it == inputs_.end()) {
+    inputs_.emplace_back();
+    it = inputs_.end() - 1;
+    it->name = name;
   }
-  for (size_t i = 0; i < net_.fcs->size(); ++i) {
-    LayerInput in;
-    in.name = fmt::format("fcs.{}.linear", i);
-    in.spikes = true;
-    inputs_.push_back(in);
-    BlockOutput out;
-    out.name = fmt::format("fcs.{}.lif", i);
-    outputs_.push_back(out);
+  LayerInput& l = *it;
+  const torch::Tensor& in = event.input;
+  // Frames of event counts (non-negative integers) are spikes: the layer then does ACs, one per event and target,
+  // as every layer fed by neurons does (REFERENCE.md 5). Real values (normalised frames, images) cost MACs.
+  using Kind = SynapseEvent::Kind;
+  l.spikes = event.kind == Kind::Spikes ||
+             (event.kind == Kind::Frames && (in >= 0).all().item<bool>() && in.eq(in.round()).all().item<bool>());
+  l.nonzero += l.spikes ? in.to(torch::kDouble).sum().item<double>()
+                        : static_cast<double>(in.ne(0).sum(torch::kLong).item<int64_t>());
+  l.elements += static_cast<double>(in.numel());
+  if (l.spikes) {
+    if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(event.layer))
+      l.synaptic_ops += conv_synaptic_ops(*conv, in);
+    else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(event.layer))
+      l.synaptic_ops += linear_synaptic_ops(*linear, in);
+    else
+      throw std::invalid_argument("energy: synaptic layer " + name + " is neither a Conv2d nor a Linear");
   }
-  last_outputs_.resize(outputs_.size());
-}
-
-void DvsNetRecorder::record_output(size_t index, const torch::Tensor& spikes) {
-  // spikes [T,B,...] -> per step, per neuron.
-  BlockOutput& o = outputs_[index];
-  last_outputs_[index] = spikes;
-  const int64_t steps = spikes.size(0), batch = spikes.size(1);
-  const torch::Tensor flat = spikes.reshape({steps, batch, -1}).ne(0);
-  const int64_t neurons = flat.size(2);
-  if (o.samples == 0) {
-    o.neurons = neurons;
-    o.steps = steps;
-    o.spikes_per_step.assign(static_cast<size_t>(steps), 0.0);
-    o.fired = torch::zeros({neurons}, torch::kBool);
-  }
-  TORCH_CHECK(o.neurons == neurons && o.steps == steps, "DvsNetRecorder: ", o.name, " changed shape between calls");
-  const torch::Tensor per_step = flat.sum({1, 2}, false, torch::kLong);
-  const auto acc = per_step.accessor<int64_t, 1>();
-  for (int64_t t = 0; t < steps; ++t) {
-    o.spikes_per_step[static_cast<size_t>(t)] += static_cast<double>(acc[t]);
-    o.spikes += static_cast<double>(acc[t]);
-  }
-  const torch::Tensor per_neuron = flat.any(0);  // [B,neurons]: fired during this sample
-  o.silent += static_cast<double>(batch * neurons - per_neuron.sum(torch::kLong).item<int64_t>());
-  o.fired = o.fired.logical_or(per_neuron.any(0));
-  o.samples += batch;
-}
-
-torch::Tensor DvsNetRecorder::forward(const torch::Tensor& x) {
-  TORCH_CHECK(x.dim() == 5, "DvsNetRecorder: input must be [T,B,C,H,W], got ", x.sizes());
-  const int64_t batch = x.size(1);
-  // Adds what enters layer `index` (its input tensor, [T,B,...]).
-  auto add_input = [&](size_t index, const torch::Tensor& in, double ops) {
-    LayerInput& l = inputs_[index];
-    l.nonzero += l.spikes ? in.to(torch::kDouble).sum().item<double>()
-                          : static_cast<double>(in.ne(0).sum(torch::kLong).item<int64_t>());
-    l.elements += static_cast<double>(in.numel());
-    l.synaptic_ops += ops;
-    l.samples += batch;
-  };
-  // Frames of event counts (non-negative integers) are spikes: the first conv then does ACs, one per event and
-  // target, as every later layer does (REFERENCE.md 5). Normalised (real-valued) frames cost MACs.
-  inputs_[0].spikes = (x >= 0).all().item<bool>() && x.eq(x.round()).all().item<bool>();
-  torch::Tensor y = x;
-  size_t index = 0;
-  for (size_t i = 0; i < net_.convs->size(); ++i, ++index) {
-    auto& block = net_.convs->at<SpikingConvBlockImpl>(i);
-    add_input(index, y, inputs_[index].spikes ? conv_synaptic_ops(*block.conv, y) : 0.0);
-    y = block.forward(y);
-    record_output(index, y);
-  }
-  y = y.flatten(2);  // [T,B,C*H*W], as DvsNetImpl::forward does
-  for (size_t i = 0; i < net_.fcs->size(); ++i, ++index) {
-    auto& block = net_.fcs->at<SpikingLinearBlockImpl>(i);
-    add_input(index, y, linear_synaptic_ops(*block.linear, y));
-    y = block.forward(y);
-    record_output(index, y);
-  }
-  return y.mean(0);
+  l.samples += event.time_major ? in.size(1) : in.size(0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -3,10 +3,15 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
 #include "compat/torch_variant.h"
+#include "masnn/attention/attentive_lif.h"
+#include "masnn/attention/multi_attention.h"
+#include "masnn/models/registry.h"
+#include "training_flag_guard.h"
 
 namespace masnn::analysis {
 namespace {
@@ -47,149 +52,122 @@ Shape conv_output(const torch::nn::Conv2dImpl& conv, const Shape& in) {
   return out;
 }
 
-class Counter {
- public:
-  explicit Counter(int64_t steps) : steps_(steps) {}
+// The MAC row of one application pattern of a conv over per-sample input `in` [C,H,W].
+LayerOperations conv_row(const std::string& name, const std::string& kind, const torch::nn::Conv2dImpl& conv,
+                         const Shape& in, int64_t applications) {
+  const Shape out = conv_output(conv, in);
+  // weight [Cout, Cin/groups, kh, kw]: each output element takes Cin/groups*kh*kw MACs.
+  const int64_t per_output = conv.weight.numel() / conv.options.out_channels();
+  return {
+      name, block_of(name), kind, in, out, applications, own_params(conv), per_output * numel_of(out) * applications};
+}
 
-  void conv(const std::string& block, const std::string& name, const torch::nn::Conv2dImpl& conv, const Shape& in,
-            int64_t applications, const std::string& kind) {
-    const Shape out = conv_output(conv, in);
-    // weight [Cout, Cin/groups, kh, kw]: each output element takes Cin/groups*kh*kw MACs.
-    const int64_t per_output = conv.weight.numel() / conv.options.out_channels();
-    rows_.push_back(
-        {name, block, kind, in, out, applications, own_params(conv), per_output * numel_of(out) * applications});
+LayerOperations linear_row(const std::string& name, const std::string& kind, const torch::nn::LinearImpl& linear,
+                           int64_t applications) {
+  const int64_t in = linear.options.in_features(), out = linear.options.out_features();
+  return {name, block_of(name), kind, {in}, {out}, applications, own_params(linear), in * out * applications};
+}
+
+// The two layers of a shared MLP (TA, CA), named under `prefix`; their block is the attention module's.
+void add_mlp(std::vector<LayerOperations>& rows, const std::string& prefix, const std::string& block,
+             const SharedMLPImpl& mlp, int64_t applications) {
+  for (auto* fc : {mlp.fc1.get(), mlp.fc2.get()}) {
+    rows.push_back(linear_row(prefix + (fc == mlp.fc1.get() ? ".fc1" : ".fc2"), "attention-mlp", *fc, applications));
+    rows.back().block = block;
   }
+}
 
-  void linear(const std::string& block, const std::string& name, const torch::nn::LinearImpl& linear,
-              int64_t applications, const std::string& kind) {
-    const int64_t in = linear.options.in_features(), out = linear.options.out_features();
-    rows_.push_back({name, block, kind, {in}, {out}, applications, own_params(linear), in * out * applications});
-  }
+void add_spatial(std::vector<LayerOperations>& rows, const std::string& prefix, const std::string& block,
+                 const SpatialAttentionImpl& sa, const Shape& x, int64_t applications) {
+  rows.push_back(conv_row(prefix + ".conv", "attention-conv", *sa.conv, {2, x[1], x[2]}, applications));
+  rows.back().block = block;
+}
 
-  void mlp(const std::string& block, const std::string& prefix, const SharedMLPImpl& mlp, int64_t applications) {
-    linear(block, prefix + ".fc1", *mlp.fc1, applications, "attention-mlp");
-    linear(block, prefix + ".fc2", *mlp.fc2, applications, "attention-mlp");
-  }
-
-  void temporal(const std::string& block, const std::string& prefix, const TemporalAttentionImpl& ta) {
-    if (ta.options.steps() != steps_)
-      throw std::invalid_argument(fmt::format(
-          "steps: the temporal attention of {} is built for T = {}, got T = {}; build the network with this T", block,
-          ta.options.steps(), steps_));
-    mlp(block, prefix + ".mlp", *ta.mlp, 2);  // avg and max descriptors, once per sample
-  }
-
-  void channel(const std::string& block, const std::string& prefix, const ChannelAttentionImpl& ca, bool per_step) {
-    mlp(block, prefix + ".mlp", *ca.mlp, per_step ? 2 * steps_ : 2);
-  }
-
-  void spatial(const std::string& block, const std::string& prefix, const SpatialAttentionImpl& sa, const Shape& x,
-               bool per_step) {
-    conv(block, prefix + ".conv", *sa.conv, {2, x[1], x[2]}, per_step ? steps_ : 1, "attention-conv");
-  }
-
-  std::vector<LayerOperations> take() { return std::move(rows_); }
-
- private:
-  int64_t steps_;
-  std::vector<LayerOperations> rows_;
-};
-
-// Restores a module's training flag when it goes out of scope.
-class TrainingFlagGuard {
- public:
-  explicit TrainingFlagGuard(torch::nn::Module& module) : module_(module), training_(module.is_training()) {}
-  ~TrainingFlagGuard() { module_.train(training_); }
-  TrainingFlagGuard(const TrainingFlagGuard&) = delete;
-  TrainingFlagGuard& operator=(const TrainingFlagGuard&) = delete;
-
- private:
-  torch::nn::Module& module_;
-  bool training_;
-};
+bool has_row(const std::vector<LayerOperations>& rows, const std::string& name) {
+  return std::any_of(rows.begin(), rows.end(), [&](const LayerOperations& r) { return r.name == name; });
+}
 
 }  // namespace
 
-std::vector<LayerOperations> count_operations(const DvsNetImpl& net, int64_t steps) {
-  if (steps < 1) throw std::invalid_argument(fmt::format("steps: T must be >= 1, got {}", steps));
-  Counter counter(steps);
-  const int64_t side = net.options.input_size();
-  Shape x{net.options.in_channels(), side, side};  // per sample, per step
-  for (size_t i = 0; i < net.convs->size(); ++i) {
-    const auto& b = net.convs->at<SpikingConvBlockImpl>(i);
-    const std::string block = fmt::format("convs.{}", i);
-    counter.conv(block, block + ".conv", *b.conv, x, steps, "conv2d");
-    x = conv_output(*b.conv, x);
-    if (b.pool > 1) x = {x[0], x[1] / b.pool, x[2] / b.pool};  // avg_pool2d(kernel = stride = pool)
-    if (!b.attention.is_empty()) {
-      const auto& a = *b.attention;
-      const bool per_step = a.options.per_step();
-      if (!a.ta.is_empty()) counter.temporal(block, block + ".attention.ta", *a.ta);
-      if (!a.ca.is_empty()) counter.channel(block, block + ".attention.ca", *a.ca, per_step);
-      if (!a.sa.is_empty()) counter.spatial(block, block + ".attention.sa", *a.sa, x, per_step);
-    }
-    if (!b.attentive_lif.is_empty()) {  // activate-pre: CA and SA at every step inside the neuron
-      const auto& n = *b.attentive_lif;
-      if (!n.ca.is_empty()) counter.channel(block, block + ".lif.ca", *n.ca, true);
-      if (!n.sa.is_empty()) counter.spatial(block, block + ".lif.sa", *n.sa, x, true);
-    }
-  }
-  for (size_t i = 0; i < net.fcs->size(); ++i) {
-    const auto& b = net.fcs->at<SpikingLinearBlockImpl>(i);
-    const std::string block = fmt::format("fcs.{}", i);
-    counter.linear(block, block + ".linear", *b.linear, steps, "linear");
-    if (!b.attention.is_empty() && !b.attention->ta.is_empty())
-      counter.temporal(block, block + ".attention.ta", *b.attention->ta);
-  }
-  return counter.take();
+std::string block_of(const std::string& layer) {
+  const auto dot = layer.rfind('.');
+  return dot == std::string::npos ? layer : layer.substr(0, dot);
 }
 
-DvsNetImpl& as_dvs_net(const torch::nn::AnyModule& model) {
-  if (model.is_empty()) throw std::invalid_argument("model: expected a DvsNet, got an empty module");
-  auto* net = dynamic_cast<DvsNetImpl*>(model.ptr().get());
-  if (net == nullptr)
-    throw std::invalid_argument("model: expected a DvsNet (from build_model), got " + model.ptr()->name());
-  return *net;
+void OperationCounter::on_synapse(const std::string& name, const SynapseEvent& event) {
+  if (has_row(layers_, name)) return;
+  const torch::Tensor& in = event.input;
+  const int64_t lead = event.time_major ? 2 : 1;  // [T,B,...] or [B,...]
+  const Shape shape(in.sizes().begin() + lead, in.sizes().end());
+  const int64_t applications = event.time_major ? in.size(0) : 1;
+  if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(event.layer)) {
+    TORCH_CHECK(shape.size() == 3, "operation count: ", name, " read ", in.sizes(), ", expected [..,C,H,W]");
+    layers_.push_back(conv_row(name, "conv2d", *conv, shape, applications));
+  } else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(event.layer)) {
+    layers_.push_back(linear_row(name, "linear", *linear, applications));
+  } else {
+    throw std::invalid_argument("operation count: synaptic layer " + name + " is neither a Conv2d nor a Linear");
+  }
 }
 
-std::vector<LayerOperations> count_operations(const torch::nn::AnyModule& model, int64_t steps) {
-  return count_operations(as_dvs_net(model), steps);
+void OperationCounter::on_attention(const std::string& name, const AttentionEvent& event) {
+  const std::string block = block_of(name);
+  const int64_t steps = event.before.size(0);
+  const Shape x(event.before.sizes().begin() + 2, event.before.sizes().end());  // per step and sample
+  if (const auto* a = dynamic_cast<const MultiDimAttentionImpl*>(event.module)) {
+    if (has_row(layers_, name + (a->ta ? ".ta.mlp.fc1" : a->ca ? ".ca.mlp.fc1" : ".sa.conv"))) return;
+    const bool per_step = a->options.per_step();
+    if (a->ta) add_mlp(layers_, name + ".ta.mlp", block, *a->ta->mlp, 2);  // avg and max, once per sample
+    if (a->ca) add_mlp(layers_, name + ".ca.mlp", block, *a->ca->mlp, per_step ? 2 * steps : 2);
+    if (a->sa) add_spatial(layers_, name + ".sa", block, *a->sa, x, per_step ? steps : 1);
+  } else if (const auto* n = dynamic_cast<const AttentiveLIFImpl*>(event.module)) {
+    // activate-pre: CA and SA at every step inside the neuron
+    if (has_row(layers_, name + (n->ca ? ".ca.mlp.fc1" : ".sa.conv"))) return;
+    if (n->ca) add_mlp(layers_, name + ".ca.mlp", block, *n->ca->mlp, 2 * steps);
+    if (n->sa) add_spatial(layers_, name + ".sa", block, *n->sa, x, steps);
+  }
+}
+
+void OperationCounter::on_block(const std::string& name, const torch::nn::Module& block, const torch::Tensor& output) {
+  for (const auto& b : blocks_)
+    if (b.name == name) return;
+  std::string kind = block.name();  // e.g. masnn::SpikingConvBlockImpl, torch::nn::Conv2dImpl
+  if (const auto colon = kind.rfind(':'); colon != std::string::npos) kind = kind.substr(colon + 1);
+  if (kind.size() > 4 && kind.compare(kind.size() - 4, 4, "Impl") == 0) kind.resize(kind.size() - 4);
+  blocks_.push_back({name, kind, output.sizes().vec(), count_parameters(block), 0});
+}
+
+std::vector<BlockSummary> OperationCounter::blocks() const {
+  std::vector<BlockSummary> out = blocks_;
+  for (auto& b : out)
+    for (const auto& l : layers_)
+      if (l.block == b.name) b.macs += l.macs;
+  return out;
+}
+
+ModelSummary summarize_model(const torch::nn::AnyModule& model, const torch::Tensor& input) {
+  if (model.is_empty()) throw std::invalid_argument("operation count: the model is empty");
+  torch::nn::Module& net = *model.ptr();
+  detail::TrainingFlagGuard restore(net);
+  net.eval();
+  torch::NoGradGuard no_grad;
+  OperationCounter counter(net);
+  {
+    MonitorScope scope(counter, net);
+    torch::nn::AnyModule m = model;  // forward is not const
+    m.forward(input);
+  }
+  return {counter.layers(), counter.blocks()};
+}
+
+std::vector<LayerOperations> count_operations(const torch::nn::AnyModule& model, const torch::Tensor& input) {
+  return summarize_model(model, input).layers;
 }
 
 int64_t total_macs(const std::vector<LayerOperations>& layers) {
   int64_t n = 0;
   for (const auto& l : layers) n += l.macs;
   return n;
-}
-
-std::vector<BlockSummary> summarize_blocks(DvsNetImpl& net, int64_t steps) {
-  const auto layers = count_operations(net, steps);  // also checks steps
-  auto macs_of = [&](const std::string& block) {
-    int64_t n = 0;
-    for (const auto& l : layers)
-      if (l.block == block) n += l.macs;
-    return n;
-  };
-  std::vector<BlockSummary> blocks;
-  torch::NoGradGuard no_grad;
-  TrainingFlagGuard restore(net);
-  net.eval();
-  const int64_t side = net.options.input_size();
-  torch::Tensor y = torch::zeros({steps, 1, net.options.in_channels(), side, side});
-  for (size_t i = 0; i < net.convs->size(); ++i) {
-    auto& b = net.convs->at<SpikingConvBlockImpl>(i);
-    y = b.forward(y);
-    const std::string name = fmt::format("convs.{}", i);
-    blocks.push_back({name, "SpikingConvBlock", y.sizes().vec(), count_parameters(b), macs_of(name)});
-  }
-  y = y.flatten(2);  // [T,B,C*H*W], as DvsNet's forward does
-  for (size_t i = 0; i < net.fcs->size(); ++i) {
-    auto& b = net.fcs->at<SpikingLinearBlockImpl>(i);
-    y = b.forward(y);
-    const std::string name = fmt::format("fcs.{}", i);
-    blocks.push_back({name, "SpikingLinearBlock", y.sizes().vec(), count_parameters(b), macs_of(name)});
-  }
-  return blocks;
 }
 
 std::string shape_string(const std::vector<int64_t>& shape) {

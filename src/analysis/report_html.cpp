@@ -329,6 +329,19 @@ std::string frame_uri(const torch::Tensor& frame, int target = 128) {
   return png_uri(bgr, scale_for(std::max(rows, cols), target));
 }
 
+// A static image [C,H,W] (normalised values), its range stretched to black..white: grey for one channel, colour
+// for three (RGB).
+std::string image_uri(const torch::Tensor& image, int target = 128) {
+  torch::Tensor f = image.to(torch::kDouble);
+  const double lo = f.min().item<double>(), hi = f.max().item<double>();
+  f = ((f - lo) / (hi > lo ? hi - lo : 1.0) * 255).round().clamp(0, 255).to(torch::kUInt8);
+  if (f.size(0) == 3) f = f.flip(0);  // RGB -> OpenCV's BGR
+  f = (f.size(0) == 3 ? f : f[0].unsqueeze(0).expand({3, f.size(1), f.size(2)})).permute({1, 2, 0}).contiguous();
+  const int rows = static_cast<int>(f.size(0)), cols = static_cast<int>(f.size(1));
+  const cv::Mat bgr = cv::Mat(rows, cols, CV_8UC3, f.data_ptr<uint8_t>()).clone();
+  return png_uri(bgr, scale_for(std::max(rows, cols), target));
+}
+
 // The viridis scale from lo to hi, as a small image with its end values.
 std::string colour_bar(double lo, double hi) {
   cv::Mat gray(1, 128, CV_8UC1);
@@ -536,14 +549,18 @@ std::string attention_sections(Page& page, const Analysis& a, const std::string&
     }
     page.html += "</tr>\n";
     // A block of rows (one per step in `steps`): a map per step, or one map (rowspan) when the module has one.
-    auto block = [&](const std::string& head, const std::vector<int64_t>& steps, const torch::Tensor* frames,
+    auto block = [&](const std::string& head, const std::vector<int64_t>& steps, const SampleRecord* sample,
                      const std::vector<const torch::Tensor*>& spatial, bool show_t) {
       for (size_t k = 0; k < steps.size(); ++k) {
         page.html += show_t ? fmt::format("<tr><th>{}<br>t = {}</th>", head, steps[k])
                             : fmt::format("<tr><th>{}<br>(all T)</th>", head);
-        page.html +=
-            frames ? "<td>" + img(frame_uri((*frames)[static_cast<int64_t>(k)]), 112, 112, "input frame") + "</td>"
-                   : "<td>&ndash;</td>";
+        if (sample) {
+          const torch::Tensor frame = sample->frames[static_cast<int64_t>(k)];
+          const std::string uri = sample->frames_are_events ? frame_uri(frame) : image_uri(frame);
+          page.html += "<td>" + img(uri, 112, 112, "input frame") + "</td>";
+        } else {
+          page.html += "<td>&ndash;</td>";
+        }
         for (size_t j = 0; j < sa_sites.size(); ++j) {
           const torch::Tensor& map = *spatial[j];
           if (map.size(0) == 1 && k > 0) continue;  // covered by the rowspan of the first row
@@ -564,7 +581,7 @@ std::string attention_sections(Page& page, const Analysis& a, const std::string&
     for (const auto& r : a.examples) {
       std::vector<const torch::Tensor*> maps;
       for (size_t i : sa_sites) maps.push_back(&r.attention[i].spatial);
-      block(fmt::format("sample {}", r.index), r.frame_steps, &r.frames, maps, true);
+      block(fmt::format("sample {}", r.index), r.frame_steps, &r, maps, true);
     }
     page.html += "</table>\n";
     page.end_figure();

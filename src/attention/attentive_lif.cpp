@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "masnn/util/monitor.h"
+
 namespace masnn {
 
 AttentiveLIFImpl::AttentiveLIFImpl(const AttentiveLIFOptions& options_) : options(options_) {
@@ -31,37 +33,41 @@ torch::Tensor AttentiveLIFImpl::forward(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == options.channels(), "attentive LIF: input must be [T,B,", options.channels(),
               ",H,W], got ", x.sizes());
   const torch::Tensor decay = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
+  const bool monitored = monitoring::active();  // keep U, U' and the weights of every step for the monitors
   std::vector<torch::Tensor> spikes, wc, ws, before, after;
   spikes.reserve(x.size(0));
   torch::Tensor h = torch::zeros_like(x[0]);
   for (int64_t t = 0; t < x.size(0); ++t) {
     torch::Tensor u = h + x[t];
-    if (record_membrane) before.push_back(u.detach());
+    if (monitored) before.push_back(u.detach());
     if (ca) {
       const torch::Tensor w = ca->forward_step(u);
       u = u * w;
-      if (record_weights) wc.push_back(w.detach());
+      if (monitored) wc.push_back(w.detach());
     }
     if (sa) {
       const torch::Tensor w = sa->forward_step(u);
       u = u * w;
-      if (record_weights) ws.push_back(w.detach());
+      if (monitored) ws.push_back(w.detach());
     }
-    if (record_membrane) after.push_back(u.detach());
+    if (monitored) after.push_back(u.detach());
     // u already holds the charge, so one step from a zero state fires and resets on exactly u.
     auto step = functional::lif(u.unsqueeze(0), options.lif(), {}, decay);
     spikes.push_back(step.spikes[0]);
     h = step.state;
   }
-  if (record_weights) {
-    last_weights = {wc.empty() ? torch::Tensor() : torch::stack(wc), ws.empty() ? torch::Tensor() : torch::stack(ws)};
-  }
-  if (record_membrane) {
-    last_membrane_before = torch::stack(before);
-    last_membrane_after = torch::stack(after);
-  }
   torch::Tensor out = torch::stack(spikes);
-  spike_counter.record(out);
+  if (monitored) {
+    AttentionEvent e;
+    e.module = this;
+    e.potential = true;
+    e.before = torch::stack(before);
+    e.after = torch::stack(after);
+    if (!wc.empty()) e.channel = torch::stack(wc);
+    if (!ws.empty()) e.spatial = torch::stack(ws);
+    monitoring::attention(e);
+    monitoring::spikes(*this, out);
+  }
   return out;
 }
 
@@ -74,7 +80,7 @@ functional::LIFResult AttentiveLIFImpl::forward_step(const torch::Tensor& x_t, c
   if (ca) u = u * ca->forward_step(u);
   if (sa) u = u * sa->forward_step(u);
   auto step = functional::lif(u.unsqueeze(0), options.lif(), {}, decay);
-  spike_counter.record(step.spikes);
+  monitoring::spikes(*this, step.spikes);
   return {step.spikes[0], step.state};
 }
 

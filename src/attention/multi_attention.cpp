@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "masnn/attention/fused_attention.h"
+#include "masnn/util/monitor.h"
 
 namespace masnn {
 
@@ -37,22 +38,49 @@ bool MultiDimAttentionImpl::runs_fused(const torch::Tensor& x) const {
 }
 
 bool MultiDimAttentionImpl::can_defer_scale(const torch::Tensor& x) const {
-  return runs_fused(x) && !record_io;
+  return runs_fused(x) && !monitoring::wants_attention_values();
 }
+
+namespace {
+
+AttentionWeights detached(const AttentionWeights& w) {
+  auto d = [](const torch::Tensor& t) { return t.defined() ? t.detach() : t; };
+  return {d(w.temporal), d(w.channel), d(w.spatial)};
+}
+
+// Tells the attached monitors what `module` did (after undefined: fused into the neuron).
+void notify(const torch::nn::Module& module, const torch::Tensor& x, const torch::Tensor& out,
+            const AttentionWeights& w) {
+  AttentionEvent e;
+  e.module = &module;
+  e.before = x.detach();
+  if (out.defined()) e.after = out.detach();
+  e.temporal = w.temporal;
+  e.channel = w.channel;
+  e.spatial = w.spatial;
+  monitoring::attention(e);
+}
+
+}  // namespace
 
 functional::AttentionScale MultiDimAttentionImpl::forward_scale(const torch::Tensor& x) {
   TORCH_CHECK(can_defer_scale(x), "attention ", options.type().name(),
-              ": forward_scale needs the fused path (a CPU float/double [T,B,C,H,W] input, not per step, no "
-              "record_io), got ",
+              ": forward_scale needs the fused path (a CPU float/double [T,B,C,H,W] input, not per step) and no "
+              "monitor wanting the attended values, got ",
               x.sizes());
   AttentionWeights w;
   auto scale = functional::multi_attention_scale_fused(x, ta ? ta.get() : nullptr, ca ? ca.get() : nullptr,
                                                        sa ? sa.get() : nullptr, &w);
-  if (record_weights) last_weights = w;  // already detached
+  if (monitoring::active()) notify(*this, x, torch::Tensor(), w);  // the fused weights are already detached
   return scale;
 }
 
 torch::Tensor MultiDimAttentionImpl::forward(const torch::Tensor& x) {
+  AttentionWeights w;
+  return forward_with_weights(x, w);
+}
+
+torch::Tensor MultiDimAttentionImpl::forward_with_weights(const torch::Tensor& x, AttentionWeights& weights) {
   TORCH_CHECK(x.dim() == 5 || (x.dim() == 3 && !options.type().channel && !options.type().spatial), "attention ",
               options.type().name(), ": input must be [T,B,C,H,W] (or [T,B,F] for TA), got ", x.sizes());
   torch::Tensor out = x;
@@ -66,15 +94,8 @@ torch::Tensor MultiDimAttentionImpl::forward(const torch::Tensor& x) {
     if (sa) out = out * (w.spatial = sa(out));
     if (options.relu()) out = torch::relu(out);
   }
-  if (record_io) {
-    last_input = x.detach();
-    last_output = out.detach();
-  }
-  if (record_weights) {
-    last_weights = {w.temporal.defined() ? w.temporal.detach() : w.temporal,
-                    w.channel.defined() ? w.channel.detach() : w.channel,
-                    w.spatial.defined() ? w.spatial.detach() : w.spatial};
-  }
+  weights = detached(w);
+  if (monitoring::active()) notify(*this, x, out, weights);
   return out;
 }
 

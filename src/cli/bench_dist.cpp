@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "../../bench/dist_bench.h"
+#include "bench/dist_bench.h"
 #include "command.h"
 #include "json_output.h"
 #include "masnn/attention/attention_type.h"

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "../../bench/images_bench.h"
+#include "bench/images_bench.h"
 #include "command.h"
 #include "json_output.h"
 

@@ -6,10 +6,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "../../bench/res_step_bench.h"
+#include "bench/res_step_bench.h"
 #include "command.h"
 #include "json_output.h"
 #include "masnn/analysis/operation_count.h"
+#include "masnn/attention/attention_type.h"
 
 namespace masnn::cli {
 namespace {

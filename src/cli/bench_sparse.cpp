@@ -7,7 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "../../bench/sparse_bench.h"
+#include "bench/sparse_bench.h"
 #include "command.h"
 #include "json_output.h"
 

@@ -5,7 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "../../bench/stream_bench.h"
+#include "bench/stream_bench.h"
 #include "command.h"
 #include "json_output.h"
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "../../bench/train_step_bench.h"
+#include "bench/train_step_bench.h"
 #include "command.h"
 #include "train_step_options.h"
 

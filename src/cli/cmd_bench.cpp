@@ -7,12 +7,13 @@
 #include <fstream>
 #include <iostream>
 
-#include "../../bench/events_bench.h"
-#include "../../bench/lif_bench.h"
-#include "../../bench/train_step_bench.h"
+#include "bench/events_bench.h"
+#include "bench/lif_bench.h"
+#include "bench/train_step_bench.h"
 #include "command.h"
 #include "json_output.h"
 #include "masnn/analysis/operation_count.h"
+#include "masnn/attention/attention_type.h"
 #include "train_step_options.h"
 
 namespace masnn::cli {

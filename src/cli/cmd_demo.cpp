@@ -7,7 +7,7 @@
 
 #include "command.h"
 #include "json_output.h"
-#include "masnn/train/demo.h"
+#include "masnn/apps/demo.h"
 
 namespace masnn::cli {
 namespace {
@@ -19,7 +19,7 @@ struct DemoArgs {
 };
 
 void run(const DemoArgs& a) {
-  const auto r = train::run_demo(a.out, a.sets, a.quiet);
+  const auto r = apps::run_demo(a.out, a.sets, a.quiet);
   const auto& v = r.runs.at(0);
   const auto& m = r.runs.at(1);
   std::cout << fmt::format("\nmasnn demo: synthetic DVS128-Gesture-like data, {} train / {} test samples, 11 classes\n",

@@ -12,12 +12,12 @@
 #include "checks.h"
 #include "command.h"
 #include "json_output.h"
-#include "masnn/data/file_io.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/train_data.h"
 #include "masnn/train/trainer.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::cli {
 namespace {
@@ -30,7 +30,7 @@ struct EvalArgs {
 };
 
 torch::Tensor read_tensor_file(const std::string& path) {
-  const std::vector<uint8_t> raw = data::read_file_bytes(path);
+  const std::vector<uint8_t> raw = read_file_bytes(path);
   c10::IValue v;
   try {
     v = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
@@ -43,7 +43,7 @@ torch::Tensor read_tensor_file(const std::string& path) {
 
 void write_tensor_file(const std::string& path, const torch::Tensor& t) {
   const std::vector<char> bytes = torch::pickle_save(c10::IValue(t));
-  data::write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
 }
 
 // The model's input from the file's tensor: DVS frames [B,T,C,H,W] of the spec's size -> time-major; Res-SNN

@@ -1,5 +1,6 @@
 // `masnn model NAME [--set key=value]...`: a network's layers, block output shapes, parameters and operations
-// (DVS networks: per layer, from the operation counter; Res-SNNs: per stage, from the options).
+// (every network: per block and per layer, from one forward of zeros with an operation counter attached;
+// Res-SNNs also per stage, from the options without building).
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -61,13 +62,11 @@ ModelSpec spec_from(const ModelArgs& a) {
   return s;
 }
 
-// A Res-SNN: one row per stage (from the options) and the first block's modules.
+// A Res-SNN: one row per stage (from the options, without building) and the first block's modules.
 void print_res_snn(const ModelSpec& spec) {
-  torch::manual_seed(0);
-  torch::nn::AnyModule model = build_model(spec);  // also checks the options (e.g. a width below c_ratio)
-  auto& net = *std::dynamic_pointer_cast<ResSnnImpl>(model.ptr());
+  const ResSnnOptions options = res_snn_options(spec);
   const int64_t T = spec.steps;
-  const auto rows = summarize_res_snn(net.options, spec.input_size);
+  const auto rows = summarize_res_snn(options, spec.input_size);
   std::cout << fmt::format(
       "model {}: attention {} (on each block's branch, before the add), T={}, input [B,{},{},{}] (a static image, "
       "repeated T times) or [T,B,{},{},{}], {} classes\n",
@@ -75,9 +74,7 @@ void print_res_snn(const ModelSpec& spec) {
       spec.input_size, spec.input_size, spec.num_classes);
   std::cout << fmt::format("neuron: V_th {}, decay {}, {} reset{}\n\n", spec.lif.threshold(), spec.lif.decay(),
                            to_string(spec.lif.reset()), spec.lif.detach_reset() ? " (detached)" : "");
-  std::cout << "network: ";
-  net.pretty_print(std::cout);  // the top line only: Res-SNN-104 has 51 blocks
-  std::cout << "\nfirst block: " << *net.block(0, 0) << "\n\n";
+  std::cout << "network: " << describe_res_snn(options) << "\n\n";
   std::cout << fmt::format("stages (output per time step and sample at {}x{}):\n", spec.input_size, spec.input_size);
   std::cout << fmt::format("{:<7} {:<52} {:<14} {:>11} {:>9}\n", "stage", "layout", "output", "parameters", "MACs");
   int64_t params = 0, macs = 0;
@@ -91,51 +88,54 @@ void print_res_snn(const ModelSpec& spec) {
                            analysis::human_count(macs));
   std::cout << fmt::format(
       "MACs: dense multiply-accumulates per sample over T={} (convolutions, attention, linear; the stem once, "
-      "since a static image gives every step the same input)\n",
-      T);
-  std::cout << fmt::format("total: {} MACs per sample ({}), {} parameters\n", macs, analysis::human_count(macs),
-                           count_parameters(net));
+      "since a static image gives every step the same input); stage total {} MACs\n",
+      T, analysis::human_count(macs));
 }
 
 void run_model(const ModelArgs& a) {
   const ModelSpec spec = spec_from(a);
-  if (is_res_snn(spec.name)) return print_res_snn(spec);
+  if (is_res_snn(spec.name)) print_res_snn(spec);
   torch::manual_seed(0);
   torch::nn::AnyModule model = build_model(spec);
-  DvsNetImpl& net = analysis::as_dvs_net(model);
   const int64_t T = spec.steps;
-  const auto blocks = analysis::summarize_blocks(net, T);
-  const auto layers = analysis::count_operations(net, T);
-  const std::vector<int64_t> input{T, 1, spec.in_channels, spec.input_size, spec.input_size};
+  const torch::Tensor input = example_input(spec);
+  const analysis::ModelSummary summary = analysis::summarize_model(model, input);
+  const auto& layers = summary.layers;
+  const std::string input_text = analysis::shape_string(input.sizes().vec());
 
-  std::cout << fmt::format("model {}: attention {} ({}), T={}, input {}, {} classes\n\n", spec.name,
-                           spec.attention.name(), to_string(spec.placement), T, analysis::shape_string(input),
-                           spec.num_classes);
-  std::cout << "layers:\n" << net << "\n\n";
-
-  std::cout << fmt::format("blocks (one forward of zeros {}):\n", analysis::shape_string(input));
-  std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n", "block", "kind", "output shape", "parameters",
+  if (!is_res_snn(spec.name)) {
+    std::cout << fmt::format("model {}: attention {} ({}), T={}, input {}, {} classes\n\n", spec.name,
+                             spec.attention.name(), to_string(spec.placement), T, input_text, spec.num_classes);
+    std::cout << "layers:\n" << *model.ptr() << "\n\n";
+  }
+  std::cout << fmt::format("\nblocks (one forward of zeros {}):\n", input_text);
+  std::cout << fmt::format("{:<13} {:<20} {:<20} {:>12} {:>12}\n", "block", "kind", "output shape", "parameters",
                            "MACs");
   int64_t block_params = 0;
-  for (const auto& b : blocks) {
-    std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n", b.name, b.kind,
+  for (const auto& b : summary.blocks) {
+    std::cout << fmt::format("{:<13} {:<20} {:<20} {:>12} {:>12}\n", b.name, b.kind,
                              analysis::shape_string(b.output_shape), b.params, analysis::human_count(b.macs));
     block_params += b.params;
   }
   const int64_t total = analysis::total_macs(layers);
-  std::cout << fmt::format("{:<9} {:<20} {:<20} {:>12} {:>12}\n\n", "total", "", "", block_params,
+  std::cout << fmt::format("{:<13} {:<20} {:<20} {:>12} {:>12}\n", "total", "", "", block_params,
                            analysis::human_count(total));
+  const int64_t outside = count_parameters(*model.ptr()) - block_params;
+  if (outside != 0)
+    std::cout << fmt::format("({} parameters sit outside the blocks, e.g. the stem's BN and the head's neuron)\n",
+                             outside);
+  std::cout << "\n";
 
   std::cout << fmt::format("operations (dense-equivalent MACs per sample over T={}; x n = applications per sample):\n",
                            T);
-  std::cout << fmt::format("{:<30} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", "layer", "kind", "input", "output",
+  std::cout << fmt::format("{:<34} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", "layer", "kind", "input", "output",
                            "x n", "parameters", "MACs");
   for (const auto& l : layers)
-    std::cout << fmt::format("{:<30} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", l.name, l.kind,
+    std::cout << fmt::format("{:<34} {:<15} {:<14} {:<14} {:>6} {:>10} {:>14}\n", l.name, l.kind,
                              analysis::shape_string(l.input_shape), analysis::shape_string(l.output_shape),
                              l.applications, l.params, l.macs);
   std::cout << fmt::format("total: {} MACs per sample ({}), {} parameters\n", total, analysis::human_count(total),
-                           count_parameters(net));
+                           count_parameters(*model.ptr()));
 }
 
 RegisterCommand reg([](CLI::App& app) {

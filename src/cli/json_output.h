@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::cli {
 
@@ -33,7 +33,7 @@ class JsonOutput {
   void write(const nlohmann::json& j) const {
     if (path_.empty()) return;
     const std::string text = j.dump(2) + "\n";
-    data::write_file_atomic(path_, std::vector<uint8_t>(text.begin(), text.end()));
+    write_file_atomic(path_, std::vector<uint8_t>(text.begin(), text.end()));
   }
 
  private:

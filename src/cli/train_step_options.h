@@ -3,7 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "../../bench/train_step_bench.h"
+#include "bench/train_step_bench.h"
 
 namespace masnn::cli {
 

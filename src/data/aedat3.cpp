@@ -4,7 +4,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 namespace {

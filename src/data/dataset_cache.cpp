@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 namespace {

@@ -4,7 +4,7 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 

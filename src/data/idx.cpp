@@ -8,7 +8,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 namespace {

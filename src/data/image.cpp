@@ -9,7 +9,7 @@
 #include <cctype>
 #include <stdexcept>
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 namespace {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "masnn/data/aedat3.h"
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 namespace {

@@ -97,10 +97,4 @@ torch::Tensor DvsNetImpl::forward_step(const torch::Tensor& x_t, DvsNetStepState
   return y;
 }
 
-int64_t count_parameters(const torch::nn::Module& module) {
-  int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
-  return n;
-}
-
 }  // namespace masnn

@@ -2,7 +2,7 @@
 // plus the two containers (zip archive, legacy stream). Writing emits the zip archive torch.save writes.
 #include "masnn/models/pytorch_state_dict.h"
 
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 #include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
@@ -748,7 +748,7 @@ void write_pytorch_state_dict(const std::map<std::string, torch::Tensor>& state,
   for (size_t i = 0; i < storages.size(); ++i)
     writer.writeRecord("data/" + std::to_string(i), storages[i].data_ptr(), storages[i].nbytes());
   writer.writeEndOfFile();
-  data::write_file_atomic(path, bytes);
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace masnn

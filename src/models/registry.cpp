@@ -109,4 +109,16 @@ torch::nn::AnyModule build_model(const ModelSpec& s) {
   return torch::nn::AnyModule(DvsNet(o));
 }
 
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters()) n += p.numel();
+  return n;
+}
+
+torch::Tensor example_input(const ModelSpec& spec, int64_t batch) {
+  const int64_t side = spec.input_size;
+  if (is_res_snn(spec.name)) return torch::zeros({batch, spec.in_channels, side, side});
+  return torch::zeros({spec.steps, batch, spec.in_channels, side, side});
+}
+
 }  // namespace masnn

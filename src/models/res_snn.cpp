@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "masnn/models/time_major.h"
+#include "masnn/util/monitor.h"
 
 namespace masnn {
 
@@ -107,8 +108,19 @@ torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == options.in_channels(), "res-snn block: input must be [T,B,",
               options.in_channels(), ",H,W], got ", x.sizes());
   const int64_t T = x.size(0);
-  torch::Tensor y = normalize(bn1, bn1_override, conv1(merge_time(lif1(x))));
-  y = split_time(normalize(bn2, bn2_override, conv2(merge_time(lif2(split_time(y, T))))), T);
+  torch::Tensor y;
+  {
+    const torch::Tensor spikes = lif1(x);
+    if (monitoring::active())
+      monitoring::synapse({conv1.get(), spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
+    y = normalize(bn1, bn1_override, conv1(merge_time(spikes)));
+  }
+  {
+    const torch::Tensor spikes = lif2(split_time(y, T));
+    if (monitoring::active())
+      monitoring::synapse({conv2.get(), spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
+    y = split_time(normalize(bn2, bn2_override, conv2(merge_time(spikes))), T);
+  }
   if (attention) y = attention(y);
   return y;
 }
@@ -120,11 +132,16 @@ torch::Tensor ResSnnBlockImpl::shortcut(const torch::Tensor& x) {
   // ceil_mode: an odd side keeps its last row/column (averaged over what is there), matching the conv's output
   // side; on even sides it is the reference's plain 2x2 average pool.
   if (s > 1) y = torch::avg_pool2d(y, {s, s}, {s, s}, {0, 0}, /*ceil_mode=*/true);
+  if (monitoring::active())  // the membrane input, real-valued
+    monitoring::synapse(
+        {shortcut_conv.get(), split_time(y, x.size(0)), /*time_major=*/true, SynapseEvent::Kind::Values});
   return split_time(normalize(shortcut_bn, shortcut_bn_override, shortcut_conv(y)), x.size(0));
 }
 
 torch::Tensor ResSnnBlockImpl::forward(const torch::Tensor& x) {
-  return branch(x) + shortcut(x);
+  torch::Tensor y = branch(x) + shortcut(x);
+  monitoring::block(*this, y);
+  return y;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -211,9 +228,13 @@ void ResSnnImpl::reset() {
 }
 
 void ResSnnImpl::pretty_print(std::ostream& stream) const {
-  stream << "masnn::ResSnn(blocks=" << shape_text(options.blocks()) << ", widths=" << shape_text(options.widths())
-         << ", T=" << options.steps() << ", attention=" << options.attention().type.name()
-         << ", classes=" << options.num_classes() << ")";
+  stream << describe_res_snn(options);
+}
+
+std::string describe_res_snn(const ResSnnOptions& options) {
+  return "masnn::ResSnn(blocks=" + shape_text(options.blocks()) + ", widths=" + shape_text(options.widths()) +
+         ", T=" + std::to_string(options.steps()) + ", attention=" + options.attention().type.name() +
+         ", classes=" + std::to_string(options.num_classes()) + ")";
 }
 
 ResSnnBlock ResSnnImpl::block(size_t stage, size_t index) const {
@@ -227,23 +248,35 @@ torch::Tensor ResSnnImpl::stem(const torch::Tensor& x) {
   const int64_t C = options.in_channels();
   TORCH_CHECK((x.dim() == 4 && x.size(1) == C) || (x.dim() == 5 && x.size(2) == C), "res-snn: input must be [B,", C,
               ",H,W] (a static image) or [T,B,", C, ",H,W] (time-major), got ", x.sizes());
-  if (x.dim() == 5) return split_time(normalize(stem_bn, stem_bn_override, stem_conv(merge_time(x))), x.size(0));
-  // A static image: the conv runs once. BN normalises over the T identical copies; in training mode it runs on
-  // them, so that its running statistics see T*B*H*W values as the reference's do; in eval mode it is
-  // per-element and runs once too.
-  const int64_t T = options.steps();
-  const torch::Tensor y = stem_conv(x);  // [B,C',H',W']
-  std::vector<int64_t> expanded{T};
-  expanded.insert(expanded.end(), y.sizes().begin(), y.sizes().end());
-  if (is_training())
-    return split_time(normalize(stem_bn, stem_bn_override, merge_time(y.unsqueeze(0).expand(expanded))), T);
-  return stem_bn(y).unsqueeze(0).expand(expanded);
+  if (monitoring::active())
+    monitoring::synapse({stem_conv.get(), x, /*time_major=*/x.dim() == 5, SynapseEvent::Kind::Frames});
+  torch::Tensor out;
+  if (x.dim() == 5) {
+    out = split_time(normalize(stem_bn, stem_bn_override, stem_conv(merge_time(x))), x.size(0));
+  } else {
+    // A static image: the conv runs once. BN normalises over the T identical copies; in training mode it runs on
+    // them, so that its running statistics see T*B*H*W values as the reference's do; in eval mode it is
+    // per-element and runs once too.
+    const int64_t T = options.steps();
+    const torch::Tensor y = stem_conv(x);  // [B,C',H',W']
+    std::vector<int64_t> expanded{T};
+    expanded.insert(expanded.end(), y.sizes().begin(), y.sizes().end());
+    out = is_training()
+              ? split_time(normalize(stem_bn, stem_bn_override, merge_time(y.unsqueeze(0).expand(expanded))), T)
+              : stem_bn(y).unsqueeze(0).expand(expanded);
+  }
+  monitoring::block(*stem_conv, out);  // the stem's summary row, named after its conv
+  return out;
 }
 
 torch::Tensor ResSnnImpl::head(const torch::Tensor& features) {
   TORCH_CHECK(features.dim() == 5, "res-snn head: input must be [T,B,C,H,W], got ", features.sizes());
   const torch::Tensor pooled = head_lif(features).mean(at::IntArrayRef{3, 4});  // [T,B,C]
-  return fc(dropout(pooled.mean(0)));
+  const torch::Tensor in = dropout(pooled.mean(0));                             // firing rates: real values
+  if (monitoring::active()) monitoring::synapse({fc.get(), in, /*time_major=*/false, SynapseEvent::Kind::Values});
+  torch::Tensor logits = fc(in);
+  monitoring::block(*fc, logits);  // the head's summary row, named after its linear layer
+  return logits;
 }
 
 torch::Tensor ResSnnImpl::forward(const torch::Tensor& x) {

@@ -6,6 +6,7 @@
 
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/time_major.h"
+#include "masnn/util/monitor.h"
 
 namespace masnn {
 
@@ -157,6 +158,7 @@ void SpikingConvBlockImpl::reset() {
 
 torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   const int64_t steps = x.size(0);
+  if (monitoring::active()) monitoring::synapse({conv.get(), x, /*time_major=*/true, input_kind()});
   torch::Tensor merged = merge_time(x);
   x = torch::Tensor();
   torch::Tensor y = conv_override                                  ? conv_override(merged)
@@ -171,13 +173,17 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
   }
   y = split_time(y, steps);
+  torch::Tensor spikes;
   if (attention && lif && fused_scale_lif && attention->can_defer_scale(y) &&
       functional::scaled_lif_supports(y, lif->options)) {
     const functional::AttentionScale s = attention->forward_scale(y);
-    return lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
+    spikes = lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
+  } else {
+    if (attention) y = attention(y);
+    spikes = attentive_lif ? attentive_lif(y) : lif(y);
   }
-  if (attention) y = attention(y);
-  return attentive_lif ? attentive_lif(y) : lif(y);
+  monitoring::block(*this, spikes);
+  return spikes;
 }
 
 torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, BlockStepState& state) {
@@ -185,6 +191,7 @@ torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, Block
   TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == in_channels, "conv block: a step must be [B,", in_channels,
               ",H,W], got ", x_t.sizes());
   begin_step(state, x_t.size(0), "conv block");
+  if (monitoring::active()) monitoring::synapse({conv.get(), x_t.unsqueeze(0), /*time_major=*/true, input_kind()});
   torch::Tensor y = bn(conv_override ? conv_override(x_t) : conv(x_t));
   if (pool > 1) y = torch::avg_pool2d(y, pool);
   if (attention) {
@@ -196,7 +203,9 @@ torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, Block
   functional::LIFResult r = attentive_lif ? attentive_lif->forward_step(y, state.membrane)
                                           : lif->forward_with_state(y.unsqueeze(0), state.membrane);
   state.membrane = r.state;
-  return attentive_lif ? r.spikes : r.spikes[0];
+  torch::Tensor spikes = attentive_lif ? r.spikes : r.spikes[0];
+  if (monitoring::active()) monitoring::block(*this, spikes.unsqueeze(0));
+  return spikes;
 }
 
 SpikingLinearBlockImpl::SpikingLinearBlockImpl(int64_t in_features_, int64_t out_features_, int64_t steps_,
@@ -225,6 +234,7 @@ void SpikingLinearBlockImpl::reset() {
 }
 
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
+  if (monitoring::active()) monitoring::synapse({linear.get(), x, /*time_major=*/true, input_kind()});
   const torch::Tensor merged = merge_time(x);
   torch::Tensor y = linear_override ? linear_override(merged)
                     : spike_input && torch::GradMode::is_enabled()
@@ -232,7 +242,9 @@ torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
                         : linear(merged);
   y = split_time(bn_override && is_training() ? bn_override(y) : bn(y), x.size(0));
   if (attention) y = attention(y);
-  return lif(y);
+  torch::Tensor spikes = lif(y);
+  monitoring::block(*this, spikes);
+  return spikes;
 }
 
 torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, BlockStepState& state) {
@@ -240,10 +252,12 @@ torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, Blo
   TORCH_CHECK(x_t.dim() == 2 && x_t.size(1) == in_features, "linear block: a step must be [B,", in_features, "], got ",
               x_t.sizes());
   begin_step(state, x_t.size(0), "linear block");
+  if (monitoring::active()) monitoring::synapse({linear.get(), x_t.unsqueeze(0), /*time_major=*/true, input_kind()});
   torch::Tensor y = bn(linear_override ? linear_override(x_t) : linear(x_t));
   if (attention) y = attend_causal(*attention, state, y, steps);
   functional::LIFResult r = lif->forward_with_state(y.unsqueeze(0), state.membrane);
   state.membrane = r.state;
+  if (monitoring::active()) monitoring::block(*this, r.spikes);
   return r.spikes[0];
 }
 

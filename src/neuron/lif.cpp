@@ -6,6 +6,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "masnn/util/monitor.h"
+
 namespace masnn {
 
 LIFOptions LIFOptions::reference_dvs() {
@@ -142,24 +144,15 @@ torch::Tensor LIFImpl::forward(const torch::Tensor& x) {
 functional::LIFResult LIFImpl::forward_with_state(const torch::Tensor& x, const torch::Tensor& h0) {
   const torch::Tensor d = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
   auto result = functional::lif(x, options, h0, d);
-  spike_counter.record(result.spikes);
+  monitoring::spikes(*this, result.spikes);
   return result;
 }
 
 torch::Tensor LIFImpl::forward_scaled(const torch::Tensor& x, const torch::Tensor& a, const torch::Tensor& w,
                                       bool relu) {
   torch::Tensor spikes = functional::scaled_lif(x, a, w, relu, options);
-  spike_counter.record(spikes);
+  monitoring::spikes(*this, spikes);
   return spikes;
-}
-
-void SpikeCounter::record(const torch::Tensor& s) {
-  if (!enabled) return;
-  spikes += s.sum().item<double>();
-  elements += s.numel();
-  steps = s.size(0);
-  samples += s.dim() > 1 ? s.size(1) : 1;
-  neurons = s.dim() > 2 ? s[0][0].numel() : 1;
 }
 
 }  // namespace masnn

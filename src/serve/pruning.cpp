@@ -75,11 +75,8 @@ struct LayerMasks {
 // Applies the attention of a block with pruning; `a` is the attended membrane input [T,B,...].
 torch::Tensor attend_and_prune(MultiDimAttentionImpl& att, const torch::Tensor& z, bool prune_steps,
                                const PruneOptions& o, LayerMasks& masks, PruneStats* stats) {
-  const bool recording = att.record_weights;
-  att.record_weights = true;
-  torch::Tensor a = att.forward(z);
-  const AttentionWeights w = att.last_weights;
-  att.record_weights = recording;
+  AttentionWeights w;
+  torch::Tensor a = att.forward_with_weights(z, w);
   const int64_t T = z.size(0), B = z.size(1);
   const bool ta_prune = prune_steps && o.prunes_steps() && w.temporal.defined();
   const bool ca_prune = o.prunes_channels() && w.channel.defined();

@@ -32,7 +32,8 @@ SplitData event_split(const TrainConfig& config, std::shared_ptr<const data::Eve
   s.input = event_input(config, *dataset);
   s.name = dataset->name();
   s.samples = dataset->size();
-  s.loader = std::make_unique<data::EventLoader>(std::move(dataset), options);
+  s.describe = [dataset](size_t i) { return dataset->describe(i); };
+  s.loader = std::make_unique<data::EventLoader>(dataset, options);
   return s;
 }
 
@@ -105,7 +106,8 @@ SplitData image_split(const TrainConfig& config, std::shared_ptr<const data::Ima
   s.input.num_classes = dataset->num_classes();
   s.name = dataset->name();
   s.samples = dataset->size();
-  s.loader = std::make_unique<data::ImageLoader>(std::move(dataset), options);
+  s.describe = [dataset](size_t i) { return dataset->describe(i); };
+  s.loader = std::make_unique<data::ImageLoader>(dataset, options);
   return s;
 }
 

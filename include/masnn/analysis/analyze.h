@@ -1,8 +1,8 @@
-// `masnn analyze`: a trained network run over a dataset's test split with its spikes and operations counted,
-// giving per spiking layer the firing figures, per layer the operations and energy (energy.h), per attention
-// module its weights and the membrane input without and with it, and for chosen samples a spike raster, the
-// input frames and the attention maps. Two checkpoints (a base such as the vanilla SNN, and a model such as the
-// MA-SNN) analysed on the same data give the reductions in spikes and energy and the paper's rEE.
+// `masnn analyze`: a trained network (any of the registry's: DVS networks, Res-SNNs) run over a dataset's test split
+// with its spikes and operations counted, giving per spiking layer the firing figures, per layer the operations and
+// energy (energy.h), per attention module its weights and the membrane input without and with it, and for chosen
+// samples a spike raster, the input frames and the attention maps. Two checkpoints (a base such as the vanilla SNN, and
+// a model such as the MA-SNN) analysed on the same data give the reductions in spikes and energy and the paper's rEE.
 //
 // A "sample" in every per-sample figure is one network input: one clip of T frames (the test split gives
 // data.clips clips per dataset sample, each counted as one input), as the paper counts spikes per sample.
@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
+#include <torch/nn/modules/container/any.h>
+
 #include "masnn/analysis/energy.h"
-#include "masnn/data/event_dataset.h"
-#include "masnn/data/loader.h"
-#include "masnn/models/dvs_net.h"
+#include "masnn/train/train_data.h"
 
 namespace masnn::analysis {
 
@@ -131,7 +131,9 @@ struct SampleRecord {
   int64_t prediction = 0;            ///< the class with the highest output on this clip (lowest index on a tie)
   std::vector<double> output;        ///< the network's output for this clip: firing rate of each class neuron
   std::vector<int64_t> frame_steps;  ///< time steps whose frames (and per-step SA maps) are shown
-  torch::Tensor frames;              ///< [frame_steps, C_in, H, W] float64: the input at those steps (event counts)
+  torch::Tensor frames;              ///< [frame_steps, C_in, H, W] float64: the input at those steps (event counts),
+                                     ///< or the static image [1,C,H,W] (normalised) of an image dataset
+  bool frames_are_events = true;     ///< false: frames is an image
   std::vector<RasterLayer> raster;   ///< per spiking layer
   std::vector<AttentionSiteWeights> attention;  ///< this sample's weights, per attention module
 };
@@ -186,16 +188,14 @@ struct Report {
   std::optional<Comparison> comparison;  ///< model against base, present with base
 };
 
-/// Runs `net` (eval mode, no autograd; its training flag and recording switches are restored) over `dataset`
-/// with `loader` (test clips), counting spikes, the inputs of every layer and accuracy, recording attention
-/// weights and membrane statistics and the chosen samples, then applies the energy model. The spike counts are
-/// checked against the spiking layers' own counters (spike_monitor.h): a mismatch means DvsNet's wiring changed
-/// without DvsNetRecorder, and throws std::logic_error. A chosen sample beyond the dataset throws
-/// std::invalid_argument naming --sample-index. Fills every field but the checkpoint's names (checkpoint,
-/// model, attention, placement).
-Analysis analyze_network(DvsNetImpl& net, const std::shared_ptr<const data::EventDataset>& dataset,
-                         const data::LoaderOptions& loader, const EnergyOptions& energy, bool quiet,
-                         const DetailOptions& detail = {});
+/// Runs `model` (any network of masnn/models/registry.h; eval mode, no autograd, its training flag restored) over
+/// the test split `data` (event frames or images), with monitors attached (masnn/util/monitor.h) counting spikes,
+/// the inputs and operations of every synaptic layer and accuracy, recording attention weights and membrane
+/// statistics and the chosen samples, then applies the energy model. A chosen sample beyond the dataset throws
+/// std::invalid_argument naming --sample-index. Fills every field but the checkpoint's names (checkpoint, model,
+/// attention, placement).
+Analysis analyze_network(const torch::nn::AnyModule& model, train::SplitData& data, const EnergyOptions& energy,
+                         bool quiet, const DetailOptions& detail = {});
 
 /// Loads the checkpoint, builds its test set from its config (with options.data, options.overrides and
 /// options.samples applied) and analyses it (options.compare is ignored). Errors name the checkpoint, the

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "masnn/analysis/operation_count.h"
-#include "masnn/models/dvs_net.h"
+#include "masnn/util/monitor.h"
 
 namespace masnn::analysis {
 
@@ -48,7 +48,7 @@ double linear_synaptic_ops(const torch::nn::LinearImpl& linear, const torch::Ten
 
 /// What entered one conv or linear layer over the inputs seen (sums, not yet per sample).
 struct LayerInput {
-  std::string name;         ///< the layer, as LayerOperations::name (e.g. convs.1.conv)
+  std::string name;         ///< the layer, as LayerOperations::name (e.g. convs.1.conv, stages.0.1.conv2)
   bool spikes = true;       ///< fed with spikes (costs ACs) or with real values (costs MACs)
   double nonzero = 0;       ///< spike-fed: spikes entering (event counts summed); otherwise non-zero elements
   double elements = 0;      ///< input elements (T x input size, per sample, summed over samples)
@@ -56,49 +56,25 @@ struct LayerInput {
   int64_t samples = 0;      ///< network inputs (samples of T steps) seen
 };
 
-/// Records what enters every conv and linear layer of a DvsNet while running it. This is the one place that
-/// knows DvsNet's wiring for the energy model: convs.0.conv reads the event frames (spikes when they hold event
-/// counts, i.e. non-negative integers: ACs; real values after normalisation: MACs); the
-/// conv of block i > 0 reads the spikes of block i-1's LIF; fcs.0.linear reads the last conv block's spikes
-/// flattened; fcs.i.linear (i > 0) reads fcs.(i-1)'s spikes. It runs the blocks one by one as
-/// DvsNetImpl::forward does, so the spiking layers' own counters (spike_monitor.h) still record.
-class DvsNetRecorder {
+/// Records what enters every synaptic layer (conv, linear) of the network it is attached to, from the layers' own
+/// reports (masnn/util/monitor.h), so it works on any network. An input is spikes (ACs) when its layer says it is
+/// fed by neurons (SynapseEvent::Kind::Spikes), or when the network's input frames hold event counts (Kind::Frames
+/// of non-negative integers: a DVS network's first conv, REFERENCE.md 5); real values (normalised images, a residual
+/// block's membrane shortcut, a head's firing rates) cost MACs.
+class SynapseRecorder : public Monitor {
  public:
-  explicit DvsNetRecorder(DvsNetImpl& net);
-  /// x [T,B,C_in,H,W] -> [B,classes], the same as net.forward(x); adds the inputs of every layer and the
-  /// outputs of every block to the counts. Call under NoGradGuard for analysis.
-  torch::Tensor forward(const torch::Tensor& x);
-  /// Per conv/linear layer, in forward order.
+  void on_synapse(const std::string& name, const SynapseEvent& event) override;
+  /// Per synaptic layer, in the order they first ran.
   const std::vector<LayerInput>& inputs() const { return inputs_; }
 
-  /// Spikes leaving one spiking block (its LIF, named <block>.lif as the spike monitor names it).
-  struct BlockOutput {
-    std::string name;                     ///< e.g. convs.0.lif
-    int64_t neurons = 0;                  ///< per sample
-    int64_t steps = 0;                    ///< T
-    int64_t samples = 0;                  ///< network inputs seen
-    double spikes = 0;                    ///< total
-    std::vector<double> spikes_per_step;  ///< total per time step, [T]
-    double silent = 0;                    ///< sum over samples of the neurons silent for all T steps
-    torch::Tensor fired;                  ///< [neurons] bool: fired at least once on any input
-  };
-  const std::vector<BlockOutput>& outputs() const { return outputs_; }
-  /// The spikes [T,B,...] each block gave in the last forward (for rasters), in forward order.
-  const std::vector<torch::Tensor>& last_outputs() const { return last_outputs_; }
-
  private:
-  void record_output(size_t index, const torch::Tensor& spikes);
-
-  DvsNetImpl& net_;
   std::vector<LayerInput> inputs_;
-  std::vector<BlockOutput> outputs_;
-  std::vector<torch::Tensor> last_outputs_;
 };
 
 /// Energy and operations of one layer, per sample.
 struct LayerEnergy {
   std::string name;                   ///< e.g. convs.1.conv, convs.0.attention.ca.mlp.fc1
-  std::string block;                  ///< convs.i or fcs.i
+  std::string block;                  ///< the block holding it (LayerOperations::block)
   std::string kind;                   ///< conv2d, linear, attention-mlp, attention-conv
   bool spike_input = false;           ///< true: costs ACs (synaptic operations); false: costs MACs
   double dense_macs = 0;              ///< dense-equivalent MACs (operation_count.h)

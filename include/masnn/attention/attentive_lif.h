@@ -28,13 +28,8 @@ struct AttentiveLIFOptions {
   TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
 };
 
-/// Weights of the last forward (detached), stacked over time.
-struct StepAttentionWeights {
-  torch::Tensor channel;  ///< [T,B,C,1,1]
-  torch::Tensor spatial;  ///< [T,B,1,H,W]
-};
-
-/// x [T,B,C,H,W] -> spikes [T,B,C,H,W].
+/// x [T,B,C,H,W] -> spikes [T,B,C,H,W]. Attached monitors (masnn/util/monitor.h) see the spikes and, as an
+/// attention event, the potential of every step before (U_t) and after (U'_t) the attention with its weights.
 class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
  public:
   explicit AttentiveLIFImpl(const AttentiveLIFOptions& options);
@@ -50,13 +45,6 @@ class AttentiveLIFImpl : public torch::nn::Cloneable<AttentiveLIFImpl> {
   ChannelAttention ca{nullptr};
   SpatialAttention sa{nullptr};
   torch::Tensor decay_logit;  ///< present only with lif.learnable_decay
-  bool record_weights = false;
-  StepAttentionWeights last_weights;
-  /// When true, forward keeps the membrane potential of every step before the attention (U_t) and after it
-  /// (U'_t, what fires), detached and stacked [T,B,C,H,W] (for analysis).
-  bool record_membrane = false;
-  torch::Tensor last_membrane_before, last_membrane_after;
-  SpikeCounter spike_counter;
 };
 TORCH_MODULE(AttentiveLIF);
 

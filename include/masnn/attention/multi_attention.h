@@ -15,7 +15,7 @@
 
 namespace masnn {
 
-/// The weights of the last forward, detached; a member is undefined when that attention is absent.
+/// The weights of one forward, detached; a member is undefined when that attention is absent.
 struct AttentionWeights {
   torch::Tensor temporal;  ///< [T,B,1,...]
   torch::Tensor channel;   ///< [1,B,C,1,1], or [T,B,C,1,1] per step
@@ -49,21 +49,25 @@ struct MultiDimAttentionOptions {
   TORCH_ARG(bool, fused) = true;
 };
 
-/// x [T,B,C,H,W] (or [T,B,F] with TA only) -> attended x of the same shape.
+/// x [T,B,C,H,W] (or [T,B,F] with TA only) -> attended x of the same shape. Attached monitors
+/// (masnn/util/monitor.h) see each forward's input, output and weights as an attention event.
 class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl> {
  public:
   explicit MultiDimAttentionImpl(const MultiDimAttentionOptions& options);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   torch::Tensor forward(const torch::Tensor& x);
+  /// forward, also giving the weights it applied (detached).
+  torch::Tensor forward_with_weights(const torch::Tensor& x, AttentionWeights& weights);
   /// True when forward takes the fused path (fused_attention.h) for x: options.fused, not per_step, some attention,
   /// a CPU float/double 5-D input.
   bool runs_fused(const torch::Tensor& x) const;
-  /// True when forward_scale applies to x: the fused path and no record_io (which needs the output itself).
+  /// True when forward_scale applies to x: the fused path, and no attached monitor wants the attended values
+  /// (Monitor::wants_attention_values).
   bool can_defer_scale(const torch::Tensor& x) const;
   /// forward without its last pass: what x is to be multiplied by (then ReLU when options.relu), for a caller that
   /// fuses that pass into the neuron after it (functional::scaled_lif). Records the weights like forward. Needs
-  /// can_defer_scale.
+  /// can_defer_scale. Attached monitors see its input and weights.
   functional::AttentionScale forward_scale(const torch::Tensor& x);
   /// The causal variant for step-at-a-time inference. `window` [n,B,...] holds the last n <= T inputs (oldest
   /// first, the current step last); returns the attended current step [B,...]: forward applied to the window
@@ -86,13 +90,6 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   TemporalAttention ta{nullptr};
   ChannelAttention ca{nullptr};
   SpatialAttention sa{nullptr};
-  /// When true, forward keeps its weights in last_weights (for analysis).
-  bool record_weights = false;
-  AttentionWeights last_weights;
-  /// When true, forward keeps its input and its output (after the ReLU), detached, in last_input and
-  /// last_output: the membrane input without and with the attention (for analysis).
-  bool record_io = false;
-  torch::Tensor last_input, last_output;
 };
 TORCH_MODULE(MultiDimAttention);
 

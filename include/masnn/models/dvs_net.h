@@ -65,7 +65,4 @@ class DvsNetImpl : public torch::nn::Cloneable<DvsNetImpl> {
 };
 TORCH_MODULE(DvsNet);
 
-/// Number of trainable parameters of a module.
-int64_t count_parameters(const torch::nn::Module& module);
-
 }  // namespace masnn

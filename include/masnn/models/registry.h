@@ -48,4 +48,11 @@ ResSnnOptions res_snn_options(const ModelSpec& spec);
 /// listing the known ones.
 torch::nn::AnyModule build_model(const ModelSpec& spec);
 
+/// Number of trainable parameters of a module (any network or part of one).
+int64_t count_parameters(const torch::nn::Module& module);
+
+/// Zeros shaped as one batch of `batch` inputs the spec's network takes: [T,batch,C,H,W] event frames for the DVS
+/// networks, a static image [batch,C,H,W] for the Res-SNNs (at the nominal input_size).
+torch::Tensor example_input(const ModelSpec& spec, int64_t batch = 1);
+
 }  // namespace masnn

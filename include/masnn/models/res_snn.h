@@ -149,6 +149,9 @@ struct ResSnnStageSummary {
 /// conv); the stem is counted once, as forward computes it for a static image.
 std::vector<ResSnnStageSummary> summarize_res_snn(const ResSnnOptions& options, int64_t input_size);
 
+/// The one-line description pretty_print gives of the Res-SNN `options` builds, without building it.
+std::string describe_res_snn(const ResSnnOptions& options);
+
 /// Trainable parameters of the Res-SNN `options` builds, without building it.
 int64_t res_snn_parameter_count(const ResSnnOptions& options);
 

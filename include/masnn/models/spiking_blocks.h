@@ -15,6 +15,7 @@
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/neuron/lif.h"
+#include "masnn/util/monitor.h"
 
 namespace masnn {
 
@@ -81,6 +82,10 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   /// True when the input is spikes (0/1): training then keeps it as bytes for the weight gradient
   /// (lean_ops.h). DvsNet sets it for every block after the first.
   bool spike_input = false;
+  /// What monitors are told the input is: spikes, or the network's input frames.
+  SynapseEvent::Kind input_kind() const {
+    return spike_input ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
+  }
   /// In training mode, BN and the pooling after it run as one op (functional::batch_norm_avg_pool2d in
   /// lean_ops.h: same values and gradients, less memory and time); false keeps bn then the pooling (the oracle).
   bool fused_norm = true;
@@ -116,6 +121,9 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   LIF lif{nullptr};
   /// True when the input is spikes (0/1), as spike_input of the conv block.
   bool spike_input = false;
+  SynapseEvent::Kind input_kind() const {
+    return spike_input ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
+  }
   /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
   /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
   bool linear_as_conv = true;

@@ -113,20 +113,8 @@ torch::Tensor surrogate_derivative(const torch::Tensor& v, SurrogateKind kind, d
 
 }  // namespace functional
 
-/// Running spike counts of a spiking layer, filled while `enabled` (see masnn/analysis/spike_monitor.h).
-struct SpikeCounter {
-  bool enabled = false;
-  double spikes = 0;     ///< spikes emitted
-  int64_t elements = 0;  ///< neuron-steps seen: T * B * neurons, summed over calls
-  int64_t samples = 0;   ///< B, summed over calls
-  int64_t neurons = 0;   ///< neurons of the layer (per sample)
-  int64_t steps = 0;     ///< T of the last call
-  /// Adds one call's spikes [T,B,...] when enabled.
-  void record(const torch::Tensor& spikes);
-  void clear() { *this = SpikeCounter{enabled}; }
-};
-
-/// A multi-step LIF layer: x [T,B,...] -> spikes [T,B,...], starting from a zero state each call.
+/// A multi-step LIF layer: x [T,B,...] -> spikes [T,B,...], starting from a zero state each call. Attached
+/// monitors (masnn/util/monitor.h) see the spikes of every call.
 class LIFImpl : public torch::nn::Cloneable<LIFImpl> {
  public:
   explicit LIFImpl(const LIFOptions& options = {});
@@ -144,7 +132,6 @@ class LIFImpl : public torch::nn::Cloneable<LIFImpl> {
   LIFOptions options;
   /// Present only with learnable_decay: decay = sigmoid(decay_logit).
   torch::Tensor decay_logit;
-  SpikeCounter spike_counter;
 };
 TORCH_MODULE(LIF);
 

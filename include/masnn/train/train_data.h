@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -33,6 +34,8 @@ struct SplitData {
   InputSpec input;
   std::string name;    ///< e.g. "dvs128-gesture/test", for messages and logs
   size_t samples = 0;  ///< samples in the split (all ranks)
+  /// Where sample i (a dataset index) comes from: its file, and the segment for event recordings.
+  std::function<std::string(size_t)> describe;
 };
 
 /// Opens the split of the dataset [data] names and its loader (train or test mode by split). Throws

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace masnn::data {
+namespace masnn {
 
 /// The bytes of the file at `path`, read in one go. Throws std::runtime_error naming the file when it
 /// cannot be opened or read.
@@ -21,4 +21,4 @@ uint64_t fnv1a(const void* data, size_t size, uint64_t hash);
 /// The FNV-1a 64-bit offset basis.
 constexpr uint64_t fnv1a_offset = 1469598103934665603ULL;
 
-}  // namespace masnn::data
+}  // namespace masnn

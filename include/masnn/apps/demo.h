@@ -7,7 +7,7 @@
 
 #include "masnn/train/config.h"
 
-namespace masnn::train {
+namespace masnn::apps {
 
 /// The demo's settings (configs/demo.toml holds the same text).
 extern const char* const kDemoConfig;
@@ -41,4 +41,4 @@ struct DemoResult {
 /// `overrides` ("key=value") applied to the demo config of both runs.
 DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& overrides, bool quiet);
 
-}  // namespace masnn::train
+}  // namespace masnn::apps

@@ -1,5 +1,5 @@
 // Whole-file reading, atomic writing, FNV-1a.
-#include "masnn/data/file_io.h"
+#include "masnn/util/file_io.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <system_error>
 
-namespace masnn::data {
+namespace masnn {
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
@@ -67,4 +67,4 @@ uint64_t fnv1a(const void* data, size_t size, uint64_t hash) {
   return hash;
 }
 
-}  // namespace masnn::data
+}  // namespace masnn

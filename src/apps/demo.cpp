@@ -1,4 +1,4 @@
-#include "masnn/train/demo.h"
+#include "masnn/apps/demo.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -9,12 +9,14 @@
 
 #include "masnn/analysis/analyze.h"
 #include "masnn/analysis/energy.h"
-#include "masnn/models/dvs_net.h"
+#include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
 
-namespace masnn::train {
+namespace masnn::apps {
+
+using namespace train;  // the demo is a training run and its analysis
 
 const char* const kDemoConfig =
     R"(# The demo's settings: synthetic DVS gestures (generated on first use), a small MA-SNN, minutes on 2 CPU cores.
@@ -100,4 +102,4 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
   return result;
 }
 
-}  // namespace masnn::train
+}  // namespace masnn::apps
