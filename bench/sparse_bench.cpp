@@ -9,6 +9,7 @@
 
 #include "bench_util.h"
 #include "masnn/data/frames.h"
+#include "masnn/models/dvs_net.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
@@ -17,20 +18,11 @@
 namespace masnn::bench {
 namespace {
 
-// Every conv/linear layer of `net` as a SparseSynapse, with its name.
-std::vector<std::pair<std::string, std::shared_ptr<serve::SparseSynapse>>> synapses_of(DvsNetImpl& net) {
-  std::vector<std::pair<std::string, std::shared_ptr<serve::SparseSynapse>>> out;
-  int64_t side = net.options.input_size();
-  for (size_t i = 0; i < net.convs->size(); ++i) {
-    auto b = net.convs[i]->as<SpikingConvBlock>();
-    out.emplace_back("convs." + std::to_string(i) + ".conv",
-                     std::make_shared<serve::SparseSynapse>(*b->conv, side, side));
-    side /= b->pool;
-  }
-  for (size_t i = 0; i < net.fcs->size(); ++i)
-    out.emplace_back("fcs." + std::to_string(i) + ".linear",
-                     std::make_shared<serve::SparseSynapse>(*net.fcs[i]->as<SpikingLinearBlock>()->linear));
-  return out;
+// Every synaptic layer of `model` the event-driven kernels can run (on spikes or input frames), with its name.
+serve::SparseNetwork synapses_of(torch::nn::AnyModule& model, const ModelSpec& spec) {
+  serve::SparseOptions dense;
+  dense.mode = serve::SynapseMode::Dense;  // nothing calibrated: the sweep times the layers itself
+  return serve::enable_sparse(model, example_input(spec), dense);
 }
 
 // The fastest of `repeats` calls after one warm-up (the least disturbed on a shared machine).
@@ -64,11 +56,12 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
     spec.steps = c.steps;
     torch::manual_seed(1);
     torch::nn::AnyModule model = build_model(spec);
-    auto& net = *std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-    for (auto& [name, syn] : synapses_of(net)) {
+    const serve::SparseNetwork layers = synapses_of(model, spec);
+    for (size_t l = 0; l < layers.layers.size(); ++l) {
+      const auto& syn = layers.layers[l];
       for (int64_t batch : {int64_t(1), c.steps}) {
         LayerSweep s;
-        s.layer = name + ": " + syn->describe();
+        s.layer = layers.names[l] + ": " + syn->describe();
         s.batch = batch;
         s.timings = syn->calibrate(batch, c.densities, c.repeats);
         s.crossover = syn->crossover(batch);
@@ -110,7 +103,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
         so.calibrate_batches = {1, T};
         so.densities = c.densities;
         so.repeats = c.repeats;
-        sn = serve::enable_sparse(*impl, so);
+        sn = serve::enable_sparse(model, example_input(info.spec), so);
       }
       // Offline: one clip of T steps per forward.
       std::vector<double> clip_ms;

@@ -41,10 +41,12 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
 
   // The network and its frame settings.
   torch::nn::AnyModule model;
+  ModelSpec spec_of_model;
   data::FrameOptions frames;
   if (!c.checkpoint.empty()) {
     train::CheckpointInfo info;
     model = train::load_model(c.checkpoint, &info);
+    spec_of_model = info.spec;
     const train::TrainConfig config = train::parse_config(info.config_toml, c.checkpoint + " (its config)");
     const int sensor = static_cast<int>(info.spec.input_size * config.data.ds);
     frames = train::frame_options(config.data, sensor, sensor);
@@ -56,6 +58,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     spec.steps = c.steps;
     torch::manual_seed(static_cast<int64_t>(c.seed));
     model = build_model(spec);
+    spec_of_model = spec;
     frames.dt_us(static_cast<int64_t>(c.dt_ms * 1000 + 0.5)).ds(128 / spec.input_size);
     r.model = fmt::format("{} (random weights, {}, T={})", spec.name, spec.attention.name(), spec.steps);
   }
@@ -100,7 +103,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
       sp.mode = mode;
       sp.calibrate_batches = {1};
       const auto c0 = std::chrono::steady_clock::now();
-      serve::enable_sparse(*impl, sp);
+      serve::enable_sparse(model, example_input(spec_of_model), sp);
       row.calibration_s = ms_since(c0) / 1000.0;
     }
     serve::StreamClassifier classifier(DvsNet(impl), {});

@@ -23,6 +23,7 @@
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using masnn::testing::small_spec;
 using masnn::testing::TempDir;
 using namespace masnn;
 using namespace masnn::analysis;
@@ -36,17 +37,6 @@ class Counts : public Monitor {
   void on_synapse(const std::string& name, const SynapseEvent&) override { ++synapses[name]; }
   std::map<std::string, int> spikes, synapses;
 };
-
-// A small version of every registry network: DVS networks at T 2 on 16x16 frames, Res-SNNs at 32x32, T 2, TCSA.
-ModelSpec small_spec(const std::string& name) {
-  ModelSpec spec = default_model_spec(name);
-  spec.steps = 2;
-  spec.t_ratio = 1;
-  spec.attention = AttentionType::parse("TCSA");
-  spec.input_size = is_res_snn(name) ? 32 : 16;
-  if (spec.name == "dvs-gait") spec.input_size = 64;  // its pools divide by 64
-  return spec;
-}
 
 }  // namespace
 

@@ -486,7 +486,14 @@ TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnB
   auto res = build_model(default_model_spec("res-snn-mini"));
   torch::manual_seed(2);
   auto res_plain = build_model(default_model_spec("res-snn-mini"));
+  const auto keys = res.ptr()->named_buffers().keys();
   EXPECT_EQ(convert_sync_batch_norm(*res.ptr(), comm), 1 + 3 * 2 + 2);
+  EXPECT_EQ(convert_sync_batch_norm(*res.ptr(), comm), 0);  // converted already
+  EXPECT_EQ(res.ptr()->named_buffers().keys(), keys);      // the same state-dict names: checkpoints unchanged
+  std::ostringstream shown;
+  res.ptr()->pretty_print(shown);
+  res.ptr()->named_modules()["stages.0.0.bn1"]->pretty_print(shown);
+  EXPECT_NE(shown.str().find("masnn::train::Sync"), std::string::npos) << shown.str();
   const torch::Tensor images = torch::randn({3, 1, 28, 28});
   res.ptr()->train();
   res_plain.ptr()->train();

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/registry.h"
 #include "masnn/serve/sparse.h"
 #include "masnn/serve/sparse_kernels.h"
 #include "serve_test_support.h"
@@ -141,7 +146,8 @@ TEST(SparseNetwork, AWholeNetworkGivesTheSameOutputsBothWaysOfflineAndStepByStep
     EXPECT_GT(dense.sum().item<double>(), 0.0);
     serve::SparseOptions so;
     so.mode = serve::SynapseMode::Sparse;
-    serve::SparseNetwork sn = serve::enable_sparse(*net, so);
+    torch::nn::AnyModule model(net);
+    serve::SparseNetwork sn = serve::enable_sparse(model, x.slice(1, 0, 1), so);
     ASSERT_EQ(sn.names.size(), 4u);
     EXPECT_EQ(sn.names[2], "fcs.0.linear");
     // float64: the two summation orders differ by ~1e-15, far from any threshold: the same spikes.
@@ -158,4 +164,78 @@ TEST(SparseNetwork, AWholeNetworkGivesTheSameOutputsBothWaysOfflineAndStepByStep
     EXPECT_TRUE(torch::equal(net->forward(x), dense));
     EXPECT_EQ(sn.layers[0]->calls, 0);  // no longer used
   }
+}
+
+TEST(SparseNetwork, EveryRegistryNetworkRunsItsSpikeLayersEventDrivenWithTheSameOutputs) {
+  for (const auto& [name, _] : model_names()) {
+    SCOPED_TRACE(name);
+    const ModelSpec spec = masnn::testing::small_spec(name);
+    torch::manual_seed(3);
+    torch::nn::AnyModule model = build_model(spec);
+    model.ptr()->to(torch::kFloat64);
+    model.ptr()->eval();
+    torch::NoGradGuard ng;
+    torch::Tensor x = example_input(spec, 2).to(torch::kFloat64);
+    x = is_res_snn(name) ? torch::randn(x.sizes(), x.options()) : (torch::rand(x.sizes(), x.options()) < 0.2).to(torch::kFloat64);
+    const torch::Tensor dense = model.forward(x);
+    const auto keys_before = model.ptr()->named_parameters().keys();
+    serve::SparseOptions so;
+    so.mode = serve::SynapseMode::Sparse;
+    const serve::SparseNetwork sn = serve::enable_sparse(model, example_input(spec).to(torch::kFloat64), so);
+    ASSERT_FALSE(sn.names.empty());
+    const auto modules = model.ptr()->named_modules();
+    for (const auto& n : sn.names) {
+      // The replacement sits where the layer was, is shown as such, and keeps the layer's parameter names.
+      std::ostringstream shown;
+      modules[n]->pretty_print(shown);
+      EXPECT_NE(shown.str().find("masnn::serve::Sparse"), std::string::npos) << n;
+      if (is_res_snn(name)) {  // shortcuts (membrane) and the head (rates) stay dense; a stride-2 stem too
+        EXPECT_TRUE(n.find(".conv1") != std::string::npos || n.find(".conv2") != std::string::npos ||
+                    (n == "stem_conv" && spec.name == "res-snn-mini"))
+            << n;
+      }
+    }
+    EXPECT_EQ(model.ptr()->named_parameters().keys(), keys_before);
+    // float64: the two summation orders differ by ~1e-15, far from any threshold: the same spikes.
+    EXPECT_TRUE(torch::allclose(model.forward(x), dense, 1e-9, 1e-12)) << name;
+    for (const auto& l : sn.layers) EXPECT_EQ(l->sparse_calls, l->calls);
+    // clone() gives the network of the definition; disable_sparse puts the dense layers back.
+    const auto copy = std::dynamic_pointer_cast<torch::nn::Module>(model.ptr()->clone());
+    for (const auto& item : copy->named_modules())
+      EXPECT_EQ(dynamic_cast<const LayerReplacement*>(item.value().get()), nullptr) << item.key();
+    serve::disable_sparse(*model.ptr());
+    for (const auto& item : model.ptr()->named_modules())
+      EXPECT_EQ(dynamic_cast<const LayerReplacement*>(item.value().get()), nullptr) << item.key();
+    EXPECT_TRUE(torch::equal(model.forward(x), dense));
+  }
+}
+
+// `masnn eval --frames --sparse sparse` on a Res-SNN checkpoint (a fixture made by an earlier build): the branch
+// convs run event-driven and the outputs equal the dense run's.
+TEST(SparseNetwork, EvalWithSparseSynapsesOnAResSnnCheckpoint) {
+  masnn::testing::TempDir dir("sparse_eval");
+  torch::manual_seed(5);
+  const std::string images = dir.file("images.pt"), dense = dir.file("dense.pt"), sparse = dir.file("sparse.pt");
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(torch::randn({3, 1, 28, 28})));
+  std::ofstream(images, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const std::string checkpoint = std::string(MASNN_SOURCE_DIR) + "/tests/fixtures/checkpoints/checkpoint_1.13.pt";
+  auto run = [&](const std::string& mode, const std::string& outputs) {
+    const std::string command = std::string(MASNN_CLI) + " eval --checkpoint " + checkpoint + " --frames " + images +
+                                " --outputs " + outputs + " --sparse " + mode + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    std::string out;
+    char buffer[512];
+    while (pipe && fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    EXPECT_EQ(pipe ? pclose(pipe) : -1, 0) << command << ":\n" << out;
+    return out;
+  };
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<char> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return torch::pickle_load(raw).toTensor();
+  };
+  const std::string out_dense = run("dense", dense), out_sparse = run("sparse", sparse);
+  EXPECT_EQ(out_dense.find("event-driven"), std::string::npos) << out_dense;
+  EXPECT_NE(out_sparse.find("stages.0.0.conv1: input density"), std::string::npos) << out_sparse;
+  EXPECT_TRUE(torch::allclose(read(sparse), read(dense), 1e-4, 1e-5));
 }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "masnn/data/idx.h"
+#include "masnn/models/registry.h"
 
 namespace masnn::testing {
 
@@ -36,6 +37,18 @@ struct TempDir {
 };
 
 /// The message of the exception `f` throws; a test failure (and "") when it throws none.
+/// A small version of every registry network: DVS networks at T 2 on 16x16 frames (dvs-gait 64x64, its pools
+/// divide by 64), Res-SNNs at 32x32, T 2, TCSA.
+inline ModelSpec small_spec(const std::string& name) {
+  ModelSpec spec = default_model_spec(name);
+  spec.steps = 2;
+  spec.t_ratio = 1;
+  spec.attention = AttentionType::parse("TCSA");
+  spec.input_size = is_res_snn(name) ? 32 : 16;
+  if (spec.name == "dvs-gait") spec.input_size = 64;
+  return spec;
+}
+
 inline std::string expect_error(const std::function<void()>& f) {
   try {
     f();

@@ -1,7 +1,8 @@
 // `masnn eval --checkpoint CKPT [--data DIR] [--set key=value]...`: accuracy with clip voting, per class, confusion.
 // `masnn eval --checkpoint CKPT --frames FILE [--outputs FILE]`: run on a tensor file (torch.save) of event frames
 // [B,T,2,H,W] (DVS networks) or of images [B,C,H,W] / [B,T,C,H,W] (Res-SNNs) and write the outputs [B,classes]
-// (firing rates, or logits) to a tensor file PyTorch loads.
+// (firing rates, or logits) to a tensor file PyTorch loads. `--sparse sparse|auto` runs the layers on spikes or
+// event frames event-driven, on every network.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -13,6 +14,7 @@
 #include "command.h"
 #include "json_output.h"
 #include "masnn/models/registry.h"
+#include "masnn/serve/sparse.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/train_data.h"
@@ -23,7 +25,7 @@ namespace masnn::cli {
 namespace {
 
 struct EvalArgs {
-  std::string checkpoint, data, frames, outputs, json;
+  std::string checkpoint, data, frames, outputs, json, sparse = "dense";
   std::vector<std::string> sets;
   int64_t clips = 0;
   bool quiet = false;
@@ -62,12 +64,38 @@ torch::Tensor model_input(const torch::Tensor& t, const ModelSpec& s, const std:
   return t.transpose(0, 1).contiguous();  // [B,T,...] -> time-major
 }
 
+// --sparse: the layers on spikes or event frames event-driven (masnn/serve/sparse.h), calibrated for calls of
+// `rows` rows (time steps x samples); dense changes nothing.
+serve::SparseNetwork use_synapses(torch::nn::AnyModule& model, const ModelSpec& spec, const std::string& mode,
+                                  int64_t rows) {
+  serve::SparseOptions o;
+  o.mode = serve::parse_synapse_mode(mode);
+  if (o.mode == serve::SynapseMode::Dense) return {};
+  o.calibrate_batches = {std::max<int64_t>(1, rows)};
+  serve::SparseNetwork layers = serve::enable_sparse(model, example_input(spec), o);
+  std::cout << fmt::format("--sparse {}: {} layers event-driven when their input is sparse enough\n", mode,
+                           layers.names.size());
+  return layers;
+}
+
+// How often each replaced layer took the event-driven path.
+void print_synapse_use(const serve::SparseNetwork& layers) {
+  for (size_t l = 0; l < layers.names.size(); ++l) {
+    const auto& s = *layers.layers[l];
+    std::cout << fmt::format("  {}: input density {:.4f}, event-driven in {} of {} calls\n", layers.names[l],
+                             s.inputs > 0 ? s.nonzeros / s.inputs : 0.0, s.sparse_calls, s.calls);
+  }
+}
+
 void eval_frames(const EvalArgs& a) {
   train::CheckpointInfo info;
   auto model = train::load_model(a.checkpoint, &info);
   const torch::Tensor input = model_input(read_tensor_file(a.frames).to(torch::kFloat), info.spec, a.frames);
+  const int64_t rows = input.dim() == 5 ? input.size(0) * input.size(1) : info.spec.steps * input.size(0);
+  const serve::SparseNetwork synapses = use_synapses(model, info.spec, a.sparse, rows);
   torch::NoGradGuard ng;
   const torch::Tensor out = model.forward(input);
+  print_synapse_use(synapses);
   std::cout << fmt::format("outputs [{}, {}]; predicted classes:", out.size(0), out.size(1));
   const auto pred = out.argmax(1);
   for (int64_t i = 0; i < pred.size(0); ++i) std::cout << " " << pred[i].item<int64_t>();
@@ -89,8 +117,11 @@ void eval_dataset(const EvalArgs& a) {
     throw std::runtime_error(fmt::format("{}: the network has {} classes but {} has {}", a.checkpoint,
                                          info.spec.num_classes, test.name, test.input.num_classes));
   const int clips = test.loader->columns_per_sample();
+  const serve::SparseNetwork synapses =
+      use_synapses(model, info.spec, a.sparse, info.spec.steps * config.train.batch_size);
   const train::Evaluation e =
       train::evaluate_model(model, *test.loader, test.input.num_classes, config.train.loss, config.train.quiet);
+  print_synapse_use(synapses);
   if (clips > 1) {
     std::cout << fmt::format("{}: {} samples x {} clips\n", test.name, e.samples, clips);
     std::cout << fmt::format("accuracy {:.2f}% (a sample is right when more than half its clips are)\n",
@@ -157,6 +188,10 @@ RegisterCommand reg([](CLI::App& app) {
          "--outputs", a->outputs,
          "write the outputs [B,classes] (firing rates; logits for a Res-SNN) to this tensor file (with --frames)")
       ->needs(frames);
+  cmd->add_option("--sparse", a->sparse,
+                  "synaptic layers on spikes or event frames: dense (default), sparse (event-driven) or auto (by "
+                  "input density against a crossover timed at start-up)")
+      ->check(CLI::IsMember({"dense", "sparse", "auto"}));
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
   cmd->callback([a] {
     if (!a->frames.empty())

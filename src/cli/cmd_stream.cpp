@@ -9,6 +9,7 @@
 #include "command.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/data/gesture_labels.h"
+#include "masnn/models/registry.h"
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/sparse.h"
 #include "masnn/serve/stream_classifier.h"
@@ -67,7 +68,7 @@ void run(const StreamArgs& a) {
   serve::SparseOptions sparse;
   sparse.mode = serve::parse_synapse_mode(a.sparse);
   sparse.calibrate_batches = {so.attention == serve::AttentionMode::Batch ? classifier.window() : classifier.rows()};
-  if (sparse.mode != serve::SynapseMode::Dense) serve::enable_sparse(*impl, sparse);
+  if (sparse.mode != serve::SynapseMode::Dense) serve::enable_sparse(model, example_input(spec), sparse);
   serve::StreamingFrameBinner binner(frames, a.start_us);
 
   serve::StreamRunOptions ro;

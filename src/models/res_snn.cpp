@@ -12,11 +12,6 @@ namespace masnn {
 
 namespace {
 
-// A BatchNorm, or in training mode its replacement when one is set (e.g. synchronised BN).
-torch::Tensor normalize(torch::nn::BatchNorm2d& bn, const NormOverride& replacement, const torch::Tensor& x) {
-  return replacement && bn->is_training() ? replacement(x) : bn(x);
-}
-
 // BN weights start at `weight` (V_th, or 0.2 V_th for the last BN of a branch), biases at 0.
 torch::nn::BatchNorm2d make_bn(int64_t channels, double weight) {
   torch::nn::BatchNorm2d bn(channels);
@@ -104,6 +99,14 @@ void ResSnnBlockImpl::pretty_print(std::ostream& stream) const {
          << ", shortcut=" << (has_projection() ? "avg-pool+conv1x1+BN" : "identity") << ")";
 }
 
+bool ResSnnBlockImpl::replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) {
+  return replace_member(*this, conv1, "conv1", name, replacement) ||
+         replace_member(*this, conv2, "conv2", name, replacement) ||
+         replace_member(*this, bn1, "bn1", name, replacement) || replace_member(*this, bn2, "bn2", name, replacement) ||
+         replace_member(*this, shortcut_conv, "shortcut_conv", name, replacement) ||
+         replace_member(*this, shortcut_bn, "shortcut_bn", name, replacement);
+}
+
 torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
   TORCH_CHECK(x.dim() == 5 && x.size(2) == options.in_channels(), "res-snn block: input must be [T,B,",
               options.in_channels(), ",H,W], got ", x.sizes());
@@ -113,13 +116,13 @@ torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
     const torch::Tensor spikes = lif1(x);
     if (monitoring::active())
       monitoring::synapse({conv1.get(), spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
-    y = normalize(bn1, bn1_override, conv1(merge_time(spikes)));
+    y = call_layer(bn1, call_layer(conv1, merge_time(spikes)));
   }
   {
     const torch::Tensor spikes = lif2(split_time(y, T));
     if (monitoring::active())
       monitoring::synapse({conv2.get(), spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
-    y = split_time(normalize(bn2, bn2_override, conv2(merge_time(spikes))), T);
+    y = split_time(call_layer(bn2, call_layer(conv2, merge_time(spikes))), T);
   }
   if (attention) y = attention(y);
   return y;
@@ -135,7 +138,7 @@ torch::Tensor ResSnnBlockImpl::shortcut(const torch::Tensor& x) {
   if (monitoring::active())  // the membrane input, real-valued
     monitoring::synapse(
         {shortcut_conv.get(), split_time(y, x.size(0)), /*time_major=*/true, SynapseEvent::Kind::Values});
-  return split_time(normalize(shortcut_bn, shortcut_bn_override, shortcut_conv(y)), x.size(0));
+  return split_time(call_layer(shortcut_bn, call_layer(shortcut_conv, y)), x.size(0));
 }
 
 torch::Tensor ResSnnBlockImpl::forward(const torch::Tensor& x) {
@@ -237,6 +240,12 @@ std::string describe_res_snn(const ResSnnOptions& options) {
          ", classes=" + std::to_string(options.num_classes()) + ")";
 }
 
+bool ResSnnImpl::replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) {
+  return replace_member(*this, stem_conv, "stem_conv", name, replacement) ||
+         replace_member(*this, stem_bn, "stem_bn", name, replacement) ||
+         replace_member(*this, fc, "fc", name, replacement);
+}
+
 ResSnnBlock ResSnnImpl::block(size_t stage, size_t index) const {
   TORCH_CHECK(stage < stages->size(), "res-snn: no stage ", stage);
   const auto list = std::dynamic_pointer_cast<torch::nn::ModuleListImpl>(stages->ptr(stage));
@@ -252,18 +261,18 @@ torch::Tensor ResSnnImpl::stem(const torch::Tensor& x) {
     monitoring::synapse({stem_conv.get(), x, /*time_major=*/x.dim() == 5, SynapseEvent::Kind::Frames});
   torch::Tensor out;
   if (x.dim() == 5) {
-    out = split_time(normalize(stem_bn, stem_bn_override, stem_conv(merge_time(x))), x.size(0));
+    out = split_time(call_layer(stem_bn, call_layer(stem_conv, merge_time(x))), x.size(0));
   } else {
     // A static image: the conv runs once. BN normalises over the T identical copies; in training mode it runs on
     // them, so that its running statistics see T*B*H*W values as the reference's do; in eval mode it is
     // per-element and runs once too.
     const int64_t T = options.steps();
-    const torch::Tensor y = stem_conv(x);  // [B,C',H',W']
+    const torch::Tensor y = call_layer(stem_conv, x);  // [B,C',H',W']
     std::vector<int64_t> expanded{T};
     expanded.insert(expanded.end(), y.sizes().begin(), y.sizes().end());
     out = is_training()
-              ? split_time(normalize(stem_bn, stem_bn_override, merge_time(y.unsqueeze(0).expand(expanded))), T)
-              : stem_bn(y).unsqueeze(0).expand(expanded);
+              ? split_time(call_layer(stem_bn, merge_time(y.unsqueeze(0).expand(expanded))), T)
+              : call_layer(stem_bn, y).unsqueeze(0).expand(expanded);
   }
   monitoring::block(*stem_conv, out);  // the stem's summary row, named after its conv
   return out;
@@ -274,7 +283,7 @@ torch::Tensor ResSnnImpl::head(const torch::Tensor& features) {
   const torch::Tensor pooled = head_lif(features).mean(at::IntArrayRef{3, 4});  // [T,B,C]
   const torch::Tensor in = dropout(pooled.mean(0));                             // firing rates: real values
   if (monitoring::active()) monitoring::synapse({fc.get(), in, /*time_major=*/false, SynapseEvent::Kind::Values});
-  torch::Tensor logits = fc(in);
+  torch::Tensor logits = call_layer(fc, in);
   monitoring::block(*fc, logits);  // the head's summary row, named after its linear layer
   return logits;
 }

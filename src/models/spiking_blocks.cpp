@@ -156,20 +156,30 @@ void SpikingConvBlockImpl::reset() {
     lif = register_module("lif", LIF(lif_options));
 }
 
+void SpikingConvBlockImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::SpikingConvBlock(" << in_channels << "->" << out_channels << ", pool=" << pool
+         << ", input=" << (spike_input ? "spikes" : "frames") << ", fused_norm=" << fused_norm
+         << ", fused_scale_lif=" << (fused_scale_lif ? "true" : "false") << ")";
+}
+
+bool SpikingConvBlockImpl::replace_layer(const std::string& name,
+                                         const std::shared_ptr<torch::nn::Module>& replacement) {
+  return replace_member(*this, conv, "conv", name, replacement) || replace_member(*this, bn, "bn", name, replacement);
+}
+
 torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   const int64_t steps = x.size(0);
   if (monitoring::active()) monitoring::synapse({conv.get(), x, /*time_major=*/true, input_kind()});
   torch::Tensor merged = merge_time(x);
   x = torch::Tensor();
-  torch::Tensor y = conv_override                                  ? conv_override(merged)
-                    : spike_input && torch::GradMode::is_enabled() ? functional::conv2d_binary_input(merged, *conv)
-                                                                   : conv(merged);
+  torch::Tensor y = replacement_of(conv) || !(spike_input && torch::GradMode::is_enabled())
+                        ? call_layer(conv, merged)
+                        : functional::conv2d_binary_input(merged, *conv);
   merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
-  const bool synced = bn_override && is_training();
-  if (!synced && fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
+  if (!replacement_of(bn) && fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
     y = functional::batch_norm_avg_pool2d(y, *bn, pool);
   } else {
-    y = synced ? bn_override(y) : bn(y);
+    y = call_layer(bn, y);
     if (pool > 1) y = functional::avg_pool2d_lean(y, pool);
   }
   y = split_time(y, steps);
@@ -192,7 +202,7 @@ torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, Block
               ",H,W], got ", x_t.sizes());
   begin_step(state, x_t.size(0), "conv block");
   if (monitoring::active()) monitoring::synapse({conv.get(), x_t.unsqueeze(0), /*time_major=*/true, input_kind()});
-  torch::Tensor y = bn(conv_override ? conv_override(x_t) : conv(x_t));
+  torch::Tensor y = call_layer(bn, call_layer(conv, x_t));
   if (pool > 1) y = torch::avg_pool2d(y, pool);
   if (attention) {
     if (attention->pools_over_time())
@@ -233,14 +243,24 @@ void SpikingLinearBlockImpl::reset() {
   lif = register_module("lif", LIF(lif_options));
 }
 
+void SpikingLinearBlockImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::SpikingLinearBlock(" << in_features << "->" << out_features
+         << ", input=" << (spike_input ? "spikes" : "frames") << ", linear_as_conv=" << (linear_as_conv ? "true" : "false") << ")";
+}
+
+bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
+                                           const std::shared_ptr<torch::nn::Module>& replacement) {
+  return replace_member(*this, linear, "linear", name, replacement) ||
+         replace_member(*this, bn, "bn", name, replacement);
+}
+
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
   if (monitoring::active()) monitoring::synapse({linear.get(), x, /*time_major=*/true, input_kind()});
   const torch::Tensor merged = merge_time(x);
-  torch::Tensor y = linear_override ? linear_override(merged)
-                    : spike_input && torch::GradMode::is_enabled()
-                        ? functional::linear_binary_input(merged, *linear, linear_as_conv)
-                        : linear(merged);
-  y = split_time(bn_override && is_training() ? bn_override(y) : bn(y), x.size(0));
+  torch::Tensor y = replacement_of(linear) || !(spike_input && torch::GradMode::is_enabled())
+                        ? call_layer(linear, merged)
+                        : functional::linear_binary_input(merged, *linear, linear_as_conv);
+  y = split_time(call_layer(bn, y), x.size(0));
   if (attention) y = attention(y);
   torch::Tensor spikes = lif(y);
   monitoring::block(*this, spikes);
@@ -253,7 +273,7 @@ torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, Blo
               x_t.sizes());
   begin_step(state, x_t.size(0), "linear block");
   if (monitoring::active()) monitoring::synapse({linear.get(), x_t.unsqueeze(0), /*time_major=*/true, input_kind()});
-  torch::Tensor y = bn(linear_override ? linear_override(x_t) : linear(x_t));
+  torch::Tensor y = call_layer(bn, call_layer(linear, x_t));
   if (attention) y = attend_causal(*attention, state, y, steps);
   functional::LIFResult r = lif->forward_with_state(y.unsqueeze(0), state.membrane);
   state.membrane = r.state;

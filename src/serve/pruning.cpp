@@ -34,7 +34,7 @@ struct Keep {
 // The layer's output on the kept rows and inputs: the conv/linear on a slice, scattered into a tensor of biases.
 // Runs exactly the block's own call when everything is kept.
 torch::Tensor synapse_on_kept(const torch::Tensor& x, const Keep& keep, const torch::Tensor& weight,
-                              const torch::Tensor& bias, bool conv, const SynapseOverride& override_fn,
+                              const torch::Tensor& bias, bool conv,
                               const std::function<torch::Tensor(const torch::Tensor&)>& module, LayerWork& work) {
   const int64_t N = x.size(0), in = x.size(1), out = weight.size(0);
   const int64_t per_row_in = conv ? out * weight.size(2) * weight.size(3) * x.size(2) * x.size(3) : out;
@@ -44,7 +44,7 @@ torch::Tensor synapse_on_kept(const torch::Tensor& x, const Keep& keep, const to
   const bool all_rows = keep.rows.all().item<bool>(), all_inputs = keep.inputs.all().item<bool>();
   if (all_rows && all_inputs) {
     work.computed_macs += static_cast<double>(N * in * per_row_in);
-    return override_fn ? override_fn(x) : module(x);
+    return module(x);
   }
   const torch::Tensor rows = keep.rows.nonzero().flatten();
   const torch::Tensor inputs = keep.inputs.nonzero().flatten();
@@ -53,7 +53,7 @@ torch::Tensor synapse_on_kept(const torch::Tensor& x, const Keep& keep, const to
   torch::Tensor xs = x.index_select(0, rows), w = weight;
   torch::Tensor ys;
   if (all_inputs) {
-    ys = override_fn ? override_fn(xs) : module(xs);
+    ys = module(xs);
   } else {
     xs = xs.index_select(1, inputs);
     w = weight.index_select(1, inputs);
@@ -244,8 +244,8 @@ torch::Tensor pruned_forward(DvsNetImpl& net, const torch::Tensor& x, const Prun
     auto& b = *net.convs[i]->as<SpikingConvBlock>();
     LayerWork& work = work_of(stats, layer, "convs." + std::to_string(i) + ".conv", scratch);
     torch::Tensor z = synapse_on_kept(
-        y.flatten(0, 1), keep, b.conv->weight, b.conv->bias, true, b.conv_override,
-        [&](const torch::Tensor& v) { return b.conv(v); }, work);
+        y.flatten(0, 1), keep, b.conv->weight, b.conv->bias, true,
+        [&](const torch::Tensor& v) { return call_layer(b.conv, v); }, work);
     z = b.bn(z);
     if (b.pool > 1) z = torch::avg_pool2d(z, b.pool);
     z = z.view({T, B, z.size(1), z.size(2), z.size(3)});
@@ -263,8 +263,8 @@ torch::Tensor pruned_forward(DvsNetImpl& net, const torch::Tensor& x, const Prun
     auto& b = *net.fcs[i]->as<SpikingLinearBlock>();
     LayerWork& work = work_of(stats, layer, "fcs." + std::to_string(i) + ".linear", scratch);
     torch::Tensor z = synapse_on_kept(
-        y.flatten(0, 1), keep, b.linear->weight, b.linear->bias, false, b.linear_override,
-        [&](const torch::Tensor& v) { return b.linear(v); }, work);
+        y.flatten(0, 1), keep, b.linear->weight, b.linear->bias, false,
+        [&](const torch::Tensor& v) { return call_layer(b.linear, v); }, work);
     z = b.bn(z).view({T, B, z.size(1)});
     LayerMasks masks;
     const bool output_layer = i + 1 == net.fcs->size();

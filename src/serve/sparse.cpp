@@ -1,4 +1,4 @@
-// Sparse spike inference: both paths of a synaptic layer, the per-layer crossover, and installing them in a DvsNet.
+// Sparse spike inference: both paths of a synaptic layer, the per-layer crossover, and installing them in a network.
 #include "masnn/serve/sparse.h"
 
 #include <torch/torch.h>
@@ -7,6 +7,9 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
+#include <unordered_map>
+
+#include "masnn/util/monitor.h"
 
 #include "masnn/serve/sparse_kernels.h"
 #include "compat/torch_variant.h"
@@ -210,23 +213,75 @@ void SparseNetwork::clear_counts() {
   for (auto& l : layers) l->clear_counts();
 }
 
-SparseNetwork enable_sparse(DvsNetImpl& net, const SparseOptions& options) {
-  SparseNetwork result;
-  int64_t side = net.options.input_size();
-  for (size_t i = 0; i < net.convs->size(); ++i) {
-    auto block = net.convs[i]->as<SpikingConvBlock>();
-    auto s = std::make_shared<SparseSynapse>(*block->conv, side, side);
-    side /= block->pool;
-    result.names.push_back("convs." + std::to_string(i) + ".conv");
-    result.layers.push_back(s);
-    block->conv_override = [s](const torch::Tensor& x) { return s->forward(x); };
+namespace {
+
+// The synaptic layers of one forward, in call order, with their input's per-sample shape.
+class SynapseInputs : public Monitor {
+ public:
+  struct Layer {
+    std::string name;
+    const torch::nn::Module* layer;
+    std::vector<int64_t> sample_shape;  // [Cin,H,W] or [In]
+  };
+  void on_synapse(const std::string& name, const SynapseEvent& e) override {
+    if (e.kind == SynapseEvent::Kind::Values || seen_.count(e.layer)) return;
+    seen_[e.layer] = true;
+    const auto sizes = e.input.sizes().slice(e.time_major ? 2 : 1);
+    layers.push_back({name, e.layer, std::vector<int64_t>(sizes.begin(), sizes.end())});
   }
-  for (size_t i = 0; i < net.fcs->size(); ++i) {
-    auto block = net.fcs[i]->as<SpikingLinearBlock>();
-    auto s = std::make_shared<SparseSynapse>(*block->linear);
-    result.names.push_back("fcs." + std::to_string(i) + ".linear");
-    result.layers.push_back(s);
-    block->linear_override = [s](const torch::Tensor& x) { return s->forward(x); };
+  std::vector<Layer> layers;
+
+ private:
+  std::unordered_map<const torch::nn::Module*, bool> seen_;
+};
+
+}  // namespace
+
+void SparseConv2dImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::serve::SparseConv2d(" << synapse->describe() << ", mode=" << to_string(synapse->mode) << ")";
+}
+
+void SparseLinearImpl::pretty_print(std::ostream& stream) const {
+  stream << "masnn::serve::SparseLinear(" << synapse->describe() << ", mode=" << to_string(synapse->mode) << ")";
+}
+
+SparseNetwork enable_sparse(torch::nn::AnyModule& model, const torch::Tensor& example, const SparseOptions& options) {
+  torch::nn::Module& root = *model.ptr();
+  SynapseInputs inputs;
+  {
+    torch::NoGradGuard no_grad;
+    const bool was_training = root.is_training();
+    root.eval();
+    {
+      MonitorScope scope(inputs, root);
+      model.forward(example);
+    }
+    root.train(was_training);
+  }
+  SparseNetwork result;
+  for (const auto& l : inputs.layers) {
+    std::shared_ptr<torch::nn::Module> replacement;
+    std::shared_ptr<SparseSynapse> synapse;
+    try {
+      if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(l.layer)) {
+        if (l.sample_shape.size() != 3 || dynamic_cast<const LayerReplacement*>(l.layer)) continue;
+        auto r = std::make_shared<SparseConv2dImpl>(*conv, l.sample_shape[1], l.sample_shape[2]);
+        synapse = r->synapse;
+        replacement = r;
+      } else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(l.layer)) {
+        if (dynamic_cast<const LayerReplacement*>(l.layer)) continue;
+        auto r = std::make_shared<SparseLinearImpl>(*linear);
+        synapse = r->synapse;
+        replacement = r;
+      } else {
+        continue;
+      }
+    } catch (const std::invalid_argument&) {
+      continue;  // a conv the kernels do not cover (a strided one): it stays dense
+    }
+    replace_layer(root, l.name, replacement);
+    result.names.push_back(l.name);
+    result.layers.push_back(synapse);
   }
   for (auto& s : result.layers) {
     s->mode = options.mode;
@@ -236,9 +291,15 @@ SparseNetwork enable_sparse(DvsNetImpl& net, const SparseOptions& options) {
   return result;
 }
 
-void disable_sparse(DvsNetImpl& net) {
-  for (const auto& m : *net.convs) m->as<SpikingConvBlock>()->conv_override = nullptr;
-  for (const auto& m : *net.fcs) m->as<SpikingLinearBlock>()->linear_override = nullptr;
+void disable_sparse(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> dense;
+  for (const auto& item : model.named_modules()) {
+    if (const auto* conv = dynamic_cast<const SparseConv2dImpl*>(item.value().get()))
+      dense.emplace_back(item.key(), std::make_shared<torch::nn::Conv2dImpl>(*conv));
+    else if (const auto* linear = dynamic_cast<const SparseLinearImpl*>(item.value().get()))
+      dense.emplace_back(item.key(), std::make_shared<torch::nn::LinearImpl>(*linear));
+  }
+  for (const auto& [path, layer] : dense) replace_layer(model, path, layer);
 }
 
 }  // namespace masnn::serve

@@ -6,11 +6,10 @@
 #include <torch/autograd.h>
 #include <torch/torch.h>
 
-#include <set>
 #include <stdexcept>
 
-#include "masnn/models/res_snn.h"
-#include "masnn/models/spiking_blocks.h"
+#include "compat/torch_batchnorm.h"
+
 
 namespace masnn::train {
 namespace {
@@ -98,17 +97,6 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   }
 };
 
-template <typename BatchNormImpl>
-NormOverride make_override(std::shared_ptr<BatchNormImpl> bn, std::shared_ptr<Communicator> comm) {
-  return [bn = std::move(bn), comm = std::move(comm)](const torch::Tensor& x) {
-    const auto& o = bn->options;
-    std::optional<double> momentum;
-    if (o.momentum()) momentum = *o.momentum();
-    return sync_batch_norm(x, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->num_batches_tracked,
-                           momentum, o.eps(), comm);
-  };
-}
-
 }  // namespace
 
 torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
@@ -157,40 +145,28 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
 
 int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<Communicator>& comm) {
   if (!comm) throw std::invalid_argument("convert_sync_batch_norm: no communicator");
-  std::set<const torch::nn::Module*> converted;
-  for (const auto& m : model.modules(/*include_self=*/true)) {
-    if (auto conv = std::dynamic_pointer_cast<SpikingConvBlockImpl>(m)) {
-      conv->bn_override = make_override(conv->bn.ptr(), comm);
-      converted.insert(conv->bn.get());
-    } else if (auto linear = std::dynamic_pointer_cast<SpikingLinearBlockImpl>(m)) {
-      linear->bn_override = make_override(linear->bn.ptr(), comm);
-      converted.insert(linear->bn.get());
-    } else if (auto block = std::dynamic_pointer_cast<ResSnnBlockImpl>(m)) {
-      block->bn1_override = make_override(block->bn1.ptr(), comm);
-      block->bn2_override = make_override(block->bn2.ptr(), comm);
-      converted.insert(block->bn1.get());
-      converted.insert(block->bn2.get());
-      if (!block->shortcut_bn.is_empty()) {
-        block->shortcut_bn_override = make_override(block->shortcut_bn.ptr(), comm);
-        converted.insert(block->shortcut_bn.get());
-      }
-    } else if (auto net = std::dynamic_pointer_cast<ResSnnImpl>(m)) {
-      net->stem_bn_override = make_override(net->stem_bn.ptr(), comm);
-      converted.insert(net->stem_bn.get());
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> replacements;
+  for (const auto& item : model.named_modules("", /*include_self=*/true)) {
+    const auto& m = item.value();
+    if (dynamic_cast<LayerReplacement*>(m.get())) continue;  // converted already
+    if (auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(m))
+      replacements.emplace_back(item.key(), std::make_shared<SyncBatchNorm2dImpl>(*bn, comm));
+    else if (auto bn1 = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(m))
+      replacements.emplace_back(item.key(), std::make_shared<SyncBatchNorm1dImpl>(*bn1, comm));
+    else if (dynamic_cast<const torch::nn::BatchNorm3dImpl*>(m.get()))
+      replacements.emplace_back(item.key(), nullptr);
+  }
+  for (const auto& [path, replacement] : replacements) {
+    try {
+      if (!replacement) throw std::invalid_argument("a BatchNorm3d");
+      replace_layer(model, path, replacement);
+    } catch (const std::invalid_argument&) {
+      throw std::invalid_argument("dist.sync_bn: the BatchNorm layer '" + path +
+                                  "' cannot be replaced by synchronised BatchNorm (only the BatchNorm1d/2d layers "
+                                  "of masnn's blocks can); train this network with dist.sync_bn = false");
     }
   }
-  for (const auto& item : model.named_modules("", /*include_self=*/true)) {
-    const torch::nn::Module* m = item.value().get();
-    const bool is_bn = dynamic_cast<const torch::nn::BatchNorm1dImpl*>(m) ||
-                       dynamic_cast<const torch::nn::BatchNorm2dImpl*>(m) ||
-                       dynamic_cast<const torch::nn::BatchNorm3dImpl*>(m);
-    if (is_bn && !converted.count(m))
-      throw std::invalid_argument(
-          "dist.sync_bn: the BatchNorm layer '" + item.key() +
-          "' is not in a block that synchronised BatchNorm can replace (the DVS networks' "
-          "conv and linear blocks, the Res-SNNs' stem and blocks); train this network with dist.sync_bn = false");
-  }
-  return static_cast<int64_t>(converted.size());
+  return static_cast<int64_t>(replacements.size());
 }
 
 }  // namespace masnn::train

@@ -52,11 +52,13 @@ struct ResSnnBlockOptions {
 };
 
 /// x [T,B,Cin,H,W] (real-valued membrane input) -> branch(x) + shortcut(x), [T,B,Cout,ceil(H/s),ceil(W/s)].
-class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl> {
+/// Every conv and BN is replaceable (layer_replacement.h).
+class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl>, public ReplaceableLayers {
  public:
   explicit ResSnnBlockImpl(const ResSnnBlockOptions& options);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
+  bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
   torch::Tensor forward(const torch::Tensor& x);
   /// The residual branch alone (LIF -> conv -> BN -> LIF -> conv -> BN -> attention).
   torch::Tensor branch(const torch::Tensor& x);
@@ -72,8 +74,6 @@ class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl> {
   MultiDimAttention attention{nullptr};  ///< absent for attention "none"
   torch::nn::Conv2d shortcut_conv{nullptr};
   torch::nn::BatchNorm2d shortcut_bn{nullptr};
-  /// When set, used instead of bn1 / bn2 / shortcut_bn by forward in training mode (synchronised BN).
-  NormOverride bn1_override, bn2_override, shortcut_bn_override;
 };
 TORCH_MODULE(ResSnnBlock);
 
@@ -110,11 +110,13 @@ struct ResSnnOptions {
 /// A Res-SNN: x [B,C,H,W] (static image, repeated T = options.steps times) or [T,B,C,H,W] (any T; the built T
 /// when the attention has TA) -> logits [B,num_classes]. Any input side works (global pooling); sides not
 /// divisible by the strides round up, as the convs do.
-class ResSnnImpl : public torch::nn::Cloneable<ResSnnImpl> {
+/// stem_conv, stem_bn and fc are replaceable (layer_replacement.h).
+class ResSnnImpl : public torch::nn::Cloneable<ResSnnImpl>, public ReplaceableLayers {
  public:
   explicit ResSnnImpl(const ResSnnOptions& options);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
+  bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
   torch::Tensor forward(const torch::Tensor& x);
   /// The stem's output [T,B,stem_width,H',W'] (the membrane input of the first block).
   torch::Tensor stem(const torch::Tensor& x);
@@ -126,8 +128,6 @@ class ResSnnImpl : public torch::nn::Cloneable<ResSnnImpl> {
   ResSnnOptions options;
   torch::nn::Conv2d stem_conv{nullptr};
   torch::nn::BatchNorm2d stem_bn{nullptr};
-  /// When set, used instead of stem_bn by forward in training mode (synchronised BN).
-  NormOverride stem_bn_override;
   torch::nn::ModuleList stages{nullptr};  ///< one ModuleList of ResSnnBlocks per stage
   LIF head_lif{nullptr};
   torch::nn::Dropout dropout{nullptr};

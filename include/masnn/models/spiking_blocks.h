@@ -9,11 +9,11 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
-#include <functional>
 #include <vector>
 
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
+#include "masnn/models/layer_replacement.h"
 #include "masnn/neuron/lif.h"
 #include "masnn/util/monitor.h"
 
@@ -48,22 +48,16 @@ struct BlockStepState {
   void reset(int64_t row = -1);
 };
 
-/// The synaptic layer of a block replaced at inference: given the block's input merged over time ([N,Cin,H,W]
-/// or [N,Fin]), returns what the block's conv or linear module would (e.g. masnn/serve's event-driven path).
-using SynapseOverride = std::function<torch::Tensor(const torch::Tensor&)>;
-
-/// The BatchNorm of a block replaced in training mode: given what bn would see ([T*B,C,H,W] or [T*B,F]), returns
-/// what it would (e.g. synchronised BN across the ranks of a distributed job, masnn/train/sync_batch_norm.h). The
-/// replacement owns the statistics it uses; eval mode and forward_step always use bn itself.
-using NormOverride = std::function<torch::Tensor(const torch::Tensor&)>;
-
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF
 /// -> spikes [T,B,Cout,H/pool,W/pool].
-class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
+/// conv and bn are replaceable (layer_replacement.h): the replacement receives the input merged over time.
+class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl>, public ReplaceableLayers {
  public:
   SpikingConvBlockImpl(int64_t in_channels, int64_t out_channels, int64_t pool, int64_t steps,
                        const LayerAttention& attention, const LIFOptions& lif);
   void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
   /// x is taken by value: a caller that moves its input in lets its memory go once the convolution has read it.
   torch::Tensor forward(torch::Tensor x);
   /// Step-at-a-time inference (eval mode): one step x_t [B,Cin,H,W] -> spikes [B,Cout,H/pool,W/pool], carrying
@@ -93,19 +87,18 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl> {
   /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
   /// membrane is stored; false keeps them apart (the oracle).
   bool fused_scale_lif = true;
-  /// When set (inference only), used instead of conv by forward and forward_step.
-  SynapseOverride conv_override;
-  /// When set, used instead of bn by forward in training mode.
-  NormOverride bn_override;
 };
 TORCH_MODULE(SpikingConvBlock);
 
 /// [T,B,Fin] -> linear (bias) -> BN1d over T*B -> TA (when the type has T) -> LIF -> spikes [T,B,Fout].
-class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImpl> {
+/// linear and bn are replaceable (layer_replacement.h).
+class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImpl>, public ReplaceableLayers {
  public:
   SpikingLinearBlockImpl(int64_t in_features, int64_t out_features, int64_t steps, const LayerAttention& attention,
                          const LIFOptions& lif);
   void reset() override;
+  void pretty_print(std::ostream& stream) const override;
+  bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
   torch::Tensor forward(const torch::Tensor& x);
   /// Step-at-a-time inference (eval mode): x_t [B,Fin] -> spikes [B,Fout], carrying `state` (TA causal, as in
   /// SpikingConvBlockImpl::forward_step).
@@ -127,10 +120,6 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
   /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
   bool linear_as_conv = true;
-  /// When set (inference only), used instead of linear by forward and forward_step.
-  SynapseOverride linear_override;
-  /// When set, used instead of bn by forward in training mode.
-  NormOverride bn_override;
 };
 TORCH_MODULE(SpikingLinearBlock);
 

@@ -1,10 +1,12 @@
-// Sparse spike inference: the conv and linear layers of a DvsNet run event-driven (masnn/serve/sparse_kernels.h)
+// Sparse spike inference: the conv and linear layers of a network whose input is spikes or event frames run
+// event-driven (masnn/serve/sparse_kernels.h)
 // when their input is sparse enough to make that faster than the dense LibTorch layer. Each layer measures the
 // density (fraction of nonzero inputs: the firing rate of the spiking layer feeding it, or the event density of
 // the frames) of every call and takes the sparse path below its crossover density, calibrated per layer shape
 // and batch size by timing both paths on this CPU.
 #pragma once
 
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
@@ -14,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "masnn/models/dvs_net.h"
+#include "masnn/models/layer_replacement.h"
 
 namespace masnn::serve {
 
@@ -89,7 +91,29 @@ struct SparseOptions {
   int repeats = 5;
 };
 
-/// The layers enable_sparse installed, in forward order (convs.0.conv, ..., fcs.0.linear, ...).
+/// A conv layer replaced by its event-driven form (masnn/models/layer_replacement.h): the same parameters, the
+/// forward of `synapse` (the path its mode and the input's density choose). disable_sparse puts the conv back.
+class SparseConv2dImpl : public torch::nn::Conv2dImpl, public LayerReplacement {
+ public:
+  /// For inputs [N,Cin,height,width]; throws std::invalid_argument for a conv the kernels do not cover.
+  SparseConv2dImpl(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width)
+      : torch::nn::Module(conv), torch::nn::Conv2dImpl(conv), synapse(std::make_shared<SparseSynapse>(conv, height, width)) {}
+  torch::Tensor replaced_forward(const torch::Tensor& x) override { return synapse->forward(x); }
+  void pretty_print(std::ostream& stream) const override;
+  std::shared_ptr<SparseSynapse> synapse;
+};
+
+/// A linear layer replaced by its event-driven form, as SparseConv2dImpl.
+class SparseLinearImpl : public torch::nn::LinearImpl, public LayerReplacement {
+ public:
+  explicit SparseLinearImpl(const torch::nn::LinearImpl& linear)
+      : torch::nn::Module(linear), torch::nn::LinearImpl(linear), synapse(std::make_shared<SparseSynapse>(linear)) {}
+  torch::Tensor replaced_forward(const torch::Tensor& x) override { return synapse->forward(x); }
+  void pretty_print(std::ostream& stream) const override;
+  std::shared_ptr<SparseSynapse> synapse;
+};
+
+/// The layers enable_sparse replaced, in forward order (convs.0.conv, ..., fcs.0.linear; stages.0.0.conv1, ...).
 struct SparseNetwork {
   std::vector<std::string> names;
   std::vector<std::shared_ptr<SparseSynapse>> layers;
@@ -97,10 +121,14 @@ struct SparseNetwork {
   void clear_counts();
 };
 
-/// Installs a SparseSynapse as the conv/linear override of every block of `net` (forward and forward_step then use
-/// it), calibrated (Auto) for options.calibrate_batches. The network's weights must not change afterwards.
-SparseNetwork enable_sparse(DvsNetImpl& net, const SparseOptions& options = {});
-/// Removes the overrides: the dense LibTorch layers again.
-void disable_sparse(DvsNetImpl& net);
+/// Replaces every conv and linear layer of `model` whose input is spikes or the network's input frames (as the
+/// layers report it to monitors during one forward of `example`, e.g. models::example_input) and that the kernels
+/// cover (stride 1, square kernel, zero padding) by its event-driven form (forward and step-at-a-time inference then
+/// use it), calibrated (Auto) for options.calibrate_batches. Layers on real values (a residual shortcut, a head
+/// after the mean over time) and strided convs stay dense. The weights must not change afterwards.
+SparseNetwork enable_sparse(torch::nn::AnyModule& model, const torch::Tensor& example,
+                            const SparseOptions& options = {});
+/// Puts back the dense LibTorch layers.
+void disable_sparse(torch::nn::Module& model);
 
 }  // namespace masnn::serve

@@ -5,12 +5,14 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/types.h>
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 
+#include "masnn/models/layer_replacement.h"
 #include "masnn/train/distributed.h"
 
 namespace masnn::train {
@@ -25,10 +27,37 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
                               torch::Tensor running_mean, torch::Tensor running_var, torch::Tensor num_batches_tracked,
                               std::optional<double> momentum, double eps, const std::shared_ptr<Communicator>& comm);
 
-/// Makes the BatchNorm layers of a network synchronised in training mode: the BN of every block of the DVS
-/// networks (SpikingConvBlock, SpikingLinearBlock: bn_override) and of the Res-SNNs (the stem, every ResSnnBlock:
-/// bn1/bn2/shortcut_bn_override); eval mode keeps the layers' own running statistics. Returns how many layers
-/// were converted. Throws std::invalid_argument naming a BatchNorm layer it cannot reach (one outside such blocks).
+/// (torch::nn::Module is a virtual base: the most derived class copies it, with the layer's parameters.)
+/// A BatchNorm layer synchronised across the ranks of `comm` in training mode (sync_batch_norm); in eval mode the
+/// layer itself. It shares the parameters and running statistics of the layer it was made from and replaces it in
+/// its block (masnn/models/layer_replacement.h).
+template <typename BatchNormImpl>
+class SyncBatchNormImpl : public BatchNormImpl, public LayerReplacement {
+ public:
+  SyncBatchNormImpl(const BatchNormImpl& layer, std::shared_ptr<Communicator> comm)
+      : torch::nn::Module(layer), BatchNormImpl(layer), comm_(std::move(comm)) {}
+  torch::Tensor replaced_forward(const torch::Tensor& x) override {
+    if (!this->is_training()) return BatchNormImpl::forward(x);
+    const auto& o = this->options;
+    std::optional<double> momentum;
+    if (o.momentum()) momentum = *o.momentum();
+    return sync_batch_norm(x, this->weight, this->bias, this->running_mean, this->running_var,
+                           this->num_batches_tracked, momentum, o.eps(), comm_);
+  }
+  void pretty_print(std::ostream& stream) const override {
+    stream << "masnn::train::SyncBatchNorm(" << this->options.num_features() << ", eps=" << this->options.eps()
+           << ", world_size=" << comm_->world_size() << ")";
+  }
+
+ private:
+  std::shared_ptr<Communicator> comm_;
+};
+using SyncBatchNorm1dImpl = SyncBatchNormImpl<torch::nn::BatchNorm1dImpl>;
+using SyncBatchNorm2dImpl = SyncBatchNormImpl<torch::nn::BatchNorm2dImpl>;
+
+/// Replaces every BatchNorm1d/2d layer of a network by its synchronised form (replace_layer); eval mode keeps the
+/// layers' own running statistics. Returns how many layers were converted. Throws std::invalid_argument naming a
+/// BatchNorm layer it cannot replace (one whose module does not let others replace it, or a BatchNorm3d).
 int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<Communicator>& comm);
 
 }  // namespace masnn::train
