@@ -77,7 +77,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
     if (!impl) throw std::invalid_argument("bench sparse: " + c.checkpoint + " is not a DVS network");
     impl->eval();
     std::vector<std::string> sets;
-    if (!c.data.empty()) sets.push_back("data.root=\"" + c.data + "\"");
+    if (!c.data.empty()) sets.push_back(train::config_assignment("data.root", c.data));
     sets.push_back("train.quiet=true");
     const train::TrainConfig config = train::parse_config(info.config_toml, c.checkpoint + " (its config)", sets);
     auto test_set = train::make_dataset(config, data::Split::Test);

@@ -496,7 +496,7 @@ Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint,
   train::CheckpointInfo info;
   const auto model = train::load_model(checkpoint, &info);
   auto sets = options.overrides;
-  if (!data.empty()) sets.push_back("data.root=\"" + data + "\"");
+  if (!data.empty()) sets.push_back(train::config_assignment("data.root", data));
   if (options.samples > 0) sets.push_back("data.limit_test=" + std::to_string(options.samples));
   if (options.quiet) sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_config(info.config_toml, checkpoint + " (its config)", sets);

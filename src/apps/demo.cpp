@@ -53,8 +53,8 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
   for (const char* attention : {"none", "TCSA"}) {
     std::vector<std::string> sets = overrides;
     sets.push_back(std::string("model.attention=") + attention);
-    sets.push_back("data.root=\"" + data_root + "\"");
-    sets.push_back("train.out_dir=\"" + (fs::path(out_dir) / attention).string() + "\"");
+    sets.push_back(train::config_assignment("data.root", data_root));
+    sets.push_back(train::config_assignment("train.out_dir", (fs::path(out_dir) / attention).string()));
     if (quiet) sets.push_back("train.quiet=true");
     const TrainConfig config = parse_config(kDemoConfig, "demo config", sets);
     check_model_config(config.model);

@@ -108,7 +108,7 @@ void eval_dataset(const EvalArgs& a) {
   train::CheckpointInfo info;
   auto model = train::load_model(a.checkpoint, &info);
   auto sets = a.sets;
-  if (!a.data.empty()) sets.push_back("data.root=\"" + a.data + "\"");
+  if (!a.data.empty()) sets.push_back(train::config_assignment("data.root", a.data));
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   if (a.quiet) sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);

@@ -76,7 +76,7 @@ void run(const PruneArgs& a) {
   }
 
   auto sets = a.sets;
-  if (!a.data.empty()) sets.push_back("data.root=\"" + a.data + "\"");
+  if (!a.data.empty()) sets.push_back(train::config_assignment("data.root", a.data));
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   sets.push_back("train.batch_size=" + std::to_string(a.batch));
   sets.push_back("train.quiet=true");

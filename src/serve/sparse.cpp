@@ -12,6 +12,7 @@
 #include "masnn/util/monitor.h"
 
 #include "masnn/serve/sparse_kernels.h"
+#include "compat/torch_module_base.h"
 #include "compat/torch_variant.h"
 
 namespace masnn::serve {
@@ -236,6 +237,13 @@ class SynapseInputs : public Monitor {
 };
 
 }  // namespace
+
+SparseConv2dImpl::SparseConv2dImpl(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width)
+    : MASNN_COPY_MODULE_BASE(conv) torch::nn::Conv2dImpl(conv),
+      synapse(std::make_shared<SparseSynapse>(conv, height, width)) {}
+
+SparseLinearImpl::SparseLinearImpl(const torch::nn::LinearImpl& linear)
+    : MASNN_COPY_MODULE_BASE(linear) torch::nn::LinearImpl(linear), synapse(std::make_shared<SparseSynapse>(linear)) {}
 
 void SparseConv2dImpl::pretty_print(std::ostream& stream) const {
   stream << "masnn::serve::SparseConv2d(" << synapse->describe() << ", mode=" << to_string(synapse->mode) << ")";

@@ -4,7 +4,9 @@
 
 #include <c10/core/Device.h>
 #include <toml++/toml.h>
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -164,6 +166,282 @@ toml::table resolve_extends(toml::table table, const std::string& source, int de
   return base;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The schema: every key once, with its type, rule and help. Parsing, validation, to_toml and the key reference
+// (config_keys, docs/config.md) all walk this table.
+
+// "0.08", "1", "1e-06": a rule's bound as the messages write it.
+std::string fmt_number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+template <typename T>
+struct optional_value {
+  using type = T;
+  static constexpr bool optional = false;
+};
+template <typename T>
+struct optional_value<std::optional<T>> {
+  using type = T;
+  static constexpr bool optional = true;
+};
+
+// What a key's value must satisfy: a numeric range or a list of choices (text for messages and the docs).
+struct Rule {
+  std::string text;                              // "> 0", "in [0, 1)", "one of adam, sgd"; empty = any value
+  std::function<bool(double)> number;            // numeric keys
+  std::vector<std::string> choices;              // string keys
+  bool accepts(double v) const { return !number || number(v); }
+  bool accepts(const std::string& v) const {
+    return choices.empty() || std::find(choices.begin(), choices.end(), v) != choices.end();
+  }
+};
+
+Rule any() { return {}; }
+Rule at_least(double lo) {
+  return {">= " + fmt_number(lo), [lo](double v) { return v >= lo; }, {}};
+}
+Rule above(double lo) {
+  return {"> " + fmt_number(lo), [lo](double v) { return v > lo; }, {}};
+}
+Rule within(double lo, double hi, bool lo_open, bool hi_open) {
+  return {std::string("in ") + (lo_open ? "(" : "[") + fmt_number(lo) + ", " + fmt_number(hi) + (hi_open ? ")" : "]"),
+          [=](double v) { return (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi); },
+          {}};
+}
+Rule one_of(std::vector<std::string> choices) {
+  std::string text = "one of ";
+  for (size_t i = 0; i < choices.size(); ++i) text += (i ? ", " : "") + choices[i];
+  return {text, nullptr, std::move(choices)};
+}
+
+struct KeySpec {
+  ConfigKey key;
+  std::string rule_text;
+  std::function<void(KeyReader&, TrainConfig&)> read;
+  std::function<std::optional<std::string>(const TrainConfig&)> violation;  // the value breaking the rule, as text
+  std::function<void(const TrainConfig&, toml::table&)> write;  // into the section's table; absent optionals skip
+};
+
+template <typename T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "bool";
+  else if constexpr (std::is_same_v<T, std::string>) return "string";
+  else if constexpr (std::is_floating_point_v<T>) return "number";
+  else return "integer";
+}
+
+// The value as text when it breaks the rule.
+template <typename T>
+std::optional<std::string> violation_of(const Rule& rule, const T& v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return std::nullopt;
+  } else if constexpr (std::is_same_v<T, std::string>) {
+    if (rule.accepts(v)) return std::nullopt;
+    return "'" + v + "'";
+  } else {
+    if (rule.accepts(static_cast<double>(v))) return std::nullopt;
+    return fmt_number(static_cast<double>(v));
+  }
+}
+
+// The value as TOML stores it (seed: uint64 kept as a non-negative int64).
+template <typename T>
+auto to_toml_value(const T& v) {
+  if constexpr (std::is_same_v<T, uint64_t>) return static_cast<int64_t>(v);
+  else return v;
+}
+
+// A key bound to a field: `section.*field` of TrainConfig; std::optional fields are absent unless set.
+template <typename Section, typename T>
+KeySpec field(const char* name, Section TrainConfig::*section, T Section::*member, Rule rule, const char* help) {
+  using Value = typename optional_value<T>::type;
+  KeySpec k;
+  k.key.name = name;
+  k.key.type = type_name<Value>();
+  k.key.allowed = rule.text;
+  k.key.help = help;
+  const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
+  k.rule_text = rule.text;
+  k.read = [name = std::string(name), section, member](KeyReader& r, TrainConfig& c) {
+    if constexpr (std::is_same_v<T, uint64_t>) {
+      int64_t v = static_cast<int64_t>(c.*section.*member);
+      r.read(name, v);
+      if (v < 0) r.fail(name, "a non-negative integer");
+      c.*section.*member = static_cast<uint64_t>(v);
+    } else {
+      r.read(name, c.*section.*member);
+    }
+  };
+  k.violation = [section, member, rule](const TrainConfig& c) -> std::optional<std::string> {
+    const T& v = c.*section.*member;
+    if constexpr (optional_value<T>::optional) {
+      if (!v) return std::nullopt;
+      return violation_of(rule, *v);
+    } else {
+      return violation_of(rule, v);
+    }
+  };
+  k.write = [leaf, section, member](const TrainConfig& c, toml::table& t) {
+    const T& v = c.*section.*member;
+    if constexpr (optional_value<T>::optional) {
+      if (v) t.insert(leaf, *v);
+    } else {
+      t.insert(leaf, to_toml_value(v));
+    }
+  };
+  return k;
+}
+
+const std::vector<KeySpec>& schema() {
+  using C = TrainConfig;
+  static const std::vector<KeySpec> keys = [] {
+    std::vector<KeySpec> k;
+    const auto M = &C::model;
+    const auto D = &C::data;
+    const auto T = &C::train;
+    const auto G = &C::dist;
+    // [model]
+    k.push_back(field("model.name", M, &ModelConfig::name, any(),
+                      "network: dvs-gesture, dvs-gait, dvs-small, res-snn-18, res-snn-34, res-snn-104, res-snn-mini"));
+    k.push_back(field("model.attention", M, &ModelConfig::attention, any(),
+                      "none, TA, CA, SA, TCA, TSA, CSA or TCSA (MA)"));
+    k.push_back(field("model.placement", M, &ModelConfig::placement, one_of({"conv-post", "activate-pre"}),
+                      "where CA/SA act: on the membrane input (reference code) or inside the neuron (paper)"));
+    k.push_back(field("model.t_ratio", M, &ModelConfig::t_ratio, at_least(1), "temporal attention's reduction ratio"));
+    k.push_back(field("model.c_ratio", M, &ModelConfig::c_ratio, at_least(1), "channel attention's reduction ratio"));
+    k.push_back(field("model.kernel_size", M, &ModelConfig::kernel_size, at_least(1), "spatial attention's conv size"));
+    k.push_back(field("model.per_step", M, &ModelConfig::per_step, any(), "CA/SA per time step at conv-post"));
+    k.push_back(field("model.lif.neuron", M, &ModelConfig::neuron, one_of({"reference-dvs", "reference-resnet"}),
+                      "LIF preset; the model.lif keys below override its fields"));
+    k.push_back(field("model.lif.threshold", M, &ModelConfig::threshold, any(), "firing threshold"));
+    k.push_back(field("model.lif.v_reset", M, &ModelConfig::v_reset, any(), "reset potential"));
+    k.push_back(field("model.lif.decay", M, &ModelConfig::decay, any(), "membrane decay per step"));
+    k.push_back(field("model.lif.bias", M, &ModelConfig::bias, any(), "constant input per step"));
+    k.push_back(field("model.lif.surrogate_width", M, &ModelConfig::surrogate_width, any(),
+                      "surrogate gradient's width"));
+    k.push_back(field("model.lif.reset", M, &ModelConfig::reset, one_of({"hard", "soft", "none"}),
+                      "reset after a spike"));
+    k.push_back(field("model.lif.surrogate", M, &ModelConfig::surrogate, one_of({"rectangular", "sigmoid", "arctan"}),
+                      "surrogate gradient"));
+    k.push_back(field("model.lif.backend", M, &ModelConfig::backend, one_of({"fused", "composed"}),
+                      "fused kernel or LibTorch ops (the oracle)"));
+    k.push_back(field("model.lif.fire_at_equal", M, &ModelConfig::fire_at_equal, any(),
+                      "a spike when the potential equals the threshold"));
+    k.push_back(field("model.lif.detach_reset", M, &ModelConfig::detach_reset, any(),
+                      "no gradient through the reset"));
+    k.push_back(field("model.lif.learnable_decay", M, &ModelConfig::learnable_decay, any(),
+                      "the decay is a trained parameter"));
+    // [data]
+    k.push_back(field("data.dataset", D, &DataConfig::dataset,
+                      one_of({"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture", "imagefolder",
+                              "imagenet", "fashion-mnist"}),
+                      "event datasets, or images: imagefolder (alias imagenet), fashion-mnist"));
+    k.push_back(field("data.root", D, &DataConfig::root, any(),
+                      "dataset folder (synthetic-gesture: generated there on first use, default "
+                      "<out_dir>/synthetic-gesture; fashion-mnist: default /usr/share/datasets/fashion-mnist)"));
+    k.push_back(field("data.steps", D, &DataConfig::steps, at_least(1),
+                      "T (the Res-SNNs repeat a static image T times)"));
+    k.push_back(field("data.dt_ms", D, &DataConfig::dt_ms, above(0), "frame window, ms (time-window slicing)"));
+    k.push_back(field("data.ds", D, &DataConfig::ds, at_least(1), "spatial down-sampling of the sensor"));
+    k.push_back(field("data.slicing", D, &DataConfig::slicing, one_of({"time-window", "event-count", "time-bins"}),
+                      "frames of dt_ms, of equal event counts, or T equal bins over the sample"));
+    k.push_back(field("data.binary", D, &DataConfig::binary, any(), "0/1 frames instead of event counts"));
+    k.push_back(field("data.normalization", D, &DataConfig::normalization,
+                      one_of({"none", "max-per-frame", "max-per-sample"}), "frame scaling"));
+    k.push_back(field("data.clips", D, &DataConfig::clips, at_least(1), "test clips per sample (voting)"));
+    k.push_back(field("data.max_shift", D, &DataConfig::max_shift, at_least(0),
+                      "training augmentation: random shift in sensor pixels (fashion-mnist: the padding of its random "
+                      "28x28 crop; 0 for imagefolder)"));
+    k.push_back(field("data.flip", D, &DataConfig::flip, within(0, 1, false, false),
+                      "training augmentation: horizontal flip probability"));
+    k.push_back(field("data.workers", D, &DataConfig::workers, at_least(1),
+                      "loader (decoding) threads (results do not depend on it)"));
+    k.push_back(field("data.cache", D, &DataConfig::cache, any(),
+                      "convert the events once into a checksummed binary cache in <data.root>/.masnn-cache"));
+    k.push_back(field("data.synth_users", D, &DataConfig::synth_users, at_least(1),
+                      "synthetic-gesture: users to generate"));
+    k.push_back(field("data.limit_train", D, &DataConfig::limit_train, at_least(0),
+                      "use only the first N training samples, 0 = all (images: N spread evenly over the classes)"));
+    k.push_back(field("data.limit_test", D, &DataConfig::limit_test, at_least(0),
+                      "use only the first N test samples, 0 = all"));
+    k.push_back(field("data.image_size", D, &DataConfig::image_size, at_least(0),
+                      "images: network input side, 0 = the dataset's (224 for imagefolder, 28 for fashion-mnist)"));
+    k.push_back(field("data.resize_size", D, &DataConfig::resize_size, at_least(0),
+                      "imagefolder: evaluation resize of the shorter side before the centre crop, 0 = image_size x 8/7"));
+    k.push_back(field("data.min_scale", D, &DataConfig::min_scale, within(0, 1, true, false),
+                      "imagefolder: RandomResizedCrop's smallest area fraction"));
+    k.push_back(field("data.auto_augment", D, &DataConfig::auto_augment, any(),
+                      "images: AutoAugment (ImageNet policy) on training images"));
+    // [train]
+    k.push_back(field("train.epochs", T, &TrainSettings::epochs, at_least(1), "epochs"));
+    k.push_back(field("train.batch_size", T, &TrainSettings::batch_size, at_least(1),
+                      "samples per step (per rank in a distributed job)"));
+    k.push_back(field("train.optimizer", T, &TrainSettings::optimizer, one_of({"adam", "sgd"}), "optimizer"));
+    k.push_back(field("train.lr", T, &TrainSettings::lr, above(0), "learning rate"));
+    k.push_back(field("train.beta1", T, &TrainSettings::beta1, within(0, 1, false, true), "Adam's beta1"));
+    k.push_back(field("train.beta2", T, &TrainSettings::beta2, within(0, 1, false, true), "Adam's beta2"));
+    k.push_back(field("train.momentum", T, &TrainSettings::momentum, within(0, 1, false, true), "SGD's momentum"));
+    k.push_back(field("train.weight_decay", T, &TrainSettings::weight_decay, at_least(0), "weight decay"));
+    k.push_back(field("train.scheduler", T, &TrainSettings::scheduler, one_of({"plateau", "cosine", "step", "none"}),
+                      "learning-rate schedule: plateau (on the train loss), cosine, step, none; the last three after "
+                      "warmup_epochs of linear warm-up"));
+    k.push_back(field("train.plateau_factor", T, &TrainSettings::plateau_factor, within(0, 1, true, true),
+                      "plateau: factor on the learning rate"));
+    k.push_back(field("train.plateau_patience", T, &TrainSettings::plateau_patience, at_least(0),
+                      "plateau: epochs without improvement before it acts"));
+    k.push_back(field("train.step_size", T, &TrainSettings::step_size, at_least(1), "step: epochs per step"));
+    k.push_back(field("train.step_gamma", T, &TrainSettings::step_gamma, above(0), "step: factor per step"));
+    k.push_back(field("train.warmup_epochs", T, &TrainSettings::warmup_epochs, at_least(0),
+                      "linear warm-up epochs (cosine, step, none): lr = base x (e + 1) / (warmup + 1) in epoch e"));
+    k.push_back(field("train.loss", T, &TrainSettings::loss, one_of({"mse", "ce"}),
+                      "mse on firing rates vs one-hot (reference) or ce"));
+    k.push_back(field("train.label_smoothing", T, &TrainSettings::label_smoothing, within(0, 1, false, true),
+                      "ce: label smoothing"));
+    k.push_back(field("train.grad_clip", T, &TrainSettings::grad_clip, at_least(0),
+                      "max global gradient norm (0 = off)"));
+    k.push_back(field("train.seed", T, &TrainSettings::seed, at_least(0),
+                      "fixes initialisation, shuffling, clips and augmentation"));
+    k.push_back(field("train.out_dir", T, &TrainSettings::out_dir, any(), "run folder (checkpoints, logs)"));
+    k.push_back(field("train.quiet", T, &TrainSettings::quiet, any(), "no progress output"));
+    k.push_back(field("train.eval_every", T, &TrainSettings::eval_every, at_least(1),
+                      "evaluate every N epochs (and at the last)"));
+    k.push_back(field("train.device", T, &TrainSettings::device, any(),
+                      "cpu, cuda or cuda:N (a CUDA build of LibTorch)"));
+    k.push_back(field("train.amp", T, &TrainSettings::amp, any(),
+                      "mixed precision: float16 autocast with loss scaling (CUDA only)"));
+    // [dist]
+    k.push_back(field("dist.backend", G, &DistConfig::backend, one_of({"auto", "gloo", "nccl"}),
+                      "in a job of more than one process: auto (NCCL for a CUDA model when built with it, else Gloo)"));
+    k.push_back(field("dist.timeout_s", G, &DistConfig::timeout_s, above(0),
+                      "rendezvous and collective timeout, seconds (env MASNN_DIST_TIMEOUT overrides)"));
+    k.push_back(field("dist.bucket_mb", G, &DistConfig::bucket_mb, above(0), "gradient all-reduce bucket size, MiB"));
+    k.push_back(field("dist.sync_bn", G, &DistConfig::sync_bn, any(), "synchronised BatchNorm across the ranks"));
+    k.push_back(field("dist.find_unused_parameters", G, &DistConfig::find_unused_parameters, any(),
+                      "allow parameters that get no gradient in a step (slower)"));
+    k.push_back(field("dist.broadcast_buffers", G, &DistConfig::broadcast_buffers, any(),
+                      "copy rank 0's BN running statistics to every rank before each step (off with sync_bn)"));
+    // Defaults as TOML text, from a default TrainConfig.
+    const TrainConfig defaults;
+    for (auto& spec : k) {
+      toml::table t;
+      spec.write(defaults, t);
+      if (t.empty()) {
+        spec.key.default_value = "(preset's)";
+      } else {
+        std::ostringstream text;
+        text << t;  // "leaf = value"
+        const std::string line = text.str();
+        spec.key.default_value = line.substr(line.find(" = ") + 3);
+      }
+    }
+    return k;
+  }();
+  return keys;
+}
+
 }  // namespace
 
 TrainConfig parse_config(const std::string& text, const std::string& source,
@@ -173,117 +451,17 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
 
   TrainConfig c;
   KeyReader r(root, source);
-  ModelConfig& m = c.model;
-  r.read("model.name", m.name);
-  r.read("model.attention", m.attention);
-  r.read("model.placement", m.placement);
-  r.read("model.t_ratio", m.t_ratio);
-  r.read("model.c_ratio", m.c_ratio);
-  r.read("model.kernel_size", m.kernel_size);
-  r.read("model.per_step", m.per_step);
-  r.read("model.lif.neuron", m.neuron);
-  r.read("model.lif.threshold", m.threshold);
-  r.read("model.lif.v_reset", m.v_reset);
-  r.read("model.lif.decay", m.decay);
-  r.read("model.lif.bias", m.bias);
-  r.read("model.lif.surrogate_width", m.surrogate_width);
-  r.read("model.lif.reset", m.reset);
-  r.read("model.lif.surrogate", m.surrogate);
-  r.read("model.lif.backend", m.backend);
-  r.read("model.lif.fire_at_equal", m.fire_at_equal);
-  r.read("model.lif.detach_reset", m.detach_reset);
-  r.read("model.lif.learnable_decay", m.learnable_decay);
-
-  DataConfig& d = c.data;
-  r.read("data.dataset", d.dataset);
-  r.read("data.root", d.root);
-  r.read("data.steps", d.steps);
-  r.read("data.dt_ms", d.dt_ms);
-  r.read("data.ds", d.ds);
-  r.read("data.slicing", d.slicing);
-  r.read("data.binary", d.binary);
-  r.read("data.normalization", d.normalization);
-  r.read("data.clips", d.clips);
-  r.read("data.max_shift", d.max_shift);
-  r.read("data.flip", d.flip);
-  r.read("data.workers", d.workers);
-  r.read("data.cache", d.cache);
-  r.read("data.synth_users", d.synth_users);
-  r.read("data.limit_train", d.limit_train);
-  r.read("data.limit_test", d.limit_test);
-  r.read("data.image_size", d.image_size);
-  r.read("data.resize_size", d.resize_size);
-  r.read("data.min_scale", d.min_scale);
-  r.read("data.auto_augment", d.auto_augment);
-
-  TrainSettings& t = c.train;
-  r.read("train.epochs", t.epochs);
-  r.read("train.batch_size", t.batch_size);
-  r.read("train.optimizer", t.optimizer);
-  r.read("train.lr", t.lr);
-  r.read("train.beta1", t.beta1);
-  r.read("train.beta2", t.beta2);
-  r.read("train.momentum", t.momentum);
-  r.read("train.weight_decay", t.weight_decay);
-  r.read("train.scheduler", t.scheduler);
-  r.read("train.plateau_factor", t.plateau_factor);
-  r.read("train.plateau_patience", t.plateau_patience);
-  r.read("train.step_size", t.step_size);
-  r.read("train.step_gamma", t.step_gamma);
-  r.read("train.warmup_epochs", t.warmup_epochs);
-  r.read("train.loss", t.loss);
-  r.read("train.label_smoothing", t.label_smoothing);
-  r.read("train.grad_clip", t.grad_clip);
-  int64_t seed = static_cast<int64_t>(t.seed);
-  r.read("train.seed", seed);
-  require(seed >= 0, source, "train.seed", "a non-negative integer");
-  t.seed = static_cast<uint64_t>(seed);
-  r.read("train.out_dir", t.out_dir);
-  r.read("train.quiet", t.quiet);
-  r.read("train.eval_every", t.eval_every);
-  r.read("train.device", t.device);
-  r.read("train.amp", t.amp);
-  DistConfig& g = c.dist;
-  r.read("dist.backend", g.backend);
-  r.read("dist.timeout_s", g.timeout_s);
-  r.read("dist.bucket_mb", g.bucket_mb);
-  r.read("dist.sync_bn", g.sync_bn);
-  r.read("dist.find_unused_parameters", g.find_unused_parameters);
-  r.read("dist.broadcast_buffers", g.broadcast_buffers);
+  for (const auto& spec : schema()) spec.read(r, c);
   r.check_all_used();
+  for (const auto& spec : schema())
+    if (const auto got = spec.violation(c)) r.fail(spec.key.name, spec.rule_text + " (got " + *got + ")");
 
-  auto one_of = [&](const std::string& key, const std::string& v, std::initializer_list<const char*> allowed) {
-    std::string list;
-    for (const char* a : allowed) {
-      if (v == a) return;
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    r.fail(key, "one of " + list + " (got '" + v + "')");
-  };
-  one_of("model.placement", m.placement, {"conv-post", "activate-pre"});
-  one_of("model.lif.neuron", m.neuron, {"reference-dvs", "reference-resnet"});
-  one_of("data.dataset", d.dataset,
-         {"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture", "imagefolder", "imagenet",
-          "fashion-mnist"});
-  one_of("data.slicing", d.slicing, {"time-window", "event-count", "time-bins"});
-  one_of("data.normalization", d.normalization, {"none", "max-per-frame", "max-per-sample"});
-  one_of("train.optimizer", t.optimizer, {"adam", "sgd"});
-  one_of("train.scheduler", t.scheduler, {"plateau", "cosine", "step", "none"});
-  one_of("train.loss", t.loss, {"mse", "ce"});
-  require(d.steps >= 1, source, "data.steps", ">= 1");
-  require(d.dt_ms > 0, source, "data.dt_ms", "> 0");
-  require(d.ds >= 1, source, "data.ds", ">= 1");
-  require(d.clips >= 1, source, "data.clips", ">= 1");
-  require(d.workers >= 1, source, "data.workers", ">= 1");
-  require(d.flip >= 0 && d.flip <= 1, source, "data.flip", "in [0, 1]");
-  require(d.max_shift >= 0, source, "data.max_shift", ">= 0");
-  require(d.limit_train >= 0 && d.limit_test >= 0, source, "data.limit_train/limit_test", ">= 0 (0 = no limit)");
+  // Rules that join several keys.
+  const DataConfig& d = c.data;
+  const TrainSettings& t = c.train;
   {
-    // Image keys: ranges, and no key that the dataset would not use.
+    // Image keys: no key that the dataset would not use.
     const bool folder = d.dataset == "imagefolder" || d.dataset == "imagenet", fmnist = d.dataset == "fashion-mnist";
-    require(d.image_size >= 0, source, "data.image_size", ">= 0 (0 = the dataset's size)");
-    require(d.resize_size >= 0, source, "data.resize_size", ">= 0 (0 = image_size * 8/7)");
-    require(d.min_scale > 0 && d.min_scale <= 1, source, "data.min_scale", "in (0, 1]");
     if (!folder && !fmnist) {
       require(d.image_size == 0 && d.resize_size == 0 && !d.auto_augment && d.min_scale == 0.08, source,
               "data.image_size/resize_size/auto_augment/min_scale", "left unset: they apply to image datasets");
@@ -296,18 +474,6 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
               "left unset for fashion-mnist (its crop is padded by data.max_shift, not random-resized)");
     }
   }
-  require(t.epochs >= 1, source, "train.epochs", ">= 1");
-  require(t.batch_size >= 1, source, "train.batch_size", ">= 1");
-  require(t.lr > 0, source, "train.lr", "> 0");
-  require(t.grad_clip >= 0, source, "train.grad_clip", ">= 0");
-  require(t.momentum >= 0 && t.momentum < 1, source, "train.momentum", "in [0, 1)");
-  require(t.weight_decay >= 0, source, "train.weight_decay", ">= 0");
-  require(t.plateau_factor > 0 && t.plateau_factor < 1, source, "train.plateau_factor", "in (0, 1)");
-  require(t.plateau_patience >= 0, source, "train.plateau_patience", ">= 0");
-  require(t.step_size >= 1, source, "train.step_size", ">= 1");
-  require(t.step_gamma > 0, source, "train.step_gamma", "> 0");
-  require(t.label_smoothing >= 0 && t.label_smoothing < 1, source, "train.label_smoothing", "in [0, 1)");
-  require(t.eval_every >= 1, source, "train.eval_every", ">= 1");
   {
     bool valid_device = false;
     try {
@@ -319,14 +485,10 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
     require(!t.amp || t.device.rfind("cuda", 0) == 0, source, "train.amp",
             "false unless train.device is cuda (mixed precision is float16 autocast with loss scaling on a GPU)");
   }
-  require(t.warmup_epochs >= 0 && (t.warmup_epochs == 0 || t.warmup_epochs < t.epochs), source, "train.warmup_epochs",
-          ">= 0 and less than train.epochs");
+  require(t.warmup_epochs == 0 || t.warmup_epochs < t.epochs, source, "train.warmup_epochs",
+          "less than train.epochs");
   require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",
           "0 with the plateau scheduler (warm-up applies to cosine, step and none)");
-  one_of("dist.backend", g.backend, {"auto", "gloo", "nccl"});
-  require(g.timeout_s > 0, source, "dist.timeout_s", "> 0");
-  require(g.bucket_mb > 0, source, "dist.bucket_mb", "> 0");
-  require(m.t_ratio >= 1 && m.c_ratio >= 1, source, "model.t_ratio/c_ratio", ">= 1");
   return c;
 }
 
@@ -335,81 +497,51 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
 }
 
 std::string to_toml(const TrainConfig& c) {
-  const ModelConfig& m = c.model;
-  toml::table lif{{"neuron", m.neuron}};
-  auto put = [](toml::table& t, const char* k, const auto& opt) {
-    if (opt) t.insert(k, *opt);
-  };
-  put(lif, "threshold", m.threshold);
-  put(lif, "v_reset", m.v_reset);
-  put(lif, "decay", m.decay);
-  put(lif, "bias", m.bias);
-  put(lif, "surrogate_width", m.surrogate_width);
-  put(lif, "reset", m.reset);
-  put(lif, "surrogate", m.surrogate);
-  put(lif, "backend", m.backend);
-  put(lif, "fire_at_equal", m.fire_at_equal);
-  put(lif, "detach_reset", m.detach_reset);
-  put(lif, "learnable_decay", m.learnable_decay);
-  toml::table model{
-      {"name", m.name},       {"attention", m.attention},     {"placement", m.placement}, {"t_ratio", m.t_ratio},
-      {"c_ratio", m.c_ratio}, {"kernel_size", m.kernel_size}, {"per_step", m.per_step},   {"lif", lif}};
-  const DataConfig& d = c.data;
-  toml::table data{{"dataset", d.dataset},
-                   {"root", d.root},
-                   {"steps", d.steps},
-                   {"dt_ms", d.dt_ms},
-                   {"ds", d.ds},
-                   {"slicing", d.slicing},
-                   {"binary", d.binary},
-                   {"normalization", d.normalization},
-                   {"clips", d.clips},
-                   {"max_shift", d.max_shift},
-                   {"flip", d.flip},
-                   {"workers", d.workers},
-                   {"cache", d.cache},
-                   {"synth_users", d.synth_users},
-                   {"limit_train", d.limit_train},
-                   {"limit_test", d.limit_test},
-                   {"image_size", d.image_size},
-                   {"resize_size", d.resize_size},
-                   {"min_scale", d.min_scale},
-                   {"auto_augment", d.auto_augment}};
-  const TrainSettings& t = c.train;
-  toml::table train{{"epochs", t.epochs},
-                    {"batch_size", t.batch_size},
-                    {"optimizer", t.optimizer},
-                    {"lr", t.lr},
-                    {"beta1", t.beta1},
-                    {"beta2", t.beta2},
-                    {"momentum", t.momentum},
-                    {"weight_decay", t.weight_decay},
-                    {"scheduler", t.scheduler},
-                    {"plateau_factor", t.plateau_factor},
-                    {"plateau_patience", t.plateau_patience},
-                    {"step_size", t.step_size},
-                    {"step_gamma", t.step_gamma},
-                    {"warmup_epochs", t.warmup_epochs},
-                    {"loss", t.loss},
-                    {"label_smoothing", t.label_smoothing},
-                    {"grad_clip", t.grad_clip},
-                    {"seed", static_cast<int64_t>(t.seed)},
-                    {"out_dir", t.out_dir},
-                    {"quiet", t.quiet},
-                    {"eval_every", t.eval_every},
-                    {"device", t.device},
-                    {"amp", t.amp}};
-  const DistConfig& g = c.dist;
-  toml::table dist{{"backend", g.backend},
-                   {"timeout_s", g.timeout_s},
-                   {"bucket_mb", g.bucket_mb},
-                   {"sync_bn", g.sync_bn},
-                   {"find_unused_parameters", g.find_unused_parameters},
-                   {"broadcast_buffers", g.broadcast_buffers}};
-  toml::table root{{"model", model}, {"data", data}, {"train", train}, {"dist", dist}};
+  toml::table root;
+  for (const auto& spec : schema()) {
+    // The section's table ("model.lif.threshold" -> root.model.lif), made on first use.
+    const std::string& name = spec.key.name;
+    toml::table* table = &root;
+    std::string::size_type start = 0, dot;
+    while ((dot = name.find('.', start)) != std::string::npos) {
+      const std::string part = name.substr(start, dot - start);
+      if (!table->contains(part)) table->insert(part, toml::table{});
+      table = (*table)[part].as_table();
+      start = dot + 1;
+    }
+    spec.write(c, *table);
+  }
   std::ostringstream out;
   out << root;
   return out.str();
+}
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> k;
+    for (const auto& spec : schema()) k.push_back(spec.key);
+    return k;
+  }();
+  return keys;
+}
+
+std::string config_reference_markdown() {
+  std::ostringstream out;
+  out << "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+  for (const auto& k : config_keys())
+    out << "| `" << k.name << "` | " << k.type << " | " << k.default_value << " | " << k.allowed << " | " << k.help
+        << " |\n";
+  return out.str();
+}
+
+std::string toml_string(const std::string& value) {
+  std::ostringstream out;
+  out << toml::value<std::string>(value);
+  return out.str();
+}
+
+std::string config_assignment(const std::string& key, const std::string& value) {
+  return key + "=" + toml_string(value);
 }
 
 }  // namespace masnn::train

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "compat/torch_batchnorm.h"
+#include "compat/torch_module_base.h"
 
 
 namespace masnn::train {
@@ -142,6 +143,13 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
   }
   return SyncBatchNormFunction::apply(x, weight, bias, mean, invstd, total, comm);
 }
+
+template <typename BatchNormImpl>
+SyncBatchNormImpl<BatchNormImpl>::SyncBatchNormImpl(const BatchNormImpl& layer, std::shared_ptr<Communicator> comm)
+    : MASNN_COPY_MODULE_BASE(layer) BatchNormImpl(layer), comm_(std::move(comm)) {}
+
+template class SyncBatchNormImpl<torch::nn::BatchNorm1dImpl>;
+template class SyncBatchNormImpl<torch::nn::BatchNorm2dImpl>;
 
 int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<Communicator>& comm) {
   if (!comm) throw std::invalid_argument("convert_sync_batch_norm: no communicator");

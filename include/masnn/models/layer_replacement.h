@@ -4,8 +4,8 @@
 // under the same names, so state dicts and checkpoints do not change) and from LayerReplacement; it is registered
 // in place of the layer, so named_modules() and pretty_print show it, and the block calls it. clone() of a
 // network gives the layers of its definition (LibTorch clones a layer as its Impl type). torch::nn::Module is a
-// virtual base of every layer: a replacement's constructor copies it explicitly (Module(layer), Impl(layer)), or
-// the replacement would have no registered parameters.
+// virtual base of LibTorch 1.13's layers: a replacement's constructor (in a source file) copies it with
+// MASNN_COPY_MODULE_BASE (src/compat/torch_module_base.h), or the replacement would have no parameters there.
 #pragma once
 
 #include <torch/nn/module.h>

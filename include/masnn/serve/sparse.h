@@ -96,8 +96,7 @@ struct SparseOptions {
 class SparseConv2dImpl : public torch::nn::Conv2dImpl, public LayerReplacement {
  public:
   /// For inputs [N,Cin,height,width]; throws std::invalid_argument for a conv the kernels do not cover.
-  SparseConv2dImpl(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width)
-      : torch::nn::Module(conv), torch::nn::Conv2dImpl(conv), synapse(std::make_shared<SparseSynapse>(conv, height, width)) {}
+  SparseConv2dImpl(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width);
   torch::Tensor replaced_forward(const torch::Tensor& x) override { return synapse->forward(x); }
   void pretty_print(std::ostream& stream) const override;
   std::shared_ptr<SparseSynapse> synapse;
@@ -106,8 +105,7 @@ class SparseConv2dImpl : public torch::nn::Conv2dImpl, public LayerReplacement {
 /// A linear layer replaced by its event-driven form, as SparseConv2dImpl.
 class SparseLinearImpl : public torch::nn::LinearImpl, public LayerReplacement {
  public:
-  explicit SparseLinearImpl(const torch::nn::LinearImpl& linear)
-      : torch::nn::Module(linear), torch::nn::LinearImpl(linear), synapse(std::make_shared<SparseSynapse>(linear)) {}
+  explicit SparseLinearImpl(const torch::nn::LinearImpl& linear);
   torch::Tensor replaced_forward(const torch::Tensor& x) override { return synapse->forward(x); }
   void pretty_print(std::ostream& stream) const override;
   std::shared_ptr<SparseSynapse> synapse;

@@ -106,4 +106,19 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
 /// The complete settings as TOML (every key, resolved), as stored in checkpoints.
 std::string to_toml(const TrainConfig& config);
 
+/// One key of the schema that parse_config, its validation, to_toml and the key reference (docs/config.md) share.
+struct ConfigKey {
+  std::string name;           ///< "train.lr"
+  std::string type;           ///< bool, integer, number or string
+  std::string default_value;  ///< as TOML writes it; "(preset's)" for the LIF fields a preset sets
+  std::string allowed;        ///< "> 0", "in [0, 1)", "one of adam, sgd"; empty = any value of the type
+  std::string help;
+};
+/// Every key, in the order of config.toml.
+const std::vector<ConfigKey>& config_keys();
+/// The key reference as a Markdown table (docs/config.md holds it; a test keeps the two equal).
+std::string config_reference_markdown();
+/// An override "key=value" for parse_config with `value` as a TOML string, whatever it holds (quotes, backslashes).
+std::string config_assignment(const std::string& key, const std::string& value);
+
 }  // namespace masnn::train

@@ -27,15 +27,13 @@ torch::Tensor sync_batch_norm(const torch::Tensor& x, const torch::Tensor& weigh
                               torch::Tensor running_mean, torch::Tensor running_var, torch::Tensor num_batches_tracked,
                               std::optional<double> momentum, double eps, const std::shared_ptr<Communicator>& comm);
 
-/// (torch::nn::Module is a virtual base: the most derived class copies it, with the layer's parameters.)
 /// A BatchNorm layer synchronised across the ranks of `comm` in training mode (sync_batch_norm); in eval mode the
 /// layer itself. It shares the parameters and running statistics of the layer it was made from and replaces it in
 /// its block (masnn/models/layer_replacement.h).
 template <typename BatchNormImpl>
 class SyncBatchNormImpl : public BatchNormImpl, public LayerReplacement {
  public:
-  SyncBatchNormImpl(const BatchNormImpl& layer, std::shared_ptr<Communicator> comm)
-      : torch::nn::Module(layer), BatchNormImpl(layer), comm_(std::move(comm)) {}
+  SyncBatchNormImpl(const BatchNormImpl& layer, std::shared_ptr<Communicator> comm);
   torch::Tensor replaced_forward(const torch::Tensor& x) override {
     if (!this->is_training()) return BatchNormImpl::forward(x);
     const auto& o = this->options;
@@ -52,6 +50,8 @@ class SyncBatchNormImpl : public BatchNormImpl, public LayerReplacement {
  private:
   std::shared_ptr<Communicator> comm_;
 };
+extern template class SyncBatchNormImpl<torch::nn::BatchNorm1dImpl>;  // made in sync_batch_norm.cpp
+extern template class SyncBatchNormImpl<torch::nn::BatchNorm2dImpl>;
 using SyncBatchNorm1dImpl = SyncBatchNormImpl<torch::nn::BatchNorm1dImpl>;
 using SyncBatchNorm2dImpl = SyncBatchNormImpl<torch::nn::BatchNorm2dImpl>;
 
