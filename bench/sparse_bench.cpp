@@ -73,8 +73,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
   if (!c.checkpoint.empty()) {
     train::CheckpointInfo info;
     torch::nn::AnyModule model = train::load_model(c.checkpoint, &info);
-    auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-    if (!impl) throw std::invalid_argument("bench sparse: " + c.checkpoint + " is not a DVS network");
+    const auto impl = dvs_net_of(model, c.checkpoint, "bench sparse").ptr();  // its step forward is timed too
     impl->eval();
     std::vector<std::string> sets;
     if (!c.data.empty()) sets.push_back(train::config_assignment("data.root", c.data));

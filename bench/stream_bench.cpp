@@ -62,8 +62,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     frames.dt_us(static_cast<int64_t>(c.dt_ms * 1000 + 0.5)).ds(128 / spec.input_size);
     r.model = fmt::format("{} (random weights, {}, T={})", spec.name, spec.attention.name(), spec.steps);
   }
-  auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-  if (!impl) throw std::invalid_argument("bench stream: the model is not a DVS network");
+  const auto impl = dvs_net_of(model, r.model, "bench stream").ptr();
   impl->eval();
   r.dt_ms = static_cast<double>(frames.dt_us()) / 1000.0;
 

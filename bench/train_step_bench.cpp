@@ -87,10 +87,10 @@ std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
   for (const auto& m : s->net->modules()) {
     if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
     if (auto* block = m->as<SpikingConvBlockImpl>()) {
-      block->fused_norm = c.norm_backend == "fused";
-      block->fused_scale_lif = c.scale_lif == "fused";
+      block->options.fused_norm(c.norm_backend == "fused");
+      block->options.fused_scale_lif(c.scale_lif == "fused");
     }
-    if (auto* block = m->as<SpikingLinearBlockImpl>()) block->linear_as_conv = c.linear_backend == "onednn";
+    if (auto* block = m->as<SpikingLinearBlockImpl>()) block->options.linear_as_conv(c.linear_backend == "onednn");
   }
   s->net->to(torch::Device(c.device));
   s->net->train();

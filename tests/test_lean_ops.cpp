@@ -178,16 +178,16 @@ TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
   att.type = AttentionType::parse("TCSA");
   att.t_ratio = 2;
   att.c_ratio = 2;
-  SpikingConvBlock fused(4, 6, 2, 4, att, LIFOptions::reference_dvs().backend(LIFBackend::Composed));
+  SpikingConvBlock fused(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).lif(
+      LIFOptions::reference_dvs().backend(LIFBackend::Composed)));
   fused->to(torch::kDouble);
-  fused->spike_input = true;
   {
     torch::NoGradGuard ng;
     fused->bn->weight.fill_(4.0);  // BN output strong enough for spikes after the attention weights
   }
   auto composed = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
-  composed->fused_norm = false;
-  ASSERT_TRUE(fused->fused_norm);
+  composed->options.fused_norm(false);
+  ASSERT_TRUE(fused->options.fused_norm());
   // Double precision and a strong input: the spikes (a threshold of the membrane) must agree exactly.
   const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
   const auto a = block_outputs(*fused, x);
@@ -206,15 +206,14 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
     att.type = AttentionType::parse(name);
     att.t_ratio = 2;
     att.c_ratio = 2;
-    SpikingConvBlock fused(4, 6, 2, 4, att, LIFOptions::reference_dvs());
+    SpikingConvBlock fused(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true));
     fused->to(torch::kDouble);
-    fused->spike_input = true;
     {
       torch::NoGradGuard ng;
       fused->bn->weight.fill_(4.0);
     }
     auto apart = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
-    apart->fused_scale_lif = false;
+    apart->options.fused_scale_lif(false);
     const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.4).to(torch::kDouble);
     const auto a = block_outputs(*fused, x);
     const auto b = block_outputs(*apart, x);

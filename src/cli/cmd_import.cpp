@@ -23,15 +23,6 @@ struct ImportArgs {
   int64_t steps = 0, classes = 0, input_size = 0, in_channels = 0, t_ratio = 0, c_ratio = 8;
 };
 
-DvsNet as_dvs_net(torch::nn::AnyModule& m, const std::string& what) {
-  auto net = std::dynamic_pointer_cast<DvsNetImpl>(m.ptr());
-  if (!net)
-    throw std::invalid_argument(what +
-                                ": only the DVS networks and the Res-SNNs can be imported from or exported to "
-                                "the reference");
-  return DvsNet(net);
-}
-
 // The spec of the network to import into: the named preset, then the options given.
 ModelSpec import_spec(const ImportArgs& a) {
   ModelSpec spec = default_model_spec(a.model);
@@ -58,13 +49,7 @@ void run_import(const ImportArgs& a) {
   const bool gait = spec.name == "dvs-gait";
   torch::nn::AnyModule model = build_model(spec);
   const auto reference = read_pytorch_state_dict(a.pytorch);
-  if (res) {
-    ResSnn net(std::dynamic_pointer_cast<ResSnnImpl>(model.ptr()));
-    load_state_dict(*net, res_snn_from_reference(reference, net->options));
-  } else {
-    DvsNet net = as_dvs_net(model, "--model " + a.model);
-    load_state_dict(*net, dvs_net_from_reference(reference, net->options));
-  }
+  load_reference_state(*model.ptr(), reference, "--model " + a.model);
 
   // The config stored with the checkpoint describes the network, so that `masnn eval --data DIR` can run it.
   train::TrainConfig config;
@@ -92,11 +77,7 @@ void run_import(const ImportArgs& a) {
 
 void run_export(const std::string& checkpoint, const std::string& out) {
   torch::nn::AnyModule model = train::load_model(checkpoint);
-  std::map<std::string, torch::Tensor> state;
-  if (auto res = std::dynamic_pointer_cast<ResSnnImpl>(model.ptr()))
-    state = res_snn_to_reference(ResSnn(res));
-  else
-    state = dvs_net_to_reference(as_dvs_net(model, checkpoint));
+  const std::map<std::string, torch::Tensor> state = to_reference_state(*model.ptr(), checkpoint);
   write_pytorch_state_dict(state, out);
   std::cout << fmt::format("wrote {} tensors in the reference's naming to {}\n", state.size(), out);
 }

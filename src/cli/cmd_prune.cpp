@@ -40,9 +40,8 @@ void run(const PruneArgs& a) {
   const JsonOutput json_out(a.json, "prune");  // checked before the work
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
-  auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-  if (!impl) throw std::runtime_error(a.checkpoint + ": prune needs a DVS network (" + info.spec.name + ")");
-  const auto& att = impl->options.attention();
+  const DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "prune");
+  const auto& att = net->options.attention();
   const bool has_ta = att.type.temporal;
   const bool has_ca = att.type.channel && att.placement == AttentionPlacement::ConvPost && !att.per_step;
 
@@ -89,7 +88,7 @@ void run(const PruneArgs& a) {
                              test_set->size(), config.data.clips, a.batch, settings.size());
   std::vector<Row> rows;
   for (const auto& s : settings) {
-    serve::PrunedDvsNet pruned(DvsNet(impl), s);
+    serve::PrunedDvsNet pruned(net, s);
     torch::nn::AnyModule any(pruned);
     const auto t0 = std::chrono::steady_clock::now();
     Row r;

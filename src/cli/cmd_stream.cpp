@@ -43,9 +43,7 @@ int true_label(const std::vector<data::GestureSegment>& segments, int64_t begin,
 void run(const StreamArgs& a) {
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
-  auto impl = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-  if (!impl) throw std::runtime_error(a.checkpoint + ": stream needs a DVS network (" + info.spec.name + ")");
-  DvsNet net(impl);
+  DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "stream");
   const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", a.sets);
   const ModelSpec& spec = info.spec;
   const int sensor = static_cast<int>(spec.input_size * config.data.ds);

@@ -44,9 +44,12 @@ void DvsNetImpl::reset() {
   for (size_t i = 0; i < ch.size(); ++i) {
     TORCH_CHECK(pools[i] >= 1 && side % pools[i] == 0, "dvs net: input side ", side, " at conv layer ", i,
                 " is not divisible by its pool ", pools[i]);
-    SpikingConvBlock block(in, ch[i], pools[i], options.steps(), options.attention(), options.lif());
-    block->spike_input = i > 0;  // the first block sees event frames (counts), the others spikes
-    convs->push_back(block);
+    convs->push_back(SpikingConvBlock(SpikingConvBlockOptions(in, ch[i])
+                                          .pool(pools[i])
+                                          .steps(options.steps())
+                                          .attention(options.attention())
+                                          .lif(options.lif())
+                                          .spike_input(i > 0)));  // the first block sees event frames (counts)
     in = ch[i];
     side /= pools[i];
   }
@@ -54,9 +57,11 @@ void DvsNetImpl::reset() {
   std::vector<int64_t> sizes = options.hidden();
   sizes.push_back(options.num_classes());
   for (int64_t out : sizes) {
-    SpikingLinearBlock block(features, out, options.steps(), options.attention(), options.lif());
-    block->spike_input = true;
-    fcs->push_back(block);
+    fcs->push_back(SpikingLinearBlock(SpikingLinearBlockOptions(features, out)
+                                          .steps(options.steps())
+                                          .attention(options.attention())
+                                          .lif(options.lif())
+                                          .spike_input(true)));
     features = out;
   }
 }
@@ -95,6 +100,12 @@ torch::Tensor DvsNetImpl::forward_step(const torch::Tensor& x_t, DvsNetStepState
   y = y.flatten(1);  // [B,C*H*W], the order of forward's flatten(2)
   for (size_t i = 0; i < fcs->size(); ++i) y = fcs[i]->as<SpikingLinearBlock>()->forward_step(y, state.fcs[i]);
   return y;
+}
+
+DvsNet dvs_net_of(const torch::nn::AnyModule& model, const std::string& what, const std::string& tool) {
+  auto net = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
+  if (!net) throw std::invalid_argument(what + ": " + tool + " needs a DVS network");
+  return DvsNet(net);
 }
 
 }  // namespace masnn

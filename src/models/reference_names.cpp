@@ -397,4 +397,29 @@ void load_state_dict(torch::nn::Module& module, const std::map<std::string, torc
   }
 }
 
+namespace {
+[[noreturn]] void no_reference_network(const std::string& what) {
+  throw std::invalid_argument(what +
+                              ": only the DVS networks and the Res-SNNs can be imported from or exported to the "
+                              "reference");
+}
+}  // namespace
+
+void load_reference_state(torch::nn::Module& model, const std::map<std::string, torch::Tensor>& reference,
+                          const std::string& what) {
+  if (auto* res = dynamic_cast<ResSnnImpl*>(&model))
+    load_state_dict(model, res_snn_from_reference(reference, res->options));
+  else if (auto* dvs = dynamic_cast<DvsNetImpl*>(&model))
+    load_state_dict(model, dvs_net_from_reference(reference, dvs->options));
+  else
+    no_reference_network(what);
+}
+
+std::map<std::string, torch::Tensor> to_reference_state(torch::nn::Module& model, const std::string& what) {
+  const auto self = model.shared_from_this();
+  if (auto res = std::dynamic_pointer_cast<ResSnnImpl>(self)) return res_snn_to_reference(ResSnn(res));
+  if (auto dvs = std::dynamic_pointer_cast<DvsNetImpl>(self)) return dvs_net_to_reference(DvsNet(dvs));
+  no_reference_network(what);
+}
+
 }  // namespace masnn

@@ -119,19 +119,15 @@ void BlockStepState::reset(int64_t row) {
   if (!seen.empty()) seen[row] = 0;
 }
 
-SpikingConvBlockImpl::SpikingConvBlockImpl(int64_t in_channels_, int64_t out_channels_, int64_t pool_, int64_t steps_,
-                                           const LayerAttention& attention_, const LIFOptions& lif_)
-    : in_channels(in_channels_),
-      out_channels(out_channels_),
-      pool(pool_),
-      steps(steps_),
-      attention_options(attention_),
-      lif_options(lif_) {
+SpikingConvBlockImpl::SpikingConvBlockImpl(const SpikingConvBlockOptions& options_) : options(options_) {
   reset();
 }
 
 void SpikingConvBlockImpl::reset() {
-  const LayerAttention& att = attention_options;
+  const LayerAttention& att = options.attention();
+  const int64_t in_channels = options.in_channels(), out_channels = options.out_channels();
+  const int64_t pool = options.pool(), steps = options.steps();
+  const LIFOptions& lif_options = options.lif();
   TORCH_CHECK(pool >= 1, "conv block: pool must be >= 1, got ", pool);
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 3).padding(1)));
   bn = register_module("bn", torch::nn::BatchNorm2d(out_channels));
@@ -157,9 +153,10 @@ void SpikingConvBlockImpl::reset() {
 }
 
 void SpikingConvBlockImpl::pretty_print(std::ostream& stream) const {
-  stream << "masnn::SpikingConvBlock(" << in_channels << "->" << out_channels << ", pool=" << pool
-         << ", input=" << (spike_input ? "spikes" : "frames") << ", fused_norm=" << fused_norm
-         << ", fused_scale_lif=" << (fused_scale_lif ? "true" : "false") << ")";
+  const auto& o = options;
+  stream << std::boolalpha << "masnn::SpikingConvBlock(" << o.in_channels() << "->" << o.out_channels()
+         << ", pool=" << o.pool() << ", spike_input=" << o.spike_input() << ", fused_norm=" << o.fused_norm()
+         << ", fused_scale_lif=" << o.fused_scale_lif() << ")";
 }
 
 bool SpikingConvBlockImpl::replace_layer(const std::string& name,
@@ -172,11 +169,13 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   if (monitoring::active()) monitoring::synapse({conv.get(), x, /*time_major=*/true, input_kind()});
   torch::Tensor merged = merge_time(x);
   x = torch::Tensor();
-  torch::Tensor y = replacement_of(conv) || !(spike_input && torch::GradMode::is_enabled())
+  torch::Tensor y = replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())
                         ? call_layer(conv, merged)
                         : functional::conv2d_binary_input(merged, *conv);
   merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
-  if (!replacement_of(bn) && fused_norm && is_training() && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
+  const int64_t pool = options.pool();
+  if (!replacement_of(bn) && options.fused_norm() && is_training() &&
+      functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
     y = functional::batch_norm_avg_pool2d(y, *bn, pool);
   } else {
     y = call_layer(bn, y);
@@ -184,7 +183,7 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   }
   y = split_time(y, steps);
   torch::Tensor spikes;
-  if (attention && lif && fused_scale_lif && attention->can_defer_scale(y) &&
+  if (attention && lif && options.fused_scale_lif() && attention->can_defer_scale(y) &&
       functional::scaled_lif_supports(y, lif->options)) {
     const functional::AttentionScale s = attention->forward_scale(y);
     spikes = lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
@@ -198,6 +197,7 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
 
 torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, BlockStepState& state) {
   TORCH_CHECK(!is_training(), "conv block: step-at-a-time inference needs eval mode (BN on running statistics)");
+  const int64_t in_channels = options.in_channels(), pool = options.pool();
   TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == in_channels, "conv block: a step must be [B,", in_channels,
               ",H,W], got ", x_t.sizes());
   begin_step(state, x_t.size(0), "conv block");
@@ -206,7 +206,7 @@ torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, Block
   if (pool > 1) y = torch::avg_pool2d(y, pool);
   if (attention) {
     if (attention->pools_over_time())
-      y = attend_causal(*attention, state, y, steps);
+      y = attend_causal(*attention, state, y, options.steps());
     else
       y = attention(y.unsqueeze(0))[0];  // per-step CA/SA: one step is all they see
   }
@@ -218,18 +218,15 @@ torch::Tensor SpikingConvBlockImpl::forward_step(const torch::Tensor& x_t, Block
   return spikes;
 }
 
-SpikingLinearBlockImpl::SpikingLinearBlockImpl(int64_t in_features_, int64_t out_features_, int64_t steps_,
-                                               const LayerAttention& attention_, const LIFOptions& lif_)
-    : in_features(in_features_),
-      out_features(out_features_),
-      steps(steps_),
-      attention_options(attention_),
-      lif_options(lif_) {
+SpikingLinearBlockImpl::SpikingLinearBlockImpl(const SpikingLinearBlockOptions& options_) : options(options_) {
   reset();
 }
 
 void SpikingLinearBlockImpl::reset() {
-  const LayerAttention& att = attention_options;
+  const LayerAttention& att = options.attention();
+  const int64_t in_features = options.in_features(), out_features = options.out_features();
+  const int64_t steps = options.steps();
+  const LIFOptions& lif_options = options.lif();
   linear = register_module("linear", torch::nn::Linear(in_features, out_features));
   bn = register_module("bn", torch::nn::BatchNorm1d(out_features));
   if (att.type.temporal) {
@@ -244,8 +241,9 @@ void SpikingLinearBlockImpl::reset() {
 }
 
 void SpikingLinearBlockImpl::pretty_print(std::ostream& stream) const {
-  stream << "masnn::SpikingLinearBlock(" << in_features << "->" << out_features
-         << ", input=" << (spike_input ? "spikes" : "frames") << ", linear_as_conv=" << (linear_as_conv ? "true" : "false") << ")";
+  const auto& o = options;
+  stream << std::boolalpha << "masnn::SpikingLinearBlock(" << o.in_features() << "->" << o.out_features()
+         << ", spike_input=" << o.spike_input() << ", linear_as_conv=" << o.linear_as_conv() << ")";
 }
 
 bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
@@ -257,9 +255,9 @@ bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
   if (monitoring::active()) monitoring::synapse({linear.get(), x, /*time_major=*/true, input_kind()});
   const torch::Tensor merged = merge_time(x);
-  torch::Tensor y = replacement_of(linear) || !(spike_input && torch::GradMode::is_enabled())
+  torch::Tensor y = replacement_of(linear) || !(options.spike_input() && torch::GradMode::is_enabled())
                         ? call_layer(linear, merged)
-                        : functional::linear_binary_input(merged, *linear, linear_as_conv);
+                        : functional::linear_binary_input(merged, *linear, options.linear_as_conv());
   y = split_time(call_layer(bn, y), x.size(0));
   if (attention) y = attention(y);
   torch::Tensor spikes = lif(y);
@@ -269,12 +267,13 @@ torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
 
 torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, BlockStepState& state) {
   TORCH_CHECK(!is_training(), "linear block: step-at-a-time inference needs eval mode (BN on running statistics)");
+  const int64_t in_features = options.in_features();
   TORCH_CHECK(x_t.dim() == 2 && x_t.size(1) == in_features, "linear block: a step must be [B,", in_features, "], got ",
               x_t.sizes());
   begin_step(state, x_t.size(0), "linear block");
   if (monitoring::active()) monitoring::synapse({linear.get(), x_t.unsqueeze(0), /*time_major=*/true, input_kind()});
   torch::Tensor y = call_layer(bn, call_layer(linear, x_t));
-  if (attention) y = attend_causal(*attention, state, y, steps);
+  if (attention) y = attend_causal(*attention, state, y, options.steps());
   functional::LIFResult r = lif->forward_with_state(y.unsqueeze(0), state.membrane);
   state.membrane = r.state;
   if (monitoring::active()) monitoring::block(*this, r.spikes);

@@ -247,7 +247,7 @@ torch::Tensor pruned_forward(DvsNetImpl& net, const torch::Tensor& x, const Prun
         y.flatten(0, 1), keep, b.conv->weight, b.conv->bias, true,
         [&](const torch::Tensor& v) { return call_layer(b.conv, v); }, work);
     z = b.bn(z);
-    if (b.pool > 1) z = torch::avg_pool2d(z, b.pool);
+    if (b.options.pool() > 1) z = torch::avg_pool2d(z, b.options.pool());
     z = z.view({T, B, z.size(1), z.size(2), z.size(3)});
     LayerMasks masks;
     if (b.attention) z = attend_and_prune(*b.attention, z, true, o, masks, stats);

@@ -6,6 +6,7 @@
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/pimpl.h>
 
@@ -64,5 +65,9 @@ class DvsNetImpl : public torch::nn::Cloneable<DvsNetImpl> {
   torch::nn::ModuleList fcs{nullptr};
 };
 TORCH_MODULE(DvsNet);
+
+/// The DVS network `model` holds, for the tools made for them (pruning, streaming); throws std::invalid_argument
+/// "<what>: <tool> needs a DVS network" otherwise.
+DvsNet dvs_net_of(const torch::nn::AnyModule& model, const std::string& what, const std::string& tool);
 
 }  // namespace masnn

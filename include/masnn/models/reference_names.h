@@ -70,6 +70,14 @@ std::map<std::string, torch::Tensor> res_snn_from_reference(const std::map<std::
 /// Throws std::invalid_argument for a net the reference cannot express.
 std::map<std::string, torch::Tensor> res_snn_to_reference(const ResSnn& net);
 
+/// Loads a reference state dict into any network the reference has (a DVS network or a Res-SNN): the name map of
+/// that network, then load_state_dict. Throws std::invalid_argument naming `what` for another network.
+void load_reference_state(torch::nn::Module& model, const std::map<std::string, torch::Tensor>& reference,
+                          const std::string& what);
+/// The state of any network the reference has, under the reference's names (dvs_net_to_reference or
+/// res_snn_to_reference). Throws std::invalid_argument naming `what` for another network.
+std::map<std::string, torch::Tensor> to_reference_state(torch::nn::Module& model, const std::string& what);
+
 /// Copies every parameter and buffer of `module` (recursively, dotted names) from `state`. Every key of
 /// the module must be present and every key of `state` must belong to the module, with the same shape;
 /// otherwise throws std::runtime_error naming the key (and both shapes). Values are converted to the

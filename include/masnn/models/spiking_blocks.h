@@ -2,6 +2,7 @@
 // attention -> LIF. Input and output are time-major.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -48,13 +49,34 @@ struct BlockStepState {
   void reset(int64_t row = -1);
 };
 
+/// Settings of a SpikingConvBlock, its backends included (shown by pretty_print).
+struct SpikingConvBlockOptions {
+  SpikingConvBlockOptions(int64_t in_channels, int64_t out_channels)
+      : in_channels_(in_channels), out_channels_(out_channels) {}
+  TORCH_ARG(int64_t, in_channels);
+  TORCH_ARG(int64_t, out_channels);
+  TORCH_ARG(int64_t, pool) = 1;   ///< average pooling after BN
+  TORCH_ARG(int64_t, steps) = 1;  ///< T, for attention that pools over time
+  TORCH_ARG(LayerAttention, attention);
+  TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
+  /// The input is spikes (0/1): training then keeps it as bytes for the weight gradient (lean_ops.h), and
+  /// monitors are told so. DvsNet sets it for every block after the first (which reads event frames).
+  TORCH_ARG(bool, spike_input) = false;
+  /// In training mode, BN and the pooling after it as one op (functional::batch_norm_avg_pool2d in lean_ops.h:
+  /// same values and gradients, less memory and time); false keeps bn then the pooling (the oracle).
+  TORCH_ARG(bool, fused_norm) = true;
+  /// The attention's last pass (x * a * w, ReLU) and the LIF as one op where both allow it
+  /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
+  /// membrane is stored; false keeps them apart (the oracle).
+  TORCH_ARG(bool, fused_scale_lif) = true;
+};
+
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF
 /// -> spikes [T,B,Cout,H/pool,W/pool].
 /// conv and bn are replaceable (layer_replacement.h): the replacement receives the input merged over time.
 class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl>, public ReplaceableLayers {
  public:
-  SpikingConvBlockImpl(int64_t in_channels, int64_t out_channels, int64_t pool, int64_t steps,
-                       const LayerAttention& attention, const LIFOptions& lif);
+  explicit SpikingConvBlockImpl(const SpikingConvBlockOptions& options);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
@@ -64,38 +86,41 @@ class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl>, 
   /// `state`. T steps from rest reproduce forward exactly unless the attention pools over time (TA; CA/SA over
   /// T at conv-post); that attention is causal, MultiDimAttention::forward_causal over the row's window.
   torch::Tensor forward_step(const torch::Tensor& x_t, BlockStepState& state);
+  /// What monitors are told the input is: spikes, or the network's input frames.
+  SynapseEvent::Kind input_kind() const {
+    return options.spike_input() ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
+  }
 
-  int64_t in_channels, out_channels, pool, steps;
-  LayerAttention attention_options;
-  LIFOptions lif_options;
+  SpikingConvBlockOptions options;
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
   MultiDimAttention attention{nullptr};  ///< absent without attention (or with CA/SA only at activate-pre)
   LIF lif{nullptr};                      ///< the neuron at conv-post
   AttentiveLIF attentive_lif{nullptr};   ///< the neuron with CA/SA inside at activate-pre
-  /// True when the input is spikes (0/1): training then keeps it as bytes for the weight gradient
-  /// (lean_ops.h). DvsNet sets it for every block after the first.
-  bool spike_input = false;
-  /// What monitors are told the input is: spikes, or the network's input frames.
-  SynapseEvent::Kind input_kind() const {
-    return spike_input ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
-  }
-  /// In training mode, BN and the pooling after it run as one op (functional::batch_norm_avg_pool2d in
-  /// lean_ops.h: same values and gradients, less memory and time); false keeps bn then the pooling (the oracle).
-  bool fused_norm = true;
-  /// The attention's last pass (x * a * w, ReLU) and the LIF as one op where both allow it
-  /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
-  /// membrane is stored; false keeps them apart (the oracle).
-  bool fused_scale_lif = true;
 };
 TORCH_MODULE(SpikingConvBlock);
+
+/// Settings of a SpikingLinearBlock (attention: its TA only), its backends included.
+struct SpikingLinearBlockOptions {
+  SpikingLinearBlockOptions(int64_t in_features, int64_t out_features)
+      : in_features_(in_features), out_features_(out_features) {}
+  TORCH_ARG(int64_t, in_features);
+  TORCH_ARG(int64_t, out_features);
+  TORCH_ARG(int64_t, steps) = 1;
+  TORCH_ARG(LayerAttention, attention);
+  TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
+  /// The input is spikes (0/1), as SpikingConvBlockOptions::spike_input.
+  TORCH_ARG(bool, spike_input) = false;
+  /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
+  /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
+  TORCH_ARG(bool, linear_as_conv) = true;
+};
 
 /// [T,B,Fin] -> linear (bias) -> BN1d over T*B -> TA (when the type has T) -> LIF -> spikes [T,B,Fout].
 /// linear and bn are replaceable (layer_replacement.h).
 class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImpl>, public ReplaceableLayers {
  public:
-  SpikingLinearBlockImpl(int64_t in_features, int64_t out_features, int64_t steps, const LayerAttention& attention,
-                         const LIFOptions& lif);
+  explicit SpikingLinearBlockImpl(const SpikingLinearBlockOptions& options);
   void reset() override;
   void pretty_print(std::ostream& stream) const override;
   bool replace_layer(const std::string& name, const std::shared_ptr<torch::nn::Module>& replacement) override;
@@ -103,23 +128,15 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   /// Step-at-a-time inference (eval mode): x_t [B,Fin] -> spikes [B,Fout], carrying `state` (TA causal, as in
   /// SpikingConvBlockImpl::forward_step).
   torch::Tensor forward_step(const torch::Tensor& x_t, BlockStepState& state);
+  SynapseEvent::Kind input_kind() const {
+    return options.spike_input() ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
+  }
 
-  int64_t in_features, out_features, steps;
-  LayerAttention attention_options;
-  LIFOptions lif_options;
-
+  SpikingLinearBlockOptions options;
   torch::nn::Linear linear{nullptr};
   torch::nn::BatchNorm1d bn{nullptr};
   MultiDimAttention attention{nullptr};
   LIF lif{nullptr};
-  /// True when the input is spikes (0/1), as spike_input of the conv block.
-  bool spike_input = false;
-  SynapseEvent::Kind input_kind() const {
-    return spike_input ? SynapseEvent::Kind::Spikes : SynapseEvent::Kind::Frames;
-  }
-  /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
-  /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
-  bool linear_as_conv = true;
 };
 TORCH_MODULE(SpikingLinearBlock);
 
