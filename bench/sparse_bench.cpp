@@ -78,7 +78,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
     std::vector<std::string> sets;
     if (!c.data.empty()) sets.push_back(train::config_assignment("data.root", c.data));
     sets.push_back("train.quiet=true");
-    const train::TrainConfig config = train::parse_config(info.config_toml, c.checkpoint + " (its config)", sets);
+    const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, c.checkpoint, sets);
     auto test_set = train::make_dataset(config, data::Split::Test);
     const auto fo = train::frame_options(config.data, test_set->width(), test_set->height());
     const int64_t T = info.spec.steps;

@@ -47,7 +47,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     train::CheckpointInfo info;
     model = train::load_model(c.checkpoint, &info);
     spec_of_model = info.spec;
-    const train::TrainConfig config = train::parse_config(info.config_toml, c.checkpoint + " (its config)");
+    const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, c.checkpoint);
     const int sensor = static_cast<int>(info.spec.input_size * config.data.ds);
     frames = train::frame_options(config.data, sensor, sensor);
     r.model = fmt::format("{} ({}, {} {}, T={})", c.checkpoint, info.spec.name, info.spec.attention.name(),

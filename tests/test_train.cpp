@@ -74,6 +74,18 @@ TEST(Config, UnknownKeysAndBadValuesAreClearErrors) {
   expect_error("", {"train.device=\"cuda:x\""}, "train.device");
   expect_error("", {"train.amp=true"}, "train.amp");  // on the default CPU device
   EXPECT_THROW(parse_config("", "x.toml", {"noequals"}), std::invalid_argument);
+  // `extends` naming a folder or a missing file: an error naming it, not an empty config.
+  const TempDir dir("config_extends");
+  fs::create_directories(dir.path / "base");
+  std::string e = masnn::testing::expect_error(
+      [&] { parse_config("extends = \"base\"\n", (dir.path / "run.toml").string()); });
+  EXPECT_NE(e.find("base: not a regular file"), std::string::npos) << e;
+  e = masnn::testing::expect_error([&] { parse_config("extends = \"gone.toml\"\n", (dir.path / "run.toml").string()); });
+  EXPECT_NE(e.find("gone.toml: no such config file"), std::string::npos) << e;
+  // A checkpoint's config takes data/train/dist overrides; a model key is the checkpoint's own.
+  EXPECT_EQ(parse_checkpoint_config("", "net.pt", {"data.clips=3"}).data.clips, 3);
+  e = masnn::testing::expect_error([] { parse_checkpoint_config("", "net.pt", {"model.name=dvs-gait"}); });
+  EXPECT_NE(e.find("--set model.name: the network is the one net.pt holds"), std::string::npos) << e;
 }
 
 TEST(Config, OverridesAndRoundTrip) {
@@ -171,9 +183,30 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
     Trainer b(cb, train_set, test_set);
     b.fit(/*stop_after=*/2);
   }
+  // Killed between the metrics row of epoch 3 and last.pt (the row is there, the checkpoint is not): the resumed
+  // run drops the row and writes it again.
+  std::ofstream(out_b / "metrics.csv", std::ios::app) << "3,0.001,1,0,1,1,,,,,\n";
+  const CheckpointInfo stopped = read_checkpoint_info((out_b / "last.pt").string());
+  ASSERT_EQ(stopped.epoch, 1);
+  fs::remove(out_b / "best.pt");
   Trainer b(cb, train_set, test_set);
   b.resume((out_b / "last.pt").string());
   EXPECT_EQ(b.next_epoch(), 2);
+  ASSERT_EQ(stopped.best_epoch, 0);  // epoch 1 was not better: best.pt of epoch 0 is not the repair's to write
+  EXPECT_FALSE(fs::exists(out_b / "best.pt"));
+  {
+    // Killed between last.pt and best.pt of the first epoch, which is the best so far: best.pt is written again.
+    const TempDir dir_c("train_c");
+    const TrainConfig cc = tiny_config(dir_c.path, 15);
+    {
+      Trainer c(cc, train_set, test_set);
+      c.fit(/*stop_after=*/1);
+    }
+    fs::remove(dir_c.path / "best.pt");
+    Trainer c(cc, train_set, test_set);
+    c.resume((dir_c.path / "last.pt").string());
+    EXPECT_EQ(read_checkpoint_info((dir_c.path / "best.pt").string()).epoch, 0);
+  }
   const TrainSummary sb = b.fit();
   ASSERT_EQ(sb.epochs.size(), 13u);
   const auto wa = masnn::testing::state_list(a.module()), wb = masnn::testing::state_list(b.module());
@@ -188,7 +221,7 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   for (std::string line; std::getline(csv, line);) {
     if (lines++ == 0) header = line;
   }
-  EXPECT_EQ(lines, 16);
+  EXPECT_EQ(lines, 16);  // epoch 3's row of the killed run was dropped, then written by the resumed run
   EXPECT_NE(header.find(",test_top5_accuracy,"), std::string::npos) << header;
 
   // Evaluating the saved checkpoint gives the accuracy measured at the end of training.

@@ -499,7 +499,7 @@ Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint,
   if (!data.empty()) sets.push_back(train::config_assignment("data.root", data));
   if (options.samples > 0) sets.push_back("data.limit_test=" + std::to_string(options.samples));
   if (options.quiet) sets.push_back("train.quiet=true");
-  const train::TrainConfig config = train::parse_config(info.config_toml, checkpoint + " (its config)", sets);
+  const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, checkpoint, sets);
   if (config.data.steps != info.spec.steps)
     throw std::invalid_argument(fmt::format("data.steps: the network of {} is built for T = {}, got T = {}", checkpoint,
                                             info.spec.steps, config.data.steps));

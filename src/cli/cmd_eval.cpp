@@ -111,7 +111,7 @@ void eval_dataset(const EvalArgs& a) {
   if (!a.data.empty()) sets.push_back(train::config_assignment("data.root", a.data));
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   if (a.quiet) sets.push_back("train.quiet=true");
-  const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);
+  const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, sets);
   const train::SplitData test = train::open_split(config, data::Split::Test);
   if (test.input.num_classes != info.spec.num_classes)
     throw std::runtime_error(fmt::format("{}: the network has {} classes but {} has {}", a.checkpoint,

@@ -79,7 +79,7 @@ void run(const PruneArgs& a) {
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   sets.push_back("train.batch_size=" + std::to_string(a.batch));
   sets.push_back("train.quiet=true");
-  const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", sets);
+  const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, sets);
   auto test_set = train::make_dataset(config, data::Split::Test);
   const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
   if (!a.quiet)

@@ -44,7 +44,7 @@ void run(const StreamArgs& a) {
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
   DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "stream");
-  const train::TrainConfig config = train::parse_config(info.config_toml, a.checkpoint + " (its config)", a.sets);
+  const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, a.sets);
   const ModelSpec& spec = info.spec;
   const int sensor = static_cast<int>(spec.input_size * config.data.ds);
   const data::FrameOptions frames = train::frame_options(config.data, sensor, sensor);

@@ -144,6 +144,11 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
 }
 
 std::string read_text(const std::string& path) {
+  // A directory would read as an empty config and a FIFO would block: only regular files.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw std::invalid_argument(path + (std::filesystem::exists(path, ec) ? ": not a regular file (a config is a TOML file)"
+                                                                          : ": no such config file"));
   std::ifstream in(path);
   if (!in) throw std::invalid_argument(path + ": cannot open config file");
   std::stringstream text;
@@ -490,6 +495,16 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",
           "0 with the plateau scheduler (warm-up applies to cosine, step and none)");
   return c;
+}
+
+TrainConfig parse_checkpoint_config(const std::string& config_toml, const std::string& checkpoint,
+                                    const std::vector<std::string>& overrides) {
+  for (const auto& o : overrides)
+    if (o.rfind("model.", 0) == 0)
+      throw std::invalid_argument("--set " + o.substr(0, o.find('=')) + ": the network is the one " + checkpoint +
+                                  " holds; its model keys cannot be changed (train a new one, or use --set for "
+                                  "data, train and dist keys)");
+  return parse_config(config_toml, checkpoint + " (its config)", overrides);
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {

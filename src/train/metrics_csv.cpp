@@ -10,6 +10,10 @@
 
 #include <fmt/format.h>
 
+#include <sstream>
+
+#include "masnn/util/file_io.h"
+
 namespace masnn::train {
 
 namespace {
@@ -83,6 +87,28 @@ MetricsCsv::MetricsCsv(const std::string& path, std::vector<std::string> columns
   if (write_header) file_ << header << '\n';
   file_.flush();
   if (!file_) throw std::runtime_error(fmt::format("metrics CSV {}: write failed", path_));
+}
+
+void MetricsCsv::drop_rows_after(const std::string& path, double last) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return;
+  std::string kept, line;
+  bool header = true, dropped = false;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    bool keep = header;
+    if (!header) {
+      std::istringstream field(line.substr(0, line.find(',')));
+      double epoch = 0;
+      keep = !(field >> epoch) || epoch <= last;  // a row that does not parse is kept, not judged
+    }
+    header = false;
+    if (keep)
+      kept += line + "\n";
+    else
+      dropped = true;
+  }
+  if (dropped) write_file_atomic(path, std::vector<uint8_t>(kept.begin(), kept.end()));
 }
 
 void MetricsCsv::write_row(const std::map<std::string, double>& values) {

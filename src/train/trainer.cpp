@@ -220,6 +220,7 @@ void Trainer::resume(const std::string& path) {
   next_epoch_ = info.epoch + 1;
   best_accuracy_ = info.best_accuracy;
   best_epoch_ = info.best_epoch;
+  repair_best_checkpoint();
   if (data_parallel_) {
     // Every rank read a checkpoint; they must be the same run at the same epoch.
     const auto sums = comm_->all_reduce_sum({static_cast<double>(next_epoch_), 1.0 * next_epoch_ * next_epoch_},
@@ -233,6 +234,20 @@ void Trainer::resume(const std::string& path) {
     // Loading re-pointed the parameters (Module::load): a new DataParallel hooks them, copying rank 0's to all.
     start_data_parallel();
   }
+}
+
+void Trainer::repair_best_checkpoint() {
+  // last.pt is written before best.pt: a kill between them leaves best.pt behind when the last epoch was the best.
+  if (!is_main() || best_epoch_ < 0 || best_epoch_ != next_epoch_ - 1) return;
+  const std::string best = (fs::path(config_.train.out_dir) / "best.pt").string();
+  std::error_code ec;
+  if (fs::exists(best, ec)) {
+    try {
+      if (read_checkpoint_info(best).epoch == best_epoch_) return;
+    } catch (const std::exception&) {  // unreadable: written again below
+    }
+  }
+  save(best);
 }
 
 void Trainer::save(const std::string& path) {
@@ -334,6 +349,8 @@ TrainSummary Trainer::fit(int64_t stop_after) {
       cfg << to_toml(config_);
     }
     const bool resumed = next_epoch_ > 0;
+    // Rows of epochs after the checkpoint (a kill between the row and last.pt) are written again: drop them.
+    if (resumed) MetricsCsv::drop_rows_after((out / "metrics.csv").string(), static_cast<double>(next_epoch_));
     csv = std::make_unique<MetricsCsv>((out / "metrics.csv").string(), kCsvColumns, /*append=*/resumed);
     tb = std::make_unique<TensorBoardWriter>((out / "tensorboard").string());
   }
@@ -372,12 +389,14 @@ TrainSummary Trainer::fit(int64_t stop_after) {
       if (r.test->accuracy > best_accuracy_) {
         best_accuracy_ = r.test->accuracy;
         best_epoch_ = epoch;
-        save((out / "best.pt").string());
       }
     }
+    // The row, then last.pt, then best.pt: a kill anywhere leaves a run that resumes (repair_best_checkpoint,
+    // MetricsCsv::drop_rows_after) to the same files as one never killed.
     if (csv) csv->write_row(row);
     if (tb) tb->flush();
     save((out / "last.pt").string());
+    if (best_epoch_ == epoch) save((out / "best.pt").string());
     if (!t.quiet && main) {
       std::string line = fmt::format("epoch {}/{}: train loss {:.4f} acc {:.1f}%", epoch + 1, t.epochs, r.train_loss,
                                      100 * r.train_accuracy);

@@ -101,6 +101,10 @@ struct TrainConfig {
 /// a TOML value (strings may be bare). Throws std::invalid_argument naming the source and the key.
 TrainConfig parse_config(const std::string& toml_text, const std::string& name,
                          const std::vector<std::string>& overrides = {});
+/// The config stored in a checkpoint (`config_toml`, from the file `checkpoint`) with overrides of the data, train
+/// and dist keys; an override of a model key is an error naming it (the network is the checkpoint's).
+TrainConfig parse_checkpoint_config(const std::string& config_toml, const std::string& checkpoint,
+                                    const std::vector<std::string>& overrides = {});
 /// Reads and parses a TOML file.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 /// The complete settings as TOML (every key, resolved), as stored in checkpoints.

@@ -24,6 +24,11 @@ class MetricsCsv {
   /// throws std::invalid_argument naming the key, and nothing is written.
   void write_row(const std::map<std::string, double>& values);
 
+  /// Keeps the header and the rows whose first field (the epoch) is at most `last`, rewriting `path` atomically;
+  /// nothing when the file is missing. A resumed run calls it so that rows of epochs its checkpoint does not hold
+  /// (written before a kill) are not kept twice.
+  static void drop_rows_after(const std::string& path, double last);
+
   /// The file's path.
   const std::string& path() const { return path_; }
   /// The columns, in file order.

@@ -104,6 +104,8 @@ class Trainer {
  private:
   EpochRecord train_epoch(int64_t epoch);
   void save(const std::string& path);
+  /// After resume: writes best.pt again when the resumed epoch is the best one and best.pt is not of it.
+  void repair_best_checkpoint();
   void start_data_parallel();
 
   TrainConfig config_;
