@@ -1,5 +1,8 @@
 // Training end to end on a tiny synthetic gesture set, resume, checkpoints, evaluation, configs.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -15,6 +18,7 @@
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/trainer.h"
+#include "masnn/util/file_io.h"
 
 #include "module_state.h"
 #include "test_support.h"
@@ -360,6 +364,47 @@ std::string torch_line() {
 }
 
 }  // namespace
+
+// A full disk (here: a file-size limit, EFBIG as ENOSPC would be) while a checkpoint is written: one error naming
+// the file, the previous checkpoint unchanged, no temporary file left; temporaries of dead writers are removed.
+TEST(Checkpoint, AFailedWriteIsOneErrorAndKeepsThePreviousFile) {
+  const TempDir dir("checkpoint_full");
+  const std::string path = (dir.path / "last.pt").string();
+  torch::manual_seed(0);
+  auto model = build_model(masnn::testing::small_spec("dvs-small"));
+  CheckpointInfo info;
+  info.spec = masnn::testing::small_spec("dvs-small");
+  save_checkpoint(path, *model.ptr(), nullptr, info);
+  const auto before = masnn::read_file_bytes(path);
+  ASSERT_GT(before.size(), 16384u);
+  const std::string dead = path + ".tmp.999999999", live = path + ".tmp." + std::to_string(::getppid());
+  std::ofstream(dead) << "left by a killed writer";
+  std::ofstream(live) << "another process is writing";
+
+  ::signal(SIGXFSZ, SIG_IGN);
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  rlimit small = saved;
+  small.rlim_cur = 16384;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::string e;
+  try {
+    torch::manual_seed(1);
+    auto other = build_model(masnn::testing::small_spec("dvs-small"));
+    save_checkpoint(path, *other.ptr(), nullptr, info);
+  } catch (const std::exception& ex) {
+    e = ex.what();
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
+  EXPECT_NE(e.find(path + ": cannot write it (File too large)"), std::string::npos) << e;
+  EXPECT_EQ(masnn::read_file_bytes(path), before);
+  EXPECT_FALSE(fs::exists(path + ".tmp." + std::to_string(::getpid())));
+  EXPECT_TRUE(fs::exists(dead));  // tidied by the next successful write only
+
+  save_checkpoint(path, *model.ptr(), nullptr, info);
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live));
+}
 
 TEST(CheckpointFixtures, WriteWhenAsked) {
   const char* out = std::getenv("MASNN_WRITE_CHECKPOINT_FIXTURES");

@@ -2,11 +2,12 @@
 
 #include <torch/serialize.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "masnn/util/file_io.h"
 
 namespace masnn::train {
 namespace {
@@ -155,15 +156,16 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
     std::lock_guard<std::mutex> lock(gen.mutex());
     archive.write("rng", gen.get_state(), /*is_buffer=*/true);
   }
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    archive.save_to(tmp);
-    std::filesystem::rename(tmp, target);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
+  // Serialised in memory first: LibTorch's file writer aborts the process when a write fails (it throws again in
+  // its destructor); write_file_atomic reports a full disk as one error and leaves no temporary file.
+  std::vector<uint8_t> bytes;
+  archive.save_to([&bytes](const void* data, size_t size) {
+    const auto* p = static_cast<const uint8_t*>(data);
+    bytes.insert(bytes.end(), p, p + size);
+    return size;
+  });
+  write_file_atomic(path, bytes);
+  remove_stale_temporaries(path);
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

@@ -1,6 +1,7 @@
 // Whole-file reading, atomic writing, FNV-1a.
 #include "masnn/util/file_io.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -34,19 +35,45 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw std::runtime_error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
-  bool ok = bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = std::fflush(f) == 0 && ok;
-  ok = ::fsync(::fileno(f)) == 0 && ok;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
+  // The first failure's errno names the cause (a full disk: "No space left on device").
+  int error = 0;
+  auto check = [&](bool ok) {
+    if (!ok && error == 0) error = errno != 0 ? errno : EIO;
+  };
+  errno = 0;
+  check(bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
+  check(std::fflush(f) == 0);
+  check(::fsync(::fileno(f)) == 0);
+  check(std::fclose(f) == 0);
+  if (error != 0) {
     std::remove(tmp.c_str());
-    throw std::runtime_error(tmp + ": write failed");
+    throw std::runtime_error(path + ": cannot write it (" + std::strerror(error) + "); the previous file, if any, is unchanged");
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) {
     std::remove(tmp.c_str());
     throw std::runtime_error(path + ": cannot rename temporary file into place (" + ec.message() + ")");
+  }
+}
+
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos || pid_text.size() > 9)
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(pid_text));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code remove_ec;
+      fs::remove(it->path(), remove_ec);
+    }
   }
 }
 

@@ -15,6 +15,10 @@ std::vector<uint8_t> read_file_bytes(const std::string& path);
 /// reader never sees a half-written file. Throws std::runtime_error naming the file on failure.
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
+/// Removes `path` + ".tmp.<pid>" files left by writers that died (no process <pid> runs any more); those of live
+/// processes stay. Errors are ignored: this is tidying, not a write.
+void remove_stale_temporaries(const std::string& path);
+
 /// 64-bit FNV-1a hash of `size` bytes taken as little-endian 64-bit words (the tail byte by byte), continuing
 /// from `hash` (start with fnv1a_offset). Word-wise, so checking a cache of gigabytes costs well under a second.
 uint64_t fnv1a(const void* data, size_t size, uint64_t hash);
