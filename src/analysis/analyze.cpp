@@ -22,7 +22,7 @@
 #include "masnn/train/progress.h"
 #include "masnn/util/file_io.h"
 #include "report_text.h"
-#include "training_flag_guard.h"
+#include "util/training_flag_guard.h"
 
 namespace masnn::analysis {
 namespace {
@@ -30,7 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using detail::change_string;
 using detail::energy_string;
-using detail::TrainingFlagGuard;
+using masnn::detail::TrainingFlagGuard;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 

@@ -11,7 +11,7 @@
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/models/registry.h"
-#include "training_flag_guard.h"
+#include "util/training_flag_guard.h"
 
 namespace masnn::analysis {
 namespace {
@@ -148,7 +148,7 @@ std::vector<BlockSummary> OperationCounter::blocks() const {
 ModelSummary summarize_model(const torch::nn::AnyModule& model, const torch::Tensor& input) {
   if (model.is_empty()) throw std::invalid_argument("operation count: the model is empty");
   torch::nn::Module& net = *model.ptr();
-  detail::TrainingFlagGuard restore(net);
+  masnn::detail::TrainingFlagGuard restore(net);
   net.eval();
   torch::NoGradGuard no_grad;
   OperationCounter counter(net);

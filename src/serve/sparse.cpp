@@ -7,13 +7,13 @@
 #include <chrono>
 #include <cmath>
 #include <stdexcept>
-#include <unordered_map>
+#include <unordered_set>
 
-#include "masnn/util/monitor.h"
-
-#include "masnn/serve/sparse_kernels.h"
 #include "compat/torch_module_base.h"
 #include "compat/torch_variant.h"
+#include "masnn/serve/sparse_kernels.h"
+#include "masnn/util/monitor.h"
+#include "util/training_flag_guard.h"
 
 namespace masnn::serve {
 namespace {
@@ -225,15 +225,17 @@ class SynapseInputs : public Monitor {
     std::vector<int64_t> sample_shape;  // [Cin,H,W] or [In]
   };
   void on_synapse(const std::string& name, const SynapseEvent& e) override {
-    if (e.kind == SynapseEvent::Kind::Values || seen_.count(e.layer)) return;
-    seen_[e.layer] = true;
+    // Real-valued inputs gain nothing; a layer replaced already keeps its replacement.
+    if (e.kind == SynapseEvent::Kind::Values || dynamic_cast<const LayerReplacement*>(e.layer) ||
+        !seen_.insert(e.layer).second)
+      return;
     const auto sizes = e.input.sizes().slice(e.time_major ? 2 : 1);
     layers.push_back({name, e.layer, std::vector<int64_t>(sizes.begin(), sizes.end())});
   }
   std::vector<Layer> layers;
 
  private:
-  std::unordered_map<const torch::nn::Module*, bool> seen_;
+  std::unordered_set<const torch::nn::Module*> seen_;
 };
 
 }  // namespace
@@ -258,13 +260,10 @@ SparseNetwork enable_sparse(torch::nn::AnyModule& model, const torch::Tensor& ex
   SynapseInputs inputs;
   {
     torch::NoGradGuard no_grad;
-    const bool was_training = root.is_training();
+    detail::TrainingFlagGuard restore(root);
     root.eval();
-    {
-      MonitorScope scope(inputs, root);
-      model.forward(example);
-    }
-    root.train(was_training);
+    MonitorScope scope(inputs, root);
+    model.forward(example);
   }
   SparseNetwork result;
   for (const auto& l : inputs.layers) {
@@ -272,12 +271,11 @@ SparseNetwork enable_sparse(torch::nn::AnyModule& model, const torch::Tensor& ex
     std::shared_ptr<SparseSynapse> synapse;
     try {
       if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(l.layer)) {
-        if (l.sample_shape.size() != 3 || dynamic_cast<const LayerReplacement*>(l.layer)) continue;
+        if (l.sample_shape.size() != 3) continue;
         auto r = std::make_shared<SparseConv2dImpl>(*conv, l.sample_shape[1], l.sample_shape[2]);
         synapse = r->synapse;
         replacement = r;
       } else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(l.layer)) {
-        if (dynamic_cast<const LayerReplacement*>(l.layer)) continue;
         auto r = std::make_shared<SparseLinearImpl>(*linear);
         synapse = r->synapse;
         replacement = r;

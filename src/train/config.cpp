@@ -96,6 +96,21 @@ void require(bool ok, const std::string& source, const std::string& key, const s
   if (!ok) throw std::invalid_argument(source + ": key '" + key + "' must be " + expected);
 }
 
+// The table a dotted key's leaf goes in ("model.lif.decay" -> root.model.lif), its sections made on first use.
+// Throws std::invalid_argument naming the key when a part of it is a value, not a section.
+toml::table* section_of(toml::table& root, const std::string& key, const std::string& source) {
+  toml::table* table = &root;
+  std::string::size_type start = 0, dot;
+  while ((dot = key.find('.', start)) != std::string::npos) {
+    const std::string part = key.substr(start, dot - start);
+    if (!table->contains(part)) table->insert(part, toml::table{});
+    table = (*table)[part].as_table();
+    if (!table) throw std::invalid_argument(source + ": --set " + key + ": '" + part + "' is not a section");
+    start = dot + 1;
+  }
+  return table;
+}
+
 void apply_override(toml::table& root, const std::string& assignment, const std::string& source) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
@@ -109,16 +124,7 @@ void apply_override(toml::table& root, const std::string& assignment, const std:
   } catch (const toml::parse_error&) {
     parsed = toml::table{{"v", value}};
   }
-  toml::table* table = &root;
-  std::string::size_type start = 0, dot;
-  while ((dot = key.find('.', start)) != std::string::npos) {
-    const std::string part = key.substr(start, dot - start);
-    if (!table->contains(part)) table->insert(part, toml::table{});
-    table = (*table)[part].as_table();
-    if (!table) throw std::invalid_argument(source + ": --set " + key + ": '" + part + "' is not a section");
-    start = dot + 1;
-  }
-  table->insert_or_assign(key.substr(start), *parsed.get("v"));
+  section_of(root, key, source)->insert_or_assign(key.substr(key.rfind('.') + 1), *parsed.get("v"));
 }
 
 // Copies every key of `over` into `base`, descending into tables present in both.
@@ -223,8 +229,7 @@ Rule one_of(std::vector<std::string> choices) {
 }
 
 struct KeySpec {
-  ConfigKey key;
-  std::string rule_text;
+  ConfigKey key;  // key.allowed is the rule's text
   std::function<void(KeyReader&, TrainConfig&)> read;
   std::function<std::optional<std::string>(const TrainConfig&)> violation;  // the value breaking the rule, as text
   std::function<void(const TrainConfig&, toml::table&)> write;  // into the section's table; absent optionals skip
@@ -269,7 +274,6 @@ KeySpec field(const char* name, Section TrainConfig::*section, T Section::*membe
   k.key.allowed = rule.text;
   k.key.help = help;
   const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
-  k.rule_text = rule.text;
   k.read = [name = std::string(name), section, member](KeyReader& r, TrainConfig& c) {
     if constexpr (std::is_same_v<T, uint64_t>) {
       int64_t v = static_cast<int64_t>(c.*section.*member);
@@ -459,7 +463,7 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
   for (const auto& spec : schema()) spec.read(r, c);
   r.check_all_used();
   for (const auto& spec : schema())
-    if (const auto got = spec.violation(c)) r.fail(spec.key.name, spec.rule_text + " (got " + *got + ")");
+    if (const auto got = spec.violation(c)) r.fail(spec.key.name, spec.key.allowed + " (got " + *got + ")");
 
   // Rules that join several keys.
   const DataConfig& d = c.data;
@@ -513,19 +517,7 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
 
 std::string to_toml(const TrainConfig& c) {
   toml::table root;
-  for (const auto& spec : schema()) {
-    // The section's table ("model.lif.threshold" -> root.model.lif), made on first use.
-    const std::string& name = spec.key.name;
-    toml::table* table = &root;
-    std::string::size_type start = 0, dot;
-    while ((dot = name.find('.', start)) != std::string::npos) {
-      const std::string part = name.substr(start, dot - start);
-      if (!table->contains(part)) table->insert(part, toml::table{});
-      table = (*table)[part].as_table();
-      start = dot + 1;
-    }
-    spec.write(c, *table);
-  }
+  for (const auto& spec : schema()) spec.write(c, *section_of(root, spec.key.name, "to_toml"));
   std::ostringstream out;
   out << root;
   return out.str();
@@ -549,14 +541,10 @@ std::string config_reference_markdown() {
   return out.str();
 }
 
-std::string toml_string(const std::string& value) {
-  std::ostringstream out;
-  out << toml::value<std::string>(value);
-  return out.str();
-}
-
 std::string config_assignment(const std::string& key, const std::string& value) {
-  return key + "=" + toml_string(value);
+  std::ostringstream out;
+  out << key << "=" << toml::value<std::string>(value);  // TOML's own quoting and escapes
+  return out.str();
 }
 
 }  // namespace masnn::train

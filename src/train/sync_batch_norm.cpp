@@ -153,6 +153,11 @@ template class SyncBatchNormImpl<torch::nn::BatchNorm2dImpl>;
 
 int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<Communicator>& comm) {
   if (!comm) throw std::invalid_argument("convert_sync_batch_norm: no communicator");
+  auto cannot = [](const std::string& path) {
+    return std::invalid_argument("dist.sync_bn: the BatchNorm layer '" + path +
+                                 "' cannot be replaced by synchronised BatchNorm (only the BatchNorm1d/2d layers of "
+                                 "masnn's blocks can); train this network with dist.sync_bn = false");
+  };
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> replacements;
   for (const auto& item : model.named_modules("", /*include_self=*/true)) {
     const auto& m = item.value();
@@ -162,16 +167,13 @@ int64_t convert_sync_batch_norm(torch::nn::Module& model, const std::shared_ptr<
     else if (auto bn1 = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(m))
       replacements.emplace_back(item.key(), std::make_shared<SyncBatchNorm1dImpl>(*bn1, comm));
     else if (dynamic_cast<const torch::nn::BatchNorm3dImpl*>(m.get()))
-      replacements.emplace_back(item.key(), nullptr);
+      throw cannot(item.key());
   }
   for (const auto& [path, replacement] : replacements) {
     try {
-      if (!replacement) throw std::invalid_argument("a BatchNorm3d");
       replace_layer(model, path, replacement);
     } catch (const std::invalid_argument&) {
-      throw std::invalid_argument("dist.sync_bn: the BatchNorm layer '" + path +
-                                  "' cannot be replaced by synchronised BatchNorm (only the BatchNorm1d/2d layers "
-                                  "of masnn's blocks can); train this network with dist.sync_bn = false");
+      throw cannot(path);
     }
   }
   return static_cast<int64_t>(replacements.size());

@@ -1,9 +1,10 @@
-// Restores a module's training flag when it goes out of scope (analysis runs networks in eval mode).
+// Restores a module's training flag when it goes out of scope (tools that run a network in eval mode: analysis,
+// the sparse-layer probe).
 #pragma once
 
 #include <torch/nn/module.h>
 
-namespace masnn::analysis::detail {
+namespace masnn::detail {
 
 class TrainingFlagGuard {
  public:
@@ -17,4 +18,4 @@ class TrainingFlagGuard {
   bool training_;
 };
 
-}  // namespace masnn::analysis::detail
+}  // namespace masnn::detail
