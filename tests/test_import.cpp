@@ -16,12 +16,14 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/pytorch_state_dict.h"
 #include "masnn/models/reference_names.h"
+#include "masnn/util/file_io.h"
 
 using namespace masnn;
 #include "module_state.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
+using masnn::testing::rewrite_torch_zip;
 using masnn::testing::TempDir;
 
 namespace {
@@ -244,19 +246,26 @@ TEST(Import, BadFilesGiveMessagesNamingTheFile) {
     EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("cut.pt")), "cut.pt");
   }
   // Sizes whose product overflows int64 (each 2^31 - 1, declared in the pickle; nothing that large is allocated):
-  // a clear error, not a wrapped bound check that lets as_strided reach past the storage.
+  // refused by the zip CRC-32 as it is; with the CRCs mended, a clear error, not a wrapped bound check that lets
+  // as_strided reach past the storage.
   write_pytorch_state_dict({{"w", torch::ones({3, 5, 7})}}, dir.file("huge.pt"));
-  {
-    std::ifstream in(dir.file("huge.pt"), std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string sizes("(J\x03\0\0\0J\x05\0\0\0J\x07\0\0\0t", 16);  // the pickle's size tuple (3, 5, 7)
-    const auto at = bytes.find(sizes);
+  const std::string sizes("(J\x03\0\0\0J\x05\0\0\0J\x07\0\0\0t", 16);  // the pickle's size tuple (3, 5, 7)
+  const std::string huge("(J\xff\xff\xff\x7fJ\xff\xff\xff\x7fJ\xff\xff\xff\x7ft", 16);
+  auto enlarge = [&](const std::string& record, std::string& data) {
+    if (record != "data.pkl") return;
+    const auto at = data.find(sizes);
     ASSERT_NE(at, std::string::npos);
-    const std::string huge("(J\xff\xff\xff\x7fJ\xff\xff\xff\x7fJ\xff\xff\xff\x7ft", 16);
-    bytes.replace(at, sizes.size(), huge);
-    std::ofstream(dir.file("huge.pt"), std::ios::binary)
-        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  }
+    data.replace(at, sizes.size(), huge);
+  };
+  const std::vector<uint8_t> original = read_file_bytes(dir.file("huge.pt"));
+  std::vector<uint8_t> damaged = original;
+  const auto at = std::search(damaged.begin(), damaged.end(), sizes.begin(), sizes.end());
+  ASSERT_NE(at, damaged.end());
+  std::copy(huge.begin(), huge.end(), at);
+  write_file_atomic(dir.file("huge.pt"), damaged);
+  EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("huge.pt")),
+                    "zip entry 'archive/data.pkl' is corrupt (its CRC-32 does not match");
+  write_file_atomic(dir.file("huge.pt"), rewrite_torch_zip(original, enlarge));
   EXPECT_ERROR_WITH(read_pytorch_state_dict(dir.file("huge.pt")), "tensor 'w' has sizes or strides too large");
   fs::remove(dir.file("huge.pt"));
   // The atomic write leaves no temporary file behind, and a write into a missing directory fails cleanly.

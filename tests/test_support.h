@@ -1,6 +1,8 @@
-// Helpers shared by the tests: a scratch folder, and the message of an expected exception.
+// Helpers shared by the tests: a scratch folder, the message of an expected exception, small networks, torch zip
+// archives edited on purpose.
 #pragma once
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 
 #include "masnn/data/idx.h"
 #include "masnn/models/registry.h"
+#include "masnn/util/zip_archive.h"
 
 namespace masnn::testing {
 
@@ -36,7 +39,6 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
 };
 
-/// The message of the exception `f` throws; a test failure (and "") when it throws none.
 /// A small version of every registry network: DVS networks at T 2 on 16x16 frames (dvs-gait 64x64, its pools
 /// divide by 64), Res-SNNs at 32x32, T 2, TCSA.
 inline ModelSpec small_spec(const std::string& name) {
@@ -49,6 +51,7 @@ inline ModelSpec small_spec(const std::string& name) {
   return spec;
 }
 
+/// The message of the exception `f` throws; a test failure (and "") when it throws none.
 inline std::string expect_error(const std::function<void()>& f) {
   try {
     f();
@@ -69,6 +72,27 @@ inline void write_fake_fashion_mnist(const std::filesystem::path& dir, const std
   const std::string gz = gzip ? ".gz" : "";
   data::write_idx((dir / (prefix + "-images-idx3-ubyte" + gz)).string(), images, gzip);
   data::write_idx((dir / (prefix + "-labels-idx1-ubyte" + gz)).string(), labels, gzip);
+}
+
+/// The torch zip archive `bytes` written again with `edit` applied to each record (named without the archive's
+/// folder), with CRC-32s that match: a file damaged on purpose inside, sound as a zip archive.
+inline std::vector<uint8_t> rewrite_torch_zip(const std::vector<uint8_t>& bytes,
+                                              const std::function<void(const std::string&, std::string&)>& edit) {
+  std::vector<uint8_t> out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+    out.insert(out.end(), static_cast<const uint8_t*>(data), static_cast<const uint8_t*>(data) + n);
+    return n;
+  });
+  for (const ZipEntry& e : read_zip_entries("rewrite", bytes.data(), bytes.size())) {
+    const std::string record = e.name.substr(e.name.find('/') + 1);
+    if (record == "version" || record == ".data/version") continue;  // the writer adds its own
+    const std::vector<uint8_t> data = zip_entry_bytes("rewrite", bytes.data(), e);
+    std::string text(data.begin(), data.end());
+    edit(record, text);
+    writer.writeRecord(record, text.data(), text.size());
+  }
+  writer.writeEndOfFile();
+  return out;
 }
 
 }  // namespace masnn::testing

@@ -14,12 +14,12 @@
 #include "command.h"
 #include "json_output.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/torch_archive.h"
 #include "masnn/serve/sparse.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/train_data.h"
 #include "masnn/train/trainer.h"
-#include "masnn/util/file_io.h"
 
 namespace masnn::cli {
 namespace {
@@ -30,23 +30,6 @@ struct EvalArgs {
   int64_t clips = 0;
   bool quiet = false;
 };
-
-torch::Tensor read_tensor_file(const std::string& path) {
-  const std::vector<uint8_t> raw = read_file_bytes(path);
-  c10::IValue v;
-  try {
-    v = torch::pickle_load(std::vector<char>(raw.begin(), raw.end()));
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": not a tensor file written by torch.save (" + e.what_without_backtrace() + ")");
-  }
-  if (!v.isTensor()) throw std::runtime_error(path + ": expected one tensor saved with torch.save");
-  return v.toTensor();
-}
-
-void write_tensor_file(const std::string& path, const torch::Tensor& t) {
-  const std::vector<char> bytes = torch::pickle_save(c10::IValue(t));
-  write_file_atomic(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
-}
 
 // The model's input from the file's tensor: DVS frames [B,T,C,H,W] of the spec's size -> time-major; Res-SNN
 // images [B,C,H,W] as they are (repeated T times inside), or [B,T,C,H,W] -> time-major, any side.

@@ -1,456 +1,31 @@
-// Reading torch.save files without Python: a small pickle interpreter for the subset torch.save emits,
-// plus the two containers (zip archive, legacy stream). Writing emits the zip archive torch.save writes.
+// Reading torch.save files without Python: the two containers (the zip archive, checked entry by entry, and the
+// legacy stream) over masnn's pickle interpreter (pickle.h). Writing emits the zip archive torch.save writes.
 #include "masnn/models/pytorch_state_dict.h"
 
 #include "masnn/util/file_io.h"
 
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/torch.h>
 
-#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <memory>
-#include <sstream>
 #include <stdexcept>
-#include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "pickle.h"
+#include "torch_zip.h"
 
 namespace masnn {
 
 namespace {
 
-// ---------------------------------------------------------------------------------------------------
-// Pickle values. Only what a torch.save file can hold; anything else becomes an opaque Object.
-
-enum class Kind { None, Bool, Int, Float, String, Bytes, Tuple, List, Dict, Global, Object, Storage, Tensor };
-
-struct Node;
-using NodePtr = std::shared_ptr<Node>;
-
-struct Node {
-  Kind kind = Kind::None;
-  bool boolean = false;
-  int64_t integer = 0;
-  double real = 0;
-  std::string text;                                  ///< String / Bytes; Global: module; Object: class; Storage: key
-  std::string name;                                  ///< Global: the name inside the module
-  std::vector<NodePtr> items;                        ///< Tuple, List
-  std::vector<std::pair<NodePtr, NodePtr>> entries;  ///< Dict, in insertion order
-  at::ScalarType dtype = at::kFloat;                 ///< Storage
-  int64_t numel = 0;                                 ///< Storage (elements of dtype)
-  NodePtr storage;                                   ///< Tensor
-  int64_t offset = 0;                                ///< Tensor, in elements
-  std::vector<int64_t> sizes, strides;               ///< Tensor
-};
-
-NodePtr make(Kind kind) {
-  auto n = std::make_shared<Node>();
-  n->kind = kind;
-  return n;
-}
-
-const char* kind_name(Kind kind) {
-  switch (kind) {
-    case Kind::None: return "None";
-    case Kind::Bool: return "bool";
-    case Kind::Int: return "int";
-    case Kind::Float: return "float";
-    case Kind::String: return "str";
-    case Kind::Bytes: return "bytes";
-    case Kind::Tuple: return "tuple";
-    case Kind::List: return "list";
-    case Kind::Dict: return "dict";
-    case Kind::Global: return "class";
-    case Kind::Object: return "object";
-    case Kind::Storage: return "storage";
-    case Kind::Tensor: return "tensor";
-  }
-  return "?";
-}
-
-// The storage classes of torch (torch.FloatStorage, ...) and their element types; the first class of a type is the
-// one torch.save writes for it (UntypedStorage, read as bytes, is never written).
-constexpr std::pair<const char*, at::ScalarType> kStorageClasses[] = {
-    {"FloatStorage", at::kFloat},
-    {"DoubleStorage", at::kDouble},
-    {"HalfStorage", at::kHalf},
-    {"BFloat16Storage", at::kBFloat16},
-    {"LongStorage", at::kLong},
-    {"IntStorage", at::kInt},
-    {"ShortStorage", at::kShort},
-    {"CharStorage", at::kChar},
-    {"ByteStorage", at::kByte},
-    {"BoolStorage", at::kBool},
-    {"ComplexFloatStorage", at::kComplexFloat},
-    {"ComplexDoubleStorage", at::kComplexDouble},
-    {"UntypedStorage", at::kByte},
-};
-
-bool storage_dtype(const std::string& cls, at::ScalarType* dtype) {
-  for (const auto& [name, type] : kStorageClasses) {
-    if (cls == name) {
-      *dtype = type;
-      return true;
-    }
-  }
-  return false;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The interpreter: runs one pickle (up to STOP) and returns its value.
-
-class Unpickler {
- public:
-  using PersistentLoad = std::function<NodePtr(const NodePtr& pid)>;
-
-  Unpickler(std::string where, const char* data, size_t size, PersistentLoad persistent_load)
-      : where_(std::move(where)), begin_(data), p_(data), end_(data + size), load_(std::move(persistent_load)) {}
-
-  NodePtr run() {
-    for (;;) {
-      const size_t at = offset();
-      const auto op = static_cast<unsigned char>(byte());
-      switch (op) {
-        case 0x80: byte(); break;    // PROTO
-        case 0x95: bytes(8); break;  // FRAME (the frame length; frames are not needed)
-        case '.':                    // STOP
-          if (stack_.size() != 1) fail("STOP with " + std::to_string(stack_.size()) + " values on the stack", at);
-          return stack_.back();
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '0': pop(at); break;                          // POP
-        case '1': pop_mark(at); break;                     // POP_MARK
-        case '2': push(top(at)); break;                    // DUP
-        case 'N': push(make(Kind::None)); break;
-        case 0x88: push_bool(true); break;                            // NEWTRUE
-        case 0x89: push_bool(false); break;                           // NEWFALSE
-        case 'J': push_int(static_cast<int32_t>(uint_le(4))); break;  // BININT
-        case 'K': push_int(static_cast<int64_t>(uint_le(1))); break;  // BININT1
-        case 'M': push_int(static_cast<int64_t>(uint_le(2))); break;  // BININT2
-        case 0x8a: push_long(uint_le(1), at); break;                  // LONG1
-        case 0x8b: push_long(uint_le(4), at); break;                  // LONG4
-        case 'G': {                                                   // BINFLOAT, big-endian
-          uint64_t bits = 0;
-          const char* b = bytes(8);
-          for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<unsigned char>(b[k]);
-          auto n = make(Kind::Float);
-          std::memcpy(&n->real, &bits, 8);
-          push(n);
-          break;
-        }
-        case 'X': push_text(Kind::String, uint_le(4)); break;   // BINUNICODE
-        case 0x8c: push_text(Kind::String, uint_le(1)); break;  // SHORT_BINUNICODE
-        case 0x8d: push_text(Kind::String, uint_le(8)); break;  // BINUNICODE8
-        case 'T': push_text(Kind::String, uint_le(4)); break;   // BINSTRING (Python 2 str)
-        case 'U': push_text(Kind::String, uint_le(1)); break;   // SHORT_BINSTRING
-        case 'B': push_text(Kind::Bytes, uint_le(4)); break;    // BINBYTES
-        case 'C': push_text(Kind::Bytes, uint_le(1)); break;    // SHORT_BINBYTES
-        case 0x8e: push_text(Kind::Bytes, uint_le(8)); break;   // BINBYTES8
-        case ')': push(make(Kind::Tuple)); break;               // EMPTY_TUPLE
-        case 't': {                                             // TUPLE
-          auto n = make(Kind::Tuple);
-          n->items = pop_mark(at);
-          push(n);
-          break;
-        }
-        case 0x85:
-        case 0x86:
-        case 0x87: {  // TUPLE1..3
-          auto n = make(Kind::Tuple);
-          n->items.resize(op - 0x84);
-          for (size_t k = n->items.size(); k-- > 0;) n->items[k] = pop(at);
-          push(n);
-          break;
-        }
-        case ']': push(make(Kind::List)); break;  // EMPTY_LIST
-        case 'l': {                               // LIST
-          auto n = make(Kind::List);
-          n->items = pop_mark(at);
-          push(n);
-          break;
-        }
-        case 'a': {  // APPEND
-          auto v = pop(at);
-          auto list = top(at);
-          if (list->kind == Kind::List) list->items.push_back(v);
-          break;
-        }
-        case 'e':
-        case 0x90: {  // APPENDS, ADDITEMS
-          auto vs = pop_mark(at);
-          auto list = top(at);
-          if (list->kind == Kind::List) list->items.insert(list->items.end(), vs.begin(), vs.end());
-          break;
-        }
-        case 0x8f: push(make(Kind::List)); break;  // EMPTY_SET (kept as a list)
-        case 0x91: {                               // FROZENSET
-          auto n = make(Kind::List);
-          n->items = pop_mark(at);
-          push(n);
-          break;
-        }
-        case '}': push(make(Kind::Dict)); break;  // EMPTY_DICT
-        case 'd': {                               // DICT
-          auto n = make(Kind::Dict);
-          add_entries(n, pop_mark(at), at);
-          push(n);
-          break;
-        }
-        case 's': {  // SETITEM
-          auto v = pop(at);
-          auto k = pop(at);
-          auto dict = top(at);
-          if (dict->kind == Kind::Dict) dict->entries.emplace_back(k, v);
-          break;
-        }
-        case 'u': {  // SETITEMS
-          auto kv = pop_mark(at);
-          add_entries(top(at), kv, at);
-          break;
-        }
-        case 'c': {  // GLOBAL: "module\nname\n"
-          auto n = make(Kind::Global);
-          n->text = line(at);
-          n->name = line(at);
-          push(n);
-          break;
-        }
-        case 0x93: {  // STACK_GLOBAL
-          auto name = pop(at);
-          auto module = pop(at);
-          if (module->kind != Kind::String || name->kind != Kind::String) fail("STACK_GLOBAL needs two strings", at);
-          auto n = make(Kind::Global);
-          n->text = module->text;
-          n->name = name->text;
-          push(n);
-          break;
-        }
-        case 'R': {  // REDUCE
-          auto args = pop(at);
-          auto callable = pop(at);
-          push(reduce(callable, args, at));
-          break;
-        }
-        case 'b': pop(at); break;  // BUILD: object state (an OrderedDict's _metadata, ...) is not needed
-        case 0x81: {               // NEWOBJ
-          pop(at);
-          push(object_of(pop(at)));
-          break;
-        }
-        case 0x92: {  // NEWOBJ_EX
-          pop(at);
-          pop(at);
-          push(object_of(pop(at)));
-          break;
-        }
-        case 'q': memo_[uint_le(1)] = top(at); break;     // BINPUT
-        case 'r': memo_[uint_le(4)] = top(at); break;     // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(at); break;  // MEMOIZE
-        case 'h': push(memo_get(uint_le(1), at)); break;  // BINGET
-        case 'j': push(memo_get(uint_le(4), at)); break;  // LONG_BINGET
-        case 'Q': {                                       // BINPERSID
-          auto pid = pop(at);
-          if (!load_) fail("persistent id outside a torch.save file", at);
-          push(load_(pid));
-          break;
-        }
-        default: {
-          std::ostringstream s;
-          s << "unsupported pickle opcode 0x" << std::hex << static_cast<int>(op)
-            << " (expected the binary pickle protocol 2..5 that torch.save writes)";
-          fail(s.str(), at);
-        }
-      }
-    }
-  }
-
-  size_t offset() const { return static_cast<size_t>(p_ - begin_); }
-
- private:
-  [[noreturn]] void fail(const std::string& what, size_t at) const {
-    throw std::runtime_error(where_ + ": " + what + " at byte " + std::to_string(at));
-  }
-  [[noreturn]] void fail(const std::string& what) const { fail(what, offset()); }
-
-  const char* bytes(size_t n) {
-    if (static_cast<size_t>(end_ - p_) < n) fail("truncated pickle (wanted " + std::to_string(n) + " more bytes)");
-    const char* b = p_;
-    p_ += n;
-    return b;
-  }
-  char byte() { return *bytes(1); }
-  uint64_t uint_le(size_t n) {
-    const char* b = bytes(n);
-    uint64_t v = 0;
-    for (size_t k = n; k-- > 0;) v = (v << 8) | static_cast<unsigned char>(b[k]);
-    return v;
-  }
-  std::string line(size_t at) {
-    const char* nl = static_cast<const char*>(std::memchr(p_, '\n', static_cast<size_t>(end_ - p_)));
-    if (!nl) fail("unterminated GLOBAL name", at);
-    std::string s(p_, nl);
-    p_ = nl + 1;
-    return s;
-  }
-
-  void push(NodePtr n) { stack_.push_back(std::move(n)); }
-  void push_bool(bool b) {
-    auto n = make(Kind::Bool);
-    n->boolean = b;
-    push(n);
-  }
-  void push_int(int64_t v) {
-    auto n = make(Kind::Int);
-    n->integer = v;
-    push(n);
-  }
-  void push_long(uint64_t n, size_t at) {
-    const char* b = bytes(n);
-    if (n > 8) {  // too big for int64 (never a tensor size): an opaque int with its little-endian bytes
-      auto o = make(Kind::Object);
-      o->text = "int";
-      o->name.assign(b, n);
-      push(o);
-      return;
-    }
-    uint64_t v = 0;
-    for (size_t k = n; k-- > 0;) v = (v << 8) | static_cast<unsigned char>(b[k]);
-    if (n > 0 && n < 8 && (static_cast<unsigned char>(b[n - 1]) & 0x80)) v |= ~uint64_t{0} << (8 * n);  // sign
-    push_int(static_cast<int64_t>(v));
-    (void)at;
-  }
-  void push_text(Kind kind, uint64_t n) {
-    auto t = make(kind);
-    const char* b = bytes(n);
-    t->text.assign(b, n);
-    push(t);
-  }
-  NodePtr pop(size_t at) {
-    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) fail("pickle stack underflow", at);
-    auto n = stack_.back();
-    stack_.pop_back();
-    return n;
-  }
-  const NodePtr& top(size_t at) {
-    if (stack_.empty()) fail("pickle stack underflow", at);
-    return stack_.back();
-  }
-  std::vector<NodePtr> pop_mark(size_t at) {
-    if (marks_.empty()) fail("pickle MARK missing", at);
-    const size_t m = marks_.back();
-    marks_.pop_back();
-    std::vector<NodePtr> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
-    stack_.resize(m);
-    return items;
-  }
-  NodePtr memo_get(uint64_t key, size_t at) {
-    auto it = memo_.find(key);
-    if (it == memo_.end()) fail("pickle memo entry " + std::to_string(key) + " missing", at);
-    return it->second;
-  }
-  void add_entries(const NodePtr& dict, const std::vector<NodePtr>& kv, size_t at) {
-    if (kv.size() % 2) fail("odd number of dict items", at);
-    if (dict->kind != Kind::Dict) return;  // items of an opaque mapping
-    for (size_t k = 0; k < kv.size(); k += 2) dict->entries.emplace_back(kv[k], kv[k + 1]);
-  }
-  static NodePtr object_of(const NodePtr& cls) {
-    auto o = make(Kind::Object);
-    o->text = cls->kind == Kind::Global ? cls->text + "." + cls->name : "object";
-    return o;
-  }
-
-  int64_t as_int(const NodePtr& n, const char* what, size_t at) const {
-    if (n->kind != Kind::Int) fail(std::string("tensor ") + what + ": expected an int, got " + kind_name(n->kind), at);
-    return n->integer;
-  }
-  std::vector<int64_t> as_ints(const NodePtr& n, const char* what, size_t at) const {
-    if (n->kind != Kind::Tuple && n->kind != Kind::List)
-      fail(std::string("tensor ") + what + ": expected a tuple of ints, got " + kind_name(n->kind), at);
-    std::vector<int64_t> v;
-    for (const auto& i : n->items) v.push_back(as_int(i, what, at));
-    return v;
-  }
-
-  NodePtr reduce(const NodePtr& callable, const NodePtr& args, size_t at) {
-    if (callable->kind != Kind::Global) return object_of(callable);
-    const std::string& module = callable->text;
-    const std::string& name = callable->name;
-    const auto& a = args->items;
-    if (module == "collections" && name == "OrderedDict") {
-      auto d = make(Kind::Dict);
-      if (!a.empty() && a[0]->kind == Kind::List)
-        for (const auto& pair : a[0]->items)
-          if (pair->kind == Kind::Tuple && pair->items.size() == 2)
-            d->entries.emplace_back(pair->items[0], pair->items[1]);
-      return d;
-    }
-    if (module == "torch._utils" && (name == "_rebuild_tensor_v2" || name == "_rebuild_tensor")) {
-      if (args->kind != Kind::Tuple || a.size() < 4)
-        fail("torch._utils." + name + ": expected at least 4 arguments", at);
-      if (a[0]->kind != Kind::Storage) fail("torch._utils." + name + ": expected a storage first", at);
-      auto t = make(Kind::Tensor);
-      t->storage = a[0];
-      t->offset = as_int(a[1], "offset", at);
-      t->sizes = as_ints(a[2], "size", at);
-      t->strides = as_ints(a[3], "stride", at);
-      if (t->sizes.size() != t->strides.size()) fail("tensor size and stride differ in length", at);
-      return t;
-    }
-    if (module == "torch.jit._pickle") {  // LibTorch's pickler: typed containers (torch::pickle_save)
-      if (name == "restore_type_tag" || name.rfind("build_", 0) == 0) {
-        if (a.empty()) fail("torch.jit._pickle." + name + ": no arguments", at);
-        return a[0];
-      }
-    }
-    if (module == "torch._utils" && (name == "_rebuild_parameter" || name == "_rebuild_parameter_with_state")) {
-      if (a.empty()) fail("torch._utils." + name + ": no arguments", at);
-      return a[0];  // the data of an nn.Parameter
-    }
-    if (module == "torch._tensor" && name == "_rebuild_from_type_v2") {
-      if (a.size() < 3) fail("torch._tensor._rebuild_from_type_v2: expected 4 arguments", at);
-      return reduce(a[0], a[2], at);  // a tensor subclass: rebuild the plain tensor
-    }
-    if ((module == "builtins" || module == "__builtin__") && (name == "set" || name == "frozenset")) {
-      auto l = make(Kind::List);
-      if (!a.empty() && a[0]->kind == Kind::List) l->items = a[0]->items;
-      return l;
-    }
-    return object_of(callable);
-  }
-
-  std::string where_;
-  const char* begin_;
-  const char* p_;
-  const char* end_;
-  PersistentLoad load_;
-  std::vector<NodePtr> stack_;
-  std::vector<size_t> marks_;
-  std::unordered_map<uint64_t, NodePtr> memo_;
-};
-
-// A persistent id of torch.save: ('storage', torch.XStorage, key, location, numel[, view_metadata]).
-NodePtr storage_from_pid(const std::string& where, const NodePtr& pid) {
-  const auto& a = pid->items;
-  if (pid->kind != Kind::Tuple || a.size() < 5 || a[0]->kind != Kind::String || a[0]->text != "storage")
-    throw std::runtime_error(where + ": unexpected persistent id (expected ('storage', type, key, location, numel))");
-  if (a[1]->kind != Kind::Global) throw std::runtime_error(where + ": storage type is not a class");
-  auto s = make(Kind::Storage);
-  if (!storage_dtype(a[1]->name, &s->dtype))
-    throw std::runtime_error(where + ": unsupported storage type " + a[1]->text + "." + a[1]->name);
-  if (a[2]->kind != Kind::String || a[4]->kind != Kind::Int)
-    throw std::runtime_error(where + ": storage key must be a string and its size an int");
-  if (a.size() > 5 && a[5]->kind != Kind::None)
-    throw std::runtime_error(where + ": storage views (a pre-1.0 torch.save feature) are not supported");
-  s->text = a[2]->text;
-  s->numel = a[4]->integer;
-  if (s->numel < 0) throw std::runtime_error(where + ": negative storage size");
-  return s;
-}
+using pickle::Arena;
+using pickle::Kind;
+using pickle::kind_name;
+using pickle::Node;
+using pickle::Unpickler;
 
 // Tensor nodes -> tensors, with storages fetched (once each) by `fetch`.
 class Materializer {
@@ -503,7 +78,7 @@ torch::Tensor storage_tensor(const Node& s, const char* data, size_t nbytes, con
   return t;
 }
 
-bool is_tensor_dict(const NodePtr& n) {
+bool is_tensor_dict(const Node* n) {
   if (n->kind != Kind::Dict || n->entries.empty()) return false;
   for (const auto& [k, v] : n->entries)
     if (k->kind != Kind::String || v->kind != Kind::Tensor) return false;
@@ -511,7 +86,7 @@ bool is_tensor_dict(const NodePtr& n) {
 }
 
 // The state dict inside the file's top-level value.
-const Node& find_state_dict(const NodePtr& root, const std::string& where) {
+const Node& find_state_dict(const Node* root, const std::string& where) {
   if (is_tensor_dict(root)) return *root;
   static const char* wrappers[] = {"state_dict", "model_state_dict", "model", "net", "state"};
   std::string keys;
@@ -542,69 +117,64 @@ std::map<std::string, torch::Tensor> to_tensors(const Node& dict, Materializer& 
   return stripped;
 }
 
-std::map<std::string, torch::Tensor> read_zip(const std::string& path, const std::vector<char>& buf) {
-  auto adapter = std::make_shared<caffe2::serialize::MemoryReadAdapter>(buf.data(), static_cast<off_t>(buf.size()));
-  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
-  try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(adapter);
-  } catch (const c10::Error& e) {
-    throw std::runtime_error(path + ": not a readable torch.save zip archive (" + e.what_without_backtrace() + ")");
-  }
-  if (!reader->hasRecord("data.pkl"))
+std::map<std::string, torch::Tensor> read_zip(const std::string& path, const std::vector<uint8_t>& buf) {
+  const TorchZip zip(path, buf);
+  if (!zip.has("data.pkl"))
     throw std::runtime_error(path +
                              ": zip archive without data.pkl; expected a file of torch.save (a TorchScript "
                              "module from torch.jit.save is not a state dict)");
-  if (reader->hasRecord("byteorder")) {
-    auto [ptr, n] = reader->getRecord("byteorder");
-    if (std::string(static_cast<const char*>(ptr.get()), n) != "little")
+  if (zip.has("byteorder")) {
+    const auto order = zip.read("byteorder");
+    if (std::string(order.begin(), order.end()) != "little")
       throw std::runtime_error(path + ": written on a big-endian machine; only little-endian files are supported");
   }
-  auto [pkl, pkl_size] = reader->getRecord("data.pkl");
-  Unpickler unpickler(path + " (data.pkl)", static_cast<const char*>(pkl.get()), pkl_size,
-                      [&](const NodePtr& pid) { return storage_from_pid(path, pid); });
-  NodePtr root = unpickler.run();
-  const Node& dict = find_state_dict(root, path);
+  const std::vector<uint8_t> pkl = zip.read("data.pkl");
+  Arena arena;
+  Unpickler unpickler(path + " (data.pkl)", reinterpret_cast<const char*>(pkl.data()), pkl.size(), arena,
+                      [&](const Node* pid) { return pickle::storage_from_pid(path, pid, arena); });
+  const Node& dict = find_state_dict(unpickler.run(), path);
   Materializer materialize(path, [&](const Node& s) {
-    const std::string record = "data/" + s.text;
-    if (!reader->hasRecord(record)) throw std::runtime_error(path + ": record " + record + " is missing");
-    auto [ptr, n] = reader->getRecord(record);
-    return storage_tensor(s, static_cast<const char*>(ptr.get()), n, path);
+    const std::vector<uint8_t> data = zip.read("data/" + s.text);
+    return storage_tensor(s, reinterpret_cast<const char*>(data.data()), data.size(), path);
   });
   return to_tensors(dict, materialize);
 }
 
 // The legacy stream: pickles of the magic number, the protocol version and system info, then the value,
 // then the list of storage keys, then each storage as an int64 element count and its raw bytes.
-std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const std::vector<char>& buf) {
+std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const char* buf_data = reinterpret_cast<const char*>(bytes.data());
+  const size_t buf_size = bytes.size();
   size_t pos = 0;
+  Arena arena;
   auto next_pickle = [&](const char* what, Unpickler::PersistentLoad load) {
-    Unpickler u(path + " (" + what + ")", buf.data() + pos, buf.size() - pos, std::move(load));
-    NodePtr v = u.run();
+    Unpickler u(path + " (" + what + ")", buf_data + pos, buf_size - pos, arena, std::move(load));
+    Node* v = u.run();
     pos += u.offset();
     return v;
   };
-  NodePtr magic = next_pickle("magic number", nullptr);
+  Node* magic = next_pickle("magic number", nullptr);
   static const char magic_bytes[] = "\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19";  // 0x1950a86a20f9469cfc6c
   if (magic->kind != Kind::Object || magic->text != "int" || magic->name != std::string(magic_bytes, 10))
     throw std::runtime_error(path +
                              ": a pickle, but not a file of torch.save (its legacy format starts with the "
                              "magic number 0x1950a86a20f9469cfc6c)");
-  NodePtr version = next_pickle("protocol version", nullptr);
+  Node* version = next_pickle("protocol version", nullptr);
   if (version->kind != Kind::Int || version->integer != 1001)
     throw std::runtime_error(path + ": legacy torch.save protocol version " +
                              (version->kind == Kind::Int ? std::to_string(version->integer) : std::string("?")) +
                              " is not supported (expected 1001)");
-  NodePtr info = next_pickle("system info", nullptr);
+  Node* info = next_pickle("system info", nullptr);
   for (const auto& [k, v] : info->entries)
     if (k->kind == Kind::String && k->text == "little_endian" && v->kind == Kind::Bool && !v->boolean)
       throw std::runtime_error(path + ": written on a big-endian machine; only little-endian files are supported");
-  std::map<std::string, NodePtr> storages;
-  NodePtr root = next_pickle("data", [&](const NodePtr& pid) {
-    NodePtr s = storage_from_pid(path, pid);
+  std::map<std::string, Node*> storages;
+  Node* root = next_pickle("data", [&](const Node* pid) {
+    Node* s = pickle::storage_from_pid(path, pid, arena);
     auto [it, inserted] = storages.emplace(s->text, s);
     return it->second;
   });
-  NodePtr keys = next_pickle("storage keys", nullptr);
+  Node* keys = next_pickle("storage keys", nullptr);
   if (keys->kind != Kind::List) throw std::runtime_error(path + ": expected the list of storage keys after the data");
   std::map<std::string, torch::Tensor> data;
   for (const auto& k : keys->items) {
@@ -612,18 +182,18 @@ std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const 
     auto it = storages.find(k->text);
     if (it == storages.end()) throw std::runtime_error(path + ": storage " + k->text + " is not used by any tensor");
     const Node& s = *it->second;
-    if (buf.size() - pos < 8) throw std::runtime_error(path + ": truncated before storage " + k->text);
+    if (buf_size - pos < 8) throw std::runtime_error(path + ": truncated before storage " + k->text);
     int64_t count = 0;
-    std::memcpy(&count, buf.data() + pos, 8);
+    std::memcpy(&count, buf_data + pos, 8);
     pos += 8;
     const size_t element = c10::elementSize(s.dtype);
-    if (count < 0 || static_cast<size_t>(count) > (buf.size() - pos) / element)
+    if (count < 0 || static_cast<size_t>(count) > (buf_size - pos) / element)
       throw std::runtime_error(path + ": truncated in storage " + k->text);
     const size_t nbytes = static_cast<size_t>(count) * element;
     if (count != s.numel)
       throw std::runtime_error(path + ": storage " + k->text + " holds " + std::to_string(count) +
                                " elements, its tensor expected " + std::to_string(s.numel));
-    data[k->text] = storage_tensor(s, buf.data() + pos, nbytes, path);
+    data[k->text] = storage_tensor(s, buf_data + pos, nbytes, path);
     pos += nbytes;
   }
   const Node& dict = find_state_dict(root, path);
@@ -638,27 +208,25 @@ std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const 
 }  // namespace
 
 std::map<std::string, torch::Tensor> read_pytorch_state_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open (" + std::strerror(errno) + ")");
-  std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw std::runtime_error(path + ": read error");
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
   static const unsigned char zip_magic[] = {'P', 'K', 3, 4};
-  if (buf.size() >= sizeof zip_magic && std::memcmp(buf.data(), zip_magic, sizeof zip_magic) == 0)
-    return read_zip(path, buf);
-  if (!buf.empty() && static_cast<unsigned char>(buf[0]) == 0x80)  // a pickle (PROTO): the legacy format
-    return read_legacy(path, buf);
+  if (bytes.size() >= sizeof zip_magic && std::memcmp(bytes.data(), zip_magic, sizeof zip_magic) == 0)
+    return read_zip(path, bytes);
+  if (!bytes.empty() && bytes[0] == 0x80)  // a pickle (PROTO): the legacy format
+    return read_legacy(path, bytes);
   throw std::runtime_error(path + ": not a file of torch.save (expected a zip archive or the legacy torch.save " +
-                           "format, found " + (buf.empty() ? std::string("an empty file") : "other data") + ")");
+                           "format, found " + (bytes.empty() ? std::string("an empty file") : "other data") + ")");
 }
 
 namespace {
 
-// The storage class torch.save names for an element type (storage_dtype's inverse).
+// The storage class torch.save names for an element type.
 std::string storage_class(at::ScalarType dtype, const std::string& path, const std::string& name) {
-  for (const auto& [cls, type] : kStorageClasses)
-    if (type == dtype) return cls;
-  throw std::runtime_error(path + ": tensor '" + name + "' has an element type torch.save cannot name (" +
-                           c10::toString(dtype) + ")");
+  std::string cls = pickle::storage_class(dtype);
+  if (cls.empty())
+    throw std::runtime_error(path + ": tensor '" + name + "' has an element type torch.save cannot name (" +
+                             c10::toString(dtype) + ")");
+  return cls;
 }
 
 // The pickle (protocol 2) that Python's torch.save writes for an OrderedDict of tensors: only the globals that

@@ -3,11 +3,17 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "masnn/models/torch_archive.h"
 #include "masnn/util/file_io.h"
+#include "masnn/util/sha256.h"
 
 namespace masnn::train {
 namespace {
@@ -43,6 +49,38 @@ LIFOptions lif_from_json(const nlohmann::json& j) {
       .backend(parse_lif_backend(j.at("backend")));
 }
 
+// The SHA-256 of every parameter and buffer of the model, by name: a checkpoint states what its weights are, so a
+// damaged or altered file is refused naming the tensor (the zip CRC-32s catch accidents, not edits).
+std::map<std::string, std::string> tensor_hashes(torch::nn::Module& model) {
+  std::map<std::string, std::string> hashes;
+  auto add = [&](const std::string& name, const torch::Tensor& t) {
+    const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    hashes[name] = sha256_hex(c.data_ptr(), c.nbytes());
+  };
+  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
+  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  return hashes;
+}
+
+void verify_tensor_hashes(torch::nn::Module& model, const std::map<std::string, std::string>& expected,
+                          const std::string& path) {
+  if (expected.empty()) {
+    fmt::print(stderr,
+               "masnn: note: {}: written by an earlier masnn without tensor checksums; its zip CRC-32s were checked\n",
+               path);
+    return;
+  }
+  const auto actual = tensor_hashes(model);
+  for (const auto& [name, hash] : actual) {
+    auto it = expected.find(name);
+    if (it == expected.end())
+      throw std::runtime_error(path + ": tensor '" + name + "' has no checksum in the checkpoint; the file was altered");
+    if (it->second != hash)
+      throw std::runtime_error(path + ": tensor '" + name +
+                               "' does not match its SHA-256 in the checkpoint; the file is damaged or was altered");
+  }
+}
+
 std::string info_to_json(const CheckpointInfo& info) {
   nlohmann::json j = {{"format_version", kFormatVersion},
                       {"epoch", info.epoch},
@@ -56,6 +94,7 @@ std::string info_to_json(const CheckpointInfo& info) {
                         {"best", info.schedule.best},
                         {"has_best", info.schedule.has_best},
                         {"bad_epochs", info.schedule.bad_epochs}}}};
+  if (!info.tensor_sha256.empty()) j["tensor_sha256"] = info.tensor_sha256;
   if (info.loss_scaler)
     j["loss_scaler"] = {{"scale", info.loss_scaler->scale}, {"growth_tracker", info.loss_scaler->growth_tracker}};
   return j.dump();
@@ -76,6 +115,8 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
     info.seed = j.at("seed");
     const auto& s = j.at("schedule");
     info.schedule = {s.at("lr"), s.at("best"), s.at("has_best"), s.at("bad_epochs")};
+    if (j.contains("tensor_sha256"))  // absent in checkpoints of earlier builds
+      info.tensor_sha256 = j["tensor_sha256"].get<std::map<std::string, std::string>>();
     if (j.contains("loss_scaler")) {  // mixed-precision runs only
       info.loss_scaler = GradScaler::State{j["loss_scaler"].at("scale"), j["loss_scaler"].at("growth_tracker")};
     }
@@ -85,10 +126,25 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
   }
 }
 
+// The file is read once and checked (zip CRC-32s, pickles, declared sizes: masnn/models/torch_archive.h) before
+// LibTorch parses those same bytes, through a reader that never reads past them.
 void read_archive(const std::string& path, torch::serialize::InputArchive& archive) {
   if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(path + ": checkpoint file not found");
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  static const uint8_t zip_magic[] = {'P', 'K', 3, 4};
+  if (bytes.size() < sizeof zip_magic || !std::equal(zip_magic, zip_magic + sizeof zip_magic, bytes.begin()))
+    throw std::runtime_error(path + ": not a masnn checkpoint (a checkpoint is a zip archive; this file is not one)");
+  check_torch_archive(path, bytes);
   try {
-    archive.load_from(path, torch::kCPU);  // a run trained on a GPU loads anywhere; the trainer moves it back
+    // On the CPU: a run trained on a GPU loads anywhere; the trainer moves it back.
+    archive.load_from(
+        [&bytes](uint64_t pos, void* buf, size_t n) -> size_t {
+          if (pos >= bytes.size()) return 0;
+          n = std::min<size_t>(n, bytes.size() - pos);
+          std::memcpy(buf, bytes.data() + pos, n);
+          return n;
+        },
+        [&bytes] { return bytes.size(); }, torch::kCPU);
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() + ")");
   }
@@ -142,7 +198,9 @@ void save_checkpoint(const std::string& path, torch::nn::Module& model, torch::o
   const std::filesystem::path target(path);
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
   torch::serialize::OutputArchive archive;
-  archive.write("masnn_info", c10::IValue(info_to_json(info)));
+  CheckpointInfo stated = info;
+  stated.tensor_sha256 = tensor_hashes(model);
+  archive.write("masnn_info", c10::IValue(info_to_json(stated)));
   torch::serialize::OutputArchive model_archive;
   model.save(model_archive);
   archive.write("model", model_archive);
@@ -183,6 +241,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
     model.load(model_archive);
+    verify_tensor_hashes(model, info.tensor_sha256, path);
     if (optimizer) {
       torch::serialize::InputArchive opt_archive;
       if (!archive.try_read("optimizer", opt_archive))

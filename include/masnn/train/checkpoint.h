@@ -1,11 +1,13 @@
 // Checkpoints: model, optimiser, schedule, epoch, RNG state, the run's config and the network spec, in one
-// LibTorch archive. Written to a temporary file and renamed, so a killed run never leaves a broken one.
+// LibTorch archive. Written to a temporary file and renamed, so a killed run never leaves a broken one. Checked
+// before LibTorch reads one (zip CRC-32s, pickles, declared sizes) and after (each tensor's SHA-256).
 #pragma once
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/any.h>
 #include <torch/optim/optimizer.h>
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -24,6 +26,9 @@ struct CheckpointInfo {
   ScheduleState schedule;
   uint64_t seed = 0;
   std::optional<GradScaler::State> loss_scaler;  ///< the loss scaler of a mixed-precision run (none otherwise)
+  /// SHA-256 of each model parameter and buffer, by name: written by save_checkpoint, verified by load_checkpoint
+  /// (empty in checkpoints of earlier builds, which load with a note).
+  std::map<std::string, std::string> tensor_sha256;
 };
 
 /// Writes model (parameters and buffers), optimiser state (when given), info and the CPU RNG state to `path`

@@ -1,0 +1,231 @@
+// Files from anywhere: damaged or hostile zip archives, pickles, checkpoints and tensor files get one clear error
+// naming the file, never a crash, a hang, an allocation of what they declare, or weights silently changed.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "masnn/models/pytorch_state_dict.h"
+#include "masnn/models/registry.h"
+#include "masnn/models/torch_archive.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/util/file_io.h"
+#include "masnn/util/zip_archive.h"
+#include "module_state.h"
+#include "test_support.h"
+
+using namespace masnn;
+using namespace masnn::train;
+using masnn::testing::expect_error;
+using masnn::testing::rewrite_torch_zip;
+using masnn::testing::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kFixtures = fs::path(MASNN_SOURCE_DIR) / "tests" / "fixtures";
+
+std::vector<uint8_t> bytes_of(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
+
+// A pickle of `depth` nested lists: MARK x depth, EMPTY_LIST, LIST x depth, STOP.
+std::string deep_pickle(size_t depth) {
+  return std::string("\x80\x02", 2) + std::string(depth, '(') + "]" + std::string(depth, 'l') + ".";
+}
+
+struct SmallCheckpoint {
+  TempDir dir{"untrusted"};
+  std::string path = dir.file("last.pt");
+  ModelSpec spec = masnn::testing::small_spec("dvs-small");
+  torch::nn::AnyModule model;
+
+  SmallCheckpoint() {
+    torch::manual_seed(3);
+    model = build_model(spec);
+    CheckpointInfo info;
+    info.spec = spec;
+    save_checkpoint(path, *model.ptr(), nullptr, info);
+  }
+  // Loads `path` into a fresh network: the error, or "" with `same` telling whether the weights are the saved ones.
+  std::string load(const std::string& file, bool* same) {
+    torch::manual_seed(99);
+    auto fresh = build_model(spec);
+    try {
+      load_checkpoint(file, *fresh.ptr(), nullptr, false);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    const auto a = masnn::testing::named_state(*model.ptr()), b = masnn::testing::named_state(*fresh.ptr());
+    *same = a.size() == b.size();
+    for (const auto& [name, t] : a) *same = *same && b.count(name) && torch::equal(t, b.at(name));
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST(Zip, EntriesAreCheckedAndReadBack) {
+  const TempDir dir("zip");
+  write_pytorch_state_dict({{"w", torch::arange(6, torch::kFloat)}}, dir.file("w.pt"));
+  const auto bytes = read_file_bytes(dir.file("w.pt"));
+  const auto entries = read_zip_entries("w.pt", bytes.data(), bytes.size());
+  ASSERT_GE(entries.size(), 3u);
+  bool found = false;
+  for (const ZipEntry& e : entries) {
+    if (e.name != "archive/data/0") continue;
+    found = true;
+    const auto data = zip_entry_bytes("w.pt", bytes.data(), e);
+    ASSERT_EQ(data.size(), 24u);
+    float v[6];
+    std::memcpy(v, data.data(), 24);
+    EXPECT_EQ(v[5], 5.0f);
+  }
+  EXPECT_TRUE(found);
+  // Every truncation is one clear error; the end record is searched, never read past.
+  for (size_t n : {size_t{0}, size_t{10}, bytes.size() / 2, bytes.size() - 1}) {
+    const std::string m = expect_error([&] { read_zip_entries("cut.pt", bytes.data(), n); });
+    EXPECT_NE(m.find("cut.pt: "), std::string::npos) << m;
+  }
+  EXPECT_NE(expect_error([&] {
+              const auto junk = bytes_of(std::string("PK\x03\x04", 4) + std::string(5000, 'x'));
+              read_zip_entries("junk.pt", junk.data(), junk.size());
+            }).find("junk.pt: not a zip archive (no end-of-central-directory record)"),
+            std::string::npos);
+}
+
+TEST(Zip, ALieAboutSizesIsRefusedBeforeAllocating) {
+  const TempDir dir("zip_sizes");
+  write_pytorch_state_dict({{"w", torch::ones({4})}}, dir.file("w.pt"));
+  auto bytes = read_file_bytes(dir.file("w.pt"));
+  // The end record declares a central directory of 2^32 - 2 bytes: reaches past the end of the file.
+  const size_t end = bytes.size() - 22;
+  ASSERT_EQ(bytes[end], 'P');
+  bytes[end + 12] = bytes[end + 13] = bytes[end + 14] = 0xff;
+  bytes[end + 15] = 0xfe;
+  const std::string m = expect_error([&] { read_zip_entries("w.pt", bytes.data(), bytes.size()); });
+  EXPECT_NE(m.find("w.pt: truncated or corrupt zip archive (central directory"), std::string::npos) << m;
+}
+
+TEST(Pickle, DeepNestingManyValuesAndCyclesAreRefused) {
+  const TempDir dir("pickle");
+  // A legacy torch.save stream starts with a pickle: 100,000 nested lists in it are refused without recursion.
+  std::ofstream(dir.file("deep.pt"), std::ios::binary) << deep_pickle(100000);
+  std::string m = expect_error([&] { read_pytorch_state_dict(dir.file("deep.pt")); });
+  EXPECT_NE(m.find("deep.pt (magic number): values nested more than 1000 deep"), std::string::npos) << m;
+  std::ofstream(dir.file("ok.pt"), std::ios::binary) << deep_pickle(900);  // deep but allowed: not a torch file
+  m = expect_error([&] { read_pytorch_state_dict(dir.file("ok.pt")); });
+  EXPECT_NE(m.find("ok.pt: a pickle, but not a file of torch.save"), std::string::npos) << m;
+  // 3 million Nones: more values than any torch file holds.
+  std::ofstream(dir.file("many.pt"), std::ios::binary)
+      << std::string("\x80\x02(", 3) << std::string(3000000, 'N') << "l.";
+  m = expect_error([&] { read_pytorch_state_dict(dir.file("many.pt")); });
+  EXPECT_NE(m.find("more than 2097152 values"), std::string::npos) << m;
+  // A list appended to itself (EMPTY_LIST, DUP, APPEND).
+  std::ofstream(dir.file("cycle.pt"), std::ios::binary) << std::string("\x80\x02]2a.", 6);
+  m = expect_error([&] { read_pytorch_state_dict(dir.file("cycle.pt")); });
+  EXPECT_NE(m.find("a value contains itself"), std::string::npos) << m;
+}
+
+TEST(Checkpoint, EveryFlippedBitIsRefusedOrHarmless) {
+  SmallCheckpoint c;
+  bool same = false;
+  ASSERT_EQ(c.load(c.path, &same), "");
+  ASSERT_TRUE(same);
+  const auto original = read_file_bytes(c.path);
+  const std::string flipped = c.dir.file("flipped.pt");
+  int refused = 0, harmless = 0, silent = 0;
+  const size_t flips = 199;
+  for (size_t k = 0; k < flips; ++k) {
+    auto bytes = original;
+    const size_t at = (k * 7919 + 13) % bytes.size();
+    bytes[at] ^= static_cast<uint8_t>(1u << (k % 8));
+    write_file_atomic(flipped, bytes);
+    const std::string error = c.load(flipped, &same);
+    if (!error.empty()) {
+      ++refused;
+      EXPECT_NE(error.find("flipped.pt"), std::string::npos) << "byte " << at << ": " << error;
+    } else if (same) {
+      ++harmless;  // e.g. a zip field nobody reads (the "version made by")
+    } else {
+      ++silent;
+      ADD_FAILURE() << "a flipped bit at byte " << at << " changed the weights silently";
+    }
+  }
+  EXPECT_EQ(silent, 0);
+  EXPECT_GT(refused, 150) << harmless << " harmless";
+  std::printf("%zu bit flips: %d refused, %d harmless, %d silent\n", flips, refused, harmless, silent);
+}
+
+TEST(Checkpoint, ATensorAlteredWithMendedCrcsIsRefusedByName) {
+  SmallCheckpoint c;
+  const auto original = read_file_bytes(c.path);
+  // One weight record changed and the zip rewritten with CRC-32s that match: only the SHA-256 can tell.
+  int records = 0;
+  const auto edited = rewrite_torch_zip(original, [&](const std::string& record, std::string& data) {
+    if (record.rfind("data/", 0) == 0 && data.size() >= 64 && records++ == 0) data[10] ^= 0x40;
+  });
+  write_file_atomic(c.dir.file("edited.pt"), edited);
+  bool same = true;
+  const std::string m = c.load(c.dir.file("edited.pt"), &same);
+  EXPECT_NE(m.find("edited.pt: tensor '"), std::string::npos) << m;
+  EXPECT_NE(m.find("' does not match its SHA-256 in the checkpoint"), std::string::npos) << m;
+}
+
+TEST(Checkpoint, DeclaredSizesAndDepthAreCheckedBeforeLibTorchReads) {
+  SmallCheckpoint c;
+  const auto original = read_file_bytes(c.path);
+  // A storage that declares 6 billion floats (24 GB) where its record holds a few: refused, nothing mapped.
+  const auto huge = rewrite_torch_zip(original, [](const std::string& record, std::string& data) {
+    if (record != "data.pkl") return;
+    // The first persistent id: ..., 'cpu' (then a BINPUT of it, 2 bytes), numel.
+    const std::string cpu("X\x03\x00\x00\x00" "cpu", 8);
+    const auto at = data.find(cpu);
+    ASSERT_NE(at, std::string::npos);
+    const size_t numel = at + cpu.size() + (data[at + cpu.size()] == 'q' ? 2 : 0);
+    ASSERT_TRUE(data[numel] == 'J' || data[numel] == 'K' || data[numel] == 'M') << data[numel];
+    const std::string six_billion("\x8a\x05\x00\xbc\xa0\x65\x01", 7);  // LONG1 5 bytes: 6,000,000,000
+    const size_t width = data[numel] == 'J' ? 5 : data[numel] == 'M' ? 3 : 2;
+    data.replace(numel, width, six_billion);
+  });
+  write_file_atomic(c.dir.file("huge.pt"), huge);
+  bool same = false;
+  std::string m = c.load(c.dir.file("huge.pt"), &same);
+  EXPECT_NE(m.find("huge.pt (data.pkl): storage 'data/0' declares 6000000000 elements of Float, its record holds 2304"), std::string::npos) << m;
+  // data.pkl replaced by 100,000 nested lists: refused before LibTorch (whose values are destroyed recursively).
+  const auto deep = rewrite_torch_zip(original, [](const std::string& record, std::string& data) {
+    if (record == "data.pkl") data = deep_pickle(100000);
+  });
+  write_file_atomic(c.dir.file("deep.pt"), deep);
+  m = c.load(c.dir.file("deep.pt"), &same);
+  EXPECT_NE(m.find("deep.pt (data.pkl): values nested more than 1000 deep"), std::string::npos) << m;
+  EXPECT_NE(expect_error([&] { read_checkpoint_info(c.dir.file("deep.pt")); }).find("nested more than"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, ThoseOfEarlierBuildsLoadWithANote) {
+  const std::string old = (kFixtures / "checkpoints" / "dvs_checkpoint_1.13.pt").string();
+  const CheckpointInfo info = read_checkpoint_info(old);
+  EXPECT_TRUE(info.tensor_sha256.empty());
+  auto model = build_model(info.spec);
+  ::testing::internal::CaptureStderr();
+  load_checkpoint(old, *model.ptr(), nullptr, false);
+  const std::string note = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(note.find("dvs_checkpoint_1.13.pt: written by an earlier masnn without tensor checksums"),
+            std::string::npos)
+      << note;
+}
+
+TEST(TensorFile, ChecksComeFirst) {
+  const TempDir dir("tensor_file");
+  write_tensor_file(dir.file("x.pt"), torch::arange(12, torch::kFloat).reshape({3, 4}));
+  EXPECT_TRUE(torch::equal(read_tensor_file(dir.file("x.pt")), torch::arange(12, torch::kFloat).reshape({3, 4})));
+  const auto deep = rewrite_torch_zip(read_file_bytes(dir.file("x.pt")), [](const std::string& record, std::string& data) {
+    if (record == "data.pkl") data = deep_pickle(100000);
+  });
+  write_file_atomic(dir.file("deep.pt"), deep);
+  EXPECT_NE(expect_error([&] { read_tensor_file(dir.file("deep.pt")); }).find("deep.pt (data.pkl): values nested"),
+            std::string::npos);
+}
