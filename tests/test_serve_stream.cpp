@@ -240,6 +240,40 @@ TEST(FrameBinner, SilentGapsGiveEmptyFramesAndLateEventsAreCounted) {
   EXPECT_EQ(frames.size(), 4u);
 }
 
+// A 24-day jump in timestamps (an AEDAT 3.1 packet with a large overflow count) at 25 ms frames would be 83
+// million empty frames: a silence gives max_silent_steps of them, the rest is skipped and counted, frames go to
+// the sink one at a time, and frame times stay those of the recording.
+TEST(FrameBinner, ALongSilenceGivesAtMostMaxSilentStepsThenSkips) {
+  const int64_t day_us = 86400LL * 1000000;
+  serve::StreamingFrameBinner binner(frame_options16(1), 0, 4);
+  data::Events e;
+  e.push_back(10, 1, 1, 1);
+  e.push_back(24 * day_us + 30000, 2, 2, 0);
+  e.push_back(24 * day_us + 80000, 3, 3, 1);
+  int64_t given = 0;
+  binner.push(e, 0, e.size(), [&](const torch::Tensor& f) {
+    EXPECT_EQ(f.sum().item<double>(), given == 0 ? 1.0 : given == 5 ? 1.0 : 0.0) << given;
+    ++given;
+  });
+  EXPECT_EQ(given, 1 + 4 + 1 + 1);  // the first frame, 4 silent ones, the frame of 24 days, one empty after it
+  EXPECT_EQ(binner.stats().gaps, 1);
+  EXPECT_EQ(binner.stats().skipped_steps, (24 * day_us + 30000) / 25000 - 5);
+  EXPECT_EQ(binner.frame_begin_us(3), 3 * 25000);
+  EXPECT_EQ(binner.frame_begin_us(5), 24 * day_us + 25000);
+  EXPECT_EQ(binner.frame_begin_us(7), 24 * day_us + 75000);
+  // A silence of exactly max_silent_steps frames is not cut.
+  serve::StreamingFrameBinner exact(frame_options16(1), 0, 4);
+  data::Events f;
+  f.push_back(10, 1, 1, 1);
+  f.push_back(5 * 25000 + 10, 1, 1, 1);
+  std::vector<torch::Tensor> frames;
+  exact.push(f, frames);
+  EXPECT_EQ(frames.size(), 5u);
+  EXPECT_EQ(exact.stats().gaps, 0);
+  EXPECT_NE(expect_error([] { serve::StreamingFrameBinner(frame_options16(1), 0, 0); }).find("max_silent_steps"),
+            std::string::npos);
+}
+
 TEST(FrameBinner, RejectsSettingsThatNeedTheWholeSample) {
   EXPECT_NE(expect_error([] {
               serve::StreamingFrameBinner(frame_options16(4).slicing(data::FrameSlicing::EventCount));
@@ -501,7 +535,7 @@ struct RunResult {
 
 RunResult run_pipeline(DvsNet net, const serve::StreamRunOptions& ro, int64_t window, int64_t hop) {
   serve::StreamClassifier sc(net, {window, hop, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
-  serve::StreamingFrameBinner binner(frame_options16(window));
+  serve::StreamingFrameBinner binner(frame_options16(window), -1, window);
   RunResult r;
   r.summary = serve::run_stream(sc, binner, ro, {}, [&](const serve::WindowReport& w) { r.windows.push_back(w); });
   return r;
@@ -534,6 +568,29 @@ TEST(StreamPipeline, AFileStreamEqualsTheOfflineEvaluationOfTheSameSample) {
   // max_steps stops early.
   ro.max_steps = 9;
   EXPECT_EQ(run_pipeline(net, ro, 8, 4).summary.steps, 9);
+}
+
+// One packet 24 days after the others (its timestamp-overflow count jumps): the stream runs the window's steps of
+// silence, skips the rest, and reports the later windows at the recording's times.
+TEST(StreamPipeline, AJumpOfDaysInTimestampsCostsAWindowOfStepsNotBillions) {
+  TempDir dir("serve_stream");
+  const int64_t jump = 24LL * 86400 * 1000000;
+  data::Events events = random_events(7, 600);
+  const int64_t t_last = events.t.back();
+  const data::Events later = random_events(8, 600);
+  for (size_t i = 0; i < later.size(); ++i)
+    events.push_back(later.t[i] - later.t[0] + t_last + jump, later.x[i], later.y[i], later.p[i]);
+  const std::string path = dir.file("jump.aedat");
+  data::write_aedat3(path, events, {});
+  serve::StreamRunOptions ro;
+  ro.input = path;
+  const RunResult r = run_pipeline(small_net("none", 8), ro, 8, 4);
+  EXPECT_EQ(r.summary.binner.gaps, 1);
+  EXPECT_GT(r.summary.binner.skipped_steps, 80000000);
+  EXPECT_LT(r.summary.steps, 200);
+  ASSERT_FALSE(r.windows.empty());
+  EXPECT_GE(r.windows.back().t_begin_us, t_last + jump - 8 * 25000);
+  EXPECT_EQ(r.windows.back().t_end_us - r.windows.back().t_begin_us, 8 * 25000);
 }
 
 TEST(StreamPipeline, APipeFedInPiecesGivesTheSameWindowsAndAClosedPipeEndsTheStream) {

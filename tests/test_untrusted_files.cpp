@@ -2,13 +2,19 @@
 // naming the file, never a crash, a hang, an allocation of what they declare, or weights silently changed.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "masnn/data/dataset_cache.h"
+#include "masnn/data/event_file.h"
+#include "masnn/data/gesture_labels.h"
 #include "masnn/models/pytorch_state_dict.h"
 #include "masnn/models/registry.h"
 #include "masnn/models/torch_archive.h"
@@ -228,4 +234,46 @@ TEST(TensorFile, ChecksComeFirst) {
   write_file_atomic(dir.file("deep.pt"), deep);
   EXPECT_NE(expect_error([&] { read_tensor_file(dir.file("deep.pt")); }).find("deep.pt (data.pkl): values nested"),
             std::string::npos);
+}
+
+TEST(DataFiles, AFifoOrAFolderIsRefusedAtOnceNeverWaitedOn) {
+  const TempDir dir("fifo");
+  const std::string fifo = dir.file("events.aedat");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);  // nobody writes to it: opening it for reading would block
+  EXPECT_NE(expect_error([&] { read_file_bytes(fifo); }).find("events.aedat: expected a regular file, found a FIFO"),
+            std::string::npos);
+  EXPECT_NE(expect_error([&] { data::detect_format(fifo); }).find("found a FIFO"), std::string::npos);
+  EXPECT_NE(expect_error([&] { data::read_gesture_labels(fifo); }).find("found a FIFO"), std::string::npos);
+  EXPECT_NE(expect_error([&] { read_pytorch_state_dict(fifo); }).find("found a FIFO"), std::string::npos);
+  EXPECT_NE(expect_error([&] { read_file_bytes(dir.path.string()); }).find("expected a regular file, found a folder"),
+            std::string::npos);
+}
+
+TEST(DataFiles, ACacheThatCannotBeWrittenBesideTheDataGoesToTheUserCache) {
+  const TempDir dir("cache_folder");
+  const fs::path data = dir.path / "gestures";
+  fs::create_directories(data);
+  EXPECT_EQ(data::dataset_cache_folder(data.string()), (data / ".masnn-cache").string());
+  // .masnn-cache taken by a file: nothing can be written there (as a read-only dataset, also for root).
+  fs::remove_all(data / ".masnn-cache");
+  std::ofstream(data / ".masnn-cache") << "not a folder";
+  const char* saved = std::getenv("XDG_CACHE_HOME");
+  const std::string saved_value = saved ? saved : "";
+  ::setenv("XDG_CACHE_HOME", (dir.path / "xdg").c_str(), 1);
+  ::testing::internal::CaptureStderr();
+  const std::string folder = data::dataset_cache_folder(data.string());
+  const std::string note = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(folder.rfind((dir.path / "xdg" / "masnn" / "datasets" / "gestures-").string(), 0), 0u) << folder;
+  EXPECT_TRUE(fs::is_directory(folder));
+  EXPECT_NE(note.find("cannot be written; the dataset cache is in " + folder), std::string::npos) << note;
+  // Neither writable: one error naming both folders and the way out.
+  std::ofstream(dir.path / "file") << "x";
+  ::setenv("XDG_CACHE_HOME", (dir.path / "file" / "sub").c_str(), 1);
+  const std::string m = expect_error([&] { data::dataset_cache_folder(data.string()); });
+  EXPECT_NE(m.find("the dataset cache can be written neither in " + (data / ".masnn-cache").string()),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("set data.cache = false"), std::string::npos) << m;
+  if (saved) ::setenv("XDG_CACHE_HOME", saved_value.c_str(), 1);
+  else ::unsetenv("XDG_CACHE_HOME");
 }

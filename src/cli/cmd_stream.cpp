@@ -67,7 +67,8 @@ void run(const StreamArgs& a) {
   sparse.mode = serve::parse_synapse_mode(a.sparse);
   sparse.calibrate_batches = {so.attention == serve::AttentionMode::Batch ? classifier.window() : classifier.rows()};
   if (sparse.mode != serve::SynapseMode::Dense) serve::enable_sparse(model, example_input(spec), sparse);
-  serve::StreamingFrameBinner binner(frames, a.start_us);
+  // A silence gives the window's steps of empty frames (then the network has seen only silence), the rest skipped.
+  serve::StreamingFrameBinner binner(frames, a.start_us, classifier.window());
 
   serve::StreamRunOptions ro;
   ro.input = a.input;
@@ -133,6 +134,8 @@ void run(const StreamArgs& a) {
                         {"bytes", s.bytes},
                         {"events", s.parser.events},
                         {"late_events_dropped", s.binner.late_dropped},
+                        {"silences_cut", s.binner.gaps},
+                        {"silent_steps_skipped", s.binner.skipped_steps},
                         {"dt_ms", s.dt_ms},
                         {"step_ms_median", s.median_ms()},
                         {"step_ms_mean", s.mean_ms()},
@@ -145,8 +148,12 @@ void run(const StreamArgs& a) {
     std::cout << nlohmann::json{{"summary", j}}.dump() << std::endl;
     return;
   }
-  std::cout << fmt::format("stream: {} steps, {} windows, {} events ({} late, dropped), {:.1f} s wall{}\n", s.steps,
+  std::cout << fmt::format("stream: {} steps, {} windows, {} events ({} late, dropped), {:.1f} s wall{}{}\n", s.steps,
                            s.windows, s.parser.events, s.binner.late_dropped, s.wall_s,
+                           s.binner.gaps > 0 ? fmt::format(", {} silent steps skipped in {} silences longer than the "
+                                                           "window",
+                                                           s.binner.skipped_steps, s.binner.gaps)
+                                             : "",
                            s.idle_timeout ? fmt::format(", ended after {:g} s without data", a.idle_timeout) : "");
   std::cout << fmt::format(
       "latency per step: median {:.3f} ms, mean {:.3f} ms, p99 {:.3f} ms, max {:.3f} ms, against {:.0f} ms of real "

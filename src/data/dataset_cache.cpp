@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -193,6 +194,48 @@ std::string CachedDataset::validate(const std::string& expected_sources) {
   index_ = std::move(index);
   total_events_ = total;
   return {};
+}
+
+namespace {
+
+// Whether a file can be created in `dir` (made when missing): tried, not inferred from permission bits, which
+// say nothing of a read-only mount and everything is allowed to root.
+bool can_write_into(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir, ec)) return false;
+  const std::string probe = (dir / (".write-probe." + std::to_string(::getpid()))).string();
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
+}  // namespace
+
+std::string dataset_cache_folder(const std::string& root) {
+  namespace fs = std::filesystem;
+  const fs::path beside = fs::path(root) / ".masnn-cache";
+  if (can_write_into(beside)) return beside.string();
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  const char* home = std::getenv("HOME");
+  fs::path base = xdg && *xdg ? fs::path(xdg) : home && *home ? fs::path(home) / ".cache" : fs::path();
+  std::error_code ec;
+  const std::string absolute = fs::weakly_canonical(fs::absolute(root), ec).string();
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx",
+                static_cast<unsigned long long>(fnv1a(absolute.data(), absolute.size(), fnv1a_offset)));
+  const std::string name = fs::path(absolute).filename().string();
+  const fs::path user = base / "masnn" / "datasets" / ((name.empty() ? std::string("dataset") : name) + "-" + hash);
+  if (base.empty() || !can_write_into(user))
+    throw std::runtime_error(root + ": the dataset cache can be written neither in " + beside.string() + " nor in " +
+                             (base.empty() ? std::string("a per-user folder (XDG_CACHE_HOME and HOME are unset)")
+                                           : user.string()) +
+                             "; set data.cache = false, or XDG_CACHE_HOME to a writable folder");
+  std::fprintf(stderr, "masnn: note: %s cannot be written; the dataset cache is in %s\n", beside.c_str(),
+               user.c_str());
+  return user.string();
 }
 
 void CachedDataset::build(const std::string& sources) {

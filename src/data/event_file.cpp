@@ -1,14 +1,17 @@
 // Event-file format detection and dispatch (no tensors here).
 #include "masnn/data/event_file.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
 #include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
 #include "masnn/data/gait_text.h"
+#include "masnn/util/file_io.h"
 
 namespace masnn::data {
 
@@ -22,11 +25,19 @@ std::string format_name(EventFormat format) {
 }
 
 EventFormat detect_format(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error(path + ": cannot open for reading");
+  const int fd = open_regular_file(path);  // a FIFO is refused, not waited on
   char head[4096];
-  const size_t n = std::fread(head, 1, sizeof(head), f);
-  std::fclose(f);
+  size_t n = 0;
+  for (ssize_t got; n < sizeof head && (got = ::read(fd, head + n, sizeof head - n)) != 0;) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": read error (" + std::strerror(error) + ")");
+    }
+    n += static_cast<size_t>(got);
+  }
+  ::close(fd);
   auto starts = [&](const char* magic) {
     return n >= std::strlen(magic) && std::memcmp(head, magic, std::strlen(magic)) == 0;
   };

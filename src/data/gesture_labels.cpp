@@ -36,6 +36,7 @@ const std::vector<std::string>& gesture_class_names() {
 }
 
 std::vector<GestureSegment> read_gesture_labels(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open labels CSV");
   std::string line;
@@ -90,6 +91,7 @@ void write_gesture_labels(const std::string& path, const std::vector<GestureSegm
 }
 
 std::vector<std::string> read_trials_list(const std::string& path) {
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path + ": cannot open trials list");
   std::vector<std::string> out;

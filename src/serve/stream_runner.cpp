@@ -76,50 +76,45 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
   Aedat3StreamParser parser(name, read_options);
   std::vector<uint8_t> buffer(options.chunk_bytes);
   data::Events events;
-  std::vector<torch::Tensor> frames;
   const auto t0 = Clock::now();
   std::optional<Clock::time_point> wall_start;  // realtime: the wall time of the stream's start time
   const auto dt = std::chrono::microseconds(binner.options().dt_us());
-  bool stopped = false;
+  bool stopped = false;  // max_steps reached: later frames are dropped
 
-  // Steps the finished frames; false once max_steps is reached.
-  auto run_frames = [&]() {
-    for (const auto& frame : frames) {
-      if (options.max_steps > 0 && sum.steps >= options.max_steps) {
-        frames.clear();
-        return false;
-      }
-      const int64_t k = classifier.steps();
-      Clock::time_point due{};
-      if (options.realtime && wall_start) {
-        due = *wall_start + (k + 1) * dt;  // frame k is complete only when its window of real time has passed
-        std::this_thread::sleep_until(due);
-      }
-      const auto s0 = Clock::now();
-      const std::optional<Prediction> p = classifier.step(frame);
-      const auto s1 = Clock::now();
-      sum.step_ms.push_back(ms_between(s0, s1));
-      ++sum.steps;
-      if (!p) continue;
-      WindowReport w;
-      w.prediction = *p;
-      w.t_begin_us = binner.frame_begin_us(p->first_step);
-      w.t_end_us = binner.frame_begin_us(p->last_step + 1);
-      w.step_ms = sum.step_ms.back();
-      const auto n = static_cast<size_t>(p->last_step - p->first_step + 1);
-      w.window_mean_step_ms =
-          std::accumulate(sum.step_ms.end() - static_cast<std::ptrdiff_t>(std::min(n, sum.step_ms.size())),
-                          sum.step_ms.end(), 0.0) /
-          static_cast<double>(std::min(n, sum.step_ms.size()));
-      if (options.realtime && wall_start) w.lag_ms = ms_between(due, s1);
-      ++sum.windows;
-      on_window(w);
+  // Steps each frame as the binner finishes it (one frame in memory, whatever the input).
+  const StreamingFrameBinner::FrameSink run_frame = [&](const torch::Tensor& frame) {
+    if (stopped || (options.max_steps > 0 && sum.steps >= options.max_steps)) {
+      stopped = true;
+      return;
     }
-    frames.clear();
-    return true;
+    const int64_t k = classifier.steps();
+    Clock::time_point due{};
+    if (options.realtime && wall_start) {
+      due = *wall_start + (k + 1) * dt;  // frame k is complete only when its window of real time has passed
+      std::this_thread::sleep_until(due);
+    }
+    const auto s0 = Clock::now();
+    const std::optional<Prediction> p = classifier.step(frame);
+    const auto s1 = Clock::now();
+    sum.step_ms.push_back(ms_between(s0, s1));
+    ++sum.steps;
+    if (!p) return;
+    WindowReport w;
+    w.prediction = *p;
+    w.t_begin_us = binner.frame_begin_us(p->first_step);
+    w.t_end_us = binner.frame_begin_us(p->last_step + 1);
+    w.step_ms = sum.step_ms.back();
+    const auto n = static_cast<size_t>(p->last_step - p->first_step + 1);
+    w.window_mean_step_ms =
+        std::accumulate(sum.step_ms.end() - static_cast<std::ptrdiff_t>(std::min(n, sum.step_ms.size())),
+                        sum.step_ms.end(), 0.0) /
+        static_cast<double>(std::min(n, sum.step_ms.size()));
+    if (options.realtime && wall_start) w.lag_ms = ms_between(due, s1);
+    ++sum.windows;
+    on_window(w);
   };
 
-  while (true) {
+  while (!stopped) {
     if (options.idle_timeout_s > 0) {
       pollfd pfd{fd, POLLIN, 0};
       const int r = ::poll(&pfd, 1, static_cast<int>(std::lround(options.idle_timeout_s * 1000)));
@@ -140,21 +135,15 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
       parser.feed(buffer.data(), static_cast<size_t>(n), events);
     } catch (...) {
       // Deliver what came before the bad bytes, then report them.
-      binner.push(events, frames);
-      binner.flush(frames);
-      run_frames();
+      binner.push(events, 0, events.size(), run_frame);
+      binner.flush(run_frame);
       throw;
     }
     if (options.realtime && !wall_start && !events.empty()) wall_start = Clock::now();
-    binner.push(events, frames);
-    if (!run_frames()) {
-      stopped = true;
-      break;
-    }
+    binner.push(events, 0, events.size(), run_frame);
   }
   if (!stopped) {
-    binner.flush(frames);
-    run_frames();
+    binner.flush(run_frame);
     if (!sum.idle_timeout) parser.finish();  // a stream cut inside a packet is an error (after its predictions)
   }
   sum.parser = parser.stats();

@@ -52,13 +52,18 @@ LIFOptions lif_from_json(const nlohmann::json& j) {
 // The SHA-256 of every parameter and buffer of the model, by name: a checkpoint states what its weights are, so a
 // damaged or altered file is refused naming the tensor (the zip CRC-32s catch accidents, not edits).
 std::map<std::string, std::string> tensor_hashes(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.key(), p.value().detach().to(torch::kCPU));
+  for (const auto& b : model.named_buffers()) tensors.emplace_back(b.key(), b.value().detach().to(torch::kCPU));
+  std::vector<std::string> digests(tensors.size());
+  at::parallel_for(0, static_cast<int64_t>(tensors.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const torch::Tensor c = tensors[static_cast<size_t>(i)].second.contiguous();
+      digests[static_cast<size_t>(i)] = sha256_hex(c.data_ptr(), c.nbytes());
+    }
+  });
   std::map<std::string, std::string> hashes;
-  auto add = [&](const std::string& name, const torch::Tensor& t) {
-    const torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-    hashes[name] = sha256_hex(c.data_ptr(), c.nbytes());
-  };
-  for (const auto& p : model.named_parameters()) add(p.key(), p.value());
-  for (const auto& b : model.named_buffers()) add(b.key(), b.value());
+  for (size_t i = 0; i < tensors.size(); ++i) hashes[tensors[i].first] = std::move(digests[i]);
   return hashes;
 }
 
@@ -232,11 +237,11 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
   return info_from_json(read_info_text(archive, path), path);
 }
 
-CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
-                               bool restore_rng) {
-  torch::serialize::InputArchive archive;
-  read_archive(path, archive);
-  CheckpointInfo info = info_from_json(read_info_text(archive, path), path);
+namespace {
+
+// The model (verified against its hashes), optimiser and RNG state from an archive read_archive checked.
+void load_states(torch::serialize::InputArchive& archive, const std::string& path, const CheckpointInfo& info,
+                 torch::nn::Module& model, torch::optim::Optimizer* optimizer, bool restore_rng) {
   try {
     torch::serialize::InputArchive model_archive;
     archive.read("model", model_archive);
@@ -245,7 +250,7 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
     if (optimizer) {
       torch::serialize::InputArchive opt_archive;
       if (!archive.try_read("optimizer", opt_archive))
-        throw std::runtime_error("it holds no optimiser state, so the run cannot be resumed from it");
+        throw std::runtime_error(path + ": it holds no optimiser state, so the run cannot be resumed from it");
       optimizer->load(opt_archive);
     }
     if (restore_rng) {
@@ -258,13 +263,25 @@ CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": " + e.what_without_backtrace());
   }
+}
+
+}  // namespace
+
+CheckpointInfo load_checkpoint(const std::string& path, torch::nn::Module& model, torch::optim::Optimizer* optimizer,
+                               bool restore_rng) {
+  torch::serialize::InputArchive archive;
+  read_archive(path, archive);
+  const CheckpointInfo info = info_from_json(read_info_text(archive, path), path);
+  load_states(archive, path, info, model, optimizer, restore_rng);
   return info;
 }
 
 torch::nn::AnyModule load_model(const std::string& path, CheckpointInfo* info_out) {
-  const CheckpointInfo peek = read_checkpoint_info(path);
-  torch::nn::AnyModule model = build_model(peek.spec);
-  const CheckpointInfo info = load_checkpoint(path, *model.ptr(), nullptr, /*restore_rng=*/false);
+  torch::serialize::InputArchive archive;  // read and checked once
+  read_archive(path, archive);
+  const CheckpointInfo info = info_from_json(read_info_text(archive, path), path);
+  torch::nn::AnyModule model = build_model(info.spec);
+  load_states(archive, path, info, *model.ptr(), nullptr, /*restore_rng=*/false);
   model.ptr()->eval();
   if (info_out) *info_out = info;
   return model;

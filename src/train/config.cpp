@@ -353,14 +353,16 @@ const std::vector<KeySpec>& schema() {
                       "<out_dir>/synthetic-gesture; fashion-mnist: default /usr/share/datasets/fashion-mnist)"));
     k.push_back(field("data.steps", D, &DataConfig::steps, at_least(1),
                       "T (the Res-SNNs repeat a static image T times)"));
-    k.push_back(field("data.dt_ms", D, &DataConfig::dt_ms, above(0), "frame window, ms (time-window slicing)"));
+    k.push_back(field("data.dt_ms", D, &DataConfig::dt_ms, within(0.001, 3.6e6, false, false),
+                      "frame window, ms (time-window slicing; 1 us to 1 hour)"));
     k.push_back(field("data.ds", D, &DataConfig::ds, at_least(1), "spatial down-sampling of the sensor"));
     k.push_back(field("data.slicing", D, &DataConfig::slicing, one_of({"time-window", "event-count", "time-bins"}),
                       "frames of dt_ms, of equal event counts, or T equal bins over the sample"));
     k.push_back(field("data.binary", D, &DataConfig::binary, any(), "0/1 frames instead of event counts"));
     k.push_back(field("data.normalization", D, &DataConfig::normalization,
                       one_of({"none", "max-per-frame", "max-per-sample"}), "frame scaling"));
-    k.push_back(field("data.clips", D, &DataConfig::clips, at_least(1), "test clips per sample (voting)"));
+    k.push_back(field("data.clips", D, &DataConfig::clips, within(1, 10000, false, false),
+                      "test clips per sample (voting)"));
     k.push_back(field("data.max_shift", D, &DataConfig::max_shift, at_least(0),
                       "training augmentation: random shift in sensor pixels (fashion-mnist: the padding of its random "
                       "28x28 crop; 0 for imagefolder)"));

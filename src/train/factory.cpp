@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "masnn/data/dataset_cache.h"
 #include "masnn/data/dataset_factory.h"
 #include "masnn/data/synth_gestures.h"
 
@@ -116,8 +117,8 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, dat
     if (root.empty()) throw std::invalid_argument("data.root: give the folder of the " + d.dataset + " dataset");
     kind = data::parse_dataset_kind(d.dataset);
   }
-  // The cache lives beside the data, so every run on the same data shares it.
-  const std::string cache_dir = d.cache ? (std::filesystem::path(root) / ".masnn-cache").string() : "";
+  // The cache lives beside the data, so every run on the same data shares it (a per-user folder when it is read-only).
+  const std::string cache_dir = d.cache ? data::dataset_cache_folder(root) : "";
   std::shared_ptr<const data::EventDataset> ds = data::open_event_dataset(kind, root, split, cache_dir);
   const int64_t limit = split == data::Split::Train ? d.limit_train : d.limit_test;
   if (limit > 0) ds = std::make_shared<PrefixDataset>(ds, static_cast<size_t>(limit));

@@ -1,7 +1,9 @@
-// Whole-file reading, atomic writing, FNV-1a.
+// Whole-file reading (regular files only), atomic writing, FNV-1a.
 #include "masnn/util/file_io.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,22 +14,54 @@
 #include <system_error>
 
 namespace masnn {
+namespace {
+
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
+}  // namespace
+
+int open_regular_file(const std::string& path) {
+  // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever; it is refused below instead.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) throw std::runtime_error(path + ": cannot open for reading (" + std::strerror(errno) + ")");
+  struct stat st {};
+  const int stat_rc = ::fstat(fd, &st), stat_errno = errno;
+  if (stat_rc != 0 || !S_ISREG(st.st_mode)) {
+    const std::string what = stat_rc != 0 ? std::strerror(stat_errno) : file_type_name(st.st_mode);
+    ::close(fd);
+    throw std::runtime_error(path + ": expected a regular file, found " + what);
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+void require_regular_file(const std::string& path) { ::close(open_regular_file(path)); }
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) throw std::runtime_error(path + ": cannot open for reading (" + std::strerror(errno) + ")");
+  const int fd = open_regular_file(path);
+  struct stat st {};
+  ::fstat(fd, &st);
   std::vector<uint8_t> bytes;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    if (size > 0) bytes.reserve(static_cast<size_t>(size));
-    std::fseek(f, 0, SEEK_SET);
-  }
+  bytes.reserve(static_cast<size_t>(st.st_size));  // appended chunk by chunk: no zero-filling pass over the file
   uint8_t chunk[1 << 16];
-  size_t n = 0;
-  while ((n = std::fread(chunk, 1, sizeof(chunk), f)) > 0) bytes.insert(bytes.end(), chunk, chunk + n);
-  bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) throw std::runtime_error(path + ": read error");
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": read error (" + std::strerror(error) + ")");
+    }
+    if (n == 0) break;
+    bytes.insert(bytes.end(), chunk, chunk + n);
+  }
+  ::close(fd);
   return bytes;
 }
 

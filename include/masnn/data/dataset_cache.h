@@ -20,6 +20,12 @@
 
 namespace masnn::data {
 
+/// Where the cache of the dataset in `root` lives: `root`/.masnn-cache, shared by every run on that data, when a
+/// file can be written there; otherwise (a read-only dataset) a per-user folder,
+/// $XDG_CACHE_HOME/masnn/datasets/<folder name>-<hash of its path> ($HOME/.cache when XDG_CACHE_HOME is unset),
+/// said on stderr. Throws naming both folders when neither can be written.
+std::string dataset_cache_folder(const std::string& root);
+
 /// Version of the cache layout written by this build.
 constexpr uint32_t kCacheVersion = 1;
 

@@ -8,8 +8,14 @@
 namespace masnn {
 
 /// The bytes of the file at `path`, read in one go. Throws std::runtime_error naming the file when it
-/// cannot be opened or read.
+/// cannot be opened or read, or is not a regular file (a FIFO is refused at once, never waited on).
 std::vector<uint8_t> read_file_bytes(const std::string& path);
+
+/// A descriptor of the regular file at `path`, opened for reading (the caller closes it); a folder, FIFO, socket
+/// or device is refused at once with an error naming the file and what it is (opening a FIFO would wait forever).
+int open_regular_file(const std::string& path);
+/// Throws, as open_regular_file, unless `path` is a regular file that can be opened for reading.
+void require_regular_file(const std::string& path);
 
 /// Writes `bytes` to `path` atomically: to `path` + ".tmp.<pid>" first, then renamed over `path`, so a
 /// reader never sees a half-written file. Throws std::runtime_error naming the file on failure.
