@@ -653,6 +653,48 @@ TEST(DistributedFailure, AKilledOrStoppedRankMakesTheOtherExitWithAnErrorInTime)
   }
 }
 
+// The local addresses that listen on TCP port `port` (/proc/net/tcp and tcp6: hex address:port, state 0A =
+// LISTEN), as "any" (0.0.0.0 or ::) or the hex address.
+std::vector<std::string> listening_addresses(int port) {
+  std::vector<std::string> found;
+  char port_hex[8];
+  std::snprintf(port_hex, sizeof port_hex, ":%04X", port);
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::istringstream s(line);
+      std::string slot, local, remote, state;
+      s >> slot >> local >> remote >> state;
+      const size_t colon = local.find(':');
+      if (state != "0A" || colon == std::string::npos || local.substr(colon) != port_hex) continue;
+      const std::string address = local.substr(0, colon);
+      found.push_back(address.find_first_not_of('0') == std::string::npos ? "any" : address);
+    }
+  }
+  return found;
+}
+
+// With MASTER_ADDR on loopback the rendezvous store listens on 127.0.0.1 only (LibTorch 2.x takes a socket masnn
+// binds; 1.13's store listens on every interface, as docs/training.md says).
+TEST(DistributedEnv, ALoopbackRendezvousListensOnLoopbackOnly) {
+  const int port = free_port();
+  const std::map<std::string, std::string> vars = {{"RANK", "0"},
+                                                   {"WORLD_SIZE", "1"},
+                                                   {"MASTER_ADDR", "127.0.0.1"},
+                                                   {"MASTER_PORT", std::to_string(port)}};
+  const DistEnv env = read_dist_env([&](const std::string& k) -> std::optional<std::string> {
+    auto it = vars.find(k);
+    return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+  });
+  const auto comm = Communicator::join(env, "gloo", std::chrono::seconds(20));
+  ASSERT_EQ(comm->world_size(), 1);
+  const auto addresses = listening_addresses(port);
+  ASSERT_EQ(addresses.size(), 1u);
+  EXPECT_EQ(addresses[0], TORCH_VERSION_MAJOR >= 2 ? "0100007F" : "any");  // 127.0.0.1 (little-endian hex)
+}
+
 TEST(DistributedFailure, ARankThatCannotConnectStopsWithTheAddressInTime) {
   const TempDir dir("dist_connect");
   // Rank 1 alone: nobody serves the rendezvous. Rank 0 alone: nobody joins it.

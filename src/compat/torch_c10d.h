@@ -3,6 +3,8 @@
 //   Backends that a ProcessGroup wraps (process_group_of below). Up to 1.13 they were process groups themselves.
 // - From 2.4 TCPStore's server uses libuv by default; Debian's LibTorch is built without it, so masnn asks for the
 //   classic server wherever the option exists (tcp_store_options below).
+// - 2.x's TCPStore server can take a socket the caller bound and listens on (masterListenFd), so masnn can keep a
+//   loopback rendezvous off the network; 1.13's always listens on every interface (give_listening_socket below).
 // Include after the c10d headers the caller uses (ProcessGroupGloo.hpp / ProcessGroupNCCL.hpp).
 #pragma once
 
@@ -11,6 +13,8 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "compat/torch_version.h"
 
@@ -26,7 +30,21 @@ auto disable_libuv(O& options, int) -> decltype(options.useLibUV = false, void()
 }
 template <typename O>
 void disable_libuv(O&, long) {}
+template <typename O, typename = void>
+struct takes_listen_fd : std::false_type {};
+template <typename O>
+struct takes_listen_fd<O, std::void_t<decltype(std::declval<O&>().masterListenFd = 0)>> : std::true_type {};
 }  // namespace detail
+
+/// Whether the store's server can be given a listening socket (LibTorch 2.x).
+constexpr bool kStoreTakesListeningSocket = detail::takes_listen_fd<c10d::TCPStoreOptions>::value;
+
+/// Gives the store's server `fd`, a socket bound and listening on one interface, which it then owns (only where
+/// kStoreTakesListeningSocket).
+template <typename O>
+void give_listening_socket(O& options, int fd) {
+  if constexpr (detail::takes_listen_fd<O>::value) options.masterListenFd = fd;
+}
 
 /// TCPStore options with LibTorch's defaults, the classic (non-libuv) server where the choice exists.
 inline c10d::TCPStoreOptions tcp_store_options() {

@@ -22,9 +22,16 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <limits>
 #include <stdexcept>
 #include <unordered_map>
@@ -87,6 +94,29 @@ std::string first_slurm_host(const std::string& list) {
 
 bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr == "::1" || addr.rfind("127.", 0) == 0;
+}
+
+// A TCP socket bound to the loopback address `addr` (127.x, ::1, localhost) and `port`, listening: the rendezvous
+// of a job on one machine stays off the network. Throws naming the address when it cannot be bound.
+int listen_on_loopback(const std::string& addr, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (::getaddrinfo(addr == "localhost" ? "127.0.0.1" : addr.c_str(), service.c_str(), &hints, &found) != 0 || !found)
+    throw std::runtime_error("cannot resolve " + addr);
+  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(found, ::freeaddrinfo);
+  const int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw std::runtime_error(std::string("cannot listen there: ") + std::strerror(error));
+  }
+  return fd;
 }
 
 }  // namespace
@@ -253,6 +283,9 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
   options.waitWorkers = false;  // counted below, with a message that says who is missing
   options.timeout = timeout;
   try {
+    // On one machine the store listens on the loopback address only (LibTorch 2.x; 1.13 listens on every one).
+    if (compat::kStoreTakesListeningSocket && options.isServer && is_loopback(env.master_addr))
+      compat::give_listening_socket(options, listen_on_loopback(env.master_addr, env.master_port));
     impl->store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
   } catch (const std::exception& e) {
     throw std::runtime_error(fmt::format(
