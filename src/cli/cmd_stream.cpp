@@ -150,9 +150,10 @@ void run(const StreamArgs& a) {
   }
   std::cout << fmt::format("stream: {} steps, {} windows, {} events ({} late, dropped), {:.1f} s wall{}{}\n", s.steps,
                            s.windows, s.parser.events, s.binner.late_dropped, s.wall_s,
-                           s.binner.gaps > 0 ? fmt::format(", {} silent steps skipped in {} silences longer than the "
-                                                           "window",
-                                                           s.binner.skipped_steps, s.binner.gaps)
+                           s.binner.gaps > 0 ? fmt::format(", {} silent steps skipped in {} silence{} longer than "
+                                                           "the window",
+                                                           s.binner.skipped_steps, s.binner.gaps,
+                                                           s.binner.gaps == 1 ? "" : "s")
                                              : "",
                            s.idle_timeout ? fmt::format(", ended after {:g} s without data", a.idle_timeout) : "");
   std::cout << fmt::format(
