@@ -277,3 +277,25 @@ TEST(DataFiles, ACacheThatCannotBeWrittenBesideTheDataGoesToTheUserCache) {
   if (saved) ::setenv("XDG_CACHE_HOME", saved_value.c_str(), 1);
   else ::unsetenv("XDG_CACHE_HOME");
 }
+
+TEST(Checkpoint, AMissingOrMisShapedTensorIsNamed) {
+  SmallCheckpoint c;  // dvs-small, TCSA
+  ModelSpec other = c.spec;
+  other.num_classes = c.spec.num_classes + 3;
+  auto wider = build_model(other);
+  std::string m = expect_error([&] { load_checkpoint(c.path, *wider.ptr(), nullptr, false); });
+  EXPECT_NE(m.find("last.pt: tensor '"), std::string::npos) << m;
+  EXPECT_NE(m.find("' has shape ["), std::string::npos) << m;
+  EXPECT_NE(m.find("in the checkpoint, the network expects ["), std::string::npos) << m;
+  ModelSpec plain = c.spec;
+  plain.attention = AttentionType::parse("none");
+  auto none = build_model(plain);
+  const std::string none_path = c.dir.file("none.pt");
+  CheckpointInfo info;
+  info.spec = plain;
+  save_checkpoint(none_path, *none.ptr(), nullptr, info);
+  auto with_attention = build_model(c.spec);
+  m = expect_error([&] { load_checkpoint(none_path, *with_attention.ptr(), nullptr, false); });
+  EXPECT_NE(m.find("none.pt: "), std::string::npos) << m;
+  EXPECT_NE(m.find("of this network is missing from the checkpoint"), std::string::npos) << m;
+}

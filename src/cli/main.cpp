@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <new>
 #include <string>
 #include <thread>
 
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const c10::Error& e) {
     std::cerr << "masnn: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "masnn: error: out of memory: the settings ask for more than this machine has (a smaller "
+                 "train.batch_size, data.steps, data.workers or input size helps)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "masnn: error: " << e.what() << "\n";

@@ -239,13 +239,43 @@ CheckpointInfo read_checkpoint_info(const std::string& path) {
 
 namespace {
 
+// One tensor of a module from its archive, copied into the module's (whose shape stays): LibTorch's Module::load
+// swaps in whatever shape the file holds and says only "Argument passed to at() was not in the map." when one is
+// missing.
+void load_tensor(torch::serialize::InputArchive& archive, const std::string& key, const std::string& full_name,
+                 torch::Tensor& value, bool is_buffer, const std::string& path) {
+  torch::Tensor stored;
+  if (!archive.try_read(key, stored, is_buffer))
+    throw std::runtime_error(path + ": tensor '" + full_name + "' of this network is missing from the checkpoint");
+  if (stored.sizes() != value.sizes())
+    throw std::runtime_error(path + ": tensor '" + full_name + "' has shape " + c10::str(stored.sizes()) +
+                             " in the checkpoint, the network expects " + c10::str(value.sizes()));
+  value.copy_(stored);
+}
+
+// The parameters and buffers of `module` as Module::save wrote them: its own, then a nested archive per child.
+void load_module(torch::nn::Module& module, torch::serialize::InputArchive& archive, const std::string& prefix,
+                 const std::string& path) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.named_parameters(/*recurse=*/false)) load_tensor(archive, p.key(), prefix + p.key(), p.value(), false, path);
+  for (auto& b : module.named_buffers(/*recurse=*/false)) load_tensor(archive, b.key(), prefix + b.key(), b.value(), true, path);
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    if (!archive.try_read(child.key(), child_archive))
+      throw std::runtime_error(path + ": module '" + prefix + child.key() +
+                               "' of this network is missing from the checkpoint");
+    load_module(*child.value(), child_archive, prefix + child.key() + ".", path);
+  }
+}
+
 // The model (verified against its hashes), optimiser and RNG state from an archive read_archive checked.
 void load_states(torch::serialize::InputArchive& archive, const std::string& path, const CheckpointInfo& info,
                  torch::nn::Module& model, torch::optim::Optimizer* optimizer, bool restore_rng) {
   try {
     torch::serialize::InputArchive model_archive;
-    archive.read("model", model_archive);
-    model.load(model_archive);
+    if (!archive.try_read("model", model_archive))
+      throw std::runtime_error(path + ": not a masnn checkpoint (no model record)");
+    load_module(model, model_archive, "", path);
     verify_tensor_hashes(model, info.tensor_sha256, path);
     if (optimizer) {
       torch::serialize::InputArchive opt_archive;
