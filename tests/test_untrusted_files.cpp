@@ -19,6 +19,7 @@
 #include "masnn/models/registry.h"
 #include "masnn/models/torch_archive.h"
 #include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/zip_archive.h"
 #include "module_state.h"
@@ -298,4 +299,15 @@ TEST(Checkpoint, AMissingOrMisShapedTensorIsNamed) {
   m = expect_error([&] { load_checkpoint(none_path, *with_attention.ptr(), nullptr, false); });
   EXPECT_NE(m.find("none.pt: "), std::string::npos) << m;
   EXPECT_NE(m.find("of this network is missing from the checkpoint"), std::string::npos) << m;
+}
+
+// A path that is not UTF-8 cannot be written into the run's config.toml as it is (TOML is UTF-8): refused at once.
+TEST(Config, AValueThatIsNotUtf8IsRefusedNamingTheKey) {
+  const std::string text = "[data]\ndataset = \"synthetic-gesture\"\n";
+  const std::string m = expect_error([&] { parse_config(text, "run.toml", {"data.root=/data/caf\xe9"}); });
+  EXPECT_NE(m.find("key 'data.root': the value is not UTF-8 text"), std::string::npos) << m;
+  EXPECT_EQ(parse_config(text, "run.toml", {"data.root=/data/caf\xc3\xa9"}).data.root, "/data/caf\xc3\xa9");
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf8\x88\x80\x80\x80", "\xe2\x82"})  // overlong, surrogate, 5 bytes, cut
+    EXPECT_NE(expect_error([&] { parse_config(text, "run.toml", {std::string("data.root=") + bad}); }).find("not UTF-8"),
+              std::string::npos);
 }

@@ -46,7 +46,14 @@ void run(const StreamArgs& a) {
   DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "stream");
   const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, a.sets);
   const ModelSpec& spec = info.spec;
-  const int sensor = static_cast<int>(spec.input_size * config.data.ds);
+  // The sensor is the one the network was trained on: its input side times the trained data.ds.
+  const int64_t trained_ds = train::parse_checkpoint_config(info.config_toml, a.checkpoint, {}).data.ds;
+  const int sensor = static_cast<int>(spec.input_size * trained_ds);
+  if (config.data.ds != trained_ds)
+    throw std::invalid_argument(fmt::format(
+        "data.ds: the network takes {}x{} frames of a {}x{} sensor (data.ds = {} when trained); data.ds = {} would "
+        "not give them",
+        spec.input_size, spec.input_size, sensor, sensor, trained_ds, config.data.ds));
   const data::FrameOptions frames = train::frame_options(config.data, sensor, sensor);
   const bool gesture_names = spec.num_classes == data::kGestureClasses &&
                              (config.data.dataset == "dvs128-gesture" || config.data.dataset == "synthetic-gesture");
@@ -55,7 +62,12 @@ void run(const StreamArgs& a) {
     return gesture_names ? data::gesture_class_names().at(static_cast<size_t>(c)) : "class " + std::to_string(c);
   };
   std::vector<data::GestureSegment> segments;
-  if (!a.labels.empty()) segments = data::read_gesture_labels(a.labels);
+  if (!a.labels.empty()) {
+    segments = data::read_gesture_labels(a.labels);
+    if (segments.empty())  // as offline: labels that label nothing are a mistake, not "no labels"
+      throw std::invalid_argument(a.labels + ": no labelled segment (only a header); expected lines of "
+                                  "class,startTime_usec,endTime_usec");
+  }
 
   serve::StreamOptions so;
   so.window = a.window;

@@ -111,12 +111,35 @@ toml::table* section_of(toml::table& root, const std::string& key, const std::st
   return table;
 }
 
+// Whether `s` is UTF-8 (TOML holds nothing else): well-formed sequences, no overlong forms, no surrogates.
+bool is_utf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const size_t n = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    uint32_t cp = n == 1 ? b : b & (0x7f >> n);
+    for (size_t k = 1; k < n; ++k) {
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c >> 6) != 2) return false;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += n;
+  }
+  return true;
+}
+
 void apply_override(toml::table& root, const std::string& assignment, const std::string& source) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw std::invalid_argument("--set '" + assignment + "': expected key=value, e.g. train.lr=0.001");
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
+  if (!is_utf8(value))  // it would be mangled in the run's config.toml, and a later eval could not find the path
+    throw std::invalid_argument("key '" + key +
+                                "': the value is not UTF-8 text (a config holds UTF-8 only); rename the folder or "
+                                "link it under a UTF-8 name");
   // The value is a TOML value; a bare word is taken as a string.
   toml::table parsed;
   try {
