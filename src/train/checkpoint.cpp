@@ -134,8 +134,7 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
 // The file is read once and checked (zip CRC-32s, pickles, declared sizes: masnn/models/torch_archive.h) before
 // LibTorch parses those same bytes, through a reader that never reads past them.
 void read_archive(const std::string& path, torch::serialize::InputArchive& archive) {
-  if (!std::filesystem::is_regular_file(path)) throw std::runtime_error(path + ": checkpoint file not found");
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_file_bytes(path);  // a missing file, a folder or a FIFO: named
   static const uint8_t zip_magic[] = {'P', 'K', 3, 4};
   if (bytes.size() < sizeof zip_magic || !std::equal(zip_magic, zip_magic + sizeof zip_magic, bytes.begin()))
     throw std::runtime_error(path + ": not a masnn checkpoint (a checkpoint is a zip archive; this file is not one)");
