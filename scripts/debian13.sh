@@ -13,9 +13,10 @@ root="${MASNN_DEBIAN13_ROOT:-/var/cache/masnn/debian13}"
 sudo_cmd=()
 [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
 
-# The packages of scripts/packages.txt (the same names in Debian 12 and 13), less the browser of one optional test.
+# The packages of scripts/packages.txt (the same names in Debian 12 and 13), less the browser of one optional test
+# and clang (the fuzz targets run on the host).
 packages() {
-  sed -e 's/#.*//' "$repo/scripts/packages.txt" | tr -s ' \t' '\n\n' | grep -v -e '^$' -e '^chromium$'
+  sed -e 's/#.*//' "$repo/scripts/packages.txt" | tr -s ' \t' '\n\n' | grep -v -e '^$' -e '^chromium$' -e '^clang$'
   if [ "${1:-}" = --cuda ]; then echo nvidia-cuda-toolkit; fi
 }
 

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (fuzz/, clang with ASan + UBSan) into build-fuzz/ and runs each for SECONDS
 # (default 120) on a corpus seeded from the tests' files: the torch files of tests/fixtures, their pickles, and a
-# small synthetic AEDAT 3.1 recording. Prints each target's executions; a finding stops with the crashing input.
+# small synthetic AEDAT 3.1 recording. Prints each target's executions; a finding fails with the crashing input.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: torch_archive pickle aedat3 aedat2 gait_text)
+#   scripts/fuzz.sh --runs N [TARGET...]      N inputs per target from a fixed seed (CI's smoke run: repeatable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds="${1:-120}"
+limit=(-max_total_time="${1:-120}")
+label="${1:-120} s"
+if [ "${1:-}" = --runs ]; then
+  limit=(-runs="$2" -seed=1)
+  label="$2 inputs"
+  shift
+fi
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(torch_archive pickle aedat3 aedat2 gait_text)
@@ -38,9 +45,9 @@ printf '# t x y p\n1000 3 4 1\n1500 5 6 0\n' > "$corpus/gait_text/seed.txt"
 status=0
 for t in "${targets[@]}"; do
   log="build-fuzz/fuzz_$t.log"
-  if build-fuzz/fuzz/fuzz_"$t" -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 \
+  if build-fuzz/fuzz/fuzz_"$t" "${limit[@]}" -rss_limit_mb=4096 -print_final_stats=1 \
       "$corpus/$t" >"$log" 2>&1; then
-    echo "fuzz_$t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions in ${seconds} s, no finding"
+    echo "fuzz_$t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions (${label}), no finding"
   else
     status=1
     echo "fuzz_$t: FINDING (the input is saved as crash-*/leak-*/oom-* here):"
