@@ -48,7 +48,12 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   struct stat st {};
   ::fstat(fd, &st);
   std::vector<uint8_t> bytes;
-  bytes.reserve(static_cast<size_t>(st.st_size));  // appended chunk by chunk: no zero-filling pass over the file
+  try {
+    bytes.reserve(static_cast<size_t>(st.st_size));  // appended chunk by chunk: no zero-filling pass over the file
+  } catch (const std::exception&) {  // std::bad_alloc, std::length_error
+    ::close(fd);
+    throw std::runtime_error(path + ": " + std::to_string(st.st_size) + " bytes do not fit in this machine's memory");
+  }
   uint8_t chunk[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, chunk, sizeof chunk);
