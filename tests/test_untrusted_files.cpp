@@ -116,6 +116,31 @@ TEST(Zip, ALieAboutSizesIsRefusedBeforeAllocating) {
   EXPECT_NE(m.find("w.pt: truncated or corrupt zip archive (central directory"), std::string::npos) << m;
 }
 
+// A deflated entry declaring 2 GiB (its 2.1 MB of data could, by ratio alone, inflate that far): refused before
+// anything is allocated or inflated.
+TEST(Zip, ADeflatedEntryDeclaringGigabytesIsRefusedBeforeInflating) {
+  const std::string name = "a/data.pkl";
+  const uint32_t compressed = 2100000, size = 1u << 31;
+  std::vector<uint8_t> z;
+  auto le = [&](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) z.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  le(0x04034b50, 4), le(20, 2), le(0, 2), le(8, 2), le(0, 4), le(0, 4), le(compressed, 4), le(size, 4);
+  le(name.size(), 2), le(0, 2);
+  z.insert(z.end(), name.begin(), name.end());
+  z.resize(z.size() + compressed, 0x55);
+  const size_t directory = z.size();
+  le(0x02014b50, 4), le(20, 2), le(20, 2), le(0, 2), le(8, 2), le(0, 4), le(0, 4), le(compressed, 4), le(size, 4);
+  le(name.size(), 2), le(0, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4), le(0, 4);
+  z.insert(z.end(), name.begin(), name.end());
+  const size_t directory_size = z.size() - directory;
+  le(0x06054b50, 4), le(0, 2), le(0, 2), le(1, 2), le(1, 2), le(directory_size, 4), le(directory, 4), le(0, 2);
+  const std::string m = expect_error([&] { read_zip_entries("bomb.pt", z.data(), z.size()); });
+  EXPECT_NE(m.find("bomb.pt: zip entry 'a/data.pkl' would inflate to 2147483648 bytes, more than the 1 GiB"),
+            std::string::npos)
+      << m;
+}
+
 TEST(Pickle, DeepNestingManyValuesAndCyclesAreRefused) {
   const TempDir dir("pickle");
   // A legacy torch.save stream starts with a pickle: 100,000 nested lists in it are refused without recursion.

@@ -14,6 +14,9 @@ constexpr uint32_t kLocalHeader = 0x04034b50, kCentralHeader = 0x02014b50, kEndR
 constexpr size_t kLocalHeaderSize = 30, kCentralHeaderSize = 46, kEndRecordSize = 22;
 // Deflate cannot expand data more than about 1032 to 1: a larger declared size is a lie, refused before allocating.
 constexpr uint64_t kMaxDeflateRatio = 1032;
+// Torch archives deflate only small text records (code, constants); weights are stored. A compressed entry that
+// would inflate past this is refused before allocating, whatever its ratio.
+constexpr uint64_t kMaxInflatedBytes = uint64_t{1} << 30;
 
 // Little-endian fields at checked offsets: every read names the structure it belongs to.
 class Bytes {
@@ -98,6 +101,9 @@ std::vector<uint8_t> inflate_entry(const std::string& where, const uint8_t* data
   if (e.size > e.compressed_size * kMaxDeflateRatio + 64)
     throw std::runtime_error(where + ": corrupt zip entry '" + e.name + "' (declares " + std::to_string(e.size) +
                              " bytes from " + std::to_string(e.compressed_size) + " compressed ones)");
+  if (e.size > kMaxInflatedBytes)
+    throw std::runtime_error(where + ": zip entry '" + e.name + "' would inflate to " + std::to_string(e.size) +
+                             " bytes, more than the 1 GiB a compressed record of a torch file may hold");
   std::vector<uint8_t> out(e.size);
   z_stream z{};
   if (::inflateInit2(&z, -MAX_WBITS) != Z_OK) throw std::runtime_error(where + ": zlib cannot start inflating");
