@@ -3,6 +3,7 @@
 #include "masnn/models/pytorch_state_dict.h"
 
 #include "masnn/util/file_io.h"
+#include "masnn/util/zip_archive.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
@@ -209,8 +210,7 @@ std::map<std::string, torch::Tensor> read_legacy(const std::string& path, const 
 
 std::map<std::string, torch::Tensor> read_pytorch_state_dict(const std::string& path) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);
-  static const unsigned char zip_magic[] = {'P', 'K', 3, 4};
-  if (bytes.size() >= sizeof zip_magic && std::memcmp(bytes.data(), zip_magic, sizeof zip_magic) == 0)
+  if (starts_like_zip(bytes.data(), bytes.size()))
     return read_zip(path, bytes);
   if (!bytes.empty() && bytes[0] == 0x80)  // a pickle (PROTO): the legacy format
     return read_legacy(path, bytes);

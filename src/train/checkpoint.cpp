@@ -14,6 +14,7 @@
 #include "masnn/models/torch_archive.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/sha256.h"
+#include "masnn/util/zip_archive.h"
 
 namespace masnn::train {
 namespace {
@@ -135,8 +136,7 @@ CheckpointInfo info_from_json(const std::string& text, const std::string& path) 
 // LibTorch parses those same bytes, through a reader that never reads past them.
 void read_archive(const std::string& path, torch::serialize::InputArchive& archive) {
   const std::vector<uint8_t> bytes = read_file_bytes(path);  // a missing file, a folder or a FIFO: named
-  static const uint8_t zip_magic[] = {'P', 'K', 3, 4};
-  if (bytes.size() < sizeof zip_magic || !std::equal(zip_magic, zip_magic + sizeof zip_magic, bytes.begin()))
+  if (!starts_like_zip(bytes.data(), bytes.size()))
     throw std::runtime_error(path + ": not a masnn checkpoint (a checkpoint is a zip archive; this file is not one)");
   check_torch_archive(path, bytes);
   try {

@@ -20,6 +20,11 @@ struct ZipEntry {
   uint32_t crc32 = 0;
 };
 
+/// Whether `data` starts as a zip archive does (a local file header, "PK\3\4").
+inline bool starts_like_zip(const uint8_t* data, size_t size) {
+  return size >= 4 && data[0] == 'P' && data[1] == 'K' && data[2] == 3 && data[3] == 4;
+}
+
 /// The entries of the zip archive `data[0, size)`, in central-directory order. Throws std::runtime_error naming
 /// `where` (and the entry) when the archive is truncated, inconsistent, uses something other than stored or
 /// deflated entries, or (with `verify_crc`) when an entry's CRC-32 does not match its bytes.
