@@ -245,7 +245,7 @@ TEST(DataEventFile, UnknownFormatIsAnError) {
   TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "hello world\n");
-  EXPECT_THROW(detect_format(write_file(dir, "x.bin", b)), std::runtime_error);
+  EXPECT_THROW(detect_format(write_file(dir, "x.events", b)), std::runtime_error);
 }
 
 TEST(DataEvents, SummaryAndSlicing) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "masnn/util/file_io.h"
+#include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
 namespace {
@@ -56,8 +57,8 @@ Events parse_aedat2(const uint8_t* data, size_t size, const std::string& name, c
 }
 
 Events read_aedat2(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_aedat2(bytes.data(), bytes.size(), path, options, stats);
+  const MappedFile file(path);
+  return parse_aedat2(file.data(), file.size(), path, options, stats);
 }
 
 std::vector<uint8_t> encode_aedat2(const Events& events) {

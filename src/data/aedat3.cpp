@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "masnn/util/file_io.h"
+#include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
 namespace {
@@ -136,21 +137,19 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
 }
 
 Events read_aedat3(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_aedat3(bytes.data(), bytes.size(), path, options, stats);
+  const MappedFile file(path);
+  return parse_aedat3(file.data(), file.size(), path, options, stats);
 }
 
-std::vector<uint8_t> encode_aedat3(const Events& events, const Aedat3WriteOptions& options) {
+std::string aedat3_header(const Aedat3WriteOptions& options) {
+  return "#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: " + options.source_name + "\r\n#Writer: masnn\r\n#!END-HEADER\r\n";
+}
+
+void append_aedat3_packets(const Events& events, const Aedat3WriteOptions& options, std::vector<uint8_t>& out) {
   if (options.events_per_packet == 0) throw std::invalid_argument("encode_aedat3: events_per_packet must be > 0");
-  std::vector<uint8_t> out;
-  const std::string header =
-      "#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: " + options.source_name + "\r\n#Writer: masnn\r\n#!END-HEADER\r\n";
-  out.reserve(header.size() + events.size() * 8 + (events.size() / options.events_per_packet + 1) * 28);
-  out.insert(out.end(), header.begin(), header.end());
+  out.reserve(out.size() + events.size() * 8 + (events.size() / options.events_per_packet + 1) * 28);
   for (size_t i = 0; i < events.size(); ++i) {
     if (events.t[i] < 0) throw std::invalid_argument("encode_aedat3: negative timestamp at event " + std::to_string(i));
-    if (i > 0 && events.t[i] < events.t[i - 1])
-      throw std::invalid_argument("encode_aedat3: timestamps go backwards at event " + std::to_string(i));
     if (events.x[i] > 0x7FFF || events.y[i] > 0x7FFF)
       throw std::invalid_argument("encode_aedat3: coordinate above 32767 at event " + std::to_string(i));
   }
@@ -175,6 +174,12 @@ std::vector<uint8_t> encode_aedat3(const Events& events, const Aedat3WriteOption
     }
     i = j;
   }
+}
+
+std::vector<uint8_t> encode_aedat3(const Events& events, const Aedat3WriteOptions& options) {
+  const std::string header = aedat3_header(options);
+  std::vector<uint8_t> out(header.begin(), header.end());
+  append_aedat3_packets(events, options, out);
   return out;
 }
 

@@ -3,54 +3,34 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
 #include "masnn/data/gait_text.h"
+#include "masnn/data/prophesee.h"
 #include "masnn/util/file_io.h"
+#include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
+namespace {
 
-std::string format_name(EventFormat format) {
-  switch (format) {
-    case EventFormat::Aedat3: return "AEDAT 3.1";
-    case EventFormat::Aedat2: return "AEDAT 2.0";
-    case EventFormat::GaitText: return "Gait text (t x y p)";
-  }
-  return "unknown";
-}
+constexpr size_t kSniffBytes = 65536;  // enough for any header's format lines
 
-EventFormat detect_format(const std::string& path) {
-  const int fd = open_regular_file(path);  // a FIFO is refused, not waited on
-  char head[4096];
-  size_t n = 0;
-  for (ssize_t got; n < sizeof head && (got = ::read(fd, head + n, sizeof head - n)) != 0;) {
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      const int error = errno;
-      ::close(fd);
-      throw std::runtime_error(path + ": read error (" + std::strerror(error) + ")");
-    }
-    n += static_cast<size_t>(got);
-  }
-  ::close(fd);
-  auto starts = [&](const char* magic) {
-    return n >= std::strlen(magic) && std::memcmp(head, magic, std::strlen(magic)) == 0;
-  };
-  if (starts("#!AER-DAT3")) return EventFormat::Aedat3;
-  if (starts("#!AER-DAT2")) return EventFormat::Aedat2;
-  if (starts("#!AER-DAT")) throw std::runtime_error(path + ": unsupported AEDAT version (2.0 and 3.x are read)");
-  // Text: the first line that is neither blank nor a comment must hold four integers.
+bool is_gait_text(const uint8_t* head, size_t n) {
+  // The first line that is neither blank nor a comment must hold four integers.
   size_t pos = 0;
   while (pos < n) {
     size_t end = pos;
     while (end < n && head[end] != '\n') ++end;
-    const char* cur = head + pos;
-    const char* stop = head + end;
+    const char* cur = reinterpret_cast<const char*>(head) + pos;
+    const char* stop = reinterpret_cast<const char*>(head) + end;
     pos = end + 1;
     auto skip = [&] {
       while (cur < stop && (*cur == ' ' || *cur == '\t' || *cur == ',' || *cur == '\r')) ++cur;
@@ -66,25 +46,73 @@ EventFormat detect_format(const std::string& path) {
       cur = next;
       skip();
     }
-    if (count == 4 && cur == stop) return EventFormat::GaitText;
-    break;
+    return count == 4 && cur == stop;
   }
-  throw std::runtime_error(
-      path + ": unknown event file format (expected '#!AER-DAT3.1', '#!AER-DAT2.0' or 't x y p' text lines)");
+  return false;
+}
+
+std::optional<EventFormat> sniff(const uint8_t* head, size_t n, const std::string& name) {
+  auto starts = [&](const char* magic) {
+    return n >= std::strlen(magic) && std::memcmp(head, magic, std::strlen(magic)) == 0;
+  };
+  if (starts("#!AER-DAT4")) return EventFormat::Aedat4;
+  if (starts("#!AER-DAT3")) return EventFormat::Aedat3;
+  if (starts("#!AER-DAT2")) return EventFormat::Aedat2;
+  if (starts("#!AER-DAT"))
+    throw std::runtime_error(name + ": unsupported AEDAT version (2.0, 3.x and 4.0 are read)");
+  if (starts("%")) return sniff_prophesee(head, n, name);
+  if (is_gait_text(head, n)) return EventFormat::GaitText;
+  return std::nullopt;
+}
+
+const char* kExpected =
+    "expected an AEDAT 2.0/3.1/4.0 file, a Prophesee RAW (EVT 2.0/3.0) or DAT file, 't x y p' text lines, or an "
+    "N-MNIST '.bin' file (or say which with --format)";
+
+}  // namespace
+
+EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name) {
+  if (auto format = sniff(head, size, name)) return *format;
+  throw std::runtime_error(name + ": unknown event file format (" + kExpected + ")");
+}
+
+EventFormat detect_format(const std::string& path) {
+  const MappedFile file(path);  // a FIFO is refused, not waited on
+  const size_t n = std::min<size_t>(file.size(), kSniffBytes);
+  if (auto format = sniff(file.data(), n, path)) return *format;
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".bin") return EventFormat::NmnistBin;
+  throw std::runtime_error(path + ": unknown event file format (" + kExpected + ")");
 }
 
 Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
   return read_events(path, detect_format(path), options, stats);
 }
 
+Events parse_events(const uint8_t* data, size_t size, EventFormat format, const std::string& name,
+                    const EventReadOptions& options, EventReadStats* stats) {
+  switch (format) {
+    case EventFormat::Aedat3: return parse_aedat3(data, size, name, options, stats);
+    case EventFormat::Aedat2: return parse_aedat2(data, size, name, options, stats);
+    case EventFormat::GaitText: return parse_gait_text(reinterpret_cast<const char*>(data), size, name, options, stats);
+    default: break;
+  }
+  auto decoder = make_event_decoder(format, name, options);
+  Events events;
+  events.reserve(decoder->expected_events(size));
+  decoder->feed(data, size, events);
+  decoder->finish(events);
+  EventReadStats st = decoder->stats();
+  finish_read(events, options, &st);
+  if (stats) *stats = st;
+  return events;
+}
+
 Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options,
                    EventReadStats* stats) {
-  switch (format) {
-    case EventFormat::Aedat3: return read_aedat3(path, options, stats);
-    case EventFormat::Aedat2: return read_aedat2(path, options, stats);
-    case EventFormat::GaitText: return read_gait_text(path, options, stats);
-  }
-  throw std::invalid_argument(path + ": unknown event format");
+  const MappedFile file(path);
+  return parse_events(file.data(), file.size(), format, path, options, stats);
 }
 
 }  // namespace masnn::data

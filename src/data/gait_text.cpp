@@ -4,7 +4,7 @@
 #include <charconv>
 #include <stdexcept>
 
-#include "masnn/util/file_io.h"
+#include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
 
@@ -57,8 +57,8 @@ Events parse_gait_text(const char* data, size_t size, const std::string& name, c
 }
 
 Events read_gait_text(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
-  return parse_gait_text(reinterpret_cast<const char*>(bytes.data()), bytes.size(), path, options, stats);
+  const MappedFile file(path);
+  return parse_gait_text(reinterpret_cast<const char*>(file.data()), file.size(), path, options, stats);
 }
 
 }  // namespace masnn::data

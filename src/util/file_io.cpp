@@ -70,30 +70,68 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
   return bytes;
 }
 
-void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error(tmp + ": cannot open for writing (" + std::strerror(errno) + ")");
-  // The first failure's errno names the cause (a full disk: "No space left on device").
-  int error = 0;
-  auto check = [&](bool ok) {
-    if (!ok && error == 0) error = errno != 0 ? errno : EIO;
-  };
+AtomicFileWriter::AtomicFileWriter(std::string path)
+    : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
+  file_ = std::fopen(tmp_.c_str(), "wb");
+  if (!file_) throw std::runtime_error(tmp_ + ": cannot open for writing (" + std::strerror(errno) + ")");
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (file_) {
+    std::fclose(file_);
+    std::remove(tmp_.c_str());
+  }
+}
+
+void AtomicFileWriter::fail(const std::string& what) {
+  const int error = errno != 0 ? errno : EIO;  // the first failure's errno names the cause ("No space left")
+  std::fclose(file_);
+  file_ = nullptr;
+  std::remove(tmp_.c_str());
+  throw std::runtime_error(path_ + ": cannot " + what + " (" + std::strerror(error) +
+                           "); the previous file, if any, is unchanged");
+}
+
+void AtomicFileWriter::write(const void* data, size_t size) {
+  if (!file_) throw std::logic_error(path_ + ": write after commit or failure");
   errno = 0;
-  check(bytes.empty() || std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size());
-  check(std::fflush(f) == 0);
-  check(::fsync(::fileno(f)) == 0);
-  check(std::fclose(f) == 0);
-  if (error != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(path + ": cannot write it (" + std::strerror(error) + "); the previous file, if any, is unchanged");
+  if (size > 0 && std::fwrite(data, 1, size, file_) != size) fail("write it");
+  size_ += size;
+}
+
+void AtomicFileWriter::write_at(uint64_t offset, const void* data, size_t size) {
+  if (!file_) throw std::logic_error(path_ + ": write after commit or failure");
+  if (offset + size > size_) throw std::logic_error(path_ + ": write_at past the bytes written");
+  errno = 0;
+  if (::fseeko(file_, static_cast<off_t>(offset), SEEK_SET) != 0 ||
+      (size > 0 && std::fwrite(data, 1, size, file_) != size) || ::fseeko(file_, 0, SEEK_END) != 0)
+    fail("write it");
+}
+
+void AtomicFileWriter::commit() {
+  if (!file_) throw std::logic_error(path_ + ": commit after commit or failure");
+  errno = 0;
+  if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) fail("write it");
+  const int closed = std::fclose(file_);
+  file_ = nullptr;
+  if (closed != 0) {
+    const int error = errno != 0 ? errno : EIO;
+    std::remove(tmp_.c_str());
+    throw std::runtime_error(path_ + ": cannot write it (" + std::strerror(error) +
+                             "); the previous file, if any, is unchanged");
   }
   std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
+  std::filesystem::rename(tmp_, path_, ec);
   if (ec) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename temporary file into place (" + ec.message() + ")");
+    std::remove(tmp_.c_str());
+    throw std::runtime_error(path_ + ": cannot rename temporary file into place (" + ec.message() + ")");
   }
+}
+
+void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
+  AtomicFileWriter out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
 }
 
 void remove_stale_temporaries(const std::string& path) {

@@ -37,9 +37,15 @@ struct Aedat3WriteOptions {
   uint32_t events_per_packet = 8192;
 };
 
-/// Encodes `events` (timestamps >= 0, non-decreasing; x, y < 32768) as an AEDAT 3.1 file.
+/// Encodes `events` (timestamps >= 0; x, y < 32768) as an AEDAT 3.1 file, in their order.
 /// Throws std::invalid_argument when an event cannot be represented.
 std::vector<uint8_t> encode_aedat3(const Events& events, const Aedat3WriteOptions& options = {});
+
+/// The header lines of a file written with `options`.
+std::string aedat3_header(const Aedat3WriteOptions& options);
+/// Appends `events` as polarity packets to `out`, checking as encode_aedat3 does (so a file can be written in
+/// pieces). Events keep their order; a packet ends where the timestamp's bits above 31 change.
+void append_aedat3_packets(const Events& events, const Aedat3WriteOptions& options, std::vector<uint8_t>& out);
 
 /// Writes `events` to `path` as AEDAT 3.1, atomically (temporary file + rename).
 void write_aedat3(const std::string& path, const Events& events, const Aedat3WriteOptions& options = {});

@@ -1,32 +1,34 @@
-// Event files of any supported format: detection from the first bytes, and one reading entry point.
+// Event files of any supported format: detection from the first bytes (or the name, for the headerless N-MNIST
+// files), and one reading entry point.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "masnn/data/event_decoder.h"
+#include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
 
 namespace masnn::data {
 
-/// The event-file formats masnn reads.
-enum class EventFormat {
-  Aedat3,    ///< AEDAT 3.x (`#!AER-DAT3`), DVS128 Gesture
-  Aedat2,    ///< AEDAT 2.0 (`#!AER-DAT2`), jAER, CIFAR10-DVS
-  GaitText,  ///< `t x y p` text lines, DVS128 Gait
-};
-
-/// A human-readable name ("AEDAT 3.1", "AEDAT 2.0", "Gait text").
-std::string format_name(EventFormat format);
-
-/// Detects the format of the file at `path` from its first bytes: the AEDAT version line, or a first
-/// non-comment line of four integers. Throws std::runtime_error naming the file when none matches.
+/// Detects the format of the file at `path`: from its first bytes (the AEDAT version line, the `%` header of a
+/// Prophesee RAW or DAT file, a first non-comment line of four integers), else from a `.bin` name (N-MNIST).
+/// Throws std::runtime_error naming the file when none matches.
 EventFormat detect_format(const std::string& path);
+
+/// Detects the format of a stream from its first `size` bytes (as detect_format, without a name to go by).
+/// Throws std::runtime_error naming `name` when none matches.
+EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name);
 
 /// Reads the file at `path` in its detected format.
 Events read_events(const std::string& path, const EventReadOptions& options = {}, EventReadStats* stats = nullptr);
 
-/// Reads the file at `path` in the given format.
+/// Reads the file at `path` in the given format (the file is mapped, not read whole into memory).
 Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options = {},
                    EventReadStats* stats = nullptr);
+
+/// Decodes `size` bytes held in memory in the given format; `name` names them in errors.
+Events parse_events(const uint8_t* data, size_t size, EventFormat format, const std::string& name,
+                    const EventReadOptions& options = {}, EventReadStats* stats = nullptr);
 
 }  // namespace masnn::data

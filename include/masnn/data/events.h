@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -66,7 +67,14 @@ struct EventReadStats {
   size_t packets = 0;               ///< AEDAT 3.1 packets walked
   size_t skipped_packets = 0;       ///< AEDAT 3.1 packets of other event types (skipped by their size)
   size_t skipped_events = 0;        ///< events inside skipped packets
-  size_t timestamp_wraps = 0;       ///< AEDAT 2.0 32-bit timestamp wrap-arounds unwrapped
+  size_t timestamp_wraps = 0;       ///< timestamp wrap-arounds unwrapped (AEDAT 2.0 32-bit, EVT 2.0/3.0, DAT)
+  std::string source;               ///< the camera the file names (AEDAT 4 stream source), empty if none
+  int sensor_width = 0;             ///< sensor width the file states (0 = not stated)
+  int sensor_height = 0;            ///< sensor height the file states (0 = not stated)
+  size_t triggers = 0;              ///< external-trigger events (EVT 2.0/3.0, AEDAT 4), counted, not returned
+  size_t other_words = 0;           ///< EVT 2.0/3.0 words of other kinds (OTHERS, CONTINUED) skipped
+  /// Streams of other kinds skipped (AEDAT 4 frames, IMU, triggers...): a description -> packets skipped.
+  std::map<std::string, size_t> other_streams;
 };
 
 /// The last step of every reader: counts timestamps going backwards into stats->backwards, sorts by time

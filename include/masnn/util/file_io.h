@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,33 @@ void require_regular_file(const std::string& path);
 /// Writes `bytes` to `path` atomically: to `path` + ".tmp.<pid>" first, then renamed over `path`, so a
 /// reader never sees a half-written file. Throws std::runtime_error naming the file on failure.
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+
+/// A file written piece by piece and put in place atomically: bytes go to `path` + ".tmp.<pid>", commit() flushes,
+/// syncs and renames it over `path`; destroyed without commit() (an error, an exception) it removes the temporary,
+/// leaving any previous `path` unchanged. For outputs too large to hold in memory (converted event files).
+class AtomicFileWriter {
+ public:
+  /// Opens the temporary. Throws std::runtime_error naming it when it cannot be created.
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  /// Appends `size` bytes. Throws std::runtime_error naming `path` and the cause (a full disk) on failure.
+  void write(const void* data, size_t size);
+  /// Overwrites `size` bytes at `offset` (< bytes written), for a header whose counts are known only at the end.
+  void write_at(uint64_t offset, const void* data, size_t size);
+  /// Bytes appended so far.
+  uint64_t size() const { return size_; }
+  /// Flushes, syncs and renames the temporary over `path`. Throws std::runtime_error naming `path` on failure.
+  void commit();
+
+ private:
+  [[noreturn]] void fail(const std::string& what);
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+  uint64_t size_ = 0;
+};
 
 /// Removes `path` + ".tmp.<pid>" files left by writers that died (no process <pid> runs any more); those of live
 /// processes stay. Errors are ignored: this is tidying, not a write.

@@ -1,0 +1,114 @@
+// Event-file conversion, decoded and written in pieces.
+#include "masnn/data/event_convert.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "masnn/data/event_decoder.h"
+#include "masnn/data/event_file.h"
+#include "masnn/util/mapped_file.h"
+
+namespace masnn::data {
+namespace {
+
+constexpr size_t kPieceBytes = size_t{4} << 20;
+
+// Keeps the events of [from_us, to_us), rebased if asked, and writes them.
+class CutWriter {
+ public:
+  CutWriter(EventFileWriter& writer, const ConvertOptions& options, ConvertSummary& summary)
+      : writer_(writer), options_(options), summary_(summary) {}
+
+  void write(Events& events) {
+    summary_.events_read += events.size();
+    size_t kept = 0;
+    for (size_t i = 0; i < events.size(); ++i) {
+      int64_t t = events.t[i];
+      if (t < options_.from_us || t >= options_.to_us) continue;
+      if (options_.rebase) {
+        if (!based_) base_ = t, based_ = true;
+        t -= base_;
+      }
+      if (summary_.events_written + kept == 0) summary_.t_first = t;
+      summary_.t_last = t;
+      events.t[kept] = t;
+      events.x[kept] = events.x[i];
+      events.y[kept] = events.y[i];
+      events.p[kept] = events.p[i];
+      ++kept;
+    }
+    events.t.resize(kept);
+    events.x.resize(kept);
+    events.y.resize(kept);
+    events.p.resize(kept);
+    writer_.write(events);
+    summary_.events_written += kept;
+    events.clear();
+  }
+
+ private:
+  EventFileWriter& writer_;
+  const ConvertOptions& options_;
+  ConvertSummary& summary_;
+  bool based_ = false;
+  int64_t base_ = 0;
+};
+
+}  // namespace
+
+ConvertSummary convert_events(const std::string& input, const std::string& output, const ConvertOptions& options) {
+  if (options.from_us >= options.to_us)
+    throw std::invalid_argument("convert: --from-us " + std::to_string(options.from_us) + " must be below --to-us " +
+                                std::to_string(options.to_us));
+  ConvertSummary summary;
+  summary.input_format = options.input_format ? *options.input_format : detect_format(input);
+  summary.output_format = options.output ? *options.output : output_format_for(output);
+  const MappedFile file(input);
+  EventReadOptions read;
+  read.sort_by_time = false;  // the file's order
+
+  std::unique_ptr<EventDecoder> decoder;
+  try {
+    decoder = make_event_decoder(summary.input_format, input, read);
+  } catch (const std::invalid_argument&) {
+    // Formats read whole (AEDAT 3.1/2.0, Gait text): decoded at once, then written.
+  }
+  EventWriterOptions writer_options = options.writer;
+  Events events;
+  if (!decoder) {
+    events = parse_events(file.data(), file.size(), summary.input_format, input, read, &summary.read);
+  } else {
+    // Decode up to the end of the header first, so that the writer states the input's geometry.
+    size_t pos = 0;
+    while (pos < file.size() && !decoder->header_done()) {
+      const size_t n = std::min<size_t>(4096, file.size() - pos);
+      decoder->feed(file.data() + pos, n, events);
+      pos += n;
+    }
+    if (!decoder->header_done()) decoder->finish(events);
+    const EventReadStats& stated = decoder->stats();
+    if (writer_options.width == 0) writer_options.width = stated.sensor_width;
+    if (writer_options.height == 0) writer_options.height = stated.sensor_height;
+    if (writer_options.source == "masnn" && !stated.source.empty()) writer_options.source = stated.source;
+    auto writer = make_event_writer(summary.output_format, output, writer_options);
+    CutWriter cut(*writer, options, summary);
+    while (pos < file.size()) {
+      const size_t n = std::min(kPieceBytes, file.size() - pos);
+      decoder->feed(file.data() + pos, n, events);
+      pos += n;
+      cut.write(events);
+    }
+    decoder->finish(events);
+    cut.write(events);
+    summary.read = decoder->stats();
+    writer->commit();
+    return summary;
+  }
+  auto writer = make_event_writer(summary.output_format, output, writer_options);
+  CutWriter cut(*writer, options, summary);
+  cut.write(events);
+  writer->commit();
+  return summary;
+}
+
+}  // namespace masnn::data

@@ -1,0 +1,25 @@
+// The decoder of each format.
+#include "masnn/data/event_decoder.h"
+
+#include <stdexcept>
+
+#include "masnn/data/aedat4.h"
+#include "masnn/data/nmnist_bin.h"
+#include "masnn/data/prophesee.h"
+
+namespace masnn::data {
+
+std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::string& name,
+                                                 const EventReadOptions& options) {
+  switch (format) {
+    case EventFormat::Aedat4: return make_aedat4_decoder(name, options);
+    case EventFormat::Evt2: return make_evt2_decoder(name, options);
+    case EventFormat::Evt3: return make_evt3_decoder(name, options);
+    case EventFormat::Dat: return make_dat_decoder(name, options);
+    case EventFormat::NmnistBin: return make_nmnist_bin_decoder(name, options);
+    default: break;
+  }
+  throw std::invalid_argument(name + ": " + format_name(format) + " has no incremental decoder (it is read whole)");
+}
+
+}  // namespace masnn::data

@@ -1,0 +1,65 @@
+// Event-file writers: the format dispatch and the AEDAT 3.1 writer in pieces.
+#include "masnn/data/event_writer.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "masnn/data/aedat3.h"
+#include "masnn/data/aedat4.h"
+#include "masnn/util/file_io.h"
+#include "npy_event_writer.h"
+
+namespace masnn::data {
+namespace {
+
+class Aedat3EventWriter final : public EventFileWriter {
+ public:
+  Aedat3EventWriter(const std::string& path, const EventWriterOptions& options) : out_(path) {
+    settings_.source_name = options.source;
+    const std::string header = aedat3_header(settings_);
+    out_.write(header.data(), header.size());
+  }
+  void write(const Events& events) override {
+    buffer_.clear();
+    append_aedat3_packets(events, settings_, buffer_);
+    out_.write(buffer_.data(), buffer_.size());
+  }
+  void commit() override { out_.commit(); }
+
+ private:
+  AtomicFileWriter out_;
+  Aedat3WriteOptions settings_;
+  std::vector<uint8_t> buffer_;
+};
+
+}  // namespace
+
+std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, const std::string& path,
+                                                   const EventWriterOptions& options) {
+  switch (format) {
+    case EventOutputFormat::Npy: return make_npy_event_writer(path);
+    case EventOutputFormat::Aedat3: return std::make_unique<Aedat3EventWriter>(path, options);
+    case EventOutputFormat::Aedat4: return make_aedat4_event_writer(path, options);
+  }
+  throw std::invalid_argument(path + ": unknown output format");
+}
+
+EventOutputFormat output_format_for(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".npy") return EventOutputFormat::Npy;
+  if (ext == ".aedat4") return EventOutputFormat::Aedat4;
+  if (ext == ".aedat") return EventOutputFormat::Aedat3;
+  throw std::invalid_argument(path + ": cannot tell the output format from the name (expected .npy, .aedat4 or "
+                              ".aedat for AEDAT 3.1; or say which with --to)");
+}
+
+EventOutputFormat parse_output_format(const std::string& name) {
+  if (name == "npy") return EventOutputFormat::Npy;
+  if (name == "aedat3") return EventOutputFormat::Aedat3;
+  if (name == "aedat4") return EventOutputFormat::Aedat4;
+  throw std::invalid_argument("unknown output format '" + name + "' (expected npy, aedat3 or aedat4)");
+}
+
+}  // namespace masnn::data
