@@ -12,8 +12,15 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
+#include "masnn/data/event_file.h"
+#include "masnn/data/event_writer.h"
 #include "masnn/data/frames.h"
+#include "masnn/data/nmnist_bin.h"
+#include "masnn/data/prophesee.h"
+#include "masnn/util/file_io.h"
+#include "src/data/packet_compression.h"
 
 namespace masnn::bench {
 namespace {
@@ -27,6 +34,28 @@ double median_seconds(int repeats, const Fn& fn) {
     ms.push_back(ms_since(t0));
   }
   return median(ms) / 1e3;
+}
+
+uint32_t le32(const uint8_t* b) {
+  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) | (static_cast<uint32_t>(b[2]) << 16) |
+         (static_cast<uint32_t>(b[3]) << 24);
+}
+
+// Decompresses every packet of an AEDAT 4 file written by masnn (its header's data table position sits at byte
+// 54 in masnn's fixed header layout) and returns the bytes produced.
+size_t inflate_packets(const std::vector<uint8_t>& file, data::PacketCompression c) {
+  int64_t table = 0;
+  std::memcpy(&table, file.data() + 54, 8);
+  size_t pos = 18 + le32(file.data() + 14), produced = 0;
+  data::PacketInflater inflater(size_t{1} << 30);
+  while (pos + 8 <= static_cast<size_t>(table)) {
+    const size_t size = le32(file.data() + pos + 4);
+    const std::string error = inflater.inflate(c, file.data() + pos + 8, size);
+    if (!error.empty()) throw std::runtime_error("bench events: " + error);
+    produced += inflater.size();
+    pos += 8 + size;
+  }
+  return produced;
 }
 
 }  // namespace
@@ -44,20 +73,56 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
     ev.push_back(t, static_cast<uint16_t>(r & 127), static_cast<uint16_t>((r >> 7) & 127),
                  static_cast<uint8_t>((r >> 14) & 1));
   }
-  const std::vector<uint8_t> bytes = data::encode_aedat3(ev);
   const std::filesystem::path dir =
       c.dir.empty() ? std::filesystem::temp_directory_path() : std::filesystem::path(c.dir);
-  const std::string path = (dir / ("masnn_bench_events_" + std::to_string(::getpid()) + ".aedat")).string();
-  data::write_aedat3(path, ev);
+  const std::string stem = (dir / ("masnn_bench_events_" + std::to_string(::getpid()))).string();
 
   EventsBenchResult r;
   r.events = c.events;
-  r.file_mb = bytes.size() / 1e6;
-  size_t seen = 0;
-  r.read_file_s = median_seconds(c.repeats, [&] { seen = data::read_aedat3(path).size(); });
-  std::filesystem::remove(path);
-  if (seen != static_cast<size_t>(c.events)) throw std::runtime_error("bench events: the reader lost events");
-  r.parse_s = median_seconds(c.repeats, [&] { seen = data::parse_aedat3(bytes.data(), bytes.size(), "bench").size(); });
+  data::PropheseeGeometry g;
+  g.width = 128;
+  g.height = 128;
+  // Each format's file, then its timing.
+  auto time_file = [&](const std::string& name, const std::string& path, int64_t expected, double inflate_s = 0) {
+    size_t seen = 0;
+    FormatTiming f;
+    f.format = name;
+    f.events = expected;
+    f.file_mb = static_cast<double>(std::filesystem::file_size(path)) / 1e6;
+    f.read_s = median_seconds(c.repeats, [&] { seen = data::read_events(path).size(); });
+    f.inflate_s = inflate_s;
+    std::filesystem::remove(path);
+    if (static_cast<int64_t>(seen) != expected) throw std::runtime_error("bench events: " + name + " lost events");
+    r.formats.push_back(f);
+  };
+  auto time_bytes = [&](const std::string& name, const std::string& ext, const std::vector<uint8_t>& bytes,
+                        int64_t expected) {
+    write_file_atomic(stem + ext, bytes);
+    time_file(name, stem + ext, expected);
+  };
+  time_bytes("AEDAT 3.1", ".aedat", data::encode_aedat3(ev), c.events);
+  time_bytes("Prophesee EVT 2.0", ".raw", data::encode_evt2(ev, g), c.events);
+  time_bytes("Prophesee EVT 3.0", ".raw", data::encode_evt3(ev, g), c.events);
+  {
+    const data::Events short_ev = ev.slice(0, ev.lower_bound(int64_t{1} << 23));
+    time_bytes("N-MNIST binary", ".bin", data::encode_nmnist_bin(short_ev), static_cast<int64_t>(short_ev.size()));
+  }
+  time_bytes("Prophesee DAT", ".dat", data::encode_dat(ev, g), c.events);
+  for (const char* compression : {"none", "lz4", "zstd"}) {
+    data::EventWriterOptions o;
+    o.compression = compression;
+    const std::string path = stem + ".aedat4";
+    auto writer = data::make_event_writer(data::EventOutputFormat::Aedat4, path, o);
+    writer->write(ev);
+    writer->commit();
+    double inflate_s = 0;
+    const data::PacketCompression pc = data::parse_compression(compression);
+    if (pc != data::PacketCompression::None) {
+      const std::vector<uint8_t> file = read_file_bytes(path);
+      inflate_s = median_seconds(c.repeats, [&] { inflate_packets(file, pc); });
+    }
+    time_file(std::string("AEDAT 4.0 (") + compression + ")", path, c.events, inflate_s);
+  }
 
   data::FrameOptions f;
   f.steps(60).dt_us(std::max<int64_t>(1, (ev.t.back() + 60) / 60));
@@ -66,7 +131,7 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
   if (static_cast<int64_t>(checksum) != c.events) throw std::runtime_error("bench events: frames lost events");
 
   // Memory bandwidth: copy a buffer much larger than the caches.
-  const size_t n = std::max<size_t>(bytes.size(), size_t(256) << 20);
+  const size_t n = size_t(256) << 20;
   std::vector<char> src(n, 1), dst(n, 0);
   const double copy_s = median_seconds(c.repeats, [&] { std::memcpy(dst.data(), src.data(), n); });
   r.memcpy_gb_per_s = 2.0 * n / copy_s / 1e9;

@@ -84,6 +84,7 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
     p += 28 + static_cast<size_t>(body);
   }
   // Decode straight into the arrays (sized once), then trim what was dropped.
+  events.reserve(total);
   events.t.resize(total);
   events.x.resize(total);
   events.y.resize(total);

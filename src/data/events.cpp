@@ -1,16 +1,41 @@
 // Events container and summaries.
 #include "masnn/data/events.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <numeric>
 
 namespace masnn::data {
 
+namespace {
+
+// Asks for transparent huge pages for an array of many MB: its first touch then costs one page fault per 2 MB
+// instead of one per 4 KB (a fresh recording of 20 M events spent more time in page faults than in decoding).
+template <typename T>
+void prefer_huge_pages(const std::vector<T>& v) {
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(v.data());
+  const uintptr_t end = begin + v.capacity() * sizeof(T);
+  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1), last = end & ~(kHuge - 1);
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+}  // namespace
+
 void Events::reserve(size_t n) {
+  const bool grows = n > t.capacity();
   t.reserve(n);
   x.reserve(n);
   y.reserve(n);
   p.reserve(n);
+  if (grows && n >= (size_t{1} << 20)) {
+    prefer_huge_pages(t);
+    prefer_huge_pages(x);
+    prefer_huge_pages(y);
+    prefer_huge_pages(p);
+  }
 }
 
 void Events::clear() {

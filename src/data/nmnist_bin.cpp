@@ -17,6 +17,7 @@ class NmnistBinDecoder final : public RecordDecoder {
   size_t parse_header(const uint8_t*, size_t, bool) override { return 0; }  // no header
 
   void decode(const uint8_t* data, size_t count, uint64_t, Events& out) override {
+    EventAppender append(out, count, options_, stats_);
     for (size_t i = 0; i < count; ++i, data += 5) {
       const uint32_t y = data[1];
       if (y == kNmnistOverflowY) {
@@ -25,7 +26,7 @@ class NmnistBinDecoder final : public RecordDecoder {
         continue;
       }
       const int64_t t = base_ + ((static_cast<int64_t>(data[2] & 0x7F) << 16) | (data[3] << 8) | data[4]);
-      push_checked(out, options_, stats_, t, data[0], y, static_cast<uint8_t>(data[2] >> 7));
+      append.push(t, data[0], y, static_cast<uint8_t>(data[2] >> 7));
     }
   }
 

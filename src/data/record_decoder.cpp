@@ -29,10 +29,14 @@ void RecordDecoder::feed(const uint8_t* data, size_t size, Events& out) {
     header_done_ = true;
     const uint64_t start = offset_ + size - head_size;  // offset of head[0]
     offset_ = start + length;
-    std::vector<uint8_t> rest(head + length, head + head_size);
-    head_.clear();
-    head_.shrink_to_fit();
-    feed_records(rest.data(), rest.size(), out);
+    if (!collected) {
+      feed_records(data + length, size - length, out);  // in place: no copy of a mapped file
+    } else {
+      std::vector<uint8_t> rest(head + length, head + head_size);
+      head_.clear();
+      head_.shrink_to_fit();
+      feed_records(rest.data(), rest.size(), out);
+    }
   } else {
     feed_records(data, size, out);
   }

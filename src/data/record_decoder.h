@@ -2,6 +2,7 @@
 // and N-MNIST records): collecting the header across pieces, and records split between two pieces.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -43,15 +44,72 @@ class RecordDecoder : public EventDecoder {
   size_t carry_fill_ = 0;
 };
 
-/// Appends an event, or drops and counts it when it lies outside options.width x options.height.
-inline void push_checked(Events& out, const EventReadOptions& options, EventReadStats& stats, int64_t t, uint32_t x,
-                         uint32_t y, uint8_t p) {
-  if ((options.width > 0 && x >= static_cast<uint32_t>(options.width)) ||
-      (options.height > 0 && y >= static_cast<uint32_t>(options.height))) {
-    ++stats.out_of_range_dropped;
-    return;
+/// Appends decoded events to an Events through raw pointers (Events::push_back checks four capacities per event, and
+/// its one-byte stores make the compiler reload every array pointer): room for up to `max` more events is made once,
+/// the unused room is trimmed when the appender goes. Events outside options.width x options.height are dropped and
+/// counted.
+class EventAppender {
+ public:
+  EventAppender(Events& out, size_t max, const EventReadOptions& options, EventReadStats& stats)
+      : out_(out),
+        stats_(stats),
+        n_(out.size()),
+        width_(options.width > 0 ? static_cast<uint32_t>(options.width) : 0xFFFFFFFFu),
+        height_(options.height > 0 ? static_cast<uint32_t>(options.height) : 0xFFFFFFFFu) {
+    const size_t need = n_ + max + 1;  // + 1: push_if writes a slot before it knows whether to keep it
+    if (need > out.t.capacity()) out.reserve(std::max(need, 2 * out.t.capacity()));  // geometric: pieces stay linear
+    out.t.resize(need);
+    out.x.resize(need);
+    out.y.resize(need);
+    out.p.resize(need);
+    t_ = out.t.data();
+    x_ = out.x.data();
+    y_ = out.y.data();
+    p_ = out.p.data();
   }
-  out.push_back(t, static_cast<uint16_t>(x), static_cast<uint16_t>(y), p);
-}
+  ~EventAppender() {
+    out_.t.resize(n_);
+    out_.x.resize(n_);
+    out_.y.resize(n_);
+    out_.p.resize(n_);
+  }
+  EventAppender(const EventAppender&) = delete;
+  EventAppender& operator=(const EventAppender&) = delete;
+
+  /// Writes an event into the next slot and keeps it when `keep` (no branch: decoders of mixed words call it for
+  /// every word). The caller has checked the event against width() and height().
+  void push_if(bool keep, int64_t t, uint32_t x, uint32_t y, uint8_t p) {
+    t_[n_] = t;
+    x_[n_] = static_cast<uint16_t>(x);
+    y_[n_] = static_cast<uint16_t>(y);
+    p_[n_] = p;
+    n_ += keep;
+  }
+  /// The options' limits (0xFFFFFFFF when unset).
+  uint32_t width() const { return width_; }
+  uint32_t height() const { return height_; }
+
+  void push(int64_t t, uint32_t x, uint32_t y, uint8_t p) {
+    if (__builtin_expect(x >= width_ || y >= height_, 0)) {
+      ++stats_.out_of_range_dropped;
+      return;
+    }
+    t_[n_] = t;
+    x_[n_] = static_cast<uint16_t>(x);
+    y_[n_] = static_cast<uint16_t>(y);
+    p_[n_] = p;
+    ++n_;
+  }
+
+ private:
+  Events& out_;
+  EventReadStats& stats_;
+  size_t n_;
+  uint32_t width_, height_;
+  int64_t* t_;
+  uint16_t* x_;
+  uint16_t* y_;
+  uint8_t* p_;
+};
 
 }  // namespace masnn::data
