@@ -13,7 +13,7 @@
 #include "masnn/data/aedat3.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/registry.h"
-#include "masnn/serve/aedat3_stream.h"
+#include "masnn/data/event_decoder.h"
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/sparse.h"
 #include "masnn/serve/stream_classifier.h"
@@ -76,12 +76,12 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
   std::vector<torch::Tensor> stream_frames;
   const auto t0 = std::chrono::steady_clock::now();
   {
-    serve::Aedat3StreamParser parser("synthetic recording");
+    auto parser = data::make_event_decoder(data::EventFormat::Aedat3, "synthetic recording");
     serve::StreamingFrameBinner binner(frames);
     data::Events chunk;
     for (size_t i = 0; i < bytes.size(); i += 65536) {
       chunk.clear();
-      parser.feed(bytes.data() + i, std::min<size_t>(65536, bytes.size() - i), chunk);
+      parser->feed(bytes.data() + i, std::min<size_t>(65536, bytes.size() - i), chunk);
       binner.push(chunk, stream_frames);
     }
     binner.flush(stream_frames);

@@ -3,7 +3,7 @@
 # (default 120) on a corpus seeded from the tests' files: the torch files of tests/fixtures, their pickles, and a
 # small synthetic AEDAT 3.1 recording. Prints each target's executions; a finding fails with the crashing input.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: torch_archive pickle aedat3 aedat2 gait_text aedat4 evt2 evt3
-#                                               dat nmnist_bin)
+#                                               dat nmnist_bin aedat3_stream)
 #   scripts/fuzz.sh --runs N [TARGET...]      N inputs per target from a fixed seed (CI's smoke run: repeatable)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,11 +16,11 @@ if [ "${1:-}" = --runs ]; then
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(torch_archive pickle aedat3 aedat2 gait_text aedat4 evt2 evt3 dat nmnist_bin)
+[ ${#targets[@]} -gt 0 ] || targets=(torch_archive pickle aedat3 aedat2 gait_text aedat4 evt2 evt3 dat nmnist_bin aedat3_stream)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMASNN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 corpus=build-fuzz/corpus
-mkdir -p "$corpus"/{torch_archive,pickle,aedat3,aedat2,gait_text,aedat4,evt2,evt3,dat,nmnist_bin}
+mkdir -p "$corpus"/{torch_archive,pickle,aedat3,aedat2,gait_text,aedat4,evt2,evt3,dat,nmnist_bin,aedat3_stream}
 for f in tests/fixtures/*/*.pt; do
   cp "$f" "$corpus/torch_archive/$(echo "$f" | tr / _)"
   # The pickles inside a zip archive, and a legacy stream's own bytes.
@@ -41,6 +41,7 @@ if [ -x build/masnn ] && [ ! -e build-fuzz/synth ]; then
 fi
 find build-fuzz/synth -name '*.aedat' 2>/dev/null | head -n 2 | while read -r f; do
   head -c 200000 "$f" > "$corpus/aedat3/$(basename "$f")"
+  { printf '\x09'; head -c 200000 "$f"; } > "$corpus/aedat3_stream/$(basename "$f")"
 done
 printf '# t x y p\n1000 3 4 1\n1500 5 6 0\n' > "$corpus/gait_text/seed.txt"
 # The other formats: a short recording converted by masnn itself (each seed starts with the harness's piece byte).

@@ -5,14 +5,19 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <random>
 #include <thread>
 
+#include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
+#include "masnn/data/event_decoder.h"
+#include "masnn/data/event_writer.h"
+#include "masnn/data/nmnist_bin.h"
+#include "masnn/data/prophesee.h"
 #include "masnn/data/frames.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/dvs_net.h"
-#include "masnn/serve/aedat3_stream.h"
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
 #include "masnn/serve/stream_runner.h"
@@ -61,16 +66,16 @@ void packet_header(std::vector<uint8_t>& out, uint16_t type, uint32_t size, uint
 // Feeds `bytes` in pieces of random size (1..max_piece) and returns the events.
 data::Events parse_in_pieces(const std::vector<uint8_t>& bytes, size_t max_piece, uint64_t seed,
                              const data::EventReadOptions& options = {}, data::EventReadStats* stats = nullptr) {
-  serve::Aedat3StreamParser parser("test stream", options);
+  auto parser = data::make_event_decoder(data::EventFormat::Aedat3, "test stream", options);
   std::mt19937_64 rng(seed);
   data::Events out;
   for (size_t i = 0; i < bytes.size();) {
     const size_t n = std::min(bytes.size() - i, 1 + static_cast<size_t>(rng() % max_piece));
-    parser.feed(bytes.data() + i, n, out);
+    parser->feed(bytes.data() + i, n, out);
     i += n;
   }
-  parser.finish();
-  if (stats) *stats = parser.stats();
+  parser->finish(out);
+  if (stats) *stats = parser->stats();
   return out;
 }
 
@@ -162,13 +167,13 @@ TEST(Aedat3Stream, SkipsOtherPacketTypesUnusedCapacityAndInvalidEventsAndDropsOu
 
 TEST(Aedat3Stream, BadBytesGiveAClearErrorWithTheOffset) {
   auto run = [](const std::vector<uint8_t>& bytes) {
-    serve::Aedat3StreamParser p("cam.aedat");
+    auto p = data::make_event_decoder(data::EventFormat::Aedat3, "cam.aedat");
     data::Events out;
-    p.feed(bytes.data(), bytes.size(), out);
-    p.finish();
+    p->feed(bytes.data(), bytes.size(), out);
+    p->finish(out);
   };
   auto text = [](const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); };
-  EXPECT_NE(expect_error([&] { run(text("GARBAGE GARBAGE\n")); }).find("cam.aedat: AEDAT 3.1 stream: missing version"),
+  EXPECT_NE(expect_error([&] { run(text("GARBAGE GARBAGE\n")); }).find("cam.aedat: AEDAT 3.1: missing version"),
             std::string::npos);
   EXPECT_NE(expect_error([&] { run(text("#!AER-DAT2.0\r\n")); }).find("missing version line"), std::string::npos);
   EXPECT_NE(expect_error([&] { run(text("#!AER-DAT3.1\nno hash\n")); }).find("does not start with '#'"),
@@ -185,7 +190,7 @@ TEST(Aedat3Stream, BadBytesGiveAClearErrorWithTheOffset) {
   EXPECT_NE(expect_error([&] { run(bad); }).find("polarity packet with eventSize 4"), std::string::npos);
   bad = ok;
   bad.resize(bad.size() + 10, 0);
-  EXPECT_NE(expect_error([&] { run(bad); }).find("inside a packet header (10 of 28 bytes)"), std::string::npos);
+  EXPECT_NE(expect_error([&] { run(bad); }).find("the input ended inside a packet header (10 of 28 bytes)"), std::string::npos);
   bad = ok;
   packet_header(bad, 1, 8, 4, 0, 2, 2);
   bad.resize(bad.size() + 9, 0);
@@ -194,11 +199,11 @@ TEST(Aedat3Stream, BadBytesGiveAClearErrorWithTheOffset) {
   // A header that never ends fails once it passes the limit, not at the end of a possibly endless stream.
   std::vector<uint8_t> endless = text("#!AER-DAT3.1\n");
   const std::string line = "#" + std::string(1000, 'x') + "\n";
-  serve::Aedat3StreamParser p("cam");
+  auto p = data::make_event_decoder(data::EventFormat::Aedat3, "cam");
   data::Events out;
-  p.feed(endless.data(), endless.size(), out);
+  p->feed(endless.data(), endless.size(), out);
   EXPECT_NE(expect_error([&] {
-              for (int i = 0; i < 2000; ++i) p.feed(reinterpret_cast<const uint8_t*>(line.data()), line.size(), out);
+              for (int i = 0; i < 2000; ++i) p->feed(reinterpret_cast<const uint8_t*>(line.data()), line.size(), out);
             }).find("header longer than"),
             std::string::npos);
 }
@@ -658,11 +663,82 @@ TEST(StreamPipeline, ASilentOpenInputEndsAfterTheIdleTimeoutAndATruncatedOneIsAn
   int64_t windows = 0;
   const std::string msg =
       expect_error([&] { serve::run_stream(sc, binner, fro, {}, [&](const serve::WindowReport&) { ++windows; }); });
-  EXPECT_NE(msg.find("cut.aedat: AEDAT 3.1 stream: stream ended inside a packet"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("cut.aedat: AEDAT 3.1: the input ended inside a packet"), std::string::npos) << msg;
   EXPECT_GT(windows, 0);
   fro.input = dir.file("missing.aedat");
   EXPECT_NE(expect_error([&] {
               serve::run_stream(sc, binner, fro, {}, [](const serve::WindowReport&) {});
             }).find("missing.aedat: cannot open"),
             std::string::npos);
+}
+
+TEST(StreamPipeline, EveryFormatStreamsTheSamePredictions) {
+  // One recording in every format masnn streams: the same events, hence the same frames and predictions.
+  TempDir dir("serve_stream_formats");
+  const data::Events events = random_events(11, 1500);
+  DvsNet net = small_net("none", 4);
+  serve::StreamRunOptions ro;
+  ro.chunk_bytes = 1000;
+  ro.input = dir.file("ref.aedat");
+  data::write_aedat3(ro.input, events);
+  const RunResult reference = run_pipeline(net, ro, 4, 4);
+  ASSERT_GE(reference.windows.size(), 2u);
+  data::PropheseeGeometry g;
+  g.width = g.height = 128;
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {
+      {"rec_evt2.raw", data::encode_evt2(events, g)},
+      {"rec_evt3.raw", data::encode_evt3(events, g)},
+      {"rec.dat", data::encode_dat(events, g)},
+      {"rec.aedat2", data::encode_aedat2(events)},
+      {"rec.bin", data::encode_nmnist_bin(events)}};
+  for (const auto& [name, bytes] : files) write_file_atomic(dir.file(name), bytes);
+  {
+    auto w = data::make_event_writer(data::EventOutputFormat::Aedat4, dir.file("rec.aedat4"));
+    w->write(events);
+    w->commit();
+    files.push_back({"rec.aedat4", {}});
+  }
+  for (const auto& [name, bytes] : files) {
+    SCOPED_TRACE(name);
+    ro.input = dir.file(name);
+    const RunResult r = run_pipeline(net, ro, 4, 4);
+    EXPECT_EQ(r.summary.parser.events, events.size());
+    ASSERT_EQ(r.windows.size(), reference.windows.size());
+    for (size_t k = 0; k < r.windows.size(); ++k)
+      EXPECT_TRUE(torch::equal(r.windows[k].prediction.rates, reference.windows[k].prediction.rates));
+  }
+  // Headerless N-MNIST bytes on standard input need the format named.
+  ro.input = dir.file("rec.bin");
+  ro.format = "aedat3";
+  EXPECT_NE(expect_error([&] { run_pipeline(net, ro, 4, 4); }).find("rec.bin: AEDAT 3.1: missing version line"),
+            std::string::npos);
+}
+
+TEST(StreamPipeline, FollowsAFileStillBeingWritten) {
+  TempDir dir("serve_stream_follow");
+  const data::Events events = random_events(12, 1200);
+  const std::vector<uint8_t> bytes = data::encode_evt3(events, data::PropheseeGeometry{});
+  const std::string path = dir.file("live.raw");
+  // The camera's first half is on disk when the stream starts; the rest comes 300 ms later.
+  const size_t half = bytes.size() / 2 + 1;  // inside a word: the decoder waits for its other byte
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(half));
+  }
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out.write(reinterpret_cast<const char*>(bytes.data() + half), static_cast<std::streamsize>(bytes.size() - half));
+  });
+  DvsNet net = small_net("none", 4);
+  serve::StreamRunOptions ro;
+  ro.input = path;
+  ro.follow = true;
+  ro.idle_timeout_s = 1.0;
+  const RunResult r = run_pipeline(net, ro, 4, 4);
+  writer.join();
+  EXPECT_TRUE(r.summary.idle_timeout);
+  EXPECT_EQ(r.summary.parser.events, events.size());
+  EXPECT_EQ(r.summary.format, data::EventFormat::Evt3);
+  EXPECT_EQ(r.summary.bytes, bytes.size());
 }

@@ -22,9 +22,9 @@ namespace masnn::cli {
 namespace {
 
 struct StreamArgs {
-  std::string checkpoint, input, state = "window", attention = "causal", sparse = "auto", labels;
+  std::string checkpoint, input, state = "window", attention = "causal", sparse = "auto", labels, format;
   std::vector<std::string> sets;
-  bool realtime = false, json = false, quiet = false;
+  bool realtime = false, json = false, quiet = false, follow = false;
   int64_t window = 0, hop = 0, max_steps = 0, start_us = -1;
   double idle_timeout = 0;
 };
@@ -86,6 +86,8 @@ void run(const StreamArgs& a) {
   ro.input = a.input;
   ro.realtime = a.realtime;
   ro.idle_timeout_s = a.idle_timeout;
+  ro.format = a.format;
+  ro.follow = a.follow;
   ro.max_steps = a.max_steps;
   data::EventReadOptions read;
   read.width = sensor;
@@ -144,6 +146,7 @@ void run(const StreamArgs& a) {
     nlohmann::json j = {{"steps", s.steps},
                         {"windows", s.windows},
                         {"bytes", s.bytes},
+                        {"format", data::format_name(s.format)},
                         {"events", s.parser.events},
                         {"late_events_dropped", s.binner.late_dropped},
                         {"silences_cut", s.binner.gaps},
@@ -182,7 +185,15 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a DVS network")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--input", a->input, "AEDAT 3.1 file, or - for standard input")->required();
+  cmd->add_option("--input", a->input,
+                  "event file (AEDAT 2.0/3.1/4.0, Prophesee EVT 2.0/3.0 or DAT, N-MNIST .bin), or - for standard input")
+      ->required();
+  cmd->add_option("--format", a->format,
+                  "the input's format when it cannot be detected from its first bytes (aedat3, aedat2, aedat4, evt2, "
+                  "evt3, dat, nmnist-bin)");
+  cmd->add_flag("--follow", a->follow,
+                "the input is a file still being written: at its end wait for more, until --idle-timeout passes "
+                "without new data");
   cmd->add_flag("--realtime", a->realtime, "replay at the pace of the timestamps (default: as fast as possible)");
   cmd->add_option("--window", a->window, "steps per prediction window (default: the model's T)");
   cmd->add_option("--hop", a->hop, "steps between predictions (default: the window)");

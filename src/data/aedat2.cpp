@@ -1,10 +1,11 @@
 // AEDAT 2.0 (jAER, DVS128 addresses) reader and encoder (no tensors here).
 #include "masnn/data/aedat2.h"
 
+#include <cstring>
 #include <stdexcept>
 
-#include "masnn/util/file_io.h"
-#include "masnn/util/mapped_file.h"
+#include "masnn/data/event_file.h"
+#include "record_decoder.h"
 
 namespace masnn::data {
 namespace {
@@ -14,51 +15,59 @@ uint32_t be32(const uint8_t* b) {
          (static_cast<uint32_t>(b[2]) << 8) | static_cast<uint32_t>(b[3]);
 }
 
+class Aedat2Decoder final : public RecordDecoder {
+ public:
+  Aedat2Decoder(const std::string& name, const EventReadOptions& options)
+      : RecordDecoder(EventFormat::Aedat2, name, options, 8) {}
+
+ protected:
+  // Header: every line starting with '#'.
+  size_t parse_header(const uint8_t* head, size_t size, bool at_end) override {
+    size_t pos = 0;
+    while (pos < size && head[pos] == '#') {
+      const auto* nl = static_cast<const uint8_t*>(std::memchr(head + pos, '\n', size - pos));
+      if (nl == nullptr) {
+        if (at_end) fail(size, "header line not terminated");
+        return kNeedMore;
+      }
+      pos = static_cast<size_t>(nl - head) + 1;
+    }
+    return pos < size || at_end ? pos : kNeedMore;
+  }
+
+  void decode(const uint8_t* data, size_t count, uint64_t, Events& events) override {
+    EventAppender out(events, count, options_, stats_);
+    for (size_t i = 0; i < count; ++i, data += 8) {
+      const uint32_t addr = be32(data), ts = be32(data + 4);
+      if (started_ && ts < previous_ && previous_ - ts > 0x80000000u) {
+        base_ += int64_t{1} << 32;
+        ++stats_.timestamp_wraps;
+      }
+      started_ = true;
+      previous_ = ts;
+      out.push(base_ + ts, 127u - ((addr >> 1) & 0x7Fu), (addr >> 8) & 0x7Fu, static_cast<uint8_t>(addr & 1u));
+    }
+  }
+
+ private:
+  bool started_ = false;
+  uint32_t previous_ = 0;
+  int64_t base_ = 0;
+};
+
 }  // namespace
+
+std::unique_ptr<EventDecoder> make_aedat2_decoder(const std::string& name, const EventReadOptions& options) {
+  return std::make_unique<Aedat2Decoder>(name, options);
+}
 
 Events parse_aedat2(const uint8_t* data, size_t size, const std::string& name, const EventReadOptions& options,
                     EventReadStats* stats) {
-  EventReadStats local;
-  EventReadStats& st = stats ? *stats : local;
-  // Header: every line starting with '#'.
-  size_t pos = 0;
-  while (pos < size && data[pos] == '#') {
-    while (pos < size && data[pos] != '\n') ++pos;
-    if (pos >= size)
-      throw std::runtime_error(name + ": AEDAT 2.0: header line not terminated at byte " + std::to_string(pos));
-    ++pos;
-  }
-  const size_t body = size - pos;
-  if (body % 8 != 0)
-    throw std::runtime_error(name + ": AEDAT 2.0: truncated record at byte " + std::to_string(pos + body / 8 * 8) +
-                             " (" + std::to_string(body % 8) + " bytes, 8 expected)");
-  Events events;
-  events.reserve(body / 8);
-  const uint32_t width = options.width > 0 ? static_cast<uint32_t>(options.width) : 0xFFFFFFFFu;
-  const uint32_t height = options.height > 0 ? static_cast<uint32_t>(options.height) : 0xFFFFFFFFu;
-  int64_t base = 0;
-  uint32_t previous = 0;
-  for (size_t i = pos; i < size; i += 8) {
-    const uint32_t addr = be32(data + i), ts = be32(data + i + 4);
-    if (i > pos && ts < previous && previous - ts > 0x80000000u) {
-      base += int64_t{1} << 32;
-      ++st.timestamp_wraps;
-    }
-    previous = ts;
-    const uint32_t x = 127u - ((addr >> 1) & 0x7Fu), y = (addr >> 8) & 0x7Fu;
-    if (x >= width || y >= height) {
-      ++st.out_of_range_dropped;
-      continue;
-    }
-    events.push_back(base + ts, static_cast<uint16_t>(x), static_cast<uint16_t>(y), static_cast<uint8_t>(addr & 1u));
-  }
-  finish_read(events, options, &st);
-  return events;
+  return parse_events(data, size, EventFormat::Aedat2, name, options, stats);
 }
 
 Events read_aedat2(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const MappedFile file(path);
-  return parse_aedat2(file.data(), file.size(), path, options, stats);
+  return read_events(path, EventFormat::Aedat2, options, stats);
 }
 
 std::vector<uint8_t> encode_aedat2(const Events& events) {

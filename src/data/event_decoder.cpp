@@ -3,6 +3,8 @@
 
 #include <stdexcept>
 
+#include "masnn/data/aedat2.h"
+#include "masnn/data/aedat3.h"
 #include "masnn/data/aedat4.h"
 #include "masnn/data/nmnist_bin.h"
 #include "masnn/data/prophesee.h"
@@ -12,6 +14,8 @@ namespace masnn::data {
 std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::string& name,
                                                  const EventReadOptions& options) {
   switch (format) {
+    case EventFormat::Aedat3: return make_aedat3_decoder(name, options);
+    case EventFormat::Aedat2: return make_aedat2_decoder(name, options);
     case EventFormat::Aedat4: return make_aedat4_decoder(name, options);
     case EventFormat::Evt2: return make_evt2_decoder(name, options);
     case EventFormat::Evt3: return make_evt3_decoder(name, options);
@@ -19,7 +23,8 @@ std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::
     case EventFormat::NmnistBin: return make_nmnist_bin_decoder(name, options);
     default: break;
   }
-  throw std::invalid_argument(name + ": " + format_name(format) + " has no incremental decoder (it is read whole)");
+  throw std::invalid_argument(name + ": " + format_name(format) +
+                              " has no incremental decoder (it is read whole; a live stream needs another format)");
 }
 
 }  // namespace masnn::data

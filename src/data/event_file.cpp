@@ -94,7 +94,6 @@ Events parse_events(const uint8_t* data, size_t size, EventFormat format, const 
                     const EventReadOptions& options, EventReadStats* stats) {
   switch (format) {
     case EventFormat::Aedat3: return parse_aedat3(data, size, name, options, stats);
-    case EventFormat::Aedat2: return parse_aedat2(data, size, name, options, stats);
     case EventFormat::GaitText: return parse_gait_text(reinterpret_cast<const char*>(data), size, name, options, stats);
     default: break;
   }

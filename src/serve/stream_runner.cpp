@@ -15,7 +15,8 @@
 #include <stdexcept>
 #include <thread>
 
-#include "masnn/serve/aedat3_stream.h"
+#include "masnn/data/event_decoder.h"
+#include "masnn/data/event_file.h"
 
 namespace masnn::serve {
 namespace {
@@ -73,7 +74,8 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
   if (fd < 0) throw std::runtime_error(name + ": cannot open (" + std::strerror(errno) + ")");
   FdGuard guard{fd, !from_stdin};
 
-  Aedat3StreamParser parser(name, read_options);
+  std::unique_ptr<data::EventDecoder> decoder;
+  std::vector<uint8_t> head;  // the first bytes, kept until the format is known
   std::vector<uint8_t> buffer(options.chunk_bytes);
   data::Events events;
   const auto t0 = Clock::now();
@@ -114,8 +116,42 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
     on_window(w);
   };
 
+  // The format: named, or detected from the first bytes once enough arrived (or the input ended).
+  auto start_decoder = [&](bool input_ended) {
+    constexpr size_t kSniffBytes = 4096;
+    if (!options.format.empty()) {
+      sum.format = data::parse_format_key(options.format);
+    } else {
+      if (head.size() < 16 && !input_ended) return;
+      try {
+        sum.format = data::detect_format(head.data(), head.size(), name);
+      } catch (const std::runtime_error&) {
+        if (head.size() < kSniffBytes && !input_ended) return;  // a header still arriving
+        const std::string& in = options.input;
+        if (from_stdin || in.size() < 4 || in.compare(in.size() - 4, 4, ".bin") != 0) throw;
+        sum.format = data::EventFormat::NmnistBin;
+      }
+    }
+    decoder = data::make_event_decoder(sum.format, name, read_options);
+  };
+  auto decode = [&](const uint8_t* bytes, size_t n) {
+    events.clear();
+    try {
+      decoder->feed(bytes, n, events);
+    } catch (...) {
+      // Deliver what came before the bad bytes, then report them.
+      binner.push(events, 0, events.size(), run_frame);
+      binner.flush(run_frame);
+      throw;
+    }
+    if (options.realtime && !wall_start && !events.empty()) wall_start = Clock::now();
+    binner.push(events, 0, events.size(), run_frame);
+  };
+  if (!options.format.empty()) start_decoder(false);
+
+  auto last_data = Clock::now();
   while (!stopped) {
-    if (options.idle_timeout_s > 0) {
+    if (options.idle_timeout_s > 0 && !options.follow) {
       pollfd pfd{fd, POLLIN, 0};
       const int r = ::poll(&pfd, 1, static_cast<int>(std::lround(options.idle_timeout_s * 1000)));
       if (r < 0 && errno == EINTR) continue;
@@ -128,25 +164,44 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
     const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw std::runtime_error(name + ": read failed (" + std::strerror(errno) + ")");
-    if (n == 0) break;  // the input is closed
-    sum.bytes += static_cast<uint64_t>(n);
-    events.clear();
-    try {
-      parser.feed(buffer.data(), static_cast<size_t>(n), events);
-    } catch (...) {
-      // Deliver what came before the bad bytes, then report them.
-      binner.push(events, 0, events.size(), run_frame);
-      binner.flush(run_frame);
-      throw;
+    if (n == 0) {
+      if (!options.follow) break;  // the input is closed
+      // A file still being written: wait for more, up to the idle timeout.
+      if (options.idle_timeout_s > 0 &&
+          std::chrono::duration<double>(Clock::now() - last_data).count() >= options.idle_timeout_s) {
+        sum.idle_timeout = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
     }
-    if (options.realtime && !wall_start && !events.empty()) wall_start = Clock::now();
-    binner.push(events, 0, events.size(), run_frame);
+    last_data = Clock::now();
+    sum.bytes += static_cast<uint64_t>(n);
+    if (!decoder) {
+      head.insert(head.end(), buffer.data(), buffer.data() + n);
+      start_decoder(false);
+      if (decoder) {
+        decode(head.data(), head.size());
+        head = {};
+      }
+      continue;
+    }
+    decode(buffer.data(), static_cast<size_t>(n));
+  }
+  if (!decoder && !stopped) {
+    if (head.empty()) {
+      if (!sum.idle_timeout) throw std::runtime_error(name + ": empty stream (no event data)");
+    } else {
+      start_decoder(true);  // a short input: all of it is the head
+      decode(head.data(), head.size());
+    }
   }
   if (!stopped) {
     binner.flush(run_frame);
-    if (!sum.idle_timeout) parser.finish();  // a stream cut inside a packet is an error (after its predictions)
+    // A stream cut inside a header or packet is an error (after its predictions).
+    if (!sum.idle_timeout && decoder) decoder->finish(events);
   }
-  sum.parser = parser.stats();
+  if (decoder) sum.parser = decoder->stats();
   sum.binner = binner.stats();
   sum.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return sum;

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "masnn/data/event_decoder.h"
 #include "masnn/data/events.h"
 
 namespace masnn::data {
@@ -18,6 +20,8 @@ namespace masnn::data {
 Events parse_aedat2(const uint8_t* data, size_t size, const std::string& name, const EventReadOptions& options = {},
                     EventReadStats* stats = nullptr);
 
+/// An incremental AEDAT 2.0 decoder (see make_event_decoder).
+std::unique_ptr<EventDecoder> make_aedat2_decoder(const std::string& name, const EventReadOptions& options = {});
 /// Reads the AEDAT 2.0 file at `path` (see parse_aedat2).
 Events read_aedat2(const std::string& path, const EventReadOptions& options = {}, EventReadStats* stats = nullptr);
 

@@ -9,9 +9,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "masnn/data/event_decoder.h"
 #include "masnn/data/events.h"
 
 namespace masnn::data {
@@ -25,6 +27,15 @@ constexpr uint16_t kAedat3PolarityType = 1;
 /// throws std::runtime_error naming `name` and the byte offset.
 Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, const EventReadOptions& options = {},
                     EventReadStats* stats = nullptr);
+
+/// An incremental AEDAT 3.1 decoder (see make_event_decoder): the same format and checks as parse_aedat3, for bytes
+/// that arrive in pieces (a live stream), without holding the stream in memory. Its errors say "the input ended
+/// inside ..." for a stream cut in a header or packet.
+std::unique_ptr<EventDecoder> make_aedat3_decoder(const std::string& name, const EventReadOptions& options = {});
+/// A header longer than this without `#!END-HEADER` is not an AEDAT 3.1 stream.
+constexpr size_t kAedat3MaxHeaderBytes = 1 << 20;
+/// Largest eventSize accepted for polarity packets (8 in every known writer).
+constexpr uint32_t kAedat3MaxPolarityEventSize = 4096;
 
 /// Reads the AEDAT 3.1 file at `path` (see parse_aedat3).
 Events read_aedat3(const std::string& path, const EventReadOptions& options = {}, EventReadStats* stats = nullptr);

@@ -1,5 +1,5 @@
 // The streaming pipeline: bytes (a file, replayed at real time or as fast as possible, or standard input) ->
-// incremental AEDAT 3.1 parser -> frames of dt on the fly -> one network step per frame -> a prediction every
+// incremental decoder of its event format (AEDAT 2.0/3.1/4.0, EVT 2.0/3.0, DAT, N-MNIST) -> frames of dt on the fly -> one network step per frame -> a prediction every
 // hop steps, with the latency of every step.
 #pragma once
 
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
@@ -26,6 +27,12 @@ struct StreamRunOptions {
   int64_t max_steps = 0;
   /// Bytes per read.
   size_t chunk_bytes = 1 << 16;
+  /// The input's format ("evt3", ... as `--format` takes it); empty = detected from its first bytes (a `.bin` file
+  /// name: N-MNIST).
+  std::string format;
+  /// A file still being written: at its end, wait for more (polling every 20 ms) until idle_timeout_s passes
+  /// without new bytes (0 = wait until interrupted), instead of ending the stream.
+  bool follow = false;
 };
 
 /// Where one prediction sits in the stream and what it cost.
@@ -43,6 +50,7 @@ struct StreamSummary {
   int64_t windows = 0;
   uint64_t bytes = 0;
   data::EventReadStats parser;
+  data::EventFormat format{};  ///< the input's format
   BinnerStats binner;
   std::vector<double> step_ms;  ///< compute time of every step (milliseconds)
   double dt_ms = 0;             ///< real time one step covers
