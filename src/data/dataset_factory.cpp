@@ -14,7 +14,11 @@ DatasetKind parse_dataset_kind(const std::string& name) {
   if (name == "dvs128-gesture" || name == "gesture" || name == "synth") return DatasetKind::Gesture;
   if (name == "dvs128-gait" || name == "gait") return DatasetKind::Gait;
   if (name == "cifar10-dvs" || name == "cifar10dvs") return DatasetKind::Cifar10Dvs;
-  throw std::invalid_argument("unknown dataset '" + name + "' (expected dvs128-gesture, dvs128-gait or cifar10-dvs)");
+  if (name == "n-mnist" || name == "nmnist") return DatasetKind::NMnist;
+  if (name == "n-caltech101" || name == "ncaltech101") return DatasetKind::NCaltech101;
+  if (name == "n-cars" || name == "ncars") return DatasetKind::NCars;
+  throw std::invalid_argument("unknown dataset '" + name +
+                              "' (expected dvs128-gesture, dvs128-gait, cifar10-dvs, n-mnist, n-caltech101 or n-cars)");
 }
 
 std::string dataset_kind_name(DatasetKind kind) {
@@ -22,6 +26,9 @@ std::string dataset_kind_name(DatasetKind kind) {
     case DatasetKind::Gesture: return "dvs128-gesture";
     case DatasetKind::Gait: return "dvs128-gait";
     case DatasetKind::Cifar10Dvs: return "cifar10-dvs";
+    case DatasetKind::NMnist: return "n-mnist";
+    case DatasetKind::NCaltech101: return "n-caltech101";
+    case DatasetKind::NCars: return "n-cars";
   }
   return "unknown";
 }
@@ -39,6 +46,11 @@ std::shared_ptr<const EventDataset> open_event_dataset(DatasetKind kind, const s
     }
     case DatasetKind::Gait: ds = std::make_shared<FolderDataset>(make_gait_dataset(root, split)); break;
     case DatasetKind::Cifar10Dvs: ds = std::make_shared<FolderDataset>(make_cifar10dvs_dataset(root, split)); break;
+    case DatasetKind::NMnist: ds = std::make_shared<FolderDataset>(make_nmnist_dataset(root, split)); break;
+    case DatasetKind::NCaltech101:
+      ds = std::make_shared<FolderDataset>(make_ncaltech101_dataset(root, split));
+      break;
+    case DatasetKind::NCars: ds = std::make_shared<FolderDataset>(make_ncars_dataset(root, split)); break;
   }
   if (cache_dir.empty()) return ds;
   const std::string path =

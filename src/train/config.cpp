@@ -368,8 +368,8 @@ const std::vector<KeySpec>& schema() {
                       "the decay is a trained parameter"));
     // [data]
     k.push_back(field("data.dataset", D, &DataConfig::dataset,
-                      one_of({"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "synthetic-gesture", "imagefolder",
-                              "imagenet", "fashion-mnist"}),
+                      one_of({"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "n-mnist", "n-caltech101", "n-cars",
+                              "synthetic-gesture", "imagefolder", "imagenet", "fashion-mnist"}),
                       "event datasets, or images: imagefolder (alias imagenet), fashion-mnist"));
     k.push_back(field("data.root", D, &DataConfig::root, any(),
                       "dataset folder (synthetic-gesture: generated there on first use, default "

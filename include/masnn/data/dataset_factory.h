@@ -13,13 +13,16 @@ enum class DatasetKind {
   Gesture,     ///< DVS128 Gesture (and `masnn synth` output), 11 classes
   Gait,        ///< DVS128 Gait, 21 classes
   Cifar10Dvs,  ///< CIFAR10-DVS, 10 classes
+  NMnist,      ///< N-MNIST, 10 classes
+  NCaltech101, ///< N-Caltech101, 101 classes
+  NCars,       ///< N-CARS, 2 classes
 };
 
-/// Parses "dvs128-gesture" (also "gesture", "synth"), "dvs128-gait" ("gait") or "cifar10-dvs"
-/// ("cifar10dvs"); throws std::invalid_argument listing the accepted names otherwise.
+/// Parses "dvs128-gesture" (also "gesture", "synth"), "dvs128-gait" ("gait"), "cifar10-dvs" ("cifar10dvs"),
+/// "n-mnist", "n-caltech101" or "n-cars"; throws std::invalid_argument listing the accepted names otherwise.
 DatasetKind parse_dataset_kind(const std::string& name);
 
-/// The canonical name ("dvs128-gesture", "dvs128-gait", "cifar10-dvs").
+/// The canonical name ("dvs128-gesture", "dvs128-gait", "cifar10-dvs", "n-mnist", "n-caltech101", "n-cars").
 std::string dataset_kind_name(DatasetKind kind);
 
 /// Opens the `split` of the dataset under `root`. With a non-empty `cache_dir`, the samples are served

@@ -1,5 +1,5 @@
-// Datasets of one event file per sample in class folders: DVS128 Gait (REFERENCE.md 4.2) and CIFAR10-DVS
-// (REFERENCE.md 4.3).
+// Datasets of one event file per sample in class folders: DVS128 Gait (REFERENCE.md 4.2), CIFAR10-DVS
+// (REFERENCE.md 4.3), N-MNIST and N-Caltech101 (4.5), N-CARS (4.6).
 #pragma once
 
 #include <string>
@@ -51,5 +51,21 @@ FolderDataset make_gait_dataset(const std::string& root, Split split);
 /// Deterministic split: within each class, files sorted by name; the first ceil(train_fraction * n) are
 /// train, the rest test (train_fraction 0.9 gives the usual 9000 / 1000).
 FolderDataset make_cifar10dvs_dataset(const std::string& root, Split split, double train_fraction = 0.9);
+
+/// N-MNIST: `<root>/Train/<0..9>/*.bin` and `<root>/Test/<0..9>/*.bin` (or lower-case train/test), the 40-bit
+/// binary format, 10 classes. The recordings are 34x34; they are served on a 36x36 sensor (the last two rows and
+/// columns stay empty) so that the DVS networks' pools divide the frame.
+FolderDataset make_nmnist_dataset(const std::string& root, Split split);
+
+/// N-Caltech101: `<root>/Caltech101/<class>/image_NNNN.bin` (or `<root>/<class>/...`), 101 class folders (100
+/// objects and BACKGROUND_Google) sorted by name. No official split exists: within each class, files sorted by
+/// name, the first ceil(train_fraction * n) are train, the rest test. The recordings are at most 240x180; they are
+/// served on a square 240x240 sensor (the rows below 180 stay empty), as the DVS networks take square frames.
+FolderDataset make_ncaltech101_dataset(const std::string& root, Split split, double train_fraction = 0.9);
+
+/// N-CARS: `<root>/n-cars_train` and `<root>/n-cars_test` (or train/test), each holding class folders
+/// `background` (label 0) and `cars` (label 1) of Prophesee DAT files, possibly one folder deeper (the archive's
+/// layouts differ). The 100 ms samples are crops of at most 120x100 pixels, served on a square 120x120 sensor.
+FolderDataset make_ncars_dataset(const std::string& root, Split split);
 
 }  // namespace masnn::data
