@@ -88,6 +88,7 @@ void run(const StreamArgs& a) {
   ro.idle_timeout_s = a.idle_timeout;
   ro.format = a.format;
   ro.follow = a.follow;
+  ro.filters = train::event_filter_options(config.data);
   ro.max_steps = a.max_steps;
   data::EventReadOptions read;
   read.width = sensor;

@@ -25,9 +25,11 @@ Batch make_batch(const EventDataset& dataset, const std::vector<size_t>& indices
   auto* clip = batch.clip.data_ptr<int64_t>();
   const int64_t time_stride = columns * frame;
   for (size_t b = 0; b < indices.size(); ++b) {
-    const Events events = dataset.events(indices[b]);
+    Events events = dataset.events(indices[b]);
     std::mt19937_64 rng(mix_seed(mix_seed(options.seed(), epoch), positions[b]));
     const SpatialTransform tf = test ? SpatialTransform{} : options.augment().draw(rng);
+    if (options.filters().any()) EventFilter(dataset.width(), dataset.height(), options.filters()).apply(events);
+    if (!test) augment_events(events, dataset.width(), dataset.height(), options.event_augment(), rng);
     for (int j = 0; j < clips; ++j) {
       const int64_t col = static_cast<int64_t>(b) * clips + j;
       const int64_t start = clip_start(events, fo, test ? j : -1, clips, &rng);

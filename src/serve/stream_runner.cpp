@@ -134,16 +134,22 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
     }
     decoder = data::make_event_decoder(sum.format, name, read_options);
   };
+  std::optional<data::EventFilter> filter;
+  if (options.filters.any())
+    filter.emplace(static_cast<int>(binner.options().width()), static_cast<int>(binner.options().height()),
+                   options.filters);
   auto decode = [&](const uint8_t* bytes, size_t n) {
     events.clear();
     try {
       decoder->feed(bytes, n, events);
     } catch (...) {
       // Deliver what came before the bad bytes, then report them.
+      if (filter) filter->apply(events, false);
       binner.push(events, 0, events.size(), run_frame);
       binner.flush(run_frame);
       throw;
     }
+    if (filter) filter->apply(events, false);
     if (options.realtime && !wall_start && !events.empty()) wall_start = Clock::now();
     binner.push(events, 0, events.size(), run_frame);
   };
@@ -202,6 +208,7 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
     if (!sum.idle_timeout && decoder) decoder->finish(events);
   }
   if (decoder) sum.parser = decoder->stats();
+  if (filter) sum.filtered = filter->stats();
   sum.binner = binner.stats();
   sum.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   return sum;

@@ -391,6 +391,22 @@ const std::vector<KeySpec>& schema() {
                       "28x28 crop; 0 for imagefolder)"));
     k.push_back(field("data.flip", D, &DataConfig::flip, within(0, 1, false, false),
                       "training augmentation: horizontal flip probability"));
+    k.push_back(field("data.denoise_us", D, &DataConfig::denoise_us, within(0, 3.6e9, false, false),
+                      "event filter: keep an event only when a neighbouring pixel fired this many us before (0 = off)"));
+    k.push_back(field("data.refractory_us", D, &DataConfig::refractory_us, within(0, 3.6e9, false, false),
+                      "event filter: drop events of a pixel within this many us of its last kept one (0 = off)"));
+    k.push_back(field("data.hot_pixel_factor", D, &DataConfig::hot_pixel_factor, within(0, 1e9, false, false),
+                      "event filter: remove pixels firing over this many times the mean active pixel (0 = off)"));
+    k.push_back(field("data.drop_fraction", D, &DataConfig::drop_fraction, within(0, 1, false, true),
+                      "training augmentation: probability of dropping each event"));
+    k.push_back(field("data.drop_time_us", D, &DataConfig::drop_time_us, within(0, 3.6e9, false, false),
+                      "training augmentation: drop one random interval of this many us (0 = off)"));
+    k.push_back(field("data.drop_area", D, &DataConfig::drop_area, at_least(0),
+                      "training augmentation: drop one random square of this side, sensor pixels (0 = off)"));
+    k.push_back(field("data.time_jitter_us", D, &DataConfig::time_jitter_us, within(0, 3.6e9, false, false),
+                      "training augmentation: Gaussian jitter of timestamps, us (0 = off)"));
+    k.push_back(field("data.spatial_jitter", D, &DataConfig::spatial_jitter, within(0, 1e4, false, false),
+                      "training augmentation: Gaussian jitter of x and y, pixels (0 = off)"));
     k.push_back(field("data.workers", D, &DataConfig::workers, at_least(1),
                       "loader (decoding) threads (results do not depend on it)"));
     k.push_back(field("data.cache", D, &DataConfig::cache, any(),

@@ -87,6 +87,13 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   return f;
 }
 
+data::EventFilterOptions event_filter_options(const DataConfig& d) {
+  return data::EventFilterOptions()
+      .denoise_us(static_cast<int64_t>(d.denoise_us))
+      .refractory_us(static_cast<int64_t>(d.refractory_us))
+      .hot_pixel_factor(d.hot_pixel_factor);
+}
+
 data::LoaderOptions loader_options(const TrainConfig& c, const data::EventDataset& ds, data::ClipMode mode) {
   data::LoaderOptions o;
   o.batch_size(c.train.batch_size)
@@ -96,7 +103,14 @@ data::LoaderOptions loader_options(const TrainConfig& c, const data::EventDatase
       .mode(mode)
       .test_clips(static_cast<int>(c.data.clips))
       .frames(frame_options(c.data, ds.width(), ds.height()))
-      .augment(data::AugmentOptions().max_shift(static_cast<int>(c.data.max_shift)).flip_probability(c.data.flip));
+      .augment(data::AugmentOptions().max_shift(static_cast<int>(c.data.max_shift)).flip_probability(c.data.flip))
+      .filters(event_filter_options(c.data))
+      .event_augment(data::EventAugmentOptions()
+                         .drop_fraction(c.data.drop_fraction)
+                         .drop_time_us(static_cast<int64_t>(c.data.drop_time_us))
+                         .drop_area(static_cast<int>(c.data.drop_area))
+                         .time_jitter_us(c.data.time_jitter_us)
+                         .spatial_jitter(c.data.spatial_jitter));
   return o;
 }
 

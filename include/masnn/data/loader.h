@@ -19,6 +19,7 @@
 
 #include "masnn/data/batch_loader.h"
 #include "masnn/data/event_dataset.h"
+#include "masnn/data/event_filters.h"
 #include "masnn/data/frames.h"
 
 namespace masnn::data {
@@ -47,6 +48,10 @@ struct LoaderOptions {
   TORCH_ARG(FrameOptions, frames) = {};
   /// Training augmentation (ignored in test mode).
   TORCH_ARG(AugmentOptions, augment) = {};
+  /// Filters applied to every sample (train and test) before framing.
+  TORCH_ARG(EventFilterOptions, filters) = {};
+  /// Random event augmentations of training samples (ignored in test mode).
+  TORCH_ARG(EventAugmentOptions, event_augment) = {};
   /// This process's shard of a distributed job (SamplerSettings in batch_loader.h).
   TORCH_ARG(int, rank) = 0;
   TORCH_ARG(int, world_size) = 1;

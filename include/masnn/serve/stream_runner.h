@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "masnn/data/event_filters.h"
 #include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
 #include "masnn/serve/frame_binner.h"
@@ -33,6 +34,9 @@ struct StreamRunOptions {
   /// A file still being written: at its end, wait for more (polling every 20 ms) until idle_timeout_s passes
   /// without new bytes (0 = wait until interrupted), instead of ending the stream.
   bool follow = false;
+  /// Event filters applied as the events arrive (the checkpoint's data.denoise_us and data.refractory_us; the
+  /// hot-pixel filter needs a whole recording and is not applied to a stream).
+  data::EventFilterOptions filters;
 };
 
 /// Where one prediction sits in the stream and what it cost.
@@ -51,6 +55,7 @@ struct StreamSummary {
   uint64_t bytes = 0;
   data::EventReadStats parser;
   data::EventFormat format{};  ///< the input's format
+  data::EventFilterStats filtered;  ///< what the filters removed
   BinnerStats binner;
   std::vector<double> step_ms;  ///< compute time of every step (milliseconds)
   double dt_ms = 0;             ///< real time one step covers

@@ -39,6 +39,15 @@ struct DataConfig {
   int64_t clips = 10;                       ///< test clips per sample (voting)
   int64_t max_shift = 0;                    ///< random shift augmentation (sensor pixels)
   double flip = 0;                          ///< probability of a horizontal flip
+  // Event filters (every sample and stream) and event augmentations (training), masnn/data/event_filters.h.
+  double denoise_us = 0;                    ///< background-activity filter window (0 = off)
+  double refractory_us = 0;                 ///< refractory period per pixel (0 = off)
+  double hot_pixel_factor = 0;              ///< hot-pixel removal threshold, x the mean active-pixel count (0 = off)
+  double drop_fraction = 0;                 ///< random event drop probability
+  double drop_time_us = 0;                  ///< length of a randomly dropped interval (0 = off)
+  int64_t drop_area = 0;                    ///< side of a randomly dropped square (0 = off)
+  double time_jitter_us = 0;                ///< Gaussian time jitter (0 = off)
+  double spatial_jitter = 0;                ///< Gaussian spatial jitter, pixels (0 = off)
   int64_t workers = 2;                      ///< loader threads
   bool cache = true;                        ///< convert events to a binary cache once
   int64_t synth_users = 6;                  ///< synthetic-gesture: users to generate

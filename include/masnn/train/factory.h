@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "masnn/data/event_dataset.h"
+#include "masnn/data/event_filters.h"
 #include "masnn/data/loader.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/config.h"
@@ -24,6 +25,10 @@ data::FrameOptions frame_options(const DataConfig& data, int width, int height);
 /// Loader settings of a config for a dataset: train mode (shuffled, random clips, augmentation) or test mode
 /// (in order, data.clips clips per sample).
 data::LoaderOptions loader_options(const TrainConfig& config, const data::EventDataset& dataset, data::ClipMode mode);
+
+/// The event filters of the config's data.denoise_us, data.refractory_us and data.hot_pixel_factor (training,
+/// evaluation and streaming apply the same ones).
+data::EventFilterOptions event_filter_options(const DataConfig& data);
 
 /// The split of the dataset [data] names. For synthetic-gesture, the recordings are generated into
 /// data.root first when it holds none (data.root defaults to <out_dir>/synthetic-gesture).
