@@ -1,4 +1,4 @@
-// The packet compressions of AEDAT 4.0: LZ4 frames and Zstd frames, one frame per packet (REFERENCE.md 4.7).
+// The packet compressions of AEDAT 4.0: LZ4 frames and Zstd frames, one frame per packet (REFERENCE.md 4.6).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// AEDAT 4.0, the format of iniVation's DV software and cameras (DVXplorer, DAVIS346; REFERENCE.md 4.7).
+// AEDAT 4.0, the format of iniVation's DV software and cameras (DVXplorer, DAVIS346; REFERENCE.md 4.6).
 //
 // File: the line `#!AER-DAT4.0\r\n`; a size-prefixed FlatBuffer header (IOHeader: the packet compression, the
 // position of the data table, and an XML description of the streams: id, type such as EVTS/FRME/IMUS/TRIG, sensor

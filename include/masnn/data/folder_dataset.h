@@ -1,5 +1,5 @@
 // Datasets of one event file per sample in class folders: DVS128 Gait (REFERENCE.md 4.2), CIFAR10-DVS
-// (REFERENCE.md 4.3), N-MNIST and N-Caltech101 (4.5), N-CARS (4.6).
+// (REFERENCE.md 4.3), N-MNIST and N-Caltech101 (4.4), N-CARS (4.5).
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// The binary event format of N-MNIST and N-Caltech101 (Orchard et al. 2015; REFERENCE.md 4.5): no header, 5 bytes
+// The binary event format of N-MNIST and N-Caltech101 (Orchard et al. 2015; REFERENCE.md 4.4): no header, 5 bytes
 // per event, read as a 40-bit big-endian word: bits 39-32 x, bits 31-24 y, bit 23 polarity (1 = ON), bits 22-0
 // timestamp (us). A record with y = 240 is read as a timestamp-overflow marker, not an event: every later timestamp
 // gains 2^13 us (the convention of the authors' Python reader and of Tonic; no file of the datasets holds one). Files are named `*.bin`; the format is chosen by

@@ -1,4 +1,4 @@
-// Prophesee event files (REFERENCE.md 4.6): RAW recordings in EVT 2.0 and EVT 3.0, and DAT files (N-CARS and the
+// Prophesee event files (REFERENCE.md 4.5): RAW recordings in EVT 2.0 and EVT 3.0, and DAT files (N-CARS and the
 // other ATIS datasets). All start with a text header of lines `% key value`; RAW headers name their encoding
 // (`% evt 3.0`, `% format EVT3;height=720;width=1280`) and geometry, DAT headers their version and geometry.
 // Timestamps are microseconds from the start of the camera's clock; p = 1 is ON (brighter).
