@@ -193,6 +193,18 @@ TEST(Aedat4, RefusesMalformedFilesNamingTheOffset) {
   auto big = header;
   put_at(big, 14, 0x7FFFFFFF, 4);
   EXPECT_NE(error_of("k.aedat4", big).find("header size 2147483647"), std::string::npos);
+  // A decompressed packet whose FlatBuffer size prefix disagrees with its size.
+  auto short_prefix = event_packet({{1, 1, 1, true}});
+  put_at(short_prefix, 0, 10, 4);
+  EXPECT_NE(error_of("m.aedat4", with([&](auto& f) { packet(f, 0, short_prefix); }))
+                .find("packet of 48 bytes whose FlatBuffer size prefix disagrees " + at_packet),
+            std::string::npos);
+  // A packet that runs into the data table the header places.
+  auto tabled = file_header(0, static_cast<int64_t>(header.size()) + 20, info);
+  packet(tabled, 0, event_packet({{1, 1, 1, true}}));
+  EXPECT_NE(error_of("n.aedat4", tabled).find("packet runs past the data table at byte " +
+                                              std::to_string(header.size() + 20)),
+            std::string::npos);
   // A data table position past the end: the file was cut.
   EXPECT_NE(error_of("l.aedat4", file_header(0, 100000, info)).find("the file ends before the data table"),
             std::string::npos);

@@ -2,6 +2,7 @@
 // Prophesee EVT 2.0, EVT 3.0 and DAT, N-MNIST binary; detection, incremental decoding, and the writers.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -353,4 +354,33 @@ TEST(EventFormats, KeysNameEveryFormat) {
   EXPECT_EQ(output_format_for("x.aedat"), EventOutputFormat::Aedat3);
   EXPECT_NE(expect_error([] { output_format_for("x.csv"); }).find("x.csv: cannot tell the output format"),
             std::string::npos);
+}
+
+TEST(EventCommands, InspectAndConvertAnyFormat) {
+  // The commands end to end: inspect --json of an EVT 3.0 file, convert to .npy and AEDAT 4.0 and back.
+  TempDir dir("event_commands");
+  const std::string raw = write_file(dir, "rec.raw", evt3_sample());
+  const std::string cli = MASNN_CLI;
+  ASSERT_EQ(std::system((cli + " inspect " + raw + " --json " + dir.file("info.json") + " > " + dir.file("inspect.txt")).c_str()), 0);
+  const auto info = masnn::read_file_bytes(dir.file("info.json"));
+  const std::string json(info.begin(), info.end());
+  for (const char* field : {"\"format\": \"Prophesee EVT 3.0\"", "\"events\": 8", "\"sensor_width\": 1280",
+                            "\"triggers\": 1", "\"timestamp_wraps\": 1", "\"t_first_us\": 4101"})
+    EXPECT_NE(json.find(field), std::string::npos) << field << " in " << json;
+  ASSERT_EQ(std::system((cli + " convert " + raw + " " + dir.file("rec.aedat4") + " --compression zstd > /dev/null").c_str()), 0);
+  ASSERT_EQ(std::system((cli + " convert " + dir.file("rec.aedat4") + " " + dir.file("rec.npy") + " > /dev/null").c_str()), 0);
+  EventReadStats stats;
+  EventReadOptions as_written;
+  as_written.sort_by_time = false;
+  const Events back = read_events(dir.file("rec.aedat4"), as_written, &stats);
+  EXPECT_EQ(back.t, read_events(raw, as_written).t);
+  EXPECT_EQ(stats.sensor_width, 1280);  // the input's stated sensor carried over
+  EXPECT_EQ(masnn::read_file_bytes(dir.file("rec.npy")).size(), 128u + 8 * 13);
+  // A bad input is one error naming it, and no output is left behind.
+  const std::string bad = write_file(dir, "bad.raw", text("% evt 3.0\n% end\n\x01\x10"));
+  EXPECT_NE(std::system((cli + " convert " + bad + " " + dir.file("bad.npy") + " 2> " + dir.file("err.txt")).c_str()), 0);
+  const auto err = masnn::read_file_bytes(dir.file("err.txt"));
+  EXPECT_NE(std::string(err.begin(), err.end()).find("bad.raw: Prophesee EVT 3.0: word of unknown type 0x1 at byte 16"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad.npy")));
 }
