@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <fstream>
+#include <algorithm>
+#include <cmath>
+#include <numeric>
 #include <random>
 #include <thread>
 
@@ -567,7 +570,7 @@ TEST(StreamPipeline, AFileStreamEqualsTheOfflineEvaluationOfTheSameSample) {
   EXPECT_EQ(r.windows[0].t_begin_us, events.t[0]);
   EXPECT_EQ(r.windows[0].t_end_us, events.t[0] + 8 * 25000);
   EXPECT_EQ(r.summary.parser.events, events.size());
-  EXPECT_EQ(r.summary.steps, static_cast<int64_t>(r.summary.step_ms.size()));
+  EXPECT_EQ(r.summary.steps, static_cast<int64_t>(r.summary.step_times.count()));
   EXPECT_EQ(r.summary.windows, static_cast<int64_t>(r.windows.size()));
   EXPECT_GT(r.summary.median_ms(), 0.0);
   // max_steps stops early.
@@ -741,4 +744,27 @@ TEST(StreamPipeline, FollowsAFileStillBeingWritten) {
   EXPECT_EQ(r.summary.parser.events, events.size());
   EXPECT_EQ(r.summary.format, data::EventFormat::Evt3);
   EXPECT_EQ(r.summary.bytes, bytes.size());
+}
+
+TEST(StepTimes, PercentilesWithinOnePercentInBoundedMemory) {
+  serve::StepTimes times(4);
+  std::vector<double> all;
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 100000; ++i) {
+    const double ms = 0.05 + static_cast<double>(rng() % 100000) * 1e-4;  // 0.05 .. 10 ms
+    times.add(ms);
+    all.push_back(ms);
+  }
+  std::vector<double> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  for (double q : {0.5, 0.9, 0.99}) {
+    const double exact = sorted[static_cast<size_t>(std::ceil(q * sorted.size())) - 1];
+    EXPECT_NEAR(times.percentile_ms(q), exact, exact * 0.01) << q;
+  }
+  EXPECT_DOUBLE_EQ(times.max_ms(), sorted.back());
+  EXPECT_NEAR(times.mean_ms(), std::accumulate(all.begin(), all.end(), 0.0) / all.size(), 1e-9);
+  EXPECT_DOUBLE_EQ(times.last_ms(), all.back());
+  EXPECT_NEAR(times.recent_mean_ms(3), (all[99997] + all[99998] + all[99999]) / 3, 1e-12);
+  EXPECT_NEAR(times.recent_mean_ms(10), (all[99996] + all[99997] + all[99998] + all[99999]) / 4, 1e-12);  // keeps 4
+  EXPECT_EQ(serve::StepTimes().percentile_ms(0.5), 0.0);
 }

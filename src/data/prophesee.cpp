@@ -267,24 +267,33 @@ class Evt3Decoder final : public PropheseeDecoder {
     uint8_t polarity = polarity_;
     int64_t high = high_, time = time_;
     const uint32_t limit_x = std::min(width_, out.width()), limit_y = std::min(height_, out.height());
+    EventAppender::Slots slot = out.slots();  // in registers for the hot path; synced around the others
     for (size_t i = 0; i < count; ++i) {
       const uint32_t w = le16(data + 2 * i), type = w >> 12;
       if ((0x45u >> type) & 1) {
-        // ADDR_Y (0x0), ADDR_X (0x2), TIME_LOW (0x6), the bulk of a recording, decoded without branches.
+        // ADDR_Y (0x0), ADDR_X (0x2), TIME_LOW (0x6), the bulk of a recording, decoded without branches: the
+        // event is written to the next slot and counted only for an ADDR_X.
         const uint32_t v = w & 0x7FF;
         const bool is_x = type == 0x2;
         y = type == 0x0 ? v : y;
         time = type == 0x6 ? high | (w & 0xFFF) : time;
         if (__builtin_expect(is_x & ((v >= limit_x) | (y >= limit_y) | !have_high), 0)) {
+          out.set_count(slot.n);
           if (!have_high)
             ++stats_.invalid_dropped;  // its time is unknown
           else
             emit(time, v, y, 0, offset + 2 * i, out);  // outside the sensor (an error) or the options (dropped)
+          slot.n = out.count();
           continue;
         }
-        out.push_if(is_x, time, v, y, static_cast<uint8_t>((w >> 11) & 1));
+        slot.t[slot.n] = time;
+        slot.x[slot.n] = static_cast<uint16_t>(v);
+        slot.y[slot.n] = static_cast<uint16_t>(y);
+        slot.p[slot.n] = static_cast<uint8_t>((w >> 11) & 1);
+        slot.n += is_x;
         continue;
       }
+      out.set_count(slot.n);
       switch (type) {
         case 0x3:
           base_x = w & 0x7FF;
@@ -321,7 +330,9 @@ class Evt3Decoder final : public PropheseeDecoder {
         case 0xF: ++stats_.other_words; break;
         default: unknown_word(type, offset + 2 * i);
       }
+      slot.n = out.count();
     }
+    out.set_count(slot.n);
     have_high_ = have_high;
     y_ = y;
     base_x_ = base_x;

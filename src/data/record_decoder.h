@@ -85,6 +85,18 @@ class EventAppender {
     p_[n_] = p;
     n_ += keep;
   }
+  /// The arrays and the count, for a decoder's hot loop to keep in registers (hand the count back with
+  /// set_count before calling push or push_if again).
+  struct Slots {
+    int64_t* t;
+    uint16_t* x;
+    uint16_t* y;
+    uint8_t* p;
+    size_t n;
+  };
+  Slots slots() const { return {t_, x_, y_, p_, n_}; }
+  void set_count(size_t n) { n_ = n; }
+  size_t count() const { return n_; }
   /// The options' limits (0xFFFFFFFF when unset).
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }

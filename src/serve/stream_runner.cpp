@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <numeric>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -27,13 +26,6 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-double percentile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))) - (q > 0 ? 1 : 0);
-  return v[std::min(i, v.size() - 1)];
-}
-
 // Closes a file descriptor we opened (never standard input).
 struct FdGuard {
   int fd;
@@ -46,17 +38,16 @@ struct FdGuard {
 }  // namespace
 
 double StreamSummary::median_ms() const {
-  return percentile(step_ms, 0.5);
+  return step_times.percentile_ms(0.5);
 }
 double StreamSummary::mean_ms() const {
-  return step_ms.empty() ? 0
-                         : std::accumulate(step_ms.begin(), step_ms.end(), 0.0) / static_cast<double>(step_ms.size());
+  return step_times.mean_ms();
 }
 double StreamSummary::p99_ms() const {
-  return percentile(step_ms, 0.99);
+  return step_times.percentile_ms(0.99);
 }
 double StreamSummary::max_ms() const {
-  return step_ms.empty() ? 0 : *std::max_element(step_ms.begin(), step_ms.end());
+  return step_times.max_ms();
 }
 
 StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& binner, const StreamRunOptions& options,
@@ -67,6 +58,7 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
   if (options.idle_timeout_s < 0 || !std::isfinite(options.idle_timeout_s))
     throw std::invalid_argument("stream: --idle-timeout must be >= 0 seconds");
   StreamSummary sum;
+  sum.step_times = StepTimes(static_cast<size_t>(classifier.window()));
   sum.dt_ms = static_cast<double>(binner.options().dt_us()) / 1000.0;
   const bool from_stdin = options.input == "-";
   const std::string name = from_stdin ? std::string("standard input") : options.input;
@@ -98,19 +90,15 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
     const auto s0 = Clock::now();
     const std::optional<Prediction> p = classifier.step(frame);
     const auto s1 = Clock::now();
-    sum.step_ms.push_back(ms_between(s0, s1));
+    sum.step_times.add(ms_between(s0, s1));
     ++sum.steps;
     if (!p) return;
     WindowReport w;
     w.prediction = *p;
     w.t_begin_us = binner.frame_begin_us(p->first_step);
     w.t_end_us = binner.frame_begin_us(p->last_step + 1);
-    w.step_ms = sum.step_ms.back();
-    const auto n = static_cast<size_t>(p->last_step - p->first_step + 1);
-    w.window_mean_step_ms =
-        std::accumulate(sum.step_ms.end() - static_cast<std::ptrdiff_t>(std::min(n, sum.step_ms.size())),
-                        sum.step_ms.end(), 0.0) /
-        static_cast<double>(std::min(n, sum.step_ms.size()));
+    w.step_ms = sum.step_times.last_ms();
+    w.window_mean_step_ms = sum.step_times.recent_mean_ms(static_cast<size_t>(p->last_step - p->first_step + 1));
     if (options.realtime && wall_start) w.lag_ms = ms_between(due, s1);
     ++sum.windows;
     on_window(w);

@@ -12,6 +12,7 @@
 #include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
 #include "masnn/serve/frame_binner.h"
+#include "masnn/serve/step_times.h"
 #include "masnn/serve/stream_classifier.h"
 
 namespace masnn::serve {
@@ -57,11 +58,11 @@ struct StreamSummary {
   data::EventFormat format{};  ///< the input's format
   data::EventFilterStats filtered;  ///< what the filters removed
   BinnerStats binner;
-  std::vector<double> step_ms;  ///< compute time of every step (milliseconds)
+  StepTimes step_times;         ///< compute times of the steps (bounded memory, whatever the stream's length)
   double dt_ms = 0;             ///< real time one step covers
   double wall_s = 0;            ///< the whole run
   bool idle_timeout = false;    ///< the input went silent for idle_timeout_s
-  /// Median, mean, 99th percentile and maximum of step_ms (0 when no step ran).
+  /// Median (within 1%), mean, 99th percentile (within 1%) and maximum step time in ms (0 when no step ran).
   double median_ms() const;
   double mean_ms() const;
   double p99_ms() const;
