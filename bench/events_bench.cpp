@@ -104,6 +104,19 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
   time_bytes("Prophesee EVT 2.0", ".raw", data::encode_evt2(ev, g), c.events);
   time_bytes("Prophesee EVT 3.0", ".raw", data::encode_evt3(ev, g), c.events);
   {
+    // A camera's dense output: an edge crossing 16 neighbouring pixels of one row at once (vector words).
+    data::Events bursts;
+    bursts.reserve(static_cast<size_t>(c.events));
+    std::mt19937_64 burst_rng(2);
+    for (int64_t i = 0; i < c.events; i += 16) {
+      const uint64_t r = burst_rng();
+      const auto x0 = static_cast<uint16_t>(r % 112), y = static_cast<uint16_t>((r >> 8) & 127);
+      const auto p = static_cast<uint8_t>((r >> 16) & 1);
+      for (int64_t k = 0; k < 16 && i + k < c.events; ++k) bursts.push_back(i / 16, static_cast<uint16_t>(x0 + k), y, p);
+    }
+    time_bytes("Prophesee EVT 3.0, bursts", ".raw", data::encode_evt3(bursts, g), c.events);
+  }
+  {
     const data::Events short_ev = ev.slice(0, ev.lower_bound(int64_t{1} << 23));
     time_bytes("N-MNIST binary", ".bin", data::encode_nmnist_bin(short_ev), static_cast<int64_t>(short_ev.size()));
   }

@@ -121,7 +121,7 @@ class Aedat4Decoder final : public EventDecoder {
 
   bool header_done() const override { return phase_ != Phase::Header; }
   // 16 bytes per event, compressed up to 4:1 (reserving address space is cheap; a reallocation copies everything).
-  size_t expected_events(size_t bytes) const override { return bytes / 4; }
+  size_t expected_events(const uint8_t*, size_t size) const override { return size / 4; }
 
   void feed(const uint8_t* data, size_t size, Events& out) override {
     const size_t before = out.size();

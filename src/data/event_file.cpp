@@ -99,7 +99,7 @@ Events parse_events(const uint8_t* data, size_t size, EventFormat format, const 
   }
   auto decoder = make_event_decoder(format, name, options);
   Events events;
-  events.reserve(decoder->expected_events(size));
+  events.reserve(decoder->expected_events(data, size));
   decoder->feed(data, size, events);
   decoder->finish(events);
   EventReadStats st = decoder->stats();

@@ -22,20 +22,25 @@ void prefer_huge_pages(const std::vector<T>& v) {
   if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 
+// Grows `v` to hold n elements: the new array is asked for huge pages before the old elements are copied in (a
+// plain reserve would copy first, touching every page at 4 KB).
+template <typename T>
+void grow(std::vector<T>& v, size_t n) {
+  if (n <= v.capacity()) return;
+  std::vector<T> bigger;
+  bigger.reserve(n);
+  if (n * sizeof(T) >= (size_t{4} << 20)) prefer_huge_pages(bigger);
+  bigger.insert(bigger.end(), v.begin(), v.end());
+  v.swap(bigger);
+}
+
 }  // namespace
 
 void Events::reserve(size_t n) {
-  const bool grows = n > t.capacity();
-  t.reserve(n);
-  x.reserve(n);
-  y.reserve(n);
-  p.reserve(n);
-  if (grows && n >= (size_t{1} << 20)) {
-    prefer_huge_pages(t);
-    prefer_huge_pages(x);
-    prefer_huge_pages(y);
-    prefer_huge_pages(p);
-  }
+  grow(t, n);
+  grow(x, n);
+  grow(y, n);
+  grow(p, n);
 }
 
 void Events::clear() {

@@ -232,7 +232,8 @@ class Evt3Decoder final : public PropheseeDecoder {
  public:
   Evt3Decoder(const std::string& name, const EventReadOptions& options)
       : PropheseeDecoder(EventFormat::Evt3, name, options, 2) {}
-  size_t expected_events(size_t bytes) const override { return bytes / 2; }
+  // One per word: exact for single events; vector words hold up to 12, and the arrays then grow as needed.
+  size_t expected_events(const uint8_t*, size_t size) const override { return size / 2; }
 
  protected:
   size_t parse_header(const uint8_t* head, size_t size, bool at_end) override {
@@ -293,23 +294,37 @@ class Evt3Decoder final : public PropheseeDecoder {
         slot.n += is_x;
         continue;
       }
-      out.set_count(slot.n);
-      switch (type) {
-        case 0x3:
-          base_x = w & 0x7FF;
-          polarity = static_cast<uint8_t>((w >> 11) & 1);
-          break;
-        case 0x4:
-        case 0x5: {
-          uint32_t mask = type == 0x4 ? w & 0xFFF : w & 0xFF;
+      if (type == 0x4 || type == 0x5) {
+        // VECT_12 / VECT_8: one event per set bit; checked once against the sensor by its highest bit.
+        uint32_t mask = type == 0x4 ? w & 0xFFF : w & 0xFF;
+        if (mask != 0 && have_high && base_x + 31 - static_cast<uint32_t>(__builtin_clz(mask)) < limit_x &&
+            y < limit_y) {
+          for (; mask != 0; mask &= mask - 1) {
+            slot.t[slot.n] = time;
+            slot.x[slot.n] = static_cast<uint16_t>(base_x + static_cast<uint32_t>(__builtin_ctz(mask)));
+            slot.y[slot.n] = static_cast<uint16_t>(y);
+            slot.p[slot.n] = polarity;
+            ++slot.n;
+          }
+        } else if (mask != 0) {
+          out.set_count(slot.n);
           if (!have_high)
             stats_.invalid_dropped += static_cast<size_t>(__builtin_popcount(mask));
           else
             for (; mask != 0; mask &= mask - 1)
               emit(time, base_x + static_cast<uint32_t>(__builtin_ctz(mask)), y, polarity, offset + 2 * i, out);
-          base_x += type == 0x4 ? 12 : 8;
-          break;
+          slot.n = out.count();
         }
+        base_x += type == 0x4 ? 12 : 8;
+        continue;
+      }
+      if (type == 0x3) {
+        base_x = w & 0x7FF;
+        polarity = static_cast<uint8_t>((w >> 11) & 1);
+        continue;
+      }
+      out.set_count(slot.n);
+      switch (type) {
         case 0x8: {
           const uint32_t raw = w & 0xFFF;
           // A wrap: the 12-bit counter fell by half its range or more (openeb's rule); a smaller step back is a

@@ -27,8 +27,9 @@ class EventDecoder {
   /// True once the header (if the format has one) is read: stats().sensor_width/height are known from then on.
   virtual bool header_done() const = 0;
 
-  /// How many events `bytes` of input are likely to hold (for reserving memory; 0 = no estimate).
-  virtual size_t expected_events(size_t bytes) const { return 0; }
+  /// How many events the `size` bytes at `data` (a whole input, header included) are likely to hold, for reserving
+  /// memory once (0 = no estimate). Cheap: a guess from the size, or a count where the format allows one.
+  virtual size_t expected_events(const uint8_t* data, size_t size) const { return 0; }
 
   /// The format decoded.
   EventFormat format() const { return format_; }
