@@ -21,28 +21,18 @@ class CutWriter {
 
   void write(Events& events) {
     summary_.events_read += events.size();
-    size_t kept = 0;
-    for (size_t i = 0; i < events.size(); ++i) {
-      int64_t t = events.t[i];
-      if (t < options_.from_us || t >= options_.to_us) continue;
-      if (options_.rebase) {
-        if (!based_) base_ = t, based_ = true;
-        t -= base_;
-      }
-      if (summary_.events_written + kept == 0) summary_.t_first = t;
-      summary_.t_last = t;
-      events.t[kept] = t;
-      events.x[kept] = events.x[i];
-      events.y[kept] = events.y[i];
-      events.p[kept] = events.p[i];
-      ++kept;
+    std::vector<uint8_t> keep(events.size());
+    for (size_t i = 0; i < events.size(); ++i) keep[i] = events.t[i] >= options_.from_us && events.t[i] < options_.to_us;
+    events.keep_where(keep);
+    if (options_.rebase && !based_ && !events.empty()) base_ = events.t.front(), based_ = true;
+    if (options_.rebase)
+      for (int64_t& t : events.t) t -= base_;
+    if (!events.empty()) {
+      if (summary_.events_written == 0) summary_.t_first = events.t.front();
+      summary_.t_last = events.t.back();
     }
-    events.t.resize(kept);
-    events.x.resize(kept);
-    events.y.resize(kept);
-    events.p.resize(kept);
     writer_.write(events);
-    summary_.events_written += kept;
+    summary_.events_written += events.size();
     events.clear();
   }
 

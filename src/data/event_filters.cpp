@@ -11,23 +11,6 @@ namespace {
 
 constexpr int64_t kNever = std::numeric_limits<int64_t>::min() / 2;
 
-// Keeps the events where keep[i]; preserves order.
-void keep_where(Events& e, const std::vector<uint8_t>& keep) {
-  size_t n = 0;
-  for (size_t i = 0; i < e.size(); ++i) {
-    if (!keep[i]) continue;
-    e.t[n] = e.t[i];
-    e.x[n] = e.x[i];
-    e.y[n] = e.y[i];
-    e.p[n] = e.p[i];
-    ++n;
-  }
-  e.t.resize(n);
-  e.x.resize(n);
-  e.y.resize(n);
-  e.p.resize(n);
-}
-
 double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0); }
 
 }  // namespace
@@ -109,7 +92,7 @@ void EventFilter::apply(Events& events, bool whole_recording) {
       last_kept_[pixel] = t;
     }
   }
-  keep_where(events, keep);
+  events.keep_where(keep);
 }
 
 void augment_events(Events& events, int width, int height, const EventAugmentOptions& o, std::mt19937_64& rng) {
@@ -148,7 +131,7 @@ void augment_events(Events& events, int width, int height, const EventAugmentOpt
     std::normal_distribution<double> jitter(0.0, o.time_jitter_us());
     for (size_t i = 0; i < events.size(); ++i) events.t[i] += static_cast<int64_t>(std::llround(jitter(rng)));
   }
-  keep_where(events, keep);
+  events.keep_where(keep);
   if (o.time_jitter_us() > 0) events.sort_by_time();
 }
 

@@ -81,6 +81,22 @@ bool Events::is_time_sorted() const {
   return std::is_sorted(t.begin(), t.end());
 }
 
+void Events::keep_where(const std::vector<uint8_t>& keep) {
+  size_t n = 0;
+  for (size_t i = 0; i < size(); ++i) {
+    if (!keep[i]) continue;
+    t[n] = t[i];
+    x[n] = x[i];
+    y[n] = y[i];
+    p[n] = p[i];
+    ++n;
+  }
+  t.resize(n);
+  x.resize(n);
+  y.resize(n);
+  p.resize(n);
+}
+
 void Events::sort_by_time() {
   if (is_time_sorted()) return;
   std::vector<size_t> order(size());

@@ -44,6 +44,8 @@ struct Events {
   size_t lower_bound(int64_t time) const;
   /// True when t never decreases.
   bool is_time_sorted() const;
+  /// Keeps the events i where keep[i] != 0 (keep.size() == size()), in their order.
+  void keep_where(const std::vector<uint8_t>& keep);
   /// Sorts the events by t, keeping the file order of equal timestamps (stable).
   void sort_by_time();
 };
