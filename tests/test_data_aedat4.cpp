@@ -256,17 +256,17 @@ TEST(EventConvert, NpyHoldsTheStructuredArrayPythonToolsRead) {
   const ConvertSummary s = convert_events(in, dir.file("out.npy"));
   EXPECT_EQ(s.events_written, 3u);
   const auto npy = masnn::read_file_bytes(dir.file("out.npy"));
-  ASSERT_EQ(npy.size(), 128u + 3 * 13);
-  const std::string header(npy.begin(), npy.begin() + 128);
+  ASSERT_EQ(npy.size(), 192u + 3 * 13);
+  const std::string header(npy.begin(), npy.begin() + 192);
   EXPECT_EQ(header.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
   EXPECT_NE(header.find("'descr': [('t', '<i8'), ('x', '<i2'), ('y', '<i2'), ('p', '|u1')]"), std::string::npos);
   EXPECT_NE(header.find("'shape': (3,)"), std::string::npos);
   EXPECT_EQ(header.back(), '\n');
   int64_t t1 = 0;
-  std::memcpy(&t1, npy.data() + 128 + 13, 8);
+  std::memcpy(&t1, npy.data() + 192 + 13, 8);
   EXPECT_EQ(t1, 90);
-  EXPECT_EQ(npy[128 + 13 + 8], 3);       // x of the second event
-  EXPECT_EQ(npy[128 + 3 * 13 - 1], 1);   // p of the third
+  EXPECT_EQ(npy[192 + 13 + 8], 3);       // x of the second event
+  EXPECT_EQ(npy[192 + 3 * 13 - 1], 1);   // p of the third
   // Cut and rebased, to AEDAT 3.1 and back.
   ConvertOptions o;
   o.from_us = 95;

@@ -375,7 +375,7 @@ TEST(EventCommands, InspectAndConvertAnyFormat) {
   const Events back = read_events(dir.file("rec.aedat4"), as_written, &stats);
   EXPECT_EQ(back.t, read_events(raw, as_written).t);
   EXPECT_EQ(stats.sensor_width, 1280);  // the input's stated sensor carried over
-  EXPECT_EQ(masnn::read_file_bytes(dir.file("rec.npy")).size(), 128u + 8 * 13);
+  EXPECT_EQ(masnn::read_file_bytes(dir.file("rec.npy")).size(), 192u + 8 * 13);
   // A bad input is one error naming it, and no output is left behind.
   const std::string bad = write_file(dir, "bad.raw", text("% evt 3.0\n% end\n\x01\x10"));
   EXPECT_NE(std::system((cli + " convert " + bad + " " + dir.file("bad.npy") + " 2> " + dir.file("err.txt")).c_str()), 0);

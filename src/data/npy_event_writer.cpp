@@ -10,7 +10,7 @@ namespace masnn::data {
 namespace {
 
 constexpr size_t kRecord = 13;      // t 8 + x 2 + y 2 + p 1, packed
-constexpr size_t kHeaderSize = 128;  // magic 6 + version 2 + length 2 + the dict padded; a multiple of 64
+constexpr size_t kHeaderSize = 192;  // magic 6 + version 2 + length 2 + the dict padded (any count); a multiple of 64
 
 std::string npy_header(uint64_t count) {
   std::string dict = "{'descr': [('t', '<i8'), ('x', '<i2'), ('y', '<i2'), ('p', '|u1')], 'fortran_order': False, "
