@@ -1,4 +1,4 @@
-// The decoder of each format.
+// The decoder of each format, and the error every decoder throws.
 #include "masnn/data/event_decoder.h"
 
 #include <stdexcept>
@@ -10,6 +10,10 @@
 #include "masnn/data/prophesee.h"
 
 namespace masnn::data {
+
+void EventDecoder::fail(uint64_t offset, const std::string& what) const {
+  throw std::runtime_error(name_ + ": " + format_name(format_) + ": " + what + " at byte " + std::to_string(offset));
+}
 
 std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::string& name,
                                                  const EventReadOptions& options) {

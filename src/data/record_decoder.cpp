@@ -7,10 +7,6 @@
 
 namespace masnn::data {
 
-void EventDecoder::fail(uint64_t offset, const std::string& what) const {
-  throw std::runtime_error(name_ + ": " + format_name(format_) + ": " + what + " at byte " + std::to_string(offset));
-}
-
 void RecordDecoder::feed(const uint8_t* data, size_t size, Events& out) {
   const size_t before = out.size();
   if (!header_done_) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
@@ -28,7 +29,7 @@ class EventDecoder {
   virtual bool header_done() const = 0;
 
   /// How many events the `size` bytes at `data` (a whole input, header included) are likely to hold, for reserving
-  /// memory once (0 = no estimate). Cheap: a guess from the size, or a count where the format allows one.
+  /// memory once (0 = no estimate): a cheap guess from the size; the arrays grow when it is short.
   virtual size_t expected_events(const uint8_t* data, size_t size) const { return 0; }
 
   /// The format decoded.
