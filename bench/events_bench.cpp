@@ -21,6 +21,7 @@
 #include "masnn/data/prophesee.h"
 #include "masnn/util/file_io.h"
 #include "src/data/packet_compression.h"
+#include "src/data/byte_order.h"
 
 namespace masnn::bench {
 namespace {
@@ -36,20 +37,16 @@ double median_seconds(int repeats, const Fn& fn) {
   return median(ms) / 1e3;
 }
 
-uint32_t le32(const uint8_t* b) {
-  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) | (static_cast<uint32_t>(b[2]) << 16) |
-         (static_cast<uint32_t>(b[3]) << 24);
-}
 
 // Decompresses every packet of an AEDAT 4 file written by masnn (its header's data table position sits at byte
 // 54 in masnn's fixed header layout) and returns the bytes produced.
 size_t inflate_packets(const std::vector<uint8_t>& file, data::PacketCompression c) {
   int64_t table = 0;
   std::memcpy(&table, file.data() + 54, 8);
-  size_t pos = 18 + le32(file.data() + 14), produced = 0;
+  size_t pos = 18 + data::le32(file.data() + 14), produced = 0;
   data::PacketInflater inflater(size_t{1} << 30);
   while (pos + 8 <= static_cast<size_t>(table)) {
-    const size_t size = le32(file.data() + pos + 4);
+    const size_t size = data::le32(file.data() + pos + 4);
     const std::string error = inflater.inflate(c, file.data() + pos + 8, size);
     if (!error.empty()) throw std::runtime_error("bench events: " + error);
     produced += inflater.size();

@@ -4,16 +4,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "byte_order.h"
 #include "masnn/data/event_file.h"
 #include "record_decoder.h"
 
 namespace masnn::data {
 namespace {
-
-uint32_t be32(const uint8_t* b) {
-  return (static_cast<uint32_t>(b[0]) << 24) | (static_cast<uint32_t>(b[1]) << 16) |
-         (static_cast<uint32_t>(b[2]) << 8) | static_cast<uint32_t>(b[3]);
-}
 
 class Aedat2Decoder final : public RecordDecoder {
  public:

@@ -4,19 +4,12 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "byte_order.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
 namespace {
-
-uint32_t le32(const uint8_t* b) {
-  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) | (static_cast<uint32_t>(b[2]) << 16) |
-         (static_cast<uint32_t>(b[3]) << 24);
-}
-uint16_t le16(const uint8_t* b) {
-  return static_cast<uint16_t>(b[0] | (b[1] << 8));
-}
 
 void put32(std::vector<uint8_t>& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));

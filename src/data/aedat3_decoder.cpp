@@ -6,15 +6,11 @@
 #include <stdexcept>
 #include <vector>
 
+#include "byte_order.h"
 #include "masnn/data/aedat3.h"
 
 namespace masnn::data {
 namespace {
-
-uint32_t le32(const uint8_t* b) {
-  return static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) | (static_cast<uint32_t>(b[2]) << 16) |
-         (static_cast<uint32_t>(b[3]) << 24);
-}
 
 constexpr char kMagic[] = "#!AER-DAT3";
 constexpr size_t kMagicLen = sizeof(kMagic) - 1;

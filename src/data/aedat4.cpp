@@ -12,6 +12,7 @@
 #include "aedat4/events_generated.h"
 #include "aedat4/file_data_table_generated.h"
 #include "aedat4/ioheader_generated.h"
+#include "byte_order.h"
 #include "masnn/util/file_io.h"
 #include "packet_compression.h"
 #include "record_decoder.h"
@@ -20,16 +21,13 @@ namespace masnn::data {
 namespace fb = masnn::aedat4;
 namespace {
 
+int32_t int32_at(const uint8_t* b) { return static_cast<int32_t>(le32(b)); }
+
 constexpr char kMagic[] = "#!AER-DAT4.0\r\n";
 constexpr size_t kMagicSize = sizeof(kMagic) - 1;  // 14
 constexpr size_t kMaxHeaderBytes = size_t{16} << 20;
 constexpr size_t kEventsPerPacket = 8192;
 
-int32_t le32s(const uint8_t* b) {
-  const uint32_t v = static_cast<uint32_t>(b[0]) | (static_cast<uint32_t>(b[1]) << 8) |
-                     (static_cast<uint32_t>(b[2]) << 16) | (static_cast<uint32_t>(b[3]) << 24);
-  return static_cast<int32_t>(v);
-}
 
 // What the header's XML says of one stream.
 struct StreamInfo {
@@ -163,13 +161,13 @@ class Aedat4Decoder final : public EventDecoder {
   // Collects the version line and the size-prefixed IOHeader; returns the bytes used.
   size_t feed_header(const uint8_t* data, size_t size) {
     size_t want = kMagicSize + 4;
-    if (pending_.size() >= want) want += static_cast<uint32_t>(le32s(pending_.data() + kMagicSize));
+    if (pending_.size() >= want) want += le32(pending_.data() + kMagicSize);
     const size_t take = std::min(size, want - pending_.size());
     pending_.insert(pending_.end(), data, data + take);
     if (pending_.size() >= kMagicSize && std::memcmp(pending_.data(), kMagic, kMagicSize) != 0)
       fail(0, "missing version line '#!AER-DAT4.0' (not an AEDAT 4.0 file)");
     if (pending_.size() == kMagicSize + 4) {
-      const auto header_size = static_cast<uint32_t>(le32s(pending_.data() + kMagicSize));
+      const auto header_size = le32(pending_.data() + kMagicSize);
       if (header_size < 8 || header_size > kMaxHeaderBytes)
         fail(kMagicSize, "header size " + std::to_string(header_size) + " (8 .. " + std::to_string(kMaxHeaderBytes) +
                              " bytes expected)");
@@ -218,8 +216,8 @@ class Aedat4Decoder final : public EventDecoder {
     const size_t take = std::min(size, 8 - pending_.size());
     pending_.insert(pending_.end(), data, data + take);
     if (pending_.size() < 8) return take;
-    stream_ = le32s(pending_.data());
-    const int32_t body = le32s(pending_.data() + 4);
+    stream_ = int32_at(pending_.data());
+    const int32_t body = int32_at(pending_.data() + 4);
     pending_.clear();
     if (body < 0 || static_cast<size_t>(body) > kAedat4MaxPacketBytes)
       fail(packet_start_, "packet body size " + std::to_string(body) + " (0 .. " +
@@ -263,7 +261,7 @@ class Aedat4Decoder final : public EventDecoder {
     if (!error.empty()) fail(at, "packet body (" + compression_name(compression_) + "): " + error);
     const uint8_t* inflated = inflater_.data();
     const size_t n = inflater_.size();
-    if (n < 12 || static_cast<uint64_t>(static_cast<uint32_t>(le32s(inflated))) + 4 != n)
+    if (n < 12 || static_cast<uint64_t>(le32(inflated)) + 4 != n)
       fail(at, "packet of " + std::to_string(n) + " bytes whose FlatBuffer size prefix disagrees");
     if (std::memcmp(inflated + 8, "EVTS", 4) != 0)
       fail(at, "packet of the event stream holds '" + std::string(reinterpret_cast<const char*>(inflated) + 8, 4) +
