@@ -51,9 +51,11 @@ ConvertSummary convert_events(const std::string& input, const std::string& outpu
     throw std::invalid_argument("convert: --from-us " + std::to_string(options.from_us) + " must be below --to-us " +
                                 std::to_string(options.to_us));
   ConvertSummary summary;
-  summary.input_format = options.input_format ? *options.input_format : detect_format(input);
   summary.output_format = options.output ? *options.output : output_format_for(output);
-  const MappedFile file(input);
+  const MappedFile file(input, /*populate=*/false);  // read in pieces: the input may be larger than memory
+  summary.input_format = options.input_format
+                             ? *options.input_format
+                             : detect_format(file.data(), std::min(file.size(), kEventSniffBytes), input);
   EventReadOptions read;
   read.sort_by_time = false;  // the file's order
 

@@ -21,7 +21,6 @@
 namespace masnn::data {
 namespace {
 
-constexpr size_t kSniffBytes = 65536;  // enough for any header's format lines
 
 bool is_gait_text(const uint8_t* head, size_t n) {
   // The first line that is neither blank nor a comment must hold four integers.
@@ -73,21 +72,35 @@ const char* kExpected =
 
 EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name) {
   if (auto format = sniff(head, size, name)) return *format;
+  // The headerless N-MNIST files are known by their name only.
+  std::string ext = std::filesystem::path(name).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".bin") return EventFormat::NmnistBin;
   throw std::runtime_error(name + ": unknown event file format (" + kExpected + ")");
 }
 
 EventFormat detect_format(const std::string& path) {
-  const MappedFile file(path);  // a FIFO is refused, not waited on
-  const size_t n = std::min<size_t>(file.size(), kSniffBytes);
-  if (auto format = sniff(file.data(), n, path)) return *format;
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (ext == ".bin") return EventFormat::NmnistBin;
-  throw std::runtime_error(path + ": unknown event file format (" + kExpected + ")");
+  // Only the first bytes are read: mapping (and populating) the whole file to look at its header would read it all.
+  const int fd = open_regular_file(path);  // a FIFO is refused, not waited on
+  std::vector<uint8_t> head(kEventSniffBytes);
+  size_t n = 0;
+  for (ssize_t got; n < head.size() && (got = ::read(fd, head.data() + n, head.size() - n)) != 0;) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int error = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": read error (" + std::strerror(error) + ")");
+    }
+    n += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  return detect_format(head.data(), n, path);
 }
 
 Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  return read_events(path, detect_format(path), options, stats);
+  const MappedFile file(path);  // mapped once: detected from its first bytes, then decoded
+  const EventFormat format = detect_format(file.data(), std::min(file.size(), kEventSniffBytes), path);
+  return parse_events(file.data(), file.size(), format, path, options, stats);
 }
 
 Events parse_events(const uint8_t* data, size_t size, EventFormat format, const std::string& name,

@@ -115,9 +115,7 @@ StreamSummary run_stream(StreamClassifier& classifier, StreamingFrameBinner& bin
         sum.format = data::detect_format(head.data(), head.size(), name);
       } catch (const std::runtime_error&) {
         if (head.size() < kSniffBytes && !input_ended) return;  // a header still arriving
-        const std::string& in = options.input;
-        if (from_stdin || in.size() < 4 || in.compare(in.size() - 4, 4, ".bin") != 0) throw;
-        sum.format = data::EventFormat::NmnistBin;
+        throw;
       }
     }
     decoder = data::make_event_decoder(sum.format, name, read_options);

@@ -13,7 +13,7 @@
 
 namespace masnn {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+MappedFile::MappedFile(const std::string& path, bool populate) : path_(path) {
   const int fd = open_regular_file(path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -24,7 +24,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
     // MAP_POPULATE maps every page at once (one fault per page costs more than the decoding of it).
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
     if (p == MAP_FAILED) {
       const int error = errno;
       ::close(fd);

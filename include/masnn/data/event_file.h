@@ -16,8 +16,12 @@ namespace masnn::data {
 /// Throws std::runtime_error naming the file when none matches.
 EventFormat detect_format(const std::string& path);
 
-/// Detects the format of a stream from its first `size` bytes (as detect_format, without a name to go by).
-/// Throws std::runtime_error naming `name` when none matches.
+/// How many first bytes detection looks at (enough for any header's format lines).
+constexpr size_t kEventSniffBytes = 65536;
+
+/// Detects the format from the first `size` bytes of an input (as detect_format(path)); `name` is the input's path
+/// (a `.bin` name means N-MNIST) or another name ("standard input"). Throws std::runtime_error naming `name` when
+/// none matches.
 EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name);
 
 /// Reads the file at `path` in its detected format.

@@ -14,7 +14,9 @@ class MappedFile {
   /// file maps to size() 0. Throws std::runtime_error naming the file when it cannot be opened or mapped.
   /// A file truncated by another process while mapped makes reads past its new end fault (SIGBUS): map only
   /// files that are complete (a live, growing file is read through a stream instead).
-  explicit MappedFile(const std::string& path);
+  /// `populate` maps every page at once (fastest for a file decoded whole); without it pages are read as they are
+  /// touched, front to back (a file larger than memory, decoded in pieces).
+  explicit MappedFile(const std::string& path, bool populate = true);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
