@@ -281,7 +281,7 @@ class Aedat4Decoder final : public EventDecoder {
       const auto x = static_cast<uint32_t>(static_cast<int32_t>(e->x()));
       const auto y = static_cast<uint32_t>(static_cast<int32_t>(e->y()));
       if (__builtin_expect(x >= limit_x || y >= limit_y, 0)) {
-        if (x >= width || y >= height) outside(e->x(), e->y(), at);
+        if (x >= width || y >= height) fail_outside_sensor(e->x(), e->y(), at, ", in the packet");
         ++stats_.out_of_range_dropped;  // outside the options' sensor
         continue;
       }
@@ -292,12 +292,6 @@ class Aedat4Decoder final : public EventDecoder {
       ++slot.n;
     }
     append.set_count(slot.n);
-  }
-
-  [[noreturn, gnu::cold, gnu::noinline]] void outside(int x, int y, uint64_t at) const {
-    fail(at, "event at x " + std::to_string(x) + ", y " + std::to_string(y) + " outside the " +
-                 std::to_string(stats_.sensor_width) + " x " + std::to_string(stats_.sensor_height) +
-                 " sensor the header states, in the packet");
   }
 
   Phase phase_ = Phase::Header;

@@ -15,6 +15,12 @@ void EventDecoder::fail(uint64_t offset, const std::string& what) const {
   throw std::runtime_error(name_ + ": " + format_name(format_) + ": " + what + " at byte " + std::to_string(offset));
 }
 
+void EventDecoder::fail_outside_sensor(int64_t x, int64_t y, uint64_t offset, const char* where) const {
+  fail(offset, "event at x " + std::to_string(x) + ", y " + std::to_string(y) + " outside the " +
+                   std::to_string(stats_.sensor_width) + " x " + std::to_string(stats_.sensor_height) +
+                   " sensor the header states" + where);
+}
+
 std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::string& name,
                                                  const EventReadOptions& options) {
   switch (format) {

@@ -152,14 +152,8 @@ class PropheseeDecoder : public RecordDecoder {
 
   // Appends the event after checking it against the stated geometry.
   void emit(int64_t t, uint32_t x, uint32_t y, uint8_t p, uint64_t offset, EventAppender& out) {
-    if (__builtin_expect(x >= width_ || y >= height_, 0)) outside(x, y, offset);
+    if (__builtin_expect(x >= width_ || y >= height_, 0)) fail_outside_sensor(x, y, offset);
     out.push(t, x, y, p);
-  }
-
-  [[noreturn, gnu::cold, gnu::noinline]] void outside(uint32_t x, uint32_t y, uint64_t offset) const {
-    fail(offset, "event at x " + std::to_string(x) + ", y " + std::to_string(y) + " outside the " +
-                     std::to_string(stats_.sensor_width) + " x " + std::to_string(stats_.sensor_height) +
-                     " sensor the header states");
   }
 
   [[noreturn]] void unknown_word(uint32_t type, uint64_t offset) const {

@@ -44,6 +44,10 @@ class EventDecoder {
       : format_(format), name_(std::move(name)), options_(options) {}
   /// Throws "<name>: <format>: <what> at byte <offset>".
   [[noreturn]] void fail(uint64_t offset, const std::string& what) const;
+  /// Throws "<name>: <format>: event at x X, y Y outside the W x H sensor the header states<where> at byte <offset>"
+  /// (out of the decoders' hot loops: never inlined).
+  [[noreturn, gnu::cold, gnu::noinline]] void fail_outside_sensor(int64_t x, int64_t y, uint64_t offset,
+                                                                  const char* where = "") const;
 
   EventFormat format_;
   std::string name_;
