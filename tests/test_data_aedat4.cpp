@@ -100,13 +100,6 @@ void packet(std::vector<uint8_t>& file, int32_t stream_id, const std::vector<uin
   file.insert(file.end(), body.begin(), body.end());
 }
 
-std::string write_file(const TempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
-  const std::string p = dir.file(name);
-  std::ofstream out(p, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return p;
-}
-
 const int64_t kT0 = 1605537493718345;  // Unix time in microseconds, as DV writes it
 
 }  // namespace
@@ -118,7 +111,7 @@ TEST(Aedat4, ReadsHandLaidOutPacketsAndSkipsOtherStreams) {
   packet(file, 2, {1, 2, 3, 4, 5});  // an IMU packet: skipped by its size, never decompressed
   packet(file, 0, event_packet({{kT0 + 9, 0, 239, true}}));
   TempDir dir("aedat4");
-  const std::string path = write_file(dir, "rec.aedat4", file);
+  const std::string path = dir.write("rec.aedat4", file);
   EXPECT_EQ(detect_format(path), EventFormat::Aedat4);
   EventReadStats stats;
   const Events e = read_events(path, {}, &stats);
@@ -155,7 +148,7 @@ TEST(Aedat4, RefusesMalformedFilesNamingTheOffset) {
     return f;
   };
   auto error_of = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
-    return expect_error([&] { read_events(write_file(dir, name, bytes)); });
+    return expect_error([&] { read_events(dir.write(name, bytes)); });
   };
   EXPECT_NE(error_of("a.aedat4", with([](auto& f) { packet(f, 0, event_packet({{1, 64, 0, true}})); }))
                 .find("a.aedat4: AEDAT 4.0: event at x 64, y 0 outside the 64 x 48 sensor the header states, in the "
@@ -252,7 +245,7 @@ TEST(EventConvert, NpyHoldsTheStructuredArrayPythonToolsRead) {
   e.push_back(300, 5, 6, 1);
   auto file = file_header(0, -1, xml(stream(0, "EVTS", 8, 8, "cam")));
   packet(file, 0, event_packet({{100, 1, 2, true}, {90, 3, 4, false}, {300, 5, 6, true}}));
-  const std::string in = write_file(dir, "in.aedat4", file);
+  const std::string in = dir.write("in.aedat4", file);
   const ConvertSummary s = convert_events(in, dir.file("out.npy"));
   EXPECT_EQ(s.events_written, 3u);
   const auto npy = masnn::read_file_bytes(dir.file("out.npy"));

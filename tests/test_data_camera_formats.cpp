@@ -23,13 +23,6 @@ using namespace masnn::data;
 
 namespace {
 
-std::string write_file(const TempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
-  const std::string p = dir.file(name);
-  std::ofstream out(p, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return p;
-}
-
 std::vector<uint8_t> text(const std::string& s) { return {s.begin(), s.end()}; }
 void le32(std::vector<uint8_t>& b, uint32_t v) {
   for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
@@ -124,7 +117,7 @@ TEST(NmnistBin, DecodesTheFortyBitRecords) {
                                       0x00, 0xf0, 0x00, 0x00, 0x00,   // overflow marker
                                       0x21, 0x00, 0xff, 0xff, 0xff};  // x 33, y 0, ON, t 2^23 - 1 + 8192
   TempDir dir("nmnist");
-  const std::string path = write_file(dir, "00002.bin", bytes);
+  const std::string path = dir.write("00002.bin", bytes);
   EXPECT_EQ(detect_format(path), EventFormat::NmnistBin);
   EventReadStats stats;
   const Events e = read_events(path, {}, &stats);
@@ -133,7 +126,7 @@ TEST(NmnistBin, DecodesTheFortyBitRecords) {
   expect_events(decode_in_pieces(EventFormat::NmnistBin, bytes, 3), {{654, 7, 15, 1}, {2999, 19, 18, 0},
                                                                    {3017, 21, 17, 0}, {(1 << 23) - 1 + 8192, 33, 0, 1}});
   const std::vector<uint8_t> truncated(bytes.begin(), bytes.begin() + 7);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "cut.bin", truncated)); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("cut.bin", truncated)); })
                 .find("cut.bin: N-MNIST binary: truncated record (2 bytes, 5 expected) at byte 5"),
             std::string::npos);
 }
@@ -164,7 +157,7 @@ TEST(PropheseeDat, DecodesAnNCarsSample) {
                     0x98, 0x00, 0x00, 0x00, 0x38, 0xc0, 0x06, 0x10})  // t 152, x 56, y 27, ON
     b.push_back(v);
   TempDir dir("dat");
-  const std::string path = write_file(dir, "obj_004396_td.dat", b);
+  const std::string path = dir.write("obj_004396_td.dat", b);
   EXPECT_EQ(detect_format(path), EventFormat::Dat);
   EventReadStats stats;
   expect_events(read_events(path, {}, &stats), {{0, 25, 8, 0}, {35, 67, 35, 0}, {152, 56, 27, 1}});
@@ -185,14 +178,14 @@ TEST(PropheseeDat, RefusesWhatItCannotRead) {
   std::vector<uint8_t> outside;
   le32(outside, 10);
   le32(outside, (47u << 14) | 64u);  // x 64 on a 64-wide sensor
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "a.dat", with(0x0C, 8, outside))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("a.dat", with(0x0C, 8, outside))); })
                 .find("a.dat: Prophesee DAT: event at x 64, y 47 outside the 64 x 48 sensor the header states at byte " +
                       std::to_string(header.size() + 2)),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "b.dat", with(0x05, 8, {}))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("b.dat", with(0x05, 8, {}))); })
                 .find("b.dat: Prophesee DAT: event type 5"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "c.dat", with(0x00, 12, {}))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("c.dat", with(0x00, 12, {}))); })
                 .find("event size 12 (8 expected)"),
             std::string::npos);
   // A file of trigger records (type 14) holds no polarity events; its triggers are counted.
@@ -200,7 +193,7 @@ TEST(PropheseeDat, RefusesWhatItCannotRead) {
   le32(trigger, 5);
   le32(trigger, (3u << 26) | 1u);
   EventReadStats stats;
-  EXPECT_TRUE(read_events(write_file(dir, "d.dat", with(0x0E, 8, trigger)), {}, &stats).empty());
+  EXPECT_TRUE(read_events(dir.write("d.dat", with(0x0E, 8, trigger)), {}, &stats).empty());
   EXPECT_EQ(stats.triggers, 1u);
   EXPECT_EQ(stats.sensor_width, 64);
   EXPECT_EQ(stats.sensor_height, 48);
@@ -209,7 +202,7 @@ TEST(PropheseeDat, RefusesWhatItCannotRead) {
 TEST(PropheseeEvt2, DecodesWordsTranscribedFromTheLayout) {
   TempDir dir("evt2");
   const auto bytes = evt2_sample();
-  const std::string path = write_file(dir, "rec.raw", bytes);
+  const std::string path = dir.write("rec.raw", bytes);
   EXPECT_EQ(detect_format(path), EventFormat::Evt2);
   EventReadStats stats;
   expect_events(read_events(path, unsorted(), &stats), kEvt2Events);
@@ -229,7 +222,7 @@ TEST(PropheseeEvt3, DecodesWordsTranscribedFromTheLayout) {
   TempDir dir("evt3");
   auto bytes = evt3_sample();
   bytes.resize(bytes.size() - 2);  // without the last TIME_HIGH (see the wrap test)
-  const std::string path = write_file(dir, "rec.raw", bytes);
+  const std::string path = dir.write("rec.raw", bytes);
   EXPECT_EQ(detect_format(path), EventFormat::Evt3);
   EventReadStats stats;
   const std::vector<Ev> want = {{4101, 10, 100, 1}, {4101, 20, 100, 0}, {4101, 22, 100, 0},
@@ -274,38 +267,38 @@ TEST(PropheseeRaw, RefusesWhatItCannotRead) {
     return b;
   };
   const size_t data = evt3.size();
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "a.raw", with3({0x8000, 0x1000}))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("a.raw", with3({0x8000, 0x1000}))); })
                 .find("a.raw: Prophesee EVT 3.0: word of unknown type 0x1 at byte " + std::to_string(data + 2)),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "b.raw", with3({0x8000, 0x0000 | 720, 0x2000}))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("b.raw", with3({0x8000, 0x0000 | 720, 0x2000}))); })
                 .find("event at x 0, y 720 outside the 1280 x 720 sensor the header states at byte " +
                       std::to_string(data + 4)),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "c.raw", with3({0x8000, 0x3000 | 1275, 0x4000 | 0x020}))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("c.raw", with3({0x8000, 0x3000 | 1275, 0x4000 | 0x020}))); })
                 .find("event at x 1280"),
             std::string::npos);
   auto odd = with3({0x8000});
   odd.push_back(0x12);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "d.raw", odd)); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("d.raw", odd)); })
                 .find("truncated record (1 bytes, 2 expected) at byte " + std::to_string(data + 2)),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "e.raw", text("% evt 2.1\n% end\n"))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("e.raw", text("% evt 2.1\n% end\n"))); })
                 .find("e.raw: Prophesee RAW encoding 'evt2.1' is not read"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "f.raw", text("% date 2024-01-01\n% end\n"))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("f.raw", text("% date 2024-01-01\n% end\n"))); })
                 .find("f.raw: a '%' header that names no format"),
             std::string::npos);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "g.raw", text("% evt 3.0\n% geometry 0x720\n% end\n"))); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("g.raw", text("% evt 3.0\n% geometry 0x720\n% end\n"))); })
                 .find("g.raw: Prophesee EVT 3.0: the header's geometry cannot be read"),
             std::string::npos);
   auto evt2 = text("% evt 2.0\n% end\n");
   le32(evt2, 0x30000000u);
-  EXPECT_NE(expect_error([&] { read_events(write_file(dir, "h.raw", evt2)); })
+  EXPECT_NE(expect_error([&] { read_events(dir.write("h.raw", evt2)); })
                 .find("h.raw: Prophesee EVT 2.0: word of unknown type 0x3 at byte 16"),
             std::string::npos);
   // A header without a geometry: a Gen3 camera's system id gives 640 x 480.
   EventReadStats stats;
-  read_events(write_file(dir, "i.raw", text("% evt 2.0\n% system_ID 28\n% end\n")), {}, &stats);
+  read_events(dir.write("i.raw", text("% evt 2.0\n% system_ID 28\n% end\n")), {}, &stats);
   EXPECT_EQ(stats.sensor_width, 640);
   EXPECT_EQ(stats.sensor_height, 480);
 }
@@ -359,7 +352,7 @@ TEST(EventFormats, KeysNameEveryFormat) {
 TEST(EventCommands, InspectAndConvertAnyFormat) {
   // The commands end to end: inspect --json of an EVT 3.0 file, convert to .npy and AEDAT 4.0 and back.
   TempDir dir("event_commands");
-  const std::string raw = write_file(dir, "rec.raw", evt3_sample());
+  const std::string raw = dir.write("rec.raw", evt3_sample());
   const std::string cli = MASNN_CLI;
   ASSERT_EQ(std::system((cli + " inspect " + raw + " --json " + dir.file("info.json") + " > " + dir.file("inspect.txt")).c_str()), 0);
   const auto info = masnn::read_file_bytes(dir.file("info.json"));
@@ -377,7 +370,7 @@ TEST(EventCommands, InspectAndConvertAnyFormat) {
   EXPECT_EQ(stats.sensor_width, 1280);  // the input's stated sensor carried over
   EXPECT_EQ(masnn::read_file_bytes(dir.file("rec.npy")).size(), 192u + 8 * 13);
   // A bad input is one error naming it, and no output is left behind.
-  const std::string bad = write_file(dir, "bad.raw", text("% evt 3.0\n% end\n\x01\x10"));
+  const std::string bad = dir.write("bad.raw", text("% evt 3.0\n% end\n\x01\x10"));
   EXPECT_NE(std::system((cli + " convert " + bad + " " + dir.file("bad.npy") + " 2> " + dir.file("err.txt")).c_str()), 0);
   const auto err = masnn::read_file_bytes(dir.file("err.txt"));
   EXPECT_NE(std::string(err.begin(), err.end()).find("bad.raw: Prophesee EVT 3.0: word of unknown type 0x1 at byte 16"),

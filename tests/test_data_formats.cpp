@@ -21,13 +21,6 @@ using namespace masnn::data;
 
 namespace {
 
-std::string write_file(const TempDir& dir, const std::string& name, const std::vector<uint8_t>& bytes) {
-  const std::string p = (dir.path / name).string();
-  std::ofstream out(p, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  return p;
-}
-
 void le32(std::vector<uint8_t>& b, uint32_t v) {
   for (int i = 0; i < 4; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
@@ -83,7 +76,7 @@ std::vector<uint8_t> sample_aedat3() {
 
 TEST(DataAedat3, DecodesPolarityOverflowAndSkipsOtherPackets) {
   TempDir dir("formats");
-  const auto path = write_file(dir, "a.aedat", sample_aedat3());
+  const auto path = dir.write("a.aedat", sample_aedat3());
   EventReadStats stats;
   Events ev = read_aedat3(path, {}, &stats);
   ASSERT_EQ(ev.size(), 3u);
@@ -102,7 +95,7 @@ TEST(DataAedat3, DecodesPolarityOverflowAndSkipsOtherPackets) {
 
 TEST(DataAedat3, OutOfRangeEventsAreDroppedAndCounted) {
   TempDir dir("formats");
-  const auto path = write_file(dir, "a.aedat", sample_aedat3());
+  const auto path = dir.write("a.aedat", sample_aedat3());
   EventReadStats stats;
   EventReadOptions options;
   options.width = 100;
@@ -117,7 +110,7 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
   auto bytes = sample_aedat3();
   const size_t full = bytes.size();
   bytes.resize(full - 3);  // cuts into the last packet's body
-  const auto path = write_file(dir, "cut.aedat", bytes);
+  const auto path = dir.write("cut.aedat", bytes);
   try {
     read_aedat3(path);
     FAIL() << "no error";
@@ -128,7 +121,7 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
     EXPECT_NE(msg.find("at byte " + std::to_string(full - 28 - 16)), std::string::npos) << msg;
   }
   bytes.resize(full - 16 - 10);  // cuts into the last packet's header
-  const auto path2 = write_file(dir, "cut2.aedat", bytes);
+  const auto path2 = dir.write("cut2.aedat", bytes);
   EXPECT_THROW(
       {
         try {
@@ -145,16 +138,16 @@ TEST(DataAedat3, BadHeadersAreRejected) {
   TempDir dir("formats");
   std::vector<uint8_t> no_end;
   text(no_end, "#!AER-DAT3.1\r\n#Format: RAW\r\n");
-  EXPECT_THROW(read_aedat3(write_file(dir, "noend.aedat", no_end)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(dir.write("noend.aedat", no_end)), std::runtime_error);
   std::vector<uint8_t> wrong;
   text(wrong, "#!AER-DAT2.0\r\n");
-  EXPECT_THROW(read_aedat3(write_file(dir, "v2.aedat", wrong)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(dir.write("v2.aedat", wrong)), std::runtime_error);
   EXPECT_THROW(read_aedat3((dir.path / "missing.aedat").string()), std::runtime_error);
   // A polarity packet claiming an 8-byte event size of 0 with a huge count must not allocate or loop.
   std::vector<uint8_t> evil;
   text(evil, "#!AER-DAT3.1\r\n#!END-HEADER\r\n");
   packet_header(evil, 1, 0, 0, 0xFFFFFFFFu, 0xFFFFFFFFu);
-  EXPECT_THROW(read_aedat3(write_file(dir, "evil.aedat", evil)), std::runtime_error);
+  EXPECT_THROW(read_aedat3(dir.write("evil.aedat", evil)), std::runtime_error);
 }
 
 TEST(DataAedat3, WriterRoundTripWithOverflowAndManyPackets) {
@@ -197,7 +190,7 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
   be32(b, 0xFFFFFFF0u);
   be32(b, (0u << 8) | (127u << 1) | 1u);  // x = 0 after a timestamp wrap
   be32(b, 16);
-  const auto path = write_file(dir, "c.aedat", b);
+  const auto path = dir.write("c.aedat", b);
   EXPECT_EQ(detect_format(path), EventFormat::Aedat2);
   EventReadStats stats;
   Events ev = read_aedat2(path, {}, &stats);
@@ -211,7 +204,7 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
   EXPECT_EQ(parse_aedat2(round.data(), round.size(), "mem").x, ev.x);
   b.pop_back();
   try {
-    read_aedat2(write_file(dir, "cut.aedat", b));
+    read_aedat2(dir.write("cut.aedat", b));
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("cut.aedat"), std::string::npos);
@@ -223,7 +216,7 @@ TEST(DataGaitText, ParsesLinesAndReportsBadLine) {
   TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "# t x y p\n100 1 2 1\r\n\n200\t3\t4\t0\n300,5,6,-1\n");
-  const auto path = write_file(dir, "g.txt", b);
+  const auto path = dir.write("g.txt", b);
   EXPECT_EQ(detect_format(path), EventFormat::GaitText);
   Events ev = read_events(path);
   EXPECT_EQ(ev.t, (std::vector<int64_t>{100, 200, 300}));
@@ -232,7 +225,7 @@ TEST(DataGaitText, ParsesLinesAndReportsBadLine) {
   EXPECT_EQ(ev.p, (std::vector<uint8_t>{1, 0, 0}));
   text(b, "400 1 2\n");
   try {
-    read_gait_text(write_file(dir, "bad.txt", b));
+    read_gait_text(dir.write("bad.txt", b));
     FAIL();
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.txt: line 6"), std::string::npos) << e.what();
@@ -252,7 +245,7 @@ TEST(DataEventFile, UnknownFormatIsAnError) {
   TempDir dir("formats");
   std::vector<uint8_t> b;
   text(b, "hello world\n");
-  EXPECT_THROW(detect_format(write_file(dir, "x.events", b)), std::runtime_error);
+  EXPECT_THROW(detect_format(dir.write("x.events", b)), std::runtime_error);
 }
 
 TEST(DataEvents, SummaryAndSlicing) {

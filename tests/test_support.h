@@ -8,6 +8,7 @@
 
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 
@@ -35,6 +36,13 @@ struct TempDir {
   }
   /// The path of `name` inside the folder.
   std::string file(const std::string& name) const { return (path / name).string(); }
+  /// Writes `bytes` to `name` inside the folder and returns its path.
+  std::string write(const std::string& name, const std::vector<uint8_t>& bytes) const {
+    const std::string p = file(name);
+    std::ofstream out(p, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    return p;
+  }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
