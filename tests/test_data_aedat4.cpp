@@ -116,10 +116,10 @@ TEST(Aedat4, ReadsHandLaidOutPacketsAndSkipsOtherStreams) {
   EventReadStats stats;
   const Events e = read_events(path, {}, &stats);
   ASSERT_EQ(e.size(), 3u);
-  EXPECT_EQ(e.t, (std::vector<int64_t>{kT0, kT0 + 7, kT0 + 9}));
-  EXPECT_EQ(e.x, (std::vector<uint16_t>{154, 319, 0}));
-  EXPECT_EQ(e.y, (std::vector<uint16_t>{204, 0, 239}));
-  EXPECT_EQ(e.p, (std::vector<uint8_t>{0, 1, 1}));
+  EXPECT_EQ(e.t, (EventArray<int64_t>{kT0, kT0 + 7, kT0 + 9}));
+  EXPECT_EQ(e.x, (EventArray<uint16_t>{154, 319, 0}));
+  EXPECT_EQ(e.y, (EventArray<uint16_t>{204, 0, 239}));
+  EXPECT_EQ(e.p, (EventArray<uint8_t>{0, 1, 1}));
   EXPECT_EQ(stats.sensor_width, 320);
   EXPECT_EQ(stats.sensor_height, 240);
   EXPECT_EQ(stats.source, "DVXplorer_DXB00010");
@@ -267,8 +267,8 @@ TEST(EventConvert, NpyHoldsTheStructuredArrayPythonToolsRead) {
   const ConvertSummary cut = convert_events(in, dir.file("out.aedat"), o);
   EXPECT_EQ(cut.events_written, 2u);
   const Events back = read_events(dir.file("out.aedat"));
-  EXPECT_EQ(back.t, (std::vector<int64_t>{0, 200}));
-  EXPECT_EQ(back.x, (std::vector<uint16_t>{1, 5}));
+  EXPECT_EQ(back.t, (EventArray<int64_t>{0, 200}));
+  EXPECT_EQ(back.x, (EventArray<uint16_t>{1, 5}));
   EXPECT_NE(expect_error([&] { convert_events(in, dir.file("x.csv")); }).find("cannot tell the output format"),
             std::string::npos);
   o.to_us = 95;

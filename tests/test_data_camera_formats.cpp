@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "masnn/data/aedat3.h"
 #include "masnn/data/event_file.h"
 #include "masnn/data/event_writer.h"
 #include "masnn/data/events.h"
@@ -277,6 +278,15 @@ TEST(PropheseeRaw, RefusesWhatItCannotRead) {
   EXPECT_NE(expect_error([&] { read_events(dir.write("c.raw", with3({0x8000, 0x3000 | 1275, 0x4000 | 0x020}))); })
                 .find("event at x 1280"),
             std::string::npos);
+  // Empty vector words move the base far past the sensor (and past 16 bits) before one holds an event; after a
+  // first chunk of words (8192), so that the chunk is decoded optimistically first.
+  std::vector<uint16_t> far = {0x8000};
+  far.insert(far.end(), 8200, 0xE000);
+  far.push_back(0x3000);
+  far.insert(far.end(), 5500, 0x4000);
+  far.push_back(0x4000 | 0x001);
+  EXPECT_NE(expect_error([&] { read_events(dir.write("far.raw", with3(far))); }).find("event at x 66000"),
+            std::string::npos);
   auto odd = with3({0x8000});
   odd.push_back(0x12);
   EXPECT_NE(expect_error([&] { read_events(dir.write("d.raw", odd)); })
@@ -376,4 +386,110 @@ TEST(EventCommands, InspectAndConvertAnyFormat) {
   EXPECT_NE(std::string(err.begin(), err.end()).find("bad.raw: Prophesee EVT 3.0: word of unknown type 0x1 at byte 16"),
             std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(dir.file("bad.npy")));
+}
+
+namespace {
+
+// A recording long enough for many of the decoders' chunks (8192 words or records): single events at random
+// places and rows of one time (EVT 3.0 vector words); with `step_back`, timestamps that step back now and then.
+Events long_recording(int64_t max_t, int width, int height, bool step_back) {
+  Events e;
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33; };
+  int64_t t = 100;
+  while (e.size() < 60000) {
+    t += static_cast<int64_t>(next() % 40);
+    if (step_back && next() % 50 == 0) t -= 7;
+    if (t >= max_t) break;
+    if (next() % 20 == 0) {
+      const auto y = static_cast<uint16_t>(next() % height), x0 = static_cast<uint16_t>(next() % (width - 20));
+      for (uint16_t k = 0; k < 20; k += 1 + next() % 2) e.push_back(t, static_cast<uint16_t>(x0 + k), y, 1);
+    } else {
+      e.push_back(t, static_cast<uint16_t>(next() % width), static_cast<uint16_t>(next() % height),
+                  static_cast<uint8_t>(next() & 1));
+    }
+  }
+  return e;
+}
+
+std::vector<uint8_t> aedat4_bytes(const Events& e, const std::string& compression, const TempDir& dir) {
+  const std::string path = dir.file(compression + ".aedat4");
+  EventWriterOptions o;
+  o.compression = compression;
+  auto writer = make_event_writer(EventOutputFormat::Aedat4, path, o);
+  writer->write(e);
+  writer->commit();
+  return masnn::read_file_bytes(path);
+}
+
+}  // namespace
+
+// The fast paths (EVT 3.0's optimistic chunks, AEDAT 4's packet copy, the chunked record decoders) against the
+// plain expectation on a recording of many chunks: events outside the options' sensor dropped and counted exactly
+// once, the order kept, every backward step counted.
+TEST(EventDecoders, LongRecordingsKeepEveryEventAndCountEveryDrop) {
+  TempDir dir("long");
+  for (bool step_back : {false, true}) {
+    const Events e = long_recording(int64_t{1} << 23, 240, 180, step_back);
+    ASSERT_GT(e.size(), 50000u);
+    EventReadOptions narrow = unsorted();
+    narrow.width = 200;
+    Events want;
+    size_t dropped = 0;
+    for (size_t i = 0; i < e.size(); ++i) {
+      if (e.x[i] < 200)
+        want.push_back(e.t[i], e.x[i], e.y[i], e.p[i]);
+      else
+        ++dropped;
+    }
+    ASSERT_GT(dropped, 1000u);
+    ASSERT_EQ(count_backwards(e, 0, e.size()) > 100, step_back);
+    // The Prophesee encoders write time-sorted events only.
+    std::vector<std::pair<std::string, std::vector<uint8_t>>> files = {
+        {"rec.bin", encode_nmnist_bin(e)}, {"rec.aedat", encode_aedat3(e)},
+        {"none.aedat4", aedat4_bytes(e, "none", dir)}, {"lz4.aedat4", aedat4_bytes(e, "lz4", dir)}};
+    if (!step_back) {
+      files.emplace_back("evt3.raw", encode_evt3(e));
+      files.emplace_back("evt2.raw", encode_evt2(e));
+      files.emplace_back("cd.dat", encode_dat(e));
+    }
+    for (const auto& [name, bytes] : files) {
+      SCOPED_TRACE(name + (step_back ? ", stepping back" : ""));
+      const std::string path = dir.write(name, bytes);
+      EventReadStats stats;
+      const Events all = read_events(path, unsorted(), &stats);
+      EXPECT_EQ(all.t, e.t);
+      EXPECT_EQ(all.x, e.x);
+      EXPECT_EQ(stats.backwards, count_backwards(e, 0, e.size()));
+      const Events kept = read_events(path, narrow, &stats);
+      EXPECT_EQ(kept.t, want.t);
+      EXPECT_EQ(kept.x, want.x);
+      EXPECT_EQ(kept.y, want.y);
+      EXPECT_EQ(kept.p, want.p);
+      EXPECT_EQ(stats.out_of_range_dropped, dropped);
+      EXPECT_EQ(stats.backwards, count_backwards(want, 0, want.size()));
+      // In pieces, as `stream` and `convert` feed them.
+      const Events pieces = decode_in_pieces(detect_format(path), bytes, 100003);
+      EXPECT_EQ(pieces.t, e.t);
+    }
+  }
+}
+
+// An event outside the sensor deep inside a long EVT 3.0 recording (past the first chunks, where decoding is
+// optimistic) is still named by its byte offset.
+TEST(PropheseeEvt3, NamesTheOffsetOfABadEventInALongRecording) {
+  TempDir dir("evt3_long");
+  std::vector<uint8_t> bytes = encode_evt3(long_recording(int64_t{1} << 30, 1280, 720, false));
+  size_t at = 0;
+  for (size_t i = bytes.size() / 2 & ~size_t{1}; i + 1 < bytes.size(); i += 2)
+    if ((bytes[i + 1] >> 4) == 0x2) {  // an ADDR_X word, made to say x 2000
+      at = i;
+      bytes[i] = 2000 & 0xFF;
+      bytes[i + 1] = static_cast<uint8_t>((bytes[i + 1] & 0xF8) | (2000 >> 8));
+      break;
+    }
+  ASSERT_GT(at, 40000u);
+  const std::string error = expect_error([&] { read_events(dir.write("bad.raw", bytes)); });
+  EXPECT_NE(error.find("event at x 2000, y "), std::string::npos) << error;
+  EXPECT_NE(error.find("at byte " + std::to_string(at)), std::string::npos) << error;
 }

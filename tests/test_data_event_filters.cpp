@@ -34,7 +34,7 @@ TEST(EventFilter, BackgroundActivityKeepsEventsWithARecentNeighbour) {
                  {500, 7, 7}});   // (6,6) fired 50 us before: kept
   EventFilter f(16, 16, EventFilterOptions().denoise_us(200));
   f.apply(e);
-  EXPECT_EQ(e.t, (std::vector<int64_t>{150, 500}));
+  EXPECT_EQ(e.t, (EventArray<int64_t>{150, 500}));
   EXPECT_EQ(f.stats().noise_dropped, 3u);
 }
 
@@ -42,7 +42,7 @@ TEST(EventFilter, RefractoryPeriodPerPixel) {
   Events e = of({{0, 1, 1}, {50, 1, 1}, {99, 1, 1}, {100, 1, 1}, {120, 2, 1}, {150, 1, 1}, {200, 1, 1}});
   EventFilter f(4, 4, EventFilterOptions().refractory_us(100));
   f.apply(e);
-  EXPECT_EQ(e.t, (std::vector<int64_t>{0, 100, 120, 200}));
+  EXPECT_EQ(e.t, (EventArray<int64_t>{0, 100, 120, 200}));
   EXPECT_EQ(f.stats().refractory_dropped, 3u);
 }
 

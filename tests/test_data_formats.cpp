@@ -80,10 +80,10 @@ TEST(DataAedat3, DecodesPolarityOverflowAndSkipsOtherPackets) {
   EventReadStats stats;
   Events ev = read_aedat3(path, {}, &stats);
   ASSERT_EQ(ev.size(), 3u);
-  EXPECT_EQ(ev.t, (std::vector<int64_t>{10, 0x7FFFFFFF, (int64_t{1} << 31) | 5}));
-  EXPECT_EQ(ev.x, (std::vector<uint16_t>{5, 127, 100}));
-  EXPECT_EQ(ev.y, (std::vector<uint16_t>{7, 0, 64}));
-  EXPECT_EQ(ev.p, (std::vector<uint8_t>{1, 0, 1}));
+  EXPECT_EQ(ev.t, (EventArray<int64_t>{10, 0x7FFFFFFF, (int64_t{1} << 31) | 5}));
+  EXPECT_EQ(ev.x, (EventArray<uint16_t>{5, 127, 100}));
+  EXPECT_EQ(ev.y, (EventArray<uint16_t>{7, 0, 64}));
+  EXPECT_EQ(ev.p, (EventArray<uint8_t>{1, 0, 1}));
   EXPECT_EQ(stats.invalid_dropped, 1u);
   EXPECT_EQ(stats.packets, 3u);
   EXPECT_EQ(stats.skipped_packets, 1u);
@@ -173,7 +173,7 @@ TEST(DataAedat3, WriterRoundTripWithOverflowAndManyPackets) {
   const auto late_bytes = encode_aedat3(late);
   EventReadOptions as_written;
   as_written.sort_by_time = false;
-  EXPECT_EQ(parse_aedat3(late_bytes.data(), late_bytes.size(), "mem", as_written).t, (std::vector<int64_t>{5, 4}));
+  EXPECT_EQ(parse_aedat3(late_bytes.data(), late_bytes.size(), "mem", as_written).t, (EventArray<int64_t>{5, 4}));
   Events negative;
   negative.push_back(-1, 0, 0, 1);
   EXPECT_THROW(encode_aedat3(negative), std::invalid_argument);
@@ -195,10 +195,10 @@ TEST(DataAedat2, DecodesDvs128AddressesBigEndian) {
   EventReadStats stats;
   Events ev = read_aedat2(path, {}, &stats);
   ASSERT_EQ(ev.size(), 3u);
-  EXPECT_EQ(ev.x, (std::vector<uint16_t>{10, 127, 0}));
-  EXPECT_EQ(ev.y, (std::vector<uint16_t>{3, 127, 0}));
-  EXPECT_EQ(ev.p, (std::vector<uint8_t>{1, 0, 1}));
-  EXPECT_EQ(ev.t, (std::vector<int64_t>{1000, 0xFFFFFFF0ll, (int64_t{1} << 32) + 16}));
+  EXPECT_EQ(ev.x, (EventArray<uint16_t>{10, 127, 0}));
+  EXPECT_EQ(ev.y, (EventArray<uint16_t>{3, 127, 0}));
+  EXPECT_EQ(ev.p, (EventArray<uint8_t>{1, 0, 1}));
+  EXPECT_EQ(ev.t, (EventArray<int64_t>{1000, 0xFFFFFFF0ll, (int64_t{1} << 32) + 16}));
   EXPECT_EQ(stats.timestamp_wraps, 1u);
   const auto round = encode_aedat2(ev);
   EXPECT_EQ(parse_aedat2(round.data(), round.size(), "mem").x, ev.x);
@@ -219,10 +219,10 @@ TEST(DataGaitText, ParsesLinesAndReportsBadLine) {
   const auto path = dir.write("g.txt", b);
   EXPECT_EQ(detect_format(path), EventFormat::GaitText);
   Events ev = read_events(path);
-  EXPECT_EQ(ev.t, (std::vector<int64_t>{100, 200, 300}));
-  EXPECT_EQ(ev.x, (std::vector<uint16_t>{1, 3, 5}));
-  EXPECT_EQ(ev.y, (std::vector<uint16_t>{2, 4, 6}));
-  EXPECT_EQ(ev.p, (std::vector<uint8_t>{1, 0, 0}));
+  EXPECT_EQ(ev.t, (EventArray<int64_t>{100, 200, 300}));
+  EXPECT_EQ(ev.x, (EventArray<uint16_t>{1, 3, 5}));
+  EXPECT_EQ(ev.y, (EventArray<uint16_t>{2, 4, 6}));
+  EXPECT_EQ(ev.p, (EventArray<uint8_t>{1, 0, 0}));
   text(b, "400 1 2\n");
   try {
     read_gait_text(dir.write("bad.txt", b));
@@ -237,8 +237,8 @@ TEST(DataGaitText, BackwardsTimestampsAreCountedAndSorted) {
   EventReadStats stats;
   Events ev = parse_gait_text(s.data(), s.size(), "mem", {}, &stats);
   EXPECT_EQ(stats.backwards, 1u);
-  EXPECT_EQ(ev.t, (std::vector<int64_t>{100, 200, 300}));
-  EXPECT_EQ(ev.x, (std::vector<uint16_t>{2, 3, 1}));
+  EXPECT_EQ(ev.t, (EventArray<int64_t>{100, 200, 300}));
+  EXPECT_EQ(ev.x, (EventArray<uint16_t>{2, 3, 1}));
 }
 
 TEST(DataEventFile, UnknownFormatIsAnError) {
@@ -262,5 +262,5 @@ TEST(DataEvents, SummaryAndSlicing) {
   EXPECT_EQ(s.off, 1u);
   EXPECT_EQ(ev.lower_bound(20), 1u);
   EXPECT_EQ(ev.lower_bound(21), 2u);
-  EXPECT_EQ(ev.slice(1, 9).t, (std::vector<int64_t>{20, 30}));
+  EXPECT_EQ(ev.slice(1, 9).t, (EventArray<int64_t>{20, 30}));
 }

@@ -126,7 +126,8 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
   events.x.resize(n);
   events.y.resize(n);
   events.p.resize(n);
-  finish_read(events, options, &st);
+  st.backwards = count_backwards(events, 0, n);
+  finish_read(events, options, st);
   return events;
 }
 

@@ -112,11 +112,11 @@ Events parse_events(const uint8_t* data, size_t size, EventFormat format, const 
   }
   auto decoder = make_event_decoder(format, name, options);
   Events events;
-  events.reserve(decoder->expected_events(data, size));
+  events.reserve(decoder->expected_events(data, size) + 1);  // + 1: decoders write one slot ahead
   decoder->feed(data, size, events);
   decoder->finish(events);
   EventReadStats st = decoder->stats();
-  finish_read(events, options, &st);
+  finish_read(events, options, st);
   if (stats) *stats = st;
   return events;
 }

@@ -52,7 +52,8 @@ Events parse_gait_text(const char* data, size_t size, const std::string& name, c
     }
     events.push_back(v[0], static_cast<uint16_t>(v[1]), static_cast<uint16_t>(v[2]), static_cast<uint8_t>(v[3] == 1));
   }
-  finish_read(events, options, &st);
+  st.backwards = count_backwards(events, 0, events.size());
+  finish_read(events, options, st);
   return events;
 }
 

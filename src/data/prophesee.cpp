@@ -217,139 +217,219 @@ class Evt2Decoder final : public PropheseeDecoder {
   int64_t loop_ = 0, high_ = 0;
 };
 
+// `type == K ? a : b` as a compare and a conditional move: the compilers turn the plain expression into a
+// branch, which mispredicts on a third of the words of random data.
+template <uint32_t K, typename T>
+inline T select_if_type(uint32_t type, T a, T b) {
+#if defined(__x86_64__)
+  asm("cmp %[k], %[type]\n\tcmove %[a], %[b]" : [b] "+r"(b) : [type] "r"(type), [k] "i"(K), [a] "r"(a) : "cc");
+  return b;
+#else
+  return type == K ? a : b;
+#endif
+}
+
 class Evt3Decoder final : public PropheseeDecoder {
  public:
   Evt3Decoder(const std::string& name, const EventReadOptions& options)
       : PropheseeDecoder(EventFormat::Evt3, name, options, 2) {}
-  // One per word: exact for single events; vector words hold up to 12, and the arrays then grow as needed.
-  size_t expected_events(const uint8_t*, size_t size) const override { return size / 2; }
+  // Counted in a small input; in a large one, estimated from 8 samples spread over it, by the densest with a
+  // quarter more (the arrays are not zeroed: an overestimate costs address space; an underestimate, a copy when
+  // they grow). A vector word holds up to 12 events, so the number of words is no estimate.
+  size_t expected_events(const uint8_t* data, size_t size) const override {
+    constexpr size_t kSample = 16384;
+    const size_t words = size / 2;
+    if (words <= 8 * kSample) return count_events(data, words);
+    size_t densest = 0;
+    for (size_t k = 0; k < 8; ++k) densest = std::max(densest, count_events(data + 2 * ((words - kSample) * k / 7), kSample));
+    return (words / kSample + 1) * (densest + densest / 4);
+  }
 
  protected:
   size_t parse_header(const uint8_t* head, size_t size, bool at_end) override {
     return read_header(head, size, at_end).length;
   }
 
-  // The most events `count` words can hold: one per ADDR_X word, one per set bit of a vector word.
-  static size_t most_events(const uint8_t* data, size_t count) {
+  // The events `count` words hold: one per ADDR_X word, one per set bit of a vector word. With 16-bit lanes and
+  // a bit-parallel population count, which the compiler vectorises.
+  static size_t count_events(const uint8_t* data, size_t count) {
     size_t n = 0;
     for (size_t i = 0; i < count; ++i) {
-      const uint32_t w = le16(data + 2 * i), type = w >> 12;
-      const uint32_t mask = type == 0x4 ? w & 0xFFF : type == 0x5 ? w & 0xFF : type == 0x2 ? 1 : 0;
-      // Bits set, by nibble (a baseline x86-64 build has no popcount instruction: the builtin is a call).
-      static constexpr uint8_t kBits[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
-      n += kBits[mask & 15] + kBits[(mask >> 4) & 15] + kBits[mask >> 8];
+      const uint16_t w = le16(data + 2 * i), type = static_cast<uint16_t>(w >> 12);
+      uint16_t m = static_cast<uint16_t>(type == 0x4 ? w & 0xFFF : type == 0x5 ? w & 0xFF : type == 0x2 ? 1 : 0);
+      m = static_cast<uint16_t>(m - ((m >> 1) & 0x5555));
+      m = static_cast<uint16_t>((m & 0x3333) + ((m >> 2) & 0x3333));
+      m = static_cast<uint16_t>((m + (m >> 4)) & 0x0F0F);
+      n += static_cast<uint16_t>((m + (m >> 8)) & 0x1F);
     }
     return n;
   }
 
-  void decode(const uint8_t* data, size_t count, uint64_t offset, Events& events) override {
-    // Blocks of words small enough to stay in the L1 cache between the count and the decoding.
-    constexpr size_t kBlock = 8192;
-    for (size_t begin = 0; begin < count; begin += kBlock)
-      decode_block(data + 2 * begin, std::min(kBlock, count - begin), offset + 2 * begin, events);
+  // A bound on the events `count` words hold: at most one per word, twelve per vector word (VECT_12 and VECT_8,
+  // types 0x4 and 0x5). A count of vector words that the compiler vectorises; the room is not zeroed, so an
+  // overestimate costs nothing.
+  static size_t most_events(const uint8_t* data, size_t count) {
+    uint32_t vectors = 0;  // count <= kChunkRecords
+    for (size_t i = 0; i < count; ++i) vectors += (data[2 * i + 1] >> 5) == 0x2;
+    return count + 11 * size_t{vectors};
   }
 
-  void decode_block(const uint8_t* data, size_t count, uint64_t offset, Events& events) {
+  // A chunk of words is decoded optimistically first, by decode_fast; in the rare chunk where an event falls
+  // outside the limits (or before the first TIME_HIGH), the chunk is decoded again by decode_checked, which checks
+  // each event as it comes and so drops it or names its offset.
+  void decode(const uint8_t* data, size_t count, uint64_t offset, Events& events) override {
     EventAppender out(events, most_events(data, count), options_, stats_);
-    // The state in locals: the appender's stores would otherwise make the compiler reload every member per word.
-    bool have_high = have_high_;
-    uint32_t y = y_, base_x = base_x_;
-    uint8_t polarity = polarity_;
-    int64_t high = high_, time = time_;
-    const uint32_t limit_x = std::min(width_, out.width()), limit_y = std::min(height_, out.height());
-    EventAppender::Slots slot = out.slots();  // in registers for the hot path; synced around the others
-    for (size_t i = 0; i < count; ++i) {
-      const uint32_t w = le16(data + 2 * i), type = w >> 12;
-      if ((0x45u >> type) & 1) {
-        // ADDR_Y (0x0), ADDR_X (0x2), TIME_LOW (0x6), the bulk of a recording, decoded without branches: the
-        // event is written to the next slot and counted only for an ADDR_X.
-        const uint32_t v = w & 0x7FF;
-        const bool is_x = type == 0x2;
-        y = type == 0x0 ? v : y;
-        time = type == 0x6 ? high | (w & 0xFFF) : time;
-        if (__builtin_expect(is_x & ((v >= limit_x) | (y >= limit_y) | !have_high), 0)) {
-          out.set_count(slot.n);
-          if (!have_high)
-            ++stats_.invalid_dropped;  // its time is unknown
-          else
-            emit(time, v, y, 0, offset + 2 * i, out);  // outside the sensor (an error) or the options (dropped)
-          slot.n = out.count();
-          continue;
-        }
-        slot.t[slot.n] = time;
-        slot.x[slot.n] = static_cast<uint16_t>(v);
-        slot.y[slot.n] = static_cast<uint16_t>(y);
-        slot.p[slot.n] = static_cast<uint8_t>((w >> 11) & 1);
-        slot.n += is_x;
-        continue;
-      }
-      if (type == 0x4 || type == 0x5) {
-        // VECT_12 / VECT_8: one event per set bit; checked once against the sensor by its highest bit.
-        uint32_t mask = type == 0x4 ? w & 0xFFF : w & 0xFF;
-        if (mask != 0 && have_high && base_x + 31 - static_cast<uint32_t>(__builtin_clz(mask)) < limit_x &&
-            y < limit_y) {
-          for (; mask != 0; mask &= mask - 1) {
-            slot.t[slot.n] = time;
-            slot.x[slot.n] = static_cast<uint16_t>(base_x + static_cast<uint32_t>(__builtin_ctz(mask)));
-            slot.y[slot.n] = static_cast<uint16_t>(y);
-            slot.p[slot.n] = polarity;
-            ++slot.n;
-          }
-        } else if (mask != 0) {
-          out.set_count(slot.n);
-          if (!have_high)
-            stats_.invalid_dropped += static_cast<size_t>(__builtin_popcount(mask));
-          else
-            for (; mask != 0; mask &= mask - 1)
-              emit(time, base_x + static_cast<uint32_t>(__builtin_ctz(mask)), y, polarity, offset + 2 * i, out);
-          slot.n = out.count();
-        }
-        base_x += type == 0x4 ? 12 : 8;
-        continue;
-      }
-      if (type == 0x3) {
-        base_x = w & 0x7FF;
-        polarity = static_cast<uint8_t>((w >> 11) & 1);
-        continue;
-      }
-      out.set_count(slot.n);
-      switch (type) {
-        case 0x8: {
-          const uint32_t raw = w & 0xFFF;
-          // A wrap: the 12-bit counter fell by half its range or more (openeb's rule); a smaller step back is a
-          // late word, kept as the time it states.
-          if (have_high && raw < last_raw_ && last_raw_ - raw >= (1u << 11)) {
-            loop_ += int64_t{1} << 24;
-            ++stats_.timestamp_wraps;
-          }
-          last_raw_ = raw;
-          high = loop_ + (static_cast<int64_t>(raw) << 12);
-          time = high;
-          have_high = true;
-          break;
-        }
-        case 0xA: ++stats_.triggers; break;
-        case 0x7:
-        case 0xE:
-        case 0xF: ++stats_.other_words; break;
-        default: unknown_word(type, offset + 2 * i);
-      }
-      slot.n = out.count();
-    }
-    out.set_count(slot.n);
-    have_high_ = have_high;
-    y_ = y;
-    base_x_ = base_x;
-    polarity_ = polarity;
-    high_ = high;
-    time_ = time;
+    State s = state_;
+    Counts c;
+    if (s.have_high && decode_fast(s, c, data, count, out)) return commit(s, c);
+    s = state_;
+    c = Counts();
+    decode_checked(s, c, data, count, offset, out);
+    commit(s, c);
   }
 
  private:
-  bool have_high_ = false;
-  uint32_t last_raw_ = 0, y_ = 0, base_x_ = 0;
-  uint8_t polarity_ = 0;
-  int64_t loop_ = 0, high_ = 0, time_ = 0;
+  // The decoding state carried from word to word (and from chunk to chunk).
+  struct State {
+    bool have_high = false;  // a TIME_HIGH has been seen: events have a time
+    uint32_t last_raw = 0, y = 0, base_x = 0;
+    uint8_t polarity = 0;
+    int64_t loop = 0, high = 0, time = 0;
+  };
+  // What a chunk adds to the statistics, committed with its state.
+  struct Counts {
+    size_t timestamp_wraps = 0, triggers = 0, other_words = 0, invalid_dropped = 0;
+  };
+
+  void commit(const State& s, const Counts& c) {
+    state_ = s;
+    stats_.timestamp_wraps += c.timestamp_wraps;
+    stats_.triggers += c.triggers;
+    stats_.other_words += c.other_words;
+    stats_.invalid_dropped += c.invalid_dropped;
+  }
+
+  // The words that are neither events nor addresses: TIME_HIGH, triggers, others. False for a word of unknown type.
+  static bool control_word(uint32_t w, State& s, Counts& c, int64_t& high, int64_t& time) {
+    const uint32_t type = w >> 12;
+    switch (type) {
+      case 0x8: {
+        const uint32_t raw = w & 0xFFF;
+        // A wrap: the 12-bit counter fell by half its range or more (openeb's rule); a smaller step back is a
+        // late word, kept as the time it states.
+        if (s.have_high && raw < s.last_raw && s.last_raw - raw >= (1u << 11)) {
+          s.loop += int64_t{1} << 24;
+          ++c.timestamp_wraps;
+        }
+        s.last_raw = raw;
+        high = s.loop + (static_cast<int64_t>(raw) << 12);
+        time = high;
+        s.have_high = true;
+        break;
+      }
+      case 0xA: ++c.triggers; break;
+      case 0x7:
+      case 0xE:
+      case 0xF: ++c.other_words; break;
+      default: return false;
+    }
+    return true;
+  }
+
+  // Decodes without a check per event, into the time array and a staging array of packed x | y << 16 | p << 31
+  // (two stores per word instead of four: the stores bound this loop), then checks the chunk's events at once
+  // and unpacks them. False, with nothing appended, when an event lies outside the limits or a word is unknown.
+  bool decode_fast(State& s, Counts& c, const uint8_t* data, size_t count, EventAppender& out) {
+    uint32_t y = s.y, base_x = s.base_x;
+    int64_t high = s.high, time = s.time;
+    const EventAppender::Slots slot = out.slots();
+    int64_t* t = slot.t + slot.n;
+    staged_.resize(out.room());
+    uint32_t* xyp = staged_.data();
+    size_t n = 0;
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t w = le16(data + 2 * i), type = w >> 12;
+      if ((0x45u >> type) & 1) {
+        // ADDR_Y (0x0), ADDR_X (0x2), TIME_LOW (0x6), the bulk of a recording, in random order: decoded without
+        // branches (the event is written to the next slot and counted only for an ADDR_X), since a mispredicted
+        // branch per word would cost more than the decoding.
+        const uint32_t v = w & 0x7FF;
+        y = select_if_type<0x0>(type, v, y);
+        time = select_if_type<0x6>(type, high | (w & 0xFFF), time);
+        t[n] = time;
+        xyp[n] = v | (y << 16) | ((w & 0x800) << 20);
+        n += type == 0x2;
+      } else if (type == 0x4 || type == 0x5) {
+        // VECT_12 / VECT_8: one event per set bit. An x past 16 bits (base_x grows with every vector word) would
+        // not survive the packing: the checked decoding reports it.
+        if (__builtin_expect(base_x > 0xFFF0, 0)) return false;
+        for (uint32_t mask = type == 0x4 ? w & 0xFFF : w & 0xFF; mask != 0; mask &= mask - 1, ++n) {
+          t[n] = time;
+          xyp[n] = (base_x + static_cast<uint32_t>(__builtin_ctz(mask))) | (y << 16) | (uint32_t{s.polarity} << 31);
+        }
+        base_x += type == 0x4 ? 12 : 8;
+      } else if (type == 0x3) {
+        base_x = w & 0x7FF;
+        s.polarity = static_cast<uint8_t>((w >> 11) & 1);
+      } else if (!control_word(w, s, c, high, time)) {
+        return false;  // the checked decoding names the first error of the chunk
+      }
+    }
+    const uint32_t limit_x = std::min({width_, out.width(), 0x10000u}), limit_y = std::min(height_, out.height());
+    uint32_t outside = 0;
+    for (size_t k = 0; k < n; ++k) outside |= ((xyp[k] & 0xFFFF) >= limit_x) | (((xyp[k] >> 16) & 0x7FFF) >= limit_y);
+    if (outside != 0) return false;
+    for (size_t k = 0; k < n; ++k) {
+      slot.x[slot.n + k] = static_cast<uint16_t>(xyp[k]);
+      slot.y[slot.n + k] = static_cast<uint16_t>((xyp[k] >> 16) & 0x7FFF);
+      slot.p[slot.n + k] = static_cast<uint8_t>(xyp[k] >> 31);
+    }
+    out.set_count(slot.n + n);
+    s.y = y;
+    s.base_x = base_x;
+    s.high = high;
+    s.time = time;
+    return true;
+  }
+
+  // Decodes with a check of each event against the sensor (an error) and the options (dropped).
+  void decode_checked(State& s, Counts& c, const uint8_t* data, size_t count, uint64_t offset, EventAppender& out) {
+    uint32_t y = s.y, base_x = s.base_x;
+    int64_t high = s.high, time = s.time;
+    for (size_t i = 0; i < count; ++i) {
+      const uint32_t w = le16(data + 2 * i), type = w >> 12;
+      if (type == 0x0) {
+        y = w & 0x7FF;
+      } else if (type == 0x6) {
+        time = high | (w & 0xFFF);
+      } else if (type == 0x2) {
+        if (!s.have_high)
+          ++c.invalid_dropped;  // its time is unknown
+        else
+          emit(time, w & 0x7FF, y, static_cast<uint8_t>((w >> 11) & 1), offset + 2 * i, out);
+      } else if (type == 0x4 || type == 0x5) {
+        uint32_t mask = type == 0x4 ? w & 0xFFF : w & 0xFF;
+        if (!s.have_high)
+          c.invalid_dropped += static_cast<size_t>(__builtin_popcount(mask));
+        else
+          for (; mask != 0; mask &= mask - 1)
+            emit(time, base_x + static_cast<uint32_t>(__builtin_ctz(mask)), y, s.polarity, offset + 2 * i, out);
+        base_x += type == 0x4 ? 12 : 8;
+      } else if (type == 0x3) {
+        base_x = w & 0x7FF;
+        s.polarity = static_cast<uint8_t>((w >> 11) & 1);
+      } else if (!control_word(w, s, c, high, time)) {
+        unknown_word(type, offset + 2 * i);
+      }
+    }
+    s.y = y;
+    s.base_x = base_x;
+    s.high = high;
+    s.time = time;
+  }
+
+  std::vector<uint32_t> staged_;  // decode_fast's packed x, y and polarity
+  State state_;
 };
 
 class DatDecoder final : public PropheseeDecoder {

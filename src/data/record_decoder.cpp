@@ -54,7 +54,8 @@ void RecordDecoder::feed_records(const uint8_t* data, size_t size, Events& out) 
     carry_fill_ = 0;
   }
   const size_t count = size / record_size_;
-  if (count > 0) decode(data, count, offset_, out);
+  for (size_t done = 0; done < count; done += kChunkRecords)
+    decode(data + done * record_size_, std::min(kChunkRecords, count - done), offset_ + done * record_size_, out);
   offset_ += count * record_size_;
   carry_fill_ = size - count * record_size_;
   if (carry_fill_ > 0) std::memcpy(carry_.data(), data + count * record_size_, carry_fill_);

@@ -20,6 +20,8 @@ class RecordDecoder : public EventDecoder {
 
   /// A header longer than this is not one of these formats.
   static constexpr size_t kMaxHeaderBytes = size_t{1} << 20;
+  /// The most records handed to decode() at once.
+  static constexpr size_t kChunkRecords = 8192;
   /// parse_header's answer while the header is not complete yet.
   static constexpr size_t kNeedMore = ~size_t{0};
 
@@ -30,7 +32,8 @@ class RecordDecoder : public EventDecoder {
   /// The header's length in bytes when `head` (the first `size` bytes of the input) holds all of it, else
   /// kNeedMore; `at_end` says no more bytes will come. May set record_size_. Throws (via fail) when malformed.
   virtual size_t parse_header(const uint8_t* head, size_t size, bool at_end) = 0;
-  /// Decodes `count` whole records at `data`, the first at byte `offset` of the input.
+  /// Decodes `count` whole records at `data`, the first at byte `offset` of the input; `count` is at most
+  /// kChunkRecords, so that a chunk's events are still in the cache when they are checked.
   virtual void decode(const uint8_t* data, size_t count, uint64_t offset, Events& out) = 0;
 
   size_t record_size_;
@@ -46,14 +49,16 @@ class RecordDecoder : public EventDecoder {
 
 /// Appends decoded events to an Events through raw pointers (Events::push_back checks four capacities per event, and
 /// its one-byte stores make the compiler reload every array pointer): room for up to `max` more events is made once,
-/// the unused room is trimmed when the appender goes. Events outside options.width x options.height are dropped and
-/// counted.
+/// the unused room is trimmed when the appender goes, and the timestamps of the appended events that went
+/// backwards are counted then (into stats.backwards, while they are in the cache). Events outside
+/// options.width x options.height are dropped and counted.
 class EventAppender {
  public:
   EventAppender(Events& out, size_t max, const EventReadOptions& options, EventReadStats& stats)
       : out_(out),
         stats_(stats),
-        n_(out.size()),
+        first_(out.size()),
+        n_(first_),
         width_(options.width > 0 ? static_cast<uint32_t>(options.width) : 0xFFFFFFFFu),
         height_(options.height > 0 ? static_cast<uint32_t>(options.height) : 0xFFFFFFFFu) {
     const size_t need = n_ + max + 1;  // + 1: push_if writes a slot before it knows whether to keep it
@@ -72,6 +77,7 @@ class EventAppender {
     out_.x.resize(n_);
     out_.y.resize(n_);
     out_.p.resize(n_);
+    stats_.backwards += count_backwards(out_, first_, n_);
   }
   EventAppender(const EventAppender&) = delete;
   EventAppender& operator=(const EventAppender&) = delete;
@@ -96,7 +102,15 @@ class EventAppender {
   };
   Slots slots() const { return {t_, x_, y_, p_, n_}; }
   void set_count(size_t n) { n_ = n; }
+  /// set_count for a decoder that also counted the timestamps of its events that went backwards (the first
+  /// against the event before it), so that they are not counted again.
+  void set_count(size_t n, size_t backwards) {
+    stats_.backwards += backwards;
+    first_ = n_ = n;
+  }
   size_t count() const { return n_; }
+  /// Slots made and not yet used (the `max` of the constructor + 1, less what was appended since).
+  size_t room() const { return out_.t.size() - n_; }
   /// The options' limits (0xFFFFFFFF when unset).
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }
@@ -116,6 +130,7 @@ class EventAppender {
  private:
   Events& out_;
   EventReadStats& stats_;
+  size_t first_;  // the count when the appender came
   size_t n_;
   uint32_t width_, height_;
   int64_t* t_;

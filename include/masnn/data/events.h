@@ -8,18 +8,49 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <new>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace masnn::data {
 
+/// std::allocator, except that a vector's resize() leaves new elements of trivial types uninitialised instead of
+/// zeroing them: decoders grow the event arrays and then write every element, and the zero-fill cost as much as
+/// a fifth of decoding a fast format.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() noexcept = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  /// Default-initialises (for int64_t and friends: leaves as is) where std::allocator value-initialises.
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// One array of an Events container: a std::vector whose resize() does not zero (see UninitializedAllocator).
+template <typename T>
+using EventArray = std::vector<T, UninitializedAllocator<T>>;
+
 /// Events as four parallel arrays (struct of arrays): element i of t, x, y, p is event i.
 /// Readers append in file order; the datasets keep them sorted by t (see EventReadOptions::sort_by_time).
 struct Events {
-  std::vector<int64_t> t;   ///< timestamps, microseconds
-  std::vector<uint16_t> x;  ///< column, 0 = left
-  std::vector<uint16_t> y;  ///< row, 0 = top
-  std::vector<uint8_t> p;   ///< polarity: 1 = ON, 0 = OFF
+  EventArray<int64_t> t;   ///< timestamps, microseconds
+  EventArray<uint16_t> x;  ///< column, 0 = left
+  EventArray<uint16_t> y;  ///< row, 0 = top
+  EventArray<uint8_t> p;   ///< polarity: 1 = ON, 0 = OFF
 
   /// Number of events.
   size_t size() const { return t.size(); }
@@ -79,9 +110,13 @@ struct EventReadStats {
   std::map<std::string, size_t> other_streams;
 };
 
-/// The last step of every reader: counts timestamps going backwards into stats->backwards, sorts by time
-/// when options.sort_by_time, and sets stats->events. `stats` may be null.
-void finish_read(Events& events, const EventReadOptions& options, EventReadStats* stats);
+/// Number of events i in [begin, end), i >= 1, whose timestamp is smaller than that of event i - 1.
+size_t count_backwards(const Events& events, size_t begin, size_t end);
+
+/// The last step of every reader, once stats.backwards counts the timestamps that went backwards (decoders count
+/// them block by block, while the events are in the cache): sorts by time when options.sort_by_time and some
+/// did, and sets stats.events.
+void finish_read(Events& events, const EventReadOptions& options, EventReadStats& stats);
 
 /// A summary of an event stream, as `masnn inspect` prints it.
 struct EventSummary {
