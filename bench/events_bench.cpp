@@ -140,6 +140,23 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
   r.frames_s = median_seconds(c.repeats, [&] { checksum = data::events_to_frames(ev, f, 0).sum().item<double>(); });
   if (static_cast<int64_t>(checksum) != c.events) throw std::runtime_error("bench events: frames lost events");
 
+  // The output floor: the events written into fresh arrays, as every reader writes them.
+  r.output_s = median_seconds(c.repeats, [&] {
+    data::Events out;
+    out.reserve(ev.size());
+    out.t.resize(ev.size());
+    out.x.resize(ev.size());
+    out.y.resize(ev.size());
+    out.p.resize(ev.size());
+    for (size_t i = 0; i < ev.size(); ++i) {  // values made, not read: only the writing is timed
+      out.t[i] = static_cast<int64_t>(i);
+      out.x[i] = static_cast<uint16_t>(i & 127);
+      out.y[i] = static_cast<uint16_t>((i >> 7) & 127);
+      out.p[i] = static_cast<uint8_t>(i & 1);
+    }
+    if (out.t.back() != c.events - 1) throw std::runtime_error("bench events: output floor lost events");
+  });
+
   // Memory bandwidth: copy a buffer much larger than the caches.
   const size_t n = size_t(256) << 20;
   std::vector<char> src(n, 1), dst(n, 0);

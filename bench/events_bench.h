@@ -1,6 +1,7 @@
 // Benchmark of the event pipeline: decoding every event format masnn reads (the same generated recording in each)
-// and integrating events into frames, against the machine's memory bandwidth (a large memcpy) as the ceiling and,
-// for compressed AEDAT 4, against the decompressor's own time.
+// and integrating events into frames, against the machine's memory bandwidth (a large memcpy) as the ceiling, the
+// cost of writing the events out as the floor under any reader and, for compressed AEDAT 4, against the
+// decompressor's own time.
 #pragma once
 
 #include <cstdint>
@@ -28,6 +29,9 @@ struct EventsBenchResult {
   int64_t events = 0;
   std::vector<FormatTiming> formats;
   double frames_s = 0;         ///< events_to_frames of all events into [T,2,32,32] (dt windows spanning them)
+  /// Writing all events into fresh arrays, as a reader does (memory from the system, filled in file order):
+  /// the floor under every reader's time, whatever its format.
+  double output_s = 0;
   double memcpy_gb_per_s = 0;  ///< copy bandwidth of this machine (read + write bytes / s)
 };
 
