@@ -10,6 +10,8 @@
 #include "masnn/data/aedat3.h"
 #include "masnn/data/dataset_cache.h"
 #include "masnn/data/dataset_factory.h"
+#include "masnn/data/event_file.h"
+#include "masnn/data/event_writer.h"
 #include "masnn/data/folder_dataset.h"
 #include "masnn/data/gesture_dataset.h"
 #include "masnn/data/gesture_labels.h"
@@ -75,6 +77,20 @@ TEST(DataSynth, GestureDatasetReadsItBack) {
   GestureOptions by_user{dir.path.string(), Split::Test};
   by_user.last_train_user = 1;
   EXPECT_EQ(GestureDataset(by_user).size(), 22u);
+  // A recording converted to AEDAT 4 (as DV writes them) gives the same samples.
+  GestureOptions test_users{dir.path.string(), Split::Test};
+  test_users.last_train_user = 2;
+  const Events before = GestureDataset(test_users).events(3);
+  const fs::path aedat3 = dir.path / "DvsGesture" / "user03_lab.aedat";
+  auto writer = make_event_writer(EventOutputFormat::Aedat4, (dir.path / "DvsGesture" / "user03_lab.aedat4").string());
+  writer->write(read_events(aedat3.string()));
+  writer->commit();
+  fs::remove(aedat3);
+  fs::remove(dir.path / "DvsGesture" / "trials_to_test.txt");
+  const GestureDataset converted(test_users);
+  EXPECT_EQ(converted.size(), 11u);
+  EXPECT_EQ(converted.events(3).t, before.t);
+  EXPECT_EQ(converted.events(3).x, before.x);
 }
 
 TEST(DataSynth, DeterministicForASeedAndWriterRoundTrip) {

@@ -8,7 +8,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "masnn/data/aedat3.h"
+#include "masnn/data/event_file.h"
 
 namespace masnn::data {
 
@@ -48,7 +48,9 @@ GestureDataset::GestureDataset(GestureOptions options) : options_(std::move(opti
     }
   } else {
     for (const auto& entry : fs::directory_iterator(folder)) {
-      if (!entry.is_regular_file() || entry.path().extension() != ".aedat") continue;
+      // The dataset's AEDAT 3.1 files, or recordings converted to AEDAT 4 (read by content either way).
+      const auto ext = entry.path().extension();
+      if (!entry.is_regular_file() || (ext != ".aedat" && ext != ".aedat4")) continue;
       const int user = gesture_user_of(entry.path().string());
       if (user < 1) continue;
       if ((user <= options_.last_train_user) == (options_.split == Split::Train))
@@ -77,7 +79,7 @@ std::shared_ptr<const Events> GestureDataset::load_recording(size_t r) const {
   EventReadOptions read;
   read.width = 128;
   read.height = 128;
-  auto events = std::make_shared<const Events>(read_aedat3(recordings_[r], read));
+  auto events = std::make_shared<const Events>(read_events(recordings_[r], read));
   std::lock_guard<std::mutex> lock(mutex_);
   cached_index_ = r;
   cached_ = events;
