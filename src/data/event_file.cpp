@@ -73,9 +73,7 @@ const char* kExpected =
 EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name) {
   if (auto format = sniff(head, size, name)) return *format;
   // The headerless N-MNIST files are known by their name only.
-  std::string ext = std::filesystem::path(name).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (ext == ".bin") return EventFormat::NmnistBin;
+  if (lower_extension(name) == ".bin") return EventFormat::NmnistBin;
   throw std::runtime_error(name + ": unknown event file format (" + kExpected + ")");
 }
 

@@ -46,8 +46,7 @@ std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, con
 }
 
 EventOutputFormat output_format_for(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  const std::string ext = lower_extension(path);
   if (ext == ".npy") return EventOutputFormat::Npy;
   if (ext == ".aedat4") return EventOutputFormat::Aedat4;
   if (ext == ".aedat") return EventOutputFormat::Aedat3;

@@ -12,18 +12,6 @@
 #include "masnn/util/file_io.h"
 
 namespace masnn::data {
-namespace {
-
-std::string lower_extension(const std::string& name) {
-  const auto dot = name.find_last_of('.');
-  const auto slash = name.find_last_of('/');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = name.substr(dot);
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext;
-}
-
-}  // namespace
 
 Image::Image(int h, int w, int c, uint8_t fill)
     : height(h),
@@ -67,8 +55,10 @@ std::vector<uint8_t> encode_image(const Image& image, const std::string& extensi
     throw std::invalid_argument("encode_image: expected a non-empty image with 1 or 3 channels");
   if (jpeg_quality < 1 || jpeg_quality > 100)
     throw std::invalid_argument("encode_image: jpeg_quality must be in [1, 100], got " + std::to_string(jpeg_quality));
-  const std::string ext = lower_extension(extension.empty() || extension[0] != '.' ? "." + extension : extension);
-  if (!has_image_extension(ext))
+  // "png", ".png" or "PNG" alike: as the extension of a name.
+  const std::string name = "image" + (extension.empty() || extension[0] != '.' ? "." + extension : extension);
+  const std::string ext = lower_extension(name);
+  if (!has_image_extension(name))
     throw std::invalid_argument("encode_image: unknown image extension '" + extension + "'");
   const cv::Mat wrapped(image.height, image.width, CV_8UC(image.channels), const_cast<uint8_t*>(image.pixels.data()));
   cv::Mat bgr;

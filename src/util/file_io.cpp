@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +26,12 @@ const char* file_type_name(mode_t mode) {
 }
 
 }  // namespace
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
 
 int open_regular_file(const std::string& path) {
   // O_NONBLOCK: opening a FIFO for reading would wait for a writer forever; it is refused below instead.

@@ -12,6 +12,9 @@ namespace masnn {
 /// cannot be opened or read, or is not a regular file (a FIFO is refused at once, never waited on).
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 
+/// The extension of a file name in lower case, with its dot (".aedat4"); empty when the name has none.
+std::string lower_extension(const std::string& path);
+
 /// A descriptor of the regular file at `path`, opened for reading (the caller closes it); a folder, FIFO, socket
 /// or device is refused at once with an error naming the file and what it is (opening a FIFO would wait forever).
 int open_regular_file(const std::string& path);
