@@ -117,7 +117,7 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
   } catch (const std::runtime_error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("cut.aedat"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("overruns"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("the input ended inside a packet (3 bytes of its body missing)"), std::string::npos) << msg;
     EXPECT_NE(msg.find("at byte " + std::to_string(full - 28 - 16)), std::string::npos) << msg;
   }
   bytes.resize(full - 16 - 10);  // cuts into the last packet's header
@@ -127,7 +127,7 @@ TEST(DataAedat3, TruncatedFileNamesFileAndOffset) {
         try {
           read_aedat3(path2);
         } catch (const std::runtime_error& e) {
-          EXPECT_NE(std::string(e.what()).find("truncated packet header"), std::string::npos) << e.what();
+          EXPECT_NE(std::string(e.what()).find("ended inside a packet header (18 of 28 bytes)"), std::string::npos) << e.what();
           throw;
         }
       },

@@ -8,6 +8,7 @@
 
 #include "byte_order.h"
 #include "masnn/data/aedat3.h"
+#include "record_decoder.h"
 
 namespace masnn::data {
 namespace {
@@ -44,7 +45,14 @@ class Aedat3Decoder final : public EventDecoder {
           break;
         }
         case Phase::Body: {
-          if (events_left_ > 0) {
+          if (events_left_ > 0 && event_fill_ == 0 && size - i >= event_size_) {
+            // Whole events straight from the input (a mapped file: all of them).
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(events_left_, (size - i) / event_size_));
+            decode_events(data + i, n, out);
+            i += n * event_size_;
+            offset_ += n * event_size_;
+            body_left_ -= n * event_size_;
+          } else if (events_left_ > 0) {
             // Whole events straight from the input; a split event is assembled in event_.
             const size_t n = static_cast<size_t>(std::min<uint64_t>(size - i, event_size_ - event_fill_));
             std::memcpy(event_.data() + event_fill_, data + i, n);
@@ -138,25 +146,25 @@ class Aedat3Decoder final : public EventDecoder {
     head_fill_ = 0;
   }
 
-  void finish_event(Events& out) {
-    const uint8_t* e = event_.data();
-    const uint32_t word = le32(e);
-    const uint32_t x = (word >> 17) & 0x7FFFu, y = (word >> 2) & 0x7FFFu;
-    --events_left_;
-    if ((word & 1u) == 0) {
-      ++stats_.invalid_dropped;
-      return;
+  // Decodes `n` whole polarity events of the current packet at `e`.
+  void decode_events(const uint8_t* e, size_t n, Events& out) {
+    EventAppender append(out, n, options_, stats_);
+    const size_t before = append.count();
+    const int64_t high = static_cast<int64_t>(overflow_) << 31;
+    for (size_t k = 0; k < n; ++k, e += event_size_) {
+      const uint32_t word = le32(e);
+      if ((word & 1u) == 0) {
+        ++stats_.invalid_dropped;
+        continue;
+      }
+      append.push(high | static_cast<int64_t>(le32(e + ts_offset_) & 0x7FFFFFFFu), (word >> 17) & 0x7FFFu,
+                  (word >> 2) & 0x7FFFu, static_cast<uint8_t>((word >> 1) & 1u));
     }
-    if ((options_.width > 0 && x >= static_cast<uint32_t>(options_.width)) ||
-        (options_.height > 0 && y >= static_cast<uint32_t>(options_.height))) {
-      ++stats_.out_of_range_dropped;
-      return;
-    }
-    const int64_t t =
-        (static_cast<int64_t>(overflow_) << 31) | static_cast<int64_t>(le32(e + ts_offset_) & 0x7FFFFFFFu);
-    out.push_back(t, static_cast<uint16_t>(x), static_cast<uint16_t>(y), static_cast<uint8_t>((word >> 1) & 1u));
-    ++stats_.events;
+    stats_.events += append.count() - before;
+    events_left_ -= n;
   }
+
+  void finish_event(Events& out) { decode_events(event_.data(), 1, out); }
 
   Phase phase_ = Phase::Header;
   // Header: the current line and where it started.

@@ -104,7 +104,6 @@ Events read_events(const std::string& path, const EventReadOptions& options, Eve
 Events parse_events(const uint8_t* data, size_t size, EventFormat format, const std::string& name,
                     const EventReadOptions& options, EventReadStats* stats) {
   switch (format) {
-    case EventFormat::Aedat3: return parse_aedat3(data, size, name, options, stats);
     case EventFormat::GaitText: return parse_gait_text(reinterpret_cast<const char*>(data), size, name, options, stats);
     default: break;
   }

@@ -28,9 +28,9 @@ constexpr uint16_t kAedat3PolarityType = 1;
 Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, const EventReadOptions& options = {},
                     EventReadStats* stats = nullptr);
 
-/// An incremental AEDAT 3.1 decoder (see make_event_decoder): the same format and checks as parse_aedat3, for bytes
-/// that arrive in pieces (a live stream), without holding the stream in memory. Its errors say "the input ended
-/// inside ..." for a stream cut in a header or packet.
+/// The incremental AEDAT 3.1 decoder (see make_event_decoder) that parse_aedat3 runs over the whole input, for
+/// bytes that arrive in pieces (a live stream) too. Its errors say "the input ended inside ..." for an input cut in
+/// a header or packet.
 std::unique_ptr<EventDecoder> make_aedat3_decoder(const std::string& name, const EventReadOptions& options = {});
 /// A header longer than this without `#!END-HEADER` is not an AEDAT 3.1 stream.
 constexpr size_t kAedat3MaxHeaderBytes = 1 << 20;
