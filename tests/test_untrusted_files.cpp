@@ -1,6 +1,8 @@
 // Files from anywhere: damaged or hostile zip archives, pickles, checkpoints and tensor files get one clear error
 // naming the file, never a crash, a hang, an allocation of what they declare, or weights silently changed.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <torch/torch.h>
@@ -273,6 +275,18 @@ TEST(DataFiles, AFifoOrAFolderIsRefusedAtOnceNeverWaitedOn) {
   EXPECT_NE(expect_error([&] { read_pytorch_state_dict(fifo); }).find("found a FIFO"), std::string::npos);
   EXPECT_NE(expect_error([&] { read_file_bytes(dir.path.string()); }).find("expected a regular file, found a folder"),
             std::string::npos);
+}
+
+TEST(DataFiles, ABoundedReadReturnsTheFirstBytesOnly) {
+  const TempDir dir("bounded");
+  std::vector<uint8_t> bytes(200000);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7);
+  const std::string path = dir.write("big.bin", bytes);
+  const auto head = read_file_bytes(path, 70000);  // more than one 64 KB chunk, less than the file
+  ASSERT_EQ(head.size(), 70000u);
+  EXPECT_TRUE(std::equal(head.begin(), head.end(), bytes.begin()));
+  EXPECT_EQ(read_file_bytes(path, 1u << 30), bytes);  // a bound past the end: the whole file
+  EXPECT_TRUE(read_file_bytes(path, 0).empty());
 }
 
 TEST(DataFiles, ACacheThatCannotBeWrittenBesideTheDataGoesToTheUserCache) {

@@ -1,10 +1,7 @@
 // Event-file format detection and dispatch (no tensors here).
 #include "masnn/data/event_file.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -20,7 +17,6 @@
 
 namespace masnn::data {
 namespace {
-
 
 bool is_gait_text(const uint8_t* head, size_t n) {
   // The first line that is neither blank nor a comment must hold four integers.
@@ -79,20 +75,8 @@ EventFormat detect_format(const uint8_t* head, size_t size, const std::string& n
 
 EventFormat detect_format(const std::string& path) {
   // Only the first bytes are read: mapping (and populating) the whole file to look at its header would read it all.
-  const int fd = open_regular_file(path);  // a FIFO is refused, not waited on
-  std::vector<uint8_t> head(kEventSniffBytes);
-  size_t n = 0;
-  for (ssize_t got; n < head.size() && (got = ::read(fd, head.data() + n, head.size() - n)) != 0;) {
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      const int error = errno;
-      ::close(fd);
-      throw std::runtime_error(path + ": read error (" + std::strerror(error) + ")");
-    }
-    n += static_cast<size_t>(got);
-  }
-  ::close(fd);
-  return detect_format(head.data(), n, path);
+  const std::vector<uint8_t> head = read_file_bytes(path, kEventSniffBytes);  // a FIFO is refused, not waited on
+  return detect_format(head.data(), head.size(), path);
 }
 
 Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -50,20 +51,21 @@ int open_regular_file(const std::string& path) {
 
 void require_regular_file(const std::string& path) { ::close(open_regular_file(path)); }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes) {
   const int fd = open_regular_file(path);
   struct stat st {};
   ::fstat(fd, &st);
   std::vector<uint8_t> bytes;
   try {
-    bytes.reserve(static_cast<size_t>(st.st_size));  // appended chunk by chunk: no zero-filling pass over the file
+    // Appended chunk by chunk: no zero-filling pass over the file.
+    bytes.reserve(std::min(static_cast<size_t>(st.st_size), max_bytes));
   } catch (const std::exception&) {  // std::bad_alloc, std::length_error
     ::close(fd);
     throw std::runtime_error(path + ": " + std::to_string(st.st_size) + " bytes do not fit in this machine's memory");
   }
   uint8_t chunk[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+  while (bytes.size() < max_bytes) {
+    const ssize_t n = ::read(fd, chunk, std::min(sizeof chunk, max_bytes - bytes.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int error = errno;

@@ -1,6 +1,7 @@
 // Whole-file reading and atomic writing, shared by the event readers, the writers and the dataset cache.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -8,9 +9,10 @@
 
 namespace masnn {
 
-/// The bytes of the file at `path`, read in one go. Throws std::runtime_error naming the file when it
-/// cannot be opened or read, or is not a regular file (a FIFO is refused at once, never waited on).
-std::vector<uint8_t> read_file_bytes(const std::string& path);
+/// The bytes of the file at `path`, read in one go (at most `max_bytes` of them: the first). Throws
+/// std::runtime_error naming the file when it cannot be opened or read, or is not a regular file (a FIFO is refused
+/// at once, never waited on).
+std::vector<uint8_t> read_file_bytes(const std::string& path, size_t max_bytes = SIZE_MAX);
 
 /// The extension of a file name in lower case, with its dot (".aedat4"); empty when the name has none.
 std::string lower_extension(const std::string& path);
