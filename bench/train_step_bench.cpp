@@ -29,6 +29,7 @@ ModelSpec model_spec(const TrainStepBenchConfig& c) {
   s.attention = AttentionType::parse(c.attention);
   s.placement = parse_attention_placement(c.placement);
   s.steps = c.steps;
+  if (c.input_size > 0) s.input_size = c.input_size;
   s.lif = LIFOptions::reference_dvs().backend(parse_lif_backend(c.lif_backend));
   return s;
 }

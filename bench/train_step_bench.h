@@ -15,6 +15,7 @@ struct TrainStepBenchConfig {
   std::string placement = "conv-post";      ///< conv-post or activate-pre
   int64_t steps = 16;                       ///< T
   int64_t batch = 8;                        ///< B
+  int64_t input_size = 0;                   ///< side of the input frames (0 = the network's default)
   int iterations = 5;                       ///< timed training steps (median reported)
   int warmup = 1;                           ///< untimed steps first
   std::string lif_backend = "fused";        ///< fused or composed

@@ -146,14 +146,15 @@ TEST(Config, PresetsParseAndTheDemoFileMatchesTheEmbeddedDemo) {
     const bool gait = c.model.name == "dvs-gait";
     // Each preset builds on its dataset's sensor (the N-datasets' square sensors of docs/data.md).
     int side = 128, classes = gait ? 21 : 11;
-    if (c.data.dataset == "n-mnist") side = 36, classes = 10;
+    if (c.data.dataset == "n-mnist" || c.data.dataset == "sim-fashion-mnist") side = 36, classes = 10;
     if (c.data.dataset == "n-caltech101") side = 240, classes = 101;
     if (c.data.dataset == "n-cars") side = 120, classes = 2;
     EXPECT_NO_THROW(build_model(model_spec(c, side, side, classes)));
     ++n;
   }
-  // Per DVS dataset 8 types at conv-post + 7 at activate-pre; 4 base presets; 4 image; 3 of the N-datasets.
-  EXPECT_EQ(n, 2 * 15 + 8 + 3);
+  // Per DVS dataset 8 types at conv-post + 7 at activate-pre; 4 base presets; 4 image; 3 of the N-datasets;
+  // sim-fashion-mnist.
+  EXPECT_EQ(n, 2 * 15 + 8 + 3 + 1);
   // A variant inherits its base and changes what it names.
   const TrainConfig ca = load_config((configs / "dvs-gesture" / "CA-activate-pre.toml").string());
   EXPECT_EQ(ca.model.attention, "CA");

@@ -1,5 +1,5 @@
-// `masnn convert IN OUT`: an event file of any readable format to .npy (for Python tools), AEDAT 3.1 or AEDAT 4.0,
-// optionally cut to a time range and rebased.
+// `masnn convert IN OUT`: an event file of any readable format to .npy (for Python tools), AEDAT 3.1, AEDAT 4.0 or
+// N-MNIST binary, optionally cut to a time range and rebased.
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -41,11 +41,11 @@ void convert(const ConvertArgs& a) {
 
 masnn::cli::RegisterCommand reg([](CLI::App& app) {
   auto a = std::make_shared<ConvertArgs>();
-  auto* sub = app.add_subcommand("convert", "Convert an event file to .npy (t, x, y, p), AEDAT 3.1 or AEDAT 4.0");
+  auto* sub = app.add_subcommand("convert", "Convert an event file to .npy (t, x, y, p), AEDAT 3.1, AEDAT 4.0 or N-MNIST .bin");
   sub->add_option("IN", a->input, "Event file of any readable format (see `masnn inspect`)")->required();
-  sub->add_option("OUT", a->output, "Output file: .npy, .aedat4, or .aedat (AEDAT 3.1)")->required();
+  sub->add_option("OUT", a->output, "Output file: .npy, .aedat4, .aedat (AEDAT 3.1) or .bin (N-MNIST)")->required();
   sub->add_option("--format", a->format, "The input's format when it cannot be detected (see `masnn inspect --help`)");
-  sub->add_option("--to", a->to, "Output format, instead of the output's extension: npy, aedat3, aedat4");
+  sub->add_option("--to", a->to, "Output format, instead of the output's extension: npy, aedat3, aedat4, nmnist-bin");
   sub->add_option("--from-us", a->from_us, "Keep events with t >= this (microseconds, as the file encodes them)");
   sub->add_option("--to-us", a->to_us, "Keep events with t < this (microseconds)");
   sub->add_flag("--rebase", a->rebase, "Subtract the first kept event's timestamp (the output starts at t = 0)");

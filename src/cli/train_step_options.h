@@ -16,6 +16,8 @@ inline void add_train_step_options(CLI::App* cmd, bench::TrainStepBenchConfig& c
   cmd->add_option("--placement", c.placement, "conv-post or activate-pre")->capture_default_str();
   cmd->add_option("-T,--T", c.steps, "time steps T")->capture_default_str();
   cmd->add_option("--batch,-B", c.batch, "batch size")->capture_default_str();
+  cmd->add_option("--input-size", c.input_size, "side of the input frames (0 = the network's default)")
+      ->capture_default_str();
   cmd->add_option("--steps", c.iterations, steps_help)->capture_default_str();
   cmd->add_option("--warmup", c.warmup, warmup_help)->capture_default_str();
   cmd->add_option("--lif-backend", c.lif_backend, "fused or composed")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "masnn/data/dataset_cache.h"
+#include "masnn/data/event_simulation.h"
 #include "masnn/data/folder_dataset.h"
 #include "masnn/data/gesture_dataset.h"
 
@@ -17,8 +18,10 @@ DatasetKind parse_dataset_kind(const std::string& name) {
   if (name == "n-mnist" || name == "nmnist") return DatasetKind::NMnist;
   if (name == "n-caltech101" || name == "ncaltech101") return DatasetKind::NCaltech101;
   if (name == "n-cars" || name == "ncars") return DatasetKind::NCars;
+  if (name == "sim-fashion-mnist") return DatasetKind::SimFashionMnist;
   throw std::invalid_argument("unknown dataset '" + name +
-                              "' (expected dvs128-gesture, dvs128-gait, cifar10-dvs, n-mnist, n-caltech101 or n-cars)");
+                              "' (expected dvs128-gesture, dvs128-gait, cifar10-dvs, n-mnist, n-caltech101, n-cars or "
+                              "sim-fashion-mnist)");
 }
 
 std::string dataset_kind_name(DatasetKind kind) {
@@ -29,6 +32,7 @@ std::string dataset_kind_name(DatasetKind kind) {
     case DatasetKind::NMnist: return "n-mnist";
     case DatasetKind::NCaltech101: return "n-caltech101";
     case DatasetKind::NCars: return "n-cars";
+    case DatasetKind::SimFashionMnist: return "sim-fashion-mnist";
   }
   return "unknown";
 }
@@ -51,6 +55,7 @@ std::shared_ptr<const EventDataset> open_event_dataset(DatasetKind kind, const s
       ds = std::make_shared<FolderDataset>(make_ncaltech101_dataset(root, split));
       break;
     case DatasetKind::NCars: ds = std::make_shared<FolderDataset>(make_ncars_dataset(root, split)); break;
+    case DatasetKind::SimFashionMnist: return make_sim_fashion_mnist(root, split);
   }
   if (cache_dir.empty()) return ds;
   const std::string path =

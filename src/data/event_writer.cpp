@@ -7,6 +7,7 @@
 
 #include "masnn/data/aedat3.h"
 #include "masnn/data/aedat4.h"
+#include "masnn/data/nmnist_bin.h"
 #include "masnn/util/file_io.h"
 #include "npy_event_writer.h"
 
@@ -33,6 +34,20 @@ class Aedat3EventWriter final : public EventFileWriter {
   std::vector<uint8_t> buffer_;
 };
 
+// N-MNIST binary: stateless, each piece encoded and appended as it comes.
+class NmnistBinWriter final : public EventFileWriter {
+ public:
+  explicit NmnistBinWriter(const std::string& path) : out_(path) {}
+  void write(const Events& events) override {
+    const std::vector<uint8_t> bytes = encode_nmnist_bin(events);
+    out_.write(bytes.data(), bytes.size());
+  }
+  void commit() override { out_.commit(); }
+
+ private:
+  AtomicFileWriter out_;
+};
+
 }  // namespace
 
 std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, const std::string& path,
@@ -41,6 +56,7 @@ std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, con
     case EventOutputFormat::Npy: return make_npy_event_writer(path);
     case EventOutputFormat::Aedat3: return std::make_unique<Aedat3EventWriter>(path, options);
     case EventOutputFormat::Aedat4: return make_aedat4_event_writer(path, options);
+    case EventOutputFormat::NmnistBin: return std::make_unique<NmnistBinWriter>(path);
   }
   throw std::invalid_argument(path + ": unknown output format");
 }
@@ -50,15 +66,27 @@ EventOutputFormat output_format_for(const std::string& path) {
   if (ext == ".npy") return EventOutputFormat::Npy;
   if (ext == ".aedat4") return EventOutputFormat::Aedat4;
   if (ext == ".aedat") return EventOutputFormat::Aedat3;
-  throw std::invalid_argument(path + ": cannot tell the output format from the name (expected .npy, .aedat4 or "
-                              ".aedat for AEDAT 3.1; or say which with --to)");
+  if (ext == ".bin") return EventOutputFormat::NmnistBin;
+  throw std::invalid_argument(path + ": cannot tell the output format from the name (expected .npy, .aedat4, "
+                              ".aedat for AEDAT 3.1 or .bin for N-MNIST; or say which with --to)");
 }
 
 EventOutputFormat parse_output_format(const std::string& name) {
   if (name == "npy") return EventOutputFormat::Npy;
   if (name == "aedat3") return EventOutputFormat::Aedat3;
   if (name == "aedat4") return EventOutputFormat::Aedat4;
-  throw std::invalid_argument("unknown output format '" + name + "' (expected npy, aedat3 or aedat4)");
+  if (name == "nmnist-bin") return EventOutputFormat::NmnistBin;
+  throw std::invalid_argument("unknown output format '" + name + "' (expected npy, aedat3, aedat4 or nmnist-bin)");
+}
+
+std::string output_extension(EventOutputFormat format) {
+  switch (format) {
+    case EventOutputFormat::Npy: return ".npy";
+    case EventOutputFormat::Aedat3: return ".aedat";
+    case EventOutputFormat::Aedat4: return ".aedat4";
+    case EventOutputFormat::NmnistBin: return ".bin";
+  }
+  return "";
 }
 
 }  // namespace masnn::data

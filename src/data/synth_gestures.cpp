@@ -3,53 +3,21 @@
 #include "masnn/data/synth_gestures.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <filesystem>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 #include "masnn/data/aedat3.h"
 #include "masnn/util/file_io.h"
+#include "masnn/util/parallel.h"
+#include "masnn/util/random.h"
 
 namespace masnn::data {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
 
-// Deterministic generator independent of the standard library's distributions.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
-  double uniform(double a, double b) { return a + (b - a) * uniform(); }
-  double normal() {
-    const double u1 = std::max(uniform(), 1e-300), u2 = uniform();
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
-  }
-  uint64_t below(uint64_t n) { return next() % n; }
-  int poisson(double lambda) {
-    if (lambda > 30) return std::max(0, static_cast<int>(std::lround(lambda + std::sqrt(lambda) * normal())));
-    const double l = std::exp(-lambda);
-    int k = 0;
-    double p = uniform();
-    while (p > l) {
-      ++k;
-      p *= uniform();
-    }
-    return k;
-  }
-
- private:
-  uint64_t state_;
-};
+using Rng = SplitMix64;
 
 uint64_t mix(uint64_t a, uint64_t b) {
   Rng r(a * 0x9E3779B97F4A7C15ULL ^ (b + 0x632BE59BD9B4E019ULL));
@@ -325,39 +293,21 @@ SynthReport write_synthetic_gestures(const std::string& out_dir, const SynthOpti
   std::vector<std::string> names(static_cast<size_t>(jobs));
   std::vector<size_t> events(static_cast<size_t>(jobs)), bytes(static_cast<size_t>(jobs)),
       samples(static_cast<size_t>(jobs));
-  std::atomic<int> next{0};
-  std::mutex error_mutex;
-  std::string error;
-  auto work = [&] {
-    for (int j = next++; j < jobs; j = next++) {
-      try {
-        const int user = j / lightings + 1, light = j % lightings;
-        char stem[64];
-        std::snprintf(stem, sizeof(stem), "user%02d_", user);
-        const std::string name = stem + options.lightings[static_cast<size_t>(light)];
-        SynthRecording rec = synthesize_recording(options, user, light);
-        const auto encoded = encode_aedat3(rec.events);
-        write_file_atomic((folder / (name + ".aedat")).string(), encoded);
-        write_gesture_labels((folder / (name + "_labels.csv")).string(), rec.segments);
-        names[static_cast<size_t>(j)] = name + ".aedat";
-        events[static_cast<size_t>(j)] = rec.events.size();
-        bytes[static_cast<size_t>(j)] = encoded.size();
-        samples[static_cast<size_t>(j)] = rec.segments.size();
-      } catch (const std::exception& e) {
-        std::lock_guard<std::mutex> lock(error_mutex);
-        if (error.empty()) error = e.what();
-        next = jobs;
-      }
-    }
-  };
-  int threads =
-      options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  threads = std::min(threads, jobs);
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (!error.empty()) throw std::runtime_error(error);
+  parallel_tasks(static_cast<size_t>(jobs), options.threads, [&](size_t u) {
+    const int j = static_cast<int>(u);
+    const int user = j / lightings + 1, light = j % lightings;
+    char stem[64];
+    std::snprintf(stem, sizeof(stem), "user%02d_", user);
+    const std::string name = stem + options.lightings[static_cast<size_t>(light)];
+    SynthRecording rec = synthesize_recording(options, user, light);
+    const auto encoded = encode_aedat3(rec.events);
+    write_file_atomic((folder / (name + ".aedat")).string(), encoded);
+    write_gesture_labels((folder / (name + "_labels.csv")).string(), rec.segments);
+    names[u] = name + ".aedat";
+    events[u] = rec.events.size();
+    bytes[u] = encoded.size();
+    samples[u] = rec.segments.size();
+  });
 
   SynthReport report;
   report.folder = folder.string();

@@ -369,11 +369,13 @@ const std::vector<KeySpec>& schema() {
     // [data]
     k.push_back(field("data.dataset", D, &DataConfig::dataset,
                       one_of({"dvs128-gesture", "dvs128-gait", "cifar10-dvs", "n-mnist", "n-caltech101", "n-cars",
-                              "synthetic-gesture", "imagefolder", "imagenet", "fashion-mnist"}),
-                      "event datasets, or images: imagefolder (alias imagenet), fashion-mnist"));
+                              "synthetic-gesture", "sim-fashion-mnist", "imagefolder", "imagenet", "fashion-mnist"}),
+                      "event datasets (sim-fashion-mnist: simulated recordings of Fashion-MNIST), or images: "
+                      "imagefolder (alias imagenet), fashion-mnist"));
     k.push_back(field("data.root", D, &DataConfig::root, any(),
                       "dataset folder (synthetic-gesture: generated there on first use, default "
-                      "<out_dir>/synthetic-gesture; fashion-mnist: default /usr/share/datasets/fashion-mnist)"));
+                      "<out_dir>/synthetic-gesture; fashion-mnist and sim-fashion-mnist: default "
+                      "/usr/share/datasets/fashion-mnist)"));
     k.push_back(field("data.steps", D, &DataConfig::steps, at_least(1),
                       "T (the Res-SNNs repeat a static image T times)"));
     k.push_back(field("data.dt_ms", D, &DataConfig::dt_ms, within(0.001, 3.6e6, false, false),

@@ -128,11 +128,13 @@ std::shared_ptr<const data::EventDataset> make_dataset(const TrainConfig& c, dat
     }
     kind = data::DatasetKind::Gesture;
   } else {
-    if (root.empty()) throw std::invalid_argument("data.root: give the folder of the " + d.dataset + " dataset");
     kind = data::parse_dataset_kind(d.dataset);
+    if (root.empty() && kind != data::DatasetKind::SimFashionMnist)  // that one defaults to Debian's Fashion-MNIST
+      throw std::invalid_argument("data.root: give the folder of the " + d.dataset + " dataset");
   }
   // The cache lives beside the data, so every run on the same data shares it (a per-user folder when it is read-only).
-  const std::string cache_dir = d.cache ? data::dataset_cache_folder(root) : "";
+  const bool cached = d.cache && kind != data::DatasetKind::SimFashionMnist;  // made when read, never cached
+  const std::string cache_dir = cached ? data::dataset_cache_folder(root) : "";
   std::shared_ptr<const data::EventDataset> ds = data::open_event_dataset(kind, root, split, cache_dir);
   const int64_t limit = split == data::Split::Train ? d.limit_train : d.limit_test;
   if (limit > 0) ds = std::make_shared<PrefixDataset>(ds, static_cast<size_t>(limit));

@@ -16,10 +16,12 @@ enum class DatasetKind {
   NMnist,      ///< N-MNIST, 10 classes
   NCaltech101, ///< N-Caltech101, 101 classes
   NCars,       ///< N-CARS, 2 classes
+  SimFashionMnist,  ///< Fashion-MNIST as simulated event recordings (event_simulation.h), 10 classes
 };
 
 /// Parses "dvs128-gesture" (also "gesture", "synth"), "dvs128-gait" ("gait"), "cifar10-dvs" ("cifar10dvs"),
-/// "n-mnist", "n-caltech101" or "n-cars"; throws std::invalid_argument listing the accepted names otherwise.
+/// "n-mnist", "n-caltech101", "n-cars" or "sim-fashion-mnist"; throws std::invalid_argument listing the accepted
+/// names otherwise.
 DatasetKind parse_dataset_kind(const std::string& name);
 
 /// The canonical name ("dvs128-gesture", "dvs128-gait", "cifar10-dvs", "n-mnist", "n-caltech101", "n-cars").
@@ -27,7 +29,9 @@ std::string dataset_kind_name(DatasetKind kind);
 
 /// Opens the `split` of the dataset under `root`. With a non-empty `cache_dir`, the samples are served
 /// from `<cache_dir>/<kind>-<split>.mev` (built on first use, rebuilt when stale or corrupt; see
-/// dataset_cache.h).
+/// dataset_cache.h). sim-fashion-mnist: `root` is Fashion-MNIST's folder ("" = Debian's); its recordings are made
+/// when read, never cached (making one costs less than reading it from a cache would, and the cache could not see
+/// a change in the simulator).
 std::shared_ptr<const EventDataset> open_event_dataset(DatasetKind kind, const std::string& root, Split split,
                                                        const std::string& cache_dir = "");
 

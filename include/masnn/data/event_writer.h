@@ -1,5 +1,5 @@
-// Writing events to a file in pieces (a converted recording need not fit in memory): NumPy .npy, AEDAT 3.1 and
-// AEDAT 4.0. The file appears atomically on commit(); an error or a writer destroyed before commit() leaves any
+// Writing events to a file in pieces (a converted recording need not fit in memory): NumPy .npy, AEDAT 3.1,
+// AEDAT 4.0 and the N-MNIST binary format. The file appears atomically on commit(); an error or a writer destroyed before commit() leaves any
 // previous file unchanged and no temporary behind.
 #pragma once
 
@@ -15,6 +15,7 @@ enum class EventOutputFormat {
   Npy,     ///< NumPy .npy structured array: t <i8 (us), x <i2, y <i2, p |u1 (1 = ON), 13 bytes per event
   Aedat3,  ///< AEDAT 3.1 polarity packets
   Aedat4,  ///< AEDAT 4.0, one polarity-event stream
+  NmnistBin,  ///< N-MNIST / N-Caltech101 binary (nmnist_bin.h): 5 bytes per event, t < 2^23 us, x < 256, y < 240
 };
 
 /// Settings shared by the writers.
@@ -39,10 +40,13 @@ class EventFileWriter {
 std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, const std::string& path,
                                                    const EventWriterOptions& options = {});
 
-/// The output format a file name implies: `.npy`, `.aedat4`, `.aedat` (AEDAT 3.1). Throws std::invalid_argument
-/// naming the path otherwise.
+/// The output format a file name implies: `.npy`, `.aedat4`, `.aedat` (AEDAT 3.1), `.bin` (N-MNIST). Throws
+/// std::invalid_argument naming the path otherwise.
 EventOutputFormat output_format_for(const std::string& path);
-/// The format a name given by the user names: npy, aedat3, aedat4. Throws std::invalid_argument otherwise.
+/// The format a name given by the user names: npy, aedat3, aedat4, nmnist-bin. Throws std::invalid_argument
+/// otherwise.
 EventOutputFormat parse_output_format(const std::string& name);
+/// The file extension of a format, with its dot: ".npy", ".aedat", ".aedat4", ".bin".
+std::string output_extension(EventOutputFormat format);
 
 }  // namespace masnn::data

@@ -27,8 +27,9 @@ struct ModelConfig {
 
 /// [data]
 struct DataConfig {
-  std::string dataset = "synthetic-gesture";  ///< dvs128-gesture, dvs128-gait, cifar10-dvs, synthetic-gesture,
-                                              ///< imagefolder (alias imagenet), fashion-mnist
+  std::string dataset = "synthetic-gesture";  ///< dvs128-gesture, dvs128-gait, cifar10-dvs, n-mnist, n-caltech101,
+                                              ///< n-cars, synthetic-gesture, sim-fashion-mnist, imagefolder (alias
+                                              ///< imagenet), fashion-mnist
   std::string root;                           ///< dataset folder (for synthetic-gesture: where it is generated)
   int64_t steps = 60;                         ///< T
   double dt_ms = 25;                          ///< frame window (time-window slicing)
