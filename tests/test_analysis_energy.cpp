@@ -247,6 +247,75 @@ TEST(EnergyModel, RelativeEfficiencyByHand) {
   EXPECT_NE(expect_error([] { relative_energy_efficiency(10, 0, 100); }).find("E_base + dE"), std::string::npos);
 }
 
+TEST(EnergyModel, MemoryAccessesOfHandComputedLayers) {
+  // Two layers, per sample, T = 2: a conv from frames (real-valued input: MACs) feeding 8x4x4 neurons, then a
+  // linear layer of 128 -> 10 fed with 30 spikes.
+  LayerOperations conv;
+  conv.name = "convs.0.conv";
+  conv.block = "convs.0";
+  conv.kind = "conv2d";
+  conv.input_shape = {2, 4, 4};
+  conv.output_shape = {8, 4, 4};
+  conv.applications = 2;
+  conv.params = 8 * 2 * 9 + 8;  // 152: 608 bytes
+  conv.macs = 2 * 8 * 4 * 4 * 2 * 9;  // 4608
+  LayerOperations fc = conv;
+  fc.name = "fcs.0.fc";
+  fc.block = "fcs.0";
+  fc.kind = "linear";
+  fc.input_shape = {128};
+  fc.output_shape = {10};
+  fc.params = 1290;  // 5160 bytes
+  fc.macs = 2 * 128 * 10;
+  LayerInput frames;
+  frames.name = conv.name;
+  frames.spikes = false;
+  frames.nonzero = 10;
+  frames.elements = 64;
+  frames.samples = 1;
+  LayerInput spikes;
+  spikes.name = fc.name;
+  spikes.nonzero = 30;
+  spikes.elements = 256;
+  spikes.synaptic_ops = 300;
+  spikes.samples = 1;
+  EnergyOptions o;  // every memory here is under 8 KB: 10 pJ per access
+  const EnergyReport r = energy_model({conv, fc}, {frames, spikes}, o);
+  ASSERT_EQ(r.layers.size(), 2u);
+  // The conv in the SNN, as in the ANN: 4608 weight reads + 256 bias reads, 4608 input reads, 256 output writes;
+  // the SNN adds the membrane update of its 256 neuron-steps (a read and a write each).
+  const MemoryAccesses& c = r.layers[0].snn_memory;
+  EXPECT_DOUBLE_EQ(c.weight_reads, 4608 + 256);
+  EXPECT_DOUBLE_EQ(c.activation_accesses, 4608 + 256);
+  EXPECT_DOUBLE_EQ(c.potential_accesses, 512);
+  EXPECT_DOUBLE_EQ(c.energy_pj, 10.0 * (4864 + 4864 + 512));
+  EXPECT_DOUBLE_EQ(r.layers[0].ann_memory.energy_pj, 10.0 * (4864 + 4864));
+  // The linear layer in the SNN: 300 weight reads (one per synaptic op) + 20 bias reads; potentials read and
+  // written per synaptic op (600) and per neuron-step (40); 30 spikes written and read (60).
+  const MemoryAccesses& l = r.layers[1].snn_memory;
+  EXPECT_DOUBLE_EQ(l.weight_reads, 320);
+  EXPECT_DOUBLE_EQ(l.potential_accesses, 640);
+  EXPECT_DOUBLE_EQ(l.spike_accesses, 60);
+  EXPECT_DOUBLE_EQ(l.energy_pj, 10.0 * (320 + 640 + 60));
+  // As an ANN layer: 2560 weight reads + 20 bias reads, 256 input reads (128 per application), 20 output writes.
+  EXPECT_DOUBLE_EQ(r.layers[1].ann_memory.weight_reads, 2580);
+  EXPECT_DOUBLE_EQ(r.layers[1].ann_memory.activation_accesses, 276);
+  EXPECT_DOUBLE_EQ(r.total.snn_memory_pj, c.energy_pj + l.energy_pj);
+  EXPECT_DOUBLE_EQ(r.total.snn_with_memory_pj, r.total.snn_energy_pj + r.total.snn_memory_pj);
+  EXPECT_DOUBLE_EQ(r.total.snn_energy_pj, 4.6 * 4608 + 0.9 * 300);  // compute alone: the paper's model
+  EXPECT_DOUBLE_EQ(r.total.ann_to_snn_with_memory, r.total.ann_with_memory_pj / r.total.snn_with_memory_pj);
+  // Access energy by memory size: 10 pJ to 8 KB, 20 at 32 KB, 100 at 1 MB, linear between, DRAM above.
+  EXPECT_DOUBLE_EQ(o.access_pj(100), 10);
+  EXPECT_DOUBLE_EQ(o.access_pj(20 * 1024), 15);
+  EXPECT_DOUBLE_EQ(o.access_pj(32 * 1024), 20);
+  EXPECT_DOUBLE_EQ(o.access_pj(1024 * 1024), 100);
+  EXPECT_DOUBLE_EQ(o.access_pj(2e6), 1950);
+  // A larger weight memory costs more per read: 1290 -> 129,010 parameters (516 KB).
+  fc.params = 129010;
+  const double bigger = energy_model({conv, fc}, {frames, spikes}, o).layers[1].snn_memory.energy_pj;
+  EXPECT_DOUBLE_EQ(bigger, 320 * o.access_pj(129010.0 * 4) + 10.0 * (640 + 60));
+}
+
 TEST(EnergyModel, BadArgumentsAreClearErrors) {
   auto net = tiny_net("none", 0.3);
   const auto ops = count_operations(torch::nn::AnyModule(net), torch::zeros({4, 1, 2, 8, 8}));

@@ -342,6 +342,14 @@ nlohmann::json to_json(const SpikingLayerStats& s) {
           {"firing_rate_per_step", s.firing_rate_per_step}};
 }
 
+nlohmann::json to_json(const MemoryAccesses& m) {
+  return {{"weight_reads", number(m.weight_reads)},
+          {"potential_accesses", number(m.potential_accesses)},
+          {"activation_accesses", number(m.activation_accesses)},
+          {"spike_accesses", number(m.spike_accesses)},
+          {"energy_pj", number(m.energy_pj)}};
+}
+
 nlohmann::json to_json(const LayerEnergy& e) {
   return {{"name", e.name},
           {"block", e.block},
@@ -355,14 +363,20 @@ nlohmann::json to_json(const LayerEnergy& e) {
           {"macs", number(e.macs)},
           {"snn_energy_pj", number(e.snn_energy_pj)},
           {"snn_energy_estimate_pj", number(e.snn_energy_estimate_pj)},
-          {"ann_energy_pj", number(e.ann_energy_pj)}};
+          {"ann_energy_pj", number(e.ann_energy_pj)},
+          {"snn_memory", to_json(e.snn_memory)},
+          {"ann_memory", to_json(e.ann_memory)}};
 }
 
 nlohmann::json to_json(const EnergyTotals& t) {
   return {{"dense_macs", number(t.dense_macs)},       {"macs", number(t.macs)},
           {"synaptic_ops", number(t.synaptic_ops)},   {"estimated_ops", number(t.estimated_ops)},
           {"snn_energy_pj", number(t.snn_energy_pj)}, {"snn_energy_estimate_pj", number(t.snn_energy_estimate_pj)},
-          {"ann_energy_pj", number(t.ann_energy_pj)}, {"ann_to_snn", number(t.ann_to_snn)}};
+          {"ann_energy_pj", number(t.ann_energy_pj)}, {"ann_to_snn", number(t.ann_to_snn)},
+          {"snn_memory_pj", number(t.snn_memory_pj)}, {"ann_memory_pj", number(t.ann_memory_pj)},
+          {"snn_with_memory_pj", number(t.snn_with_memory_pj)},
+          {"ann_with_memory_pj", number(t.ann_with_memory_pj)},
+          {"ann_to_snn_with_memory", number(t.ann_to_snn_with_memory)}};
 }
 
 nlohmann::json to_json(const ValueStats& v) {
@@ -458,6 +472,7 @@ nlohmann::json to_json(const Comparison& c) {
                       {"firing_rate_reduction", number(c.firing_rate_reduction)},
                       {"synaptic_ops_reduction", number(c.synaptic_ops_reduction)},
                       {"energy_reduction", number(c.energy_reduction)},
+                      {"energy_with_memory_reduction", number(c.energy_with_memory_reduction)},
                       {"delta_macs", number(c.energy.delta_macs)},
                       {"delta_acs", number(c.energy.delta_acs)},
                       {"delta_energy_pj", number(c.energy.delta_energy_pj)},
@@ -639,6 +654,7 @@ Comparison compare_analyses(const Analysis& base, const Analysis& model) {
   const EnergyTotals &b = base.energy.total, &m = model.energy.total;
   c.synaptic_ops_reduction = reduction(b.synaptic_ops, m.synaptic_ops);
   c.energy_reduction = reduction(b.snn_energy_pj, m.snn_energy_pj);
+  c.energy_with_memory_reduction = reduction(b.snn_with_memory_pj, m.snn_with_memory_pj);
   if (m.snn_energy_pj > 0 && m.snn_energy_estimate_pj > 0) {
     c.energy = compare_energy(b, m, o);
   } else {  // a model that costs nothing: rEE is not a number
@@ -694,24 +710,34 @@ std::string format_analysis(const Analysis& a) {
   spiking_row(a.spiking_total);
   const auto& o = a.energy.options;
   s << fmt::format(
-      "\noperations and energy per sample (E_MAC {} pJ, E_AC {} pJ; op: MAC = real-valued input, "
-      "AC = spike input)\n",
-      o.e_mac_pj, o.e_ac_pj);
-  s << fmt::format("{:<32} {:<14} {:>3} {:>10} {:>11} {:>12} {:>12} {:>13} {:>13}\n", "layer", "kind", "op",
-                   "dense MACs", "input rate", "syn. ops", "estimate", "SNN energy", "ANN energy");
+      "\noperations and energy per sample (compute: the paper's model, E_MAC {} pJ, E_AC {} pJ; op: MAC = "
+      "real-valued input, AC = spike input; memory: accesses at {}-{} pJ by memory size, DRAM {} pJ, Lemaire et al. "
+      "2022)\n",
+      o.e_mac_pj, o.e_ac_pj, o.sram_8kb_pj, o.sram_1mb_pj, o.dram_pj);
+  s << fmt::format("{:<32} {:<14} {:>3} {:>10} {:>11} {:>12} {:>12} {:>13} {:>13} {:>13} {:>13}\n", "layer", "kind",
+                   "op", "dense MACs", "input rate", "syn. ops", "estimate", "SNN compute", "ANN compute",
+                   "SNN memory", "ANN memory");
   for (const auto& e : a.energy.layers) {
     const std::string rate = std::isfinite(e.input_firing_rate) ? fmt::format("{:.5f}", e.input_firing_rate) : "-";
-    s << fmt::format("{:<32} {:<14} {:>3} {:>10} {:>11} {:>12} {:>12} {:>13} {:>13}\n", e.name, e.kind,
-                     e.spike_input ? "AC" : "MAC", human_count(e.dense_macs), rate,
+    s << fmt::format("{:<32} {:<14} {:>3} {:>10} {:>11} {:>12} {:>12} {:>13} {:>13} {:>13} {:>13}\n", e.name,
+                     e.kind, e.spike_input ? "AC" : "MAC", human_count(e.dense_macs), rate,
                      e.spike_input ? human_count(e.synaptic_ops) : "-",
                      e.spike_input ? human_count(e.estimated_ops) : "-", energy_string(e.snn_energy_pj),
-                     energy_string(e.ann_energy_pj));
+                     energy_string(e.ann_energy_pj), energy_string(e.snn_memory.energy_pj),
+                     energy_string(e.ann_memory.energy_pj));
   }
   const auto& t = a.energy.total;
   s << fmt::format("total: {} dense MACs; SNN does {} MACs + {} ACs (estimate {} ACs)\n", human_count(t.dense_macs),
                    human_count(t.macs), human_count(t.synaptic_ops), human_count(t.estimated_ops));
-  s << fmt::format("energy per sample: SNN {:.4f} uJ (estimate {:.4f} uJ), ANN {:.4f} uJ, ANN/SNN {:.2f}x\n",
-                   t.snn_energy_pj * 1e-6, t.snn_energy_estimate_pj * 1e-6, t.ann_energy_pj * 1e-6, t.ann_to_snn);
+  s << fmt::format(
+      "energy per sample, compute only (the paper's model): SNN {:.4f} uJ (estimate {:.4f} uJ), ANN {:.4f} uJ, "
+      "ANN/SNN {:.2f}x\n",
+      t.snn_energy_pj * 1e-6, t.snn_energy_estimate_pj * 1e-6, t.ann_energy_pj * 1e-6, t.ann_to_snn);
+  s << fmt::format(
+      "energy per sample, compute + memory accesses (Lemaire et al. 2022): SNN {:.4f} uJ ({:.4f} of it memory), "
+      "ANN {:.4f} uJ ({:.4f}), ANN/SNN {:.2f}x\n",
+      t.snn_with_memory_pj * 1e-6, t.snn_memory_pj * 1e-6, t.ann_with_memory_pj * 1e-6, t.ann_memory_pj * 1e-6,
+      t.ann_to_snn_with_memory);
   if (!a.membrane.empty()) {
     s << "\nmembrane values without -> with attention (over every neuron, step and sample; above: fraction at or "
          "above V_th)\n";
@@ -765,10 +791,14 @@ std::string format_report(const Report& r) {
                    human_count(mt.synaptic_ops), change_string(c.synaptic_ops_reduction));
   s << fmt::format("{:<22} {:>14} {:>14} {:>12}\n", "MACs", human_count(bt.macs), human_count(mt.macs),
                    (c.energy.delta_macs >= 0 ? "+" : "") + human_count(c.energy.delta_macs));
-  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ {:>12}\n", "SNN energy", bt.snn_energy_pj * 1e-6,
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ {:>12}\n", "SNN energy (compute)", bt.snn_energy_pj * 1e-6,
                    mt.snn_energy_pj * 1e-6, change_string(c.energy_reduction));
-  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ\n", "ANN energy", bt.ann_energy_pj * 1e-6,
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ {:>12}\n", "SNN energy (+memory)", bt.snn_with_memory_pj * 1e-6,
+                   mt.snn_with_memory_pj * 1e-6, change_string(c.energy_with_memory_reduction));
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ\n", "ANN energy (compute)", bt.ann_energy_pj * 1e-6,
                    mt.ann_energy_pj * 1e-6);
+  s << fmt::format("{:<22} {:>11.4f} uJ {:>11.4f} uJ\n", "ANN energy (+memory)", bt.ann_with_memory_pj * 1e-6,
+                   mt.ann_with_memory_pj * 1e-6);
   s << fmt::format(
       "energy efficiency of the model: rEE = E_base / (E_base + dE) = {:.3f}x (paper's estimate of the ACs: {:.3f}x); "
       "dE = E_MAC x dMAC - E_AC x dAC = {} (dMAC {}, dAC {})\n",

@@ -33,11 +33,70 @@ torch::Tensor as_tensor(const std::vector<double>& v) {
 }  // namespace
 
 void EnergyOptions::validate() const {
-  if (!std::isfinite(e_mac_pj) || e_mac_pj < 0)
-    throw std::invalid_argument(fmt::format("e_mac_pj: expected a finite energy >= 0 (pJ), got {}", e_mac_pj));
-  if (!std::isfinite(e_ac_pj) || e_ac_pj < 0)
-    throw std::invalid_argument(fmt::format("e_ac_pj: expected a finite energy >= 0 (pJ), got {}", e_ac_pj));
+  const std::pair<const char*, double> energies[] = {{"e_mac_pj", e_mac_pj},         {"e_ac_pj", e_ac_pj},
+                                                     {"sram_8kb_pj", sram_8kb_pj},   {"sram_32kb_pj", sram_32kb_pj},
+                                                     {"sram_1mb_pj", sram_1mb_pj},   {"dram_pj", dram_pj}};
+  for (const auto& [name, value] : energies)
+    if (!std::isfinite(value) || value < 0)
+      throw std::invalid_argument(fmt::format("{}: expected a finite energy >= 0 (pJ), got {}", name, value));
+  if (bytes_per_value < 1) throw std::invalid_argument(fmt::format("bytes_per_value: expected >= 1, got {}", bytes_per_value));
+  if (spike_fifo_bytes < 1)
+    throw std::invalid_argument(fmt::format("spike_fifo_bytes: expected >= 1, got {}", spike_fifo_bytes));
 }
+
+double EnergyOptions::access_pj(double bytes) const {
+  constexpr double k8 = 8 * 1024.0, k32 = 32 * 1024.0, m1 = 1024 * 1024.0;
+  if (bytes <= k8) return sram_8kb_pj;
+  if (bytes <= k32) return sram_8kb_pj + (sram_32kb_pj - sram_8kb_pj) * (bytes - k8) / (k32 - k8);
+  if (bytes <= m1) return sram_32kb_pj + (sram_1mb_pj - sram_32kb_pj) * (bytes - k32) / (m1 - k32);
+  return dram_pj;
+}
+
+namespace {
+
+double product(const std::vector<int64_t>& shape) {
+  double n = 1;
+  for (const int64_t d : shape) n *= static_cast<double>(d);
+  return n;
+}
+
+// A layer with real-valued input (every layer of the ANN, and the SNN's MAC layers), per sample.
+MemoryAccesses mac_layer_memory(const LayerOperations& op, const EnergyOptions& o) {
+  const double value = static_cast<double>(o.bytes_per_value), macs = static_cast<double>(op.macs);
+  const double apps = static_cast<double>(op.applications), in = product(op.input_shape), out = product(op.output_shape);
+  const bool conv = op.kind == "conv2d" || op.kind == "attention-conv";
+  MemoryAccesses m;
+  m.weight_reads = macs + out * apps;                           // a weight per MAC, a bias per output
+  const double input_reads = conv ? macs : in * apps, output_writes = out * apps;
+  m.activation_accesses = input_reads + output_writes;
+  m.energy_pj = m.weight_reads * o.access_pj(static_cast<double>(op.params) * value) +
+                input_reads * o.access_pj(in * value) + output_writes * o.access_pj(out * value);
+  return m;
+}
+
+// The membrane update of the neurons a conv or linear layer feeds: a potential read and write per neuron and step.
+void add_neuron_update(MemoryAccesses& m, const LayerOperations& op, const EnergyOptions& o) {
+  const double neurons = product(op.output_shape), accesses = 2 * neurons * static_cast<double>(op.applications);
+  m.potential_accesses += accesses;
+  m.energy_pj += accesses * o.access_pj(neurons * static_cast<double>(o.bytes_per_value));
+}
+
+// A spike-fed layer of the SNN, per sample.
+MemoryAccesses spike_layer_memory(const LayerOperations& op, const LayerEnergy& e, const EnergyOptions& o) {
+  const double value = static_cast<double>(o.bytes_per_value), neurons = product(op.output_shape);
+  const double steps = static_cast<double>(op.applications);
+  MemoryAccesses m;
+  m.weight_reads = e.synaptic_ops + neurons * steps;  // a weight per synaptic operation, a bias per neuron and step
+  m.potential_accesses = 2 * e.synaptic_ops;          // the update per neuron and step: add_neuron_update
+  m.spike_accesses = 2 * e.input_spikes;              // written by the layer before, read here
+  m.energy_pj = m.weight_reads * o.access_pj(static_cast<double>(op.params) * value) +
+                m.potential_accesses * o.access_pj(neurons * value) +
+                m.spike_accesses * o.access_pj(static_cast<double>(o.spike_fifo_bytes));
+  add_neuron_update(m, op, o);
+  return m;
+}
+
+}  // namespace
 
 torch::Tensor conv_fan_out(const torch::nn::Conv2dImpl& conv, int64_t height, int64_t width) {
   const auto& o = conv.options;
@@ -156,7 +215,16 @@ EnergyReport energy_model(const std::vector<LayerOperations>& operations, const 
     e.snn_energy_pj = e.macs * options.e_mac_pj + e.synaptic_ops * options.e_ac_pj;
     e.snn_energy_estimate_pj = e.macs * options.e_mac_pj + e.estimated_ops * options.e_ac_pj;
     e.ann_energy_pj = e.dense_macs * options.e_mac_pj;
+    e.ann_memory = mac_layer_memory(op, options);
+    if (e.spike_input) {
+      e.snn_memory = spike_layer_memory(op, e, options);
+    } else {
+      e.snn_memory = mac_layer_memory(op, options);
+      if (op.kind == "conv2d" || op.kind == "linear") add_neuron_update(e.snn_memory, op, options);
+    }
     EnergyTotals& t = r.total;
+    t.snn_memory_pj += e.snn_memory.energy_pj;
+    t.ann_memory_pj += e.ann_memory.energy_pj;
     t.dense_macs += e.dense_macs;
     t.macs += e.macs;
     t.synaptic_ops += e.synaptic_ops;
@@ -166,8 +234,12 @@ EnergyReport energy_model(const std::vector<LayerOperations>& operations, const 
     t.ann_energy_pj += e.ann_energy_pj;
     r.layers.push_back(e);
   }
-  r.total.ann_to_snn = r.total.snn_energy_pj > 0 ? r.total.ann_energy_pj / r.total.snn_energy_pj
-                                                 : std::numeric_limits<double>::infinity();
+  EnergyTotals& t = r.total;
+  t.ann_to_snn = t.snn_energy_pj > 0 ? t.ann_energy_pj / t.snn_energy_pj : std::numeric_limits<double>::infinity();
+  t.snn_with_memory_pj = t.snn_energy_pj + t.snn_memory_pj;
+  t.ann_with_memory_pj = t.ann_energy_pj + t.ann_memory_pj;
+  t.ann_to_snn_with_memory = t.snn_with_memory_pj > 0 ? t.ann_with_memory_pj / t.snn_with_memory_pj
+                                                      : std::numeric_limits<double>::infinity();
   return r;
 }
 

@@ -600,10 +600,12 @@ void analysis_section(Page& page, const Analysis& a, const std::string& prefix, 
       100 * a.clip_accuracy);
   const auto& t = a.energy.total;
   page.html += fmt::format(
-      "<p class=\"meta\">Per sample: {:.1f} spikes, network firing rate {:.5f}; SNN energy {} ({} MACs + {} ACs), "
-      "same network as an ANN {} ({:.2f}x).</p>\n",
+      "<p class=\"meta\">Per sample: {:.1f} spikes, network firing rate {:.5f}; SNN energy, compute only (the paper's "
+      "model) {} ({} MACs + {} ACs), same network as an ANN {} ({:.2f}x); with memory accesses (Lemaire et al. 2022) "
+      "SNN {}, ANN {} ({:.2f}x).</p>\n",
       a.spiking_total.spikes_per_sample, a.spiking_total.firing_rate, energy_string(t.snn_energy_pj),
-      human_count(t.macs), human_count(t.synaptic_ops), energy_string(t.ann_energy_pj), t.ann_to_snn);
+      human_count(t.macs), human_count(t.synaptic_ops), energy_string(t.ann_energy_pj), t.ann_to_snn,
+      energy_string(t.snn_with_memory_pj), energy_string(t.ann_with_memory_pj), t.ann_to_snn_with_memory);
 
   // Firing rate per layer.
   std::vector<std::string> names = spiking_names(a);
@@ -683,20 +685,28 @@ void analysis_section(Page& page, const Analysis& a, const std::string& prefix, 
   page.html += energy_chart("energy per block", blocks, mac, ac);
   page.html +=
       "<table><tr><th>layer</th><th>kind</th><th>op</th><th>dense MACs</th><th>input rate</th><th>synaptic ops</th>"
-      "<th>estimate</th><th>SNN energy</th><th>ANN energy</th></tr>\n";
+      "<th>estimate</th><th>SNN compute</th><th>ANN compute</th><th>SNN memory</th><th>ANN memory</th></tr>\n";
   for (const auto& e : a.energy.layers)
     page.html += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "</tr>\n",
+        "<td>{}</td><td>{}</td></tr>\n",
         html_escape(e.name), e.kind, e.spike_input ? "AC" : "MAC", human_count(e.dense_macs),
         std::isfinite(e.input_firing_rate) ? fmt::format("{:.5f}", e.input_firing_rate) : "-",
         e.spike_input ? human_count(e.synaptic_ops) : "-", e.spike_input ? human_count(e.estimated_ops) : "-",
-        energy_string(e.snn_energy_pj), energy_string(e.ann_energy_pj));
+        energy_string(e.snn_energy_pj), energy_string(e.ann_energy_pj), energy_string(e.snn_memory.energy_pj),
+        energy_string(e.ann_memory.energy_pj));
   page.html += fmt::format(
       "<tr class=\"total\"><td>total</td><td></td><td></td><td>{}</td><td></td><td>{}</td><td>{}</td><td>{}</td>"
-      "<td>{}</td></tr>\n</table>\n",
+      "<td>{}</td><td>{}</td><td>{}</td></tr>\n</table>\n",
       human_count(t.dense_macs), human_count(t.synaptic_ops), human_count(t.estimated_ops),
-      energy_string(t.snn_energy_pj), energy_string(t.ann_energy_pj));
+      energy_string(t.snn_energy_pj), energy_string(t.ann_energy_pj), energy_string(t.snn_memory_pj),
+      energy_string(t.ann_memory_pj));
+  page.html += fmt::format(
+      "<p class=\"meta\">Compute: the paper's model (E_MAC {} pJ, E_AC {} pJ). Memory: Lemaire et al. 2022's accesses "
+      "(weights per synaptic operation or MAC, membrane potentials, spikes, activations), each at the energy of a "
+      "memory of that data's size (Horowitz 2014: SRAM 8 KB {} pJ, 32 KB {} pJ, 1 MB {} pJ; DRAM {} pJ).</p>\n",
+      a.energy.options.e_mac_pj, a.energy.options.e_ac_pj, a.energy.options.sram_8kb_pj,
+      a.energy.options.sram_32kb_pj, a.energy.options.sram_1mb_pj, a.energy.options.dram_pj);
   page.end_figure();
   page.html += "</section>\n";
 }
@@ -715,8 +725,10 @@ void comparison_section(Page& page, const Analysis& b, const Analysis& m, const 
       "<tr><td>firing rate</td><td>{:.5f}</td><td>{:.5f}</td><td>{}</td></tr>\n"
       "<tr><td>ACs (synaptic operations)</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
       "<tr><td>MACs</td><td>{}</td><td>{}</td><td>{}{}</td></tr>\n"
-      "<tr><td>SNN energy</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
-      "<tr><td>ANN energy</td><td>{}</td><td>{}</td><td></td></tr>\n"
+      "<tr><td>SNN energy (compute)</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
+      "<tr><td>SNN energy (+ memory)</td><td>{}</td><td>{}</td><td>{}</td></tr>\n"
+      "<tr><td>ANN energy (compute)</td><td>{}</td><td>{}</td><td></td></tr>\n"
+      "<tr><td>ANN energy (+ memory)</td><td>{}</td><td>{}</td><td></td></tr>\n"
       "<tr class=\"total\"><td>energy efficiency rEE</td><td>1x</td><td>{:.3f}x</td><td>paper's estimate {:.3f}x</td>"
       "</tr>\n</table>\n",
       html_escape(b.attention), html_escape(m.attention), 100 * b.accuracy, 100 * m.accuracy, 100 * c.accuracy_change,
@@ -725,7 +737,9 @@ void comparison_section(Page& page, const Analysis& b, const Analysis& m, const 
       human_count(bt.synaptic_ops), human_count(mt.synaptic_ops), change_string(c.synaptic_ops_reduction),
       human_count(bt.macs), human_count(mt.macs), c.energy.delta_macs >= 0 ? "+" : "", human_count(c.energy.delta_macs),
       energy_string(bt.snn_energy_pj), energy_string(mt.snn_energy_pj), change_string(c.energy_reduction),
-      energy_string(bt.ann_energy_pj), energy_string(mt.ann_energy_pj), c.energy.relative_efficiency,
+      energy_string(bt.snn_with_memory_pj), energy_string(mt.snn_with_memory_pj),
+      change_string(c.energy_with_memory_reduction), energy_string(bt.ann_energy_pj), energy_string(mt.ann_energy_pj),
+      energy_string(bt.ann_with_memory_pj), energy_string(mt.ann_with_memory_pj), c.energy.relative_efficiency,
       c.energy.relative_efficiency_estimate);
   page.html += fmt::format(
       "<p class=\"meta\">rEE = E_base / (E_base + dE), dE = E_MAC x dMAC - E_AC x dAC = {} (dMAC {} added, dAC {} "

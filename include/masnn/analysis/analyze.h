@@ -176,7 +176,8 @@ struct Comparison {
   double spikes_reduction = 0;          ///< 1 - model / base spikes per sample (NaN when the base is silent)
   double firing_rate_reduction = 0;     ///< 1 - model / base network firing rate
   double synaptic_ops_reduction = 0;    ///< 1 - model / base ACs (exact synaptic operations)
-  double energy_reduction = 0;          ///< 1 - model / base SNN energy (exact)
+  double energy_reduction = 0;          ///< 1 - model / base SNN energy (exact, compute only)
+  double energy_with_memory_reduction = 0;  ///< the same with memory accesses
   EnergyComparison energy;              ///< dMAC, dAC, dE, rEE (exact and with the paper's estimate)
   std::vector<LayerComparison> layers;  ///< the spiking layers both networks have (by name), in the model's order
 };

@@ -8,6 +8,19 @@
 //   estimate  = input firing rate x dense MACs  (the paper's "firing rate x T x FLOPs"; dense MACs include T)
 // Every figure is per sample (one network input of T time steps). BN folds into the conv and costs nothing.
 // The ANN energy of a layer is its dense MACs x E_MAC (the same network with real-valued activations).
+//
+// That model counts computation only. Beside it, the memory model of Lemaire et al. 2022 ("An analytical estimation
+// of spiking neural networks energy efficiency", ICONIP; the model SpikingJelly's op_counter and Qualia follow) adds
+// the memory accesses, each costing what an access to a memory of that data's size costs (Horowitz, ISSCC 2014,
+// 45 nm, a 64-bit access: SRAM of 8 KB 10 pJ, 32 KB 20 pJ, 1 MB 100 pJ, linear in between, 10 pJ below 8 KB;
+// DRAM 1.3-2.6 nJ, its middle 1.95 nJ, above 1 MB). Every value is 4 bytes; each layer keeps its own memories:
+//   SNN, a spike-fed layer: a weight read per synaptic operation; a membrane-potential read and write per synaptic
+//     operation and per neuron and time step (the update: leak, fire, reset), plus a bias read per neuron and step;
+//     a spike written by the layer before and read by this one per input spike (a FIFO of spike_fifo_bytes).
+//   SNN, a layer with real-valued input (the first conv, attention): as the ANN's layer below; a conv or linear
+//     layer feeding neurons adds their membrane update (a read and a write per neuron and step).
+//   ANN: per MAC a weight read and, for a conv, an input read (no reuse, as Lemaire et al.), for a linear layer an
+//     input read per input and application; a bias read and an output write per output and application.
 #pragma once
 
 #include <torch/nn/modules/conv.h>
@@ -23,12 +36,27 @@
 
 namespace masnn::analysis {
 
-/// Energy per operation, in picojoules (45 nm CMOS, Horowitz 2014).
+/// Energy per operation and per memory access, in picojoules (45 nm CMOS, Horowitz 2014).
 struct EnergyOptions {
   double e_mac_pj = 4.6;  ///< one multiply-accumulate
   double e_ac_pj = 0.9;   ///< one accumulate (a spike reaching a synapse)
+  /// Memory model: an access to an SRAM of 8 KB, 32 KB, 1 MB (linear in between), and to DRAM (data over 1 MB).
+  double sram_8kb_pj = 10, sram_32kb_pj = 20, sram_1mb_pj = 100, dram_pj = 1950;
+  int64_t bytes_per_value = 4;      ///< weights, potentials, activations and spikes as 32-bit values
+  int64_t spike_fifo_bytes = 4000;  ///< the FIFO spikes pass through between layers (SpikingJelly's 1000 values)
   /// Throws std::invalid_argument naming the field when a value is negative or not finite.
   void validate() const;
+  /// The energy of one access to a value held in a memory of `bytes` bytes.
+  double access_pj(double bytes) const;
+};
+
+/// Memory accesses of one layer per sample, and their energy.
+struct MemoryAccesses {
+  double weight_reads = 0;        ///< weights (and biases) read
+  double potential_accesses = 0;  ///< membrane potentials read and written (SNN)
+  double activation_accesses = 0; ///< real-valued inputs read and outputs written
+  double spike_accesses = 0;      ///< spikes written and read (SNN)
+  double energy_pj = 0;           ///< the accesses, each at the energy of its memory's size
 };
 
 /// Fan-out map of a 2-D convolution over an input of height x width: [height,width] float64, entry (h,w) = the
@@ -87,6 +115,8 @@ struct LayerEnergy {
   double snn_energy_pj = 0;           ///< macs x E_MAC + synaptic_ops x E_AC
   double snn_energy_estimate_pj = 0;  ///< macs x E_MAC + estimated_ops x E_AC
   double ann_energy_pj = 0;           ///< dense_macs x E_MAC
+  MemoryAccesses snn_memory;          ///< the SNN's memory accesses (Lemaire et al.'s model)
+  MemoryAccesses ann_memory;          ///< the same layer's in the ANN
 };
 
 /// Sums over the layers, per sample.
@@ -94,6 +124,10 @@ struct EnergyTotals {
   double dense_macs = 0, macs = 0, synaptic_ops = 0, estimated_ops = 0;
   double snn_energy_pj = 0, snn_energy_estimate_pj = 0, ann_energy_pj = 0;
   double ann_to_snn = 0;  ///< ann_energy_pj / snn_energy_pj (infinity when the SNN costs nothing)
+  /// With memory: compute (the paper's model) + memory accesses (Lemaire et al.'s).
+  double snn_memory_pj = 0, ann_memory_pj = 0;
+  double snn_with_memory_pj = 0, ann_with_memory_pj = 0;
+  double ann_to_snn_with_memory = 0;  ///< ann_with_memory_pj / snn_with_memory_pj
 };
 
 struct EnergyReport {
