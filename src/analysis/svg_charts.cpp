@@ -111,6 +111,22 @@ int legend(Svg* svg, double x, double y, double width, const std::vector<LegendI
   return rows;
 }
 
+namespace {
+
+// The axes' lines and titles of a plot area (x title below, y title turned along the left edge).
+void axis_lines(Svg& svg, double left, double top, double plot_w, double plot_h, const std::string& x_label,
+                const std::string& y_label) {
+  svg.text(left + plot_w / 2, top + plot_h + 30, x_label, "middle", 12);
+  svg.raw(
+      fmt::format("<text x=\"14\" y=\"{:.1f}\" transform=\"rotate(-90 14 {:.1f})\" text-anchor=\"middle\" "
+                  "font-size=\"12\">{}</text>\n",
+                  top + plot_h / 2, top + plot_h / 2, html_escape(y_label)));
+  svg.line(left, top, left, top + plot_h, "#888");
+  svg.line(left, top + plot_h, left + plot_w, top + plot_h, "#888");
+}
+
+}  // namespace
+
 // Horizontal bars, one group per label and one bar per series; values written beside the bars.
 std::string bar_chart(const std::string& label, const std::vector<std::string>& labels,
                       const std::vector<Series>& series, const std::string& value_format) {
@@ -176,13 +192,7 @@ std::string line_chart(const std::string& label, const std::vector<Series>& seri
   for (size_t i = 0; i < n; i += tick)
     svg.text(X(static_cast<double>(i)), top + plot_h + 14, std::to_string(static_cast<int>(i) + x_first), "middle", 11,
              "#555");
-  svg.text(left + plot_w / 2, top + plot_h + 30, x_label, "middle", 12);
-  svg.raw(
-      fmt::format("<text x=\"14\" y=\"{:.1f}\" transform=\"rotate(-90 14 {:.1f})\" text-anchor=\"middle\" "
-                  "font-size=\"12\">{}</text>\n",
-                  top + plot_h / 2, top + plot_h / 2, html_escape(y_label)));
-  svg.line(left, top, left, top + plot_h, "#888");
-  svg.line(left, top + plot_h, left + plot_w, top + plot_h, "#888");
+  axis_lines(svg, left, top, plot_w, plot_h, x_label, y_label);
   for (const auto& s : series) {
     std::vector<std::pair<double, double>> points;
     for (size_t i = 0; i < s.values.size(); ++i)
@@ -222,13 +232,7 @@ std::string scatter_chart(const std::string& label, const std::vector<ScatterPoi
     svg.line(left, Y(v), left + plot_w, Y(v), "#e3e3e3");
     svg.text(left - 6, Y(v) + 4, short_number(v), "end", 11, "#555");
   }
-  svg.text(left + plot_w / 2, top + plot_h + 32, x_label, "middle", 12);
-  svg.raw(
-      fmt::format("<text x=\"14\" y=\"{:.1f}\" transform=\"rotate(-90 14 {:.1f})\" text-anchor=\"middle\" "
-                  "font-size=\"12\">{}</text>\n",
-                  top + plot_h / 2, top + plot_h / 2, html_escape(y_label)));
-  svg.line(left, top, left, top + plot_h, "#888");
-  svg.line(left, top + plot_h, left + plot_w, top + plot_h, "#888");
+  axis_lines(svg, left, top, plot_w, plot_h, x_label, y_label);
   for (const auto& p : points) {
     if (p.x_error > 0) svg.line(X(p.x - p.x_error), Y(p.y), X(p.x + p.x_error), Y(p.y), p.color, 1.5);
     if (p.y_error > 0) svg.line(X(p.x), Y(p.y - p.y_error), X(p.x), Y(p.y + p.y_error), p.color, 1.5);

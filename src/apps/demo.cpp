@@ -88,6 +88,8 @@ DemoResult run_demo(const std::string& out_dir, const std::vector<std::string>& 
     run.firing_rate = a.spiking_total.firing_rate;
     run.energy_uj = a.energy.total.snn_energy_pj * 1e-6;
     run.ann_energy_uj = a.energy.total.ann_energy_pj * 1e-6;
+    run.energy_with_memory_uj = a.energy.total.snn_with_memory_pj * 1e-6;
+    run.ann_energy_with_memory_uj = a.energy.total.ann_with_memory_pj * 1e-6;
     run.dense_macs = a.energy.total.dense_macs;
     analyses.push_back(a);
     result.runs.push_back(run);

@@ -25,14 +25,9 @@ ExportReport export_event_dataset(const EventDataset& dataset, const std::string
     EventWriterOptions stated;
     stated.width = dataset.width();
     stated.height = dataset.height();
-    auto writer = make_event_writer(options.format, path.string(), stated);
-    writer->write(events);
-    writer->commit();
-    const uint64_t bytes = fs::file_size(path);
+    const uint64_t bytes = write_event_file(path.string(), events, options.format, stated);
     std::lock_guard<std::mutex> lock(mutex);
-    report.files += 1;
-    report.events += events.size();
-    report.bytes += bytes;
+    report.add(events.size(), bytes);
     if (options.progress) options.progress(report.files, total);
   });
   return report;

@@ -222,14 +222,9 @@ ExportReport simulate_image_folder(const std::string& input, const std::string& 
     writer_options.width = options.saccades.sensor_width;
     writer_options.height = options.saccades.sensor_height;
     writer_options.source = "masnn simulate";
-    auto writer = make_event_writer(options.format, target.string(), writer_options);
-    writer->write(events);
-    writer->commit();
-    const uint64_t bytes = fs::file_size(target);
+    const uint64_t bytes = write_event_file(target.string(), events, options.format, writer_options);
     std::lock_guard<std::mutex> lock(mutex);
-    report.files += 1;
-    report.events += events.size();
-    report.bytes += bytes;
+    report.add(events.size(), bytes);
     if (options.progress) options.progress(report.files, images.size());
   });
   return report;

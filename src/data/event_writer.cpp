@@ -61,6 +61,14 @@ std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, con
   throw std::invalid_argument(path + ": unknown output format");
 }
 
+uint64_t write_event_file(const std::string& path, const Events& events, EventOutputFormat format,
+                          const EventWriterOptions& options) {
+  auto writer = make_event_writer(format, path, options);
+  writer->write(events);
+  writer->commit();
+  return std::filesystem::file_size(path);
+}
+
 EventOutputFormat output_format_for(const std::string& path) {
   const std::string ext = lower_extension(path);
   if (ext == ".npy") return EventOutputFormat::Npy;

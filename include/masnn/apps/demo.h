@@ -18,8 +18,10 @@ struct DemoRun {
   double vote_accuracy = 0;
   double spikes_per_sample = 0;  ///< all spiking layers, one test clip of T steps
   double firing_rate = 0;        ///< spikes / neuron-steps over all spiking layers
-  double energy_uj = 0;          ///< SNN energy per sample (exact synaptic operations; REFERENCE.md 5)
-  double ann_energy_uj = 0;      ///< the same network as an ANN (all MACs)
+  double energy_uj = 0;          ///< SNN energy per sample (exact synaptic operations; REFERENCE.md 5), compute only
+  double ann_energy_uj = 0;      ///< the same network as an ANN (all MACs), compute only
+  double energy_with_memory_uj = 0;      ///< SNN, compute + memory accesses (docs/energy.md)
+  double ann_energy_with_memory_uj = 0;  ///< ANN, compute + memory accesses
   double dense_macs = 0;         ///< dense-equivalent MACs per sample
   int64_t parameters = 0;
   double train_seconds = 0;

@@ -17,6 +17,12 @@ struct ExportReport {
   size_t files = 0;    ///< files written
   size_t events = 0;   ///< events in them
   uint64_t bytes = 0;  ///< their size
+  /// Counts a file of `file_events` events and `file_bytes` bytes.
+  void add(size_t file_events, uint64_t file_bytes) {
+    files += 1;
+    events += file_events;
+    bytes += file_bytes;
+  }
 };
 
 /// Settings of an export.

@@ -40,6 +40,9 @@ class EventFileWriter {
 std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, const std::string& path,
                                                    const EventWriterOptions& options = {});
 
+/// Writes a whole recording to `path` in `format` (atomically); returns the file's size in bytes.
+uint64_t write_event_file(const std::string& path, const Events& events, EventOutputFormat format,
+                          const EventWriterOptions& options = {});
 /// The output format a file name implies: `.npy`, `.aedat4`, `.aedat` (AEDAT 3.1), `.bin` (N-MNIST). Throws
 /// std::invalid_argument naming the path otherwise.
 EventOutputFormat output_format_for(const std::string& path);
