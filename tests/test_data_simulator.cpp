@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <opencv2/core.hpp>
 #include <opencv2/videoio.hpp>
@@ -365,4 +367,28 @@ TEST(SimulateCommand, MakesFashionMnistImagesAndVideosIntoFilesThatTrain) {
   command = cli + " simulate --video " + dir.file("bar.avi") + " --out " + dir.file("bar.aedat") + " --quiet";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
   EXPECT_GT(read_events(dir.file("bar.aedat")).size(), 100u);
+}
+
+TEST(SimulateCommand, TheBenchmarkRunsOnTinySettings) {
+  TempDir dir("simulator");
+  masnn::testing::write_fake_fashion_mnist(dir.path, "train", 6, true);
+  masnn::testing::write_fake_fashion_mnist(dir.path, "t10k", 2, true);
+  const std::string log = dir.file("bench.log");
+  const std::string command = std::string(MASNN_CLI) + " bench simulate --root " + dir.path.string() +
+                              " --recordings 4 --time-steps 5 --batch 2 --steps 1 > " + log + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(log);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("recordings/s"), std::string::npos) << text;
+  EXPECT_NE(text.find("of training on it"), std::string::npos) << text;
+}
+
+TEST(SimulateCommand, AnEventTheFormatCannotHoldNamesTheFile) {
+  TempDir dir("simulator");
+  Events e;
+  e.push_back(10, 300, 5, 1);  // x >= 256: not in N-MNIST's format
+  const std::string message = expect_error([&] { write_event_file(dir.file("a.bin"), e, EventOutputFormat::NmnistBin); });
+  EXPECT_NE(message.find("a.bin: "), std::string::npos) << message;
+  EXPECT_NE(message.find("x < 256"), std::string::npos) << message;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("a.bin")));
 }

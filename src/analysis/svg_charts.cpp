@@ -15,6 +15,8 @@ namespace masnn::analysis::svg {
 
 using detail::html_escape;
 
+std::string escape(const std::string& text) { return html_escape(text); }
+
 const char* const kPalette[] = {"#3b7dd8", "#e8743b", "#19a979", "#ed4a7b", "#945ecf",
                                 "#13a4b4", "#525df4", "#bf399e", "#6c8893", "#ee6868"};
 

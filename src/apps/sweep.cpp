@@ -357,7 +357,9 @@ void write_sweep_table(const SweepTable& table, const std::string& folder, const
     csv += fmt::format(",{0}_mean,{0}_sd,{0}_ci95", m);
   csv += ",ree,ree_with_memory\n";
   for (const auto& r : table.rows) {
-    csv += fmt::format("{},\"{}\",{}", r.cell, r.label, r.runs);
+    std::string quoted = r.label;  // CSV: a quote inside a quoted field is doubled
+    for (size_t at = quoted.find('"'); at != std::string::npos; at = quoted.find('"', at + 2)) quoted.insert(at, "\"");
+    csv += fmt::format("{},\"{}\",{}", r.cell, quoted, r.runs);
     for (const Statistic* s : {&r.test_accuracy, &r.spikes_per_sample, &r.firing_rate, &r.energy_pj,
                                &r.energy_with_memory_pj})
       csv += fmt::format(",{},{},{}", s->mean, s->sd, s->ci95);
@@ -408,22 +410,23 @@ void write_sweep_table(const SweepTable& table, const std::string& folder, const
     }
     layer_series.push_back(rates);
   }
-  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + title +
+  std::string html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + svg::escape(title) +
                      "</title><style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:"
                      "collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-"
-                     "align:left}</style></head><body>\n<h1>" + title + "</h1>\n";
+                     "align:left}</style></head><body>\n<h1>" + svg::escape(title) + "</h1>\n";
   html += "<table><tr><th>cell</th><th>runs</th><th>test accuracy (%)</th><th>95% CI</th><th>spikes / sample</th>"
           "<th>firing rate</th><th>energy, compute (uJ)</th><th>energy, + memory (uJ)</th><th>rEE</th>"
           "<th>rEE, + memory</th></tr>\n";
   for (const auto& r : table.rows)
     html += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                         "<td>{}</td><td>{}</td></tr>\n",
-                        r.label, r.runs, mean_sd(r.test_accuracy, 2, 100),
+                        svg::escape(r.label), r.runs, mean_sd(r.test_accuracy, 2, 100),
                         r.test_accuracy.n > 1 ? fmt::format("± {:.2f}", 100 * r.test_accuracy.ci95) : "-",
                         mean_sd(r.spikes_per_sample, 0), mean_sd(r.firing_rate, 4), mean_sd(r.energy_pj, 3, 1e-6),
                         mean_sd(r.energy_with_memory_pj, 1, 1e-6), ratio(r.ree), ratio(r.ree_with_memory));
   html += "</table>\n";
-  if (!table.baseline.empty()) html += "<p>rEE: energy of the baseline (" + table.baseline + ") / energy of the cell.</p>\n";
+  if (!table.baseline.empty())
+    html += "<p>rEE: energy of the baseline (" + svg::escape(table.baseline) + ") / energy of the cell.</p>\n";
   html += "<h2>Test accuracy against spikes (means, 95% confidence intervals)</h2>\n" +
           svg::scatter_chart("accuracy against spikes", points, "spikes per sample", "test accuracy (%)");
   html += "<h2>Firing rate per layer (mean over the runs)</h2>\n" +

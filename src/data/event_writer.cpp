@@ -64,7 +64,11 @@ std::unique_ptr<EventFileWriter> make_event_writer(EventOutputFormat format, con
 uint64_t write_event_file(const std::string& path, const Events& events, EventOutputFormat format,
                           const EventWriterOptions& options) {
   auto writer = make_event_writer(format, path, options);
-  writer->write(events);
+  try {
+    writer->write(events);
+  } catch (const std::invalid_argument& e) {  // an event the format cannot hold: say which file
+    throw std::invalid_argument(path + ": " + e.what());
+  }
   writer->commit();
   return std::filesystem::file_size(path);
 }

@@ -9,6 +9,8 @@
 
 namespace masnn::analysis::svg {
 
+/// `text` with &, <, >, " escaped for HTML and SVG.
+std::string escape(const std::string& text);
 /// The i-th colour of the palette (it repeats after 10).
 const char* color(size_t i);
 /// The smallest 1, 2 or 5 x 10^k at or above v (v > 0); 1 for v <= 0.
