@@ -474,7 +474,9 @@ SweepSummary run_sweep(const SweepOptions& o) {
     else
       pending.push_back(r);
   std::mutex mutex;
+  std::mutex log_mutex;  // o.log is called one line at a time
   const auto log = [&](const std::string& line) {
+    std::lock_guard<std::mutex> lock(log_mutex);
     if (o.log) o.log(line);
   };
   const auto tables = [&] {
