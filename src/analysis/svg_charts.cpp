@@ -132,7 +132,11 @@ void axis_lines(Svg& svg, double left, double top, double plot_w, double plot_h,
 // Horizontal bars, one group per label and one bar per series; values written beside the bars.
 std::string bar_chart(const std::string& label, const std::vector<std::string>& labels,
                       const std::vector<Series>& series, const std::string& value_format) {
-  const double left = 150, right = 90, plot = 420, top = series.size() > 1 ? 28 : 8;
+  const double left = 150, right = 90, plot = 420;
+  std::vector<LegendItem> items;
+  for (const auto& s : series) items.push_back({s.color, s.name, ""});
+  // Room above the bars for every row of the legend (many series wrap it onto several rows).
+  const double top = series.size() > 1 ? 10 + 18.0 * legend(nullptr, left, 0, plot + right, items) : 8;
   const double bar = 16, gap = 8, group = bar * static_cast<double>(series.size()) + gap;
   double max = 0;
   for (const auto& s : series)
@@ -142,8 +146,6 @@ std::string bar_chart(const std::string& label, const std::vector<std::string>& 
   const double height = top + group * static_cast<double>(labels.size()) + 28;
   Svg svg(left + plot + right, height, label);
   if (series.size() > 1) {
-    std::vector<LegendItem> items;
-    for (const auto& s : series) items.push_back({s.color, s.name, ""});
     legend(&svg, left, 16, plot + right, items);
   }
   const double bottom = top + group * static_cast<double>(labels.size());
@@ -236,7 +238,8 @@ std::string scatter_chart(const std::string& label, const std::vector<ScatterPoi
   }
   axis_lines(svg, left, top, plot_w, plot_h, x_label, y_label);
   for (const auto& p : points) {
-    if (p.x_error > 0) svg.line(X(p.x - p.x_error), Y(p.y), X(p.x + p.x_error), Y(p.y), p.color, 1.5);
+    if (p.x_error > 0)  // clipped at the x axis's 0 (a count's interval from few runs can reach below it)
+      svg.line(X(std::max(0.0, p.x - p.x_error)), Y(p.y), X(p.x + p.x_error), Y(p.y), p.color, 1.5);
     if (p.y_error > 0) svg.line(X(p.x), Y(p.y - p.y_error), X(p.x), Y(p.y + p.y_error), p.color, 1.5);
     svg.circle(X(p.x), Y(p.y), 4, p.color, fmt::format("{}: {:.5g}, {:.5g}", p.name, p.x, p.y));
     svg.text(X(p.x) + 7, Y(p.y) - 5, p.name, "start", 11, p.color);
