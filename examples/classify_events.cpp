@@ -1,10 +1,11 @@
-// Classifies one event recording (any format masnn reads) with a trained checkpoint, as `masnn eval` does for a
-// dataset: the recording is cut into the test clips the network was evaluated with, and the class with the highest
-// mean output over the clips wins.
+// Classifies one event recording (any format masnn reads), or the part of it between two times, with a trained
+// checkpoint, as `masnn eval` does for a dataset: the events are cut into the test clips the network was evaluated
+// with, and the class with the highest mean output over the clips wins.
 //
-//   classify_events runs/demo/best.pt recording.aedat
+//   classify_events runs/demo/TCSA/best.pt recording.aedat [START_US END_US]
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -15,8 +16,8 @@
 #include <masnn/train/factory.h>
 
 int main(int argc, char** argv) try {
-  if (argc != 3) {
-    std::cerr << "usage: classify_events CHECKPOINT EVENT_FILE\n";
+  if (argc != 3 && argc != 5) {
+    std::cerr << "usage: classify_events CHECKPOINT EVENT_FILE [START_US END_US]\n";
     return 2;
   }
   const std::string checkpoint = argv[1], recording = argv[2];
@@ -27,7 +28,13 @@ int main(int argc, char** argv) try {
   const masnn::train::TrainConfig config = masnn::train::parse_checkpoint_config(info.config_toml, checkpoint);
 
   // Events -> the test clips of the recording, [clips, T, 2, H, W]: the trained sensor size and framing.
-  const masnn::data::Events events = masnn::data::read_events(recording);
+  masnn::data::Events events = masnn::data::read_events(recording);
+  if (argc == 5) {  // the events in [START_US, END_US) (they are sorted by time)
+    const int64_t start = std::stoll(argv[3]), end = std::stoll(argv[4]);
+    const auto first = std::lower_bound(events.t.begin(), events.t.end(), start) - events.t.begin();
+    const auto last = std::lower_bound(events.t.begin(), events.t.end(), end) - events.t.begin();
+    events = events.slice(first, last);
+  }
   const int sensor = static_cast<int>(info.spec.input_size * config.data.ds);
   const masnn::data::FrameOptions framing = masnn::train::frame_options(config.data, sensor, sensor);
   const torch::Tensor clips = masnn::data::test_clips(events, framing, static_cast<int>(config.data.clips));

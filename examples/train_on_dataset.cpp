@@ -2,7 +2,7 @@
 // the dataset's splits, the trainer. It writes checkpoints (best.pt, last.pt), metrics.csv and TensorBoard files
 // into train.out_dir.
 //
-//   train_on_dataset configs/demo.toml train.epochs=2 train.out_dir=\"runs/example\"
+//   train_on_dataset configs/demo.toml train.epochs=2 train.out_dir=runs/example
 #include <cstdio>
 #include <iostream>
 

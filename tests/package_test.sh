@@ -43,7 +43,7 @@ test -f "$work/run/best.pt"
 echo "== classify_events"
 recordings=("$work"/data/DvsGesture/*.aedat)
 recording=${recordings[0]}
-"$work/build/classify_events" "$work/run/best.pt" "$recording" | tee "$work/classify.txt"
+"$work/build/classify_events" "$work/run/best.pt" "$recording" 0 2000000 | tee "$work/classify.txt"
 grep -Eq "^(class [0-9]+ \(rate [0-9.]+\)|no class neuron fired .*); rates:( [0-9.]+){11}$" "$work/classify.txt"
 
 if [ -n "$python" ]; then
