@@ -2,9 +2,11 @@
 // progress display with an injected clock.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <sstream>
@@ -332,6 +334,42 @@ TEST(MetricsCsv, HeaderRowsAndMissingValues) {
   EXPECT_EQ(text, "epoch,train_loss,val_acc\n1,0.1,0.8125\n2,,0.9\n,0.3333333333333333,\n");
   // Round trip of the printed numbers.
   EXPECT_EQ(std::stod("0.3333333333333333"), 1.0 / 3.0);
+}
+
+TEST(MetricsCsv, ReadGivesBackWhatWasWrittenAndNamesBadLines) {
+  TempDir tmp("logging");
+  const fs::path path = tmp.path / "metrics.csv";
+  {
+    MetricsCsv csv(path.string(), {"epoch", "loss", "acc"}, false);
+    csv.write_row({{"epoch", 1}, {"loss", 1.0 / 3.0}, {"acc", 0.8125}});
+    csv.write_row({{"epoch", 2}, {"loss", std::nan("")}});  // acc missing, loss NaN
+  }
+  const MetricsTable t = MetricsCsv::read(path.string());
+  EXPECT_EQ(t.columns, (std::vector<std::string>{"epoch", "loss", "acc"}));
+  ASSERT_EQ(t.rows.size(), 2u);
+  EXPECT_EQ(t.rows[0], (std::vector<double>{1, 1.0 / 3.0, 0.8125}));
+  EXPECT_EQ(t.rows[1][0], 2);
+  EXPECT_TRUE(std::isnan(t.rows[1][1]));
+  EXPECT_TRUE(std::isnan(t.rows[1][2]));
+  EXPECT_EQ(t.column("acc"), 2u);
+  auto error_of = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of([&] { t.column("seconds"); }).find("no column 'seconds'"), std::string::npos);
+  std::ofstream(tmp.path / "short.csv") << "epoch,loss\n1,0.5\n2\n";
+  EXPECT_NE(error_of([&] { MetricsCsv::read((tmp.path / "short.csv").string()); }).find("short.csv: line 3 has 1 fields"),
+            std::string::npos);
+  std::ofstream(tmp.path / "text.csv") << "epoch,loss\n1,abc\n";
+  EXPECT_NE(error_of([&] { MetricsCsv::read((tmp.path / "text.csv").string()); }).find("line 2: 'abc' is not a number"),
+            std::string::npos);
+  std::ofstream(tmp.path / "empty.csv") << "";
+  EXPECT_NE(error_of([&] { MetricsCsv::read((tmp.path / "empty.csv").string()); }).find("empty.csv: empty"),
+            std::string::npos);
 }
 
 TEST(MetricsCsv, UnknownKeyThrowsNamingItAndWritesNothing) {

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "masnn/analysis/svg_charts.h"
+#include "masnn/train/metrics_csv.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/parallel.h"
 
@@ -163,35 +164,24 @@ SweepRunResult read_run_result(const std::string& run_dir, const std::string& ce
   r.cell = cell;
   r.seed = seed;
   const std::string csv_path = (fs::path(run_dir) / "metrics.csv").string();
-  const std::vector<std::string> lines = split(file_text(csv_path), '\n');
-  if (lines.empty()) throw std::runtime_error(csv_path + ": empty");
-  const std::vector<std::string> header = split(lines[0], ',');
-  const auto column = [&](const std::string& name) {
-    const auto it = std::find(header.begin(), header.end(), name);
-    if (it == header.end()) throw std::runtime_error(csv_path + ": no column '" + name + "'");
-    return static_cast<size_t>(it - header.begin());
-  };
-  const size_t epoch_col = column("epoch"), test_col = column("test_accuracy"), seconds_col = column("seconds");
+  const train::MetricsTable metrics = train::MetricsCsv::read(csv_path);
+  const size_t epoch_col = metrics.column("epoch"), test_col = metrics.column("test_accuracy"),
+               seconds_col = metrics.column("seconds");
   r.test_accuracy = kNaN;
   r.best_test_accuracy = kNaN;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    if (lines[i].empty()) continue;
-    const std::vector<std::string> cells = split(lines[i], ',');
-    if (cells.size() != header.size())
-      throw std::runtime_error(fmt::format("{}: line {} has {} fields, the header {}", csv_path, i + 1, cells.size(),
-                                           header.size()));
-    const auto value = [&](size_t c) { return cells[c].empty() ? kNaN : std::strtod(cells[c].c_str(), nullptr); };
-    const int64_t epoch = std::strtoll(cells[epoch_col].c_str(), nullptr, 10);
-    if (epoch < 1) throw std::runtime_error(fmt::format("{}: line {}: epoch '{}'", csv_path, i + 1, cells[epoch_col]));
+  for (const std::vector<double>& row : metrics.rows) {
+    const double epoch = row[epoch_col];
+    if (!(epoch >= 1 && epoch == std::floor(epoch)))
+      throw std::runtime_error(fmt::format("{}: epoch {} is not a number from 1", csv_path, epoch));
     r.test_curve.resize(static_cast<size_t>(epoch), kNaN);
-    const double test = value(test_col);
+    const double test = row[test_col];
     r.test_curve[static_cast<size_t>(epoch - 1)] = test;
     if (std::isfinite(test)) {
       r.test_accuracy = test;
       r.best_test_accuracy = std::isfinite(r.best_test_accuracy) ? std::max(r.best_test_accuracy, test) : test;
     }
-    if (std::isfinite(value(seconds_col))) r.train_seconds += value(seconds_col);
-    r.epochs = epoch;
+    if (std::isfinite(row[seconds_col])) r.train_seconds += row[seconds_col];
+    r.epochs = static_cast<int64_t>(epoch);
   }
   if (!std::isfinite(r.test_accuracy)) throw std::runtime_error(csv_path + ": no epoch was evaluated on the test split");
   const std::string json_path = (fs::path(run_dir) / "analysis" / "analysis.json").string();

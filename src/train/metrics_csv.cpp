@@ -2,7 +2,9 @@
 #include "masnn/train/metrics_csv.h"
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
@@ -109,6 +111,56 @@ void MetricsCsv::drop_rows_after(const std::string& path, double last) {
       dropped = true;
   }
   if (dropped) write_file_atomic(path, std::vector<uint8_t>(kept.begin(), kept.end()));
+}
+
+size_t MetricsTable::column(const std::string& name) const {
+  for (size_t c = 0; c < columns.size(); ++c)
+    if (columns[c] == name) return c;
+  throw std::runtime_error(fmt::format("{}: no column '{}' (columns: {})", path, name, join(columns)));
+}
+
+MetricsTable MetricsCsv::read(const std::string& path) {
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  MetricsTable table;
+  table.path = path;
+  std::string line;
+  size_t number = 0;
+  const auto fields = [](const std::string& text) {
+    std::vector<std::string> out(1);
+    for (char ch : text) {
+      if (ch == ',')
+        out.emplace_back();
+      else
+        out.back().push_back(ch);
+    }
+    return out;
+  };
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty()) continue;
+    if (table.columns.empty()) {
+      table.columns = fields(line);
+      continue;
+    }
+    const std::vector<std::string> cells = fields(line);
+    if (cells.size() != table.columns.size())
+      throw std::runtime_error(fmt::format("{}: line {} has {} fields, the header {}", path, number, cells.size(),
+                                           table.columns.size()));
+    std::vector<double>& row = table.rows.emplace_back();
+    for (const std::string& cell : cells) {
+      if (cell.empty()) {
+        row.push_back(std::numeric_limits<double>::quiet_NaN());
+        continue;
+      }
+      char* end = nullptr;
+      row.push_back(std::strtod(cell.c_str(), &end));
+      if (end != cell.c_str() + cell.size())
+        throw std::runtime_error(fmt::format("{}: line {}: '{}' is not a number", path, number, cell));
+    }
+  }
+  if (table.columns.empty()) throw std::runtime_error(path + ": empty (no header line)");
+  return table;
 }
 
 void MetricsCsv::write_row(const std::map<std::string, double>& values) {

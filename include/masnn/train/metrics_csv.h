@@ -9,6 +9,16 @@
 
 namespace masnn::train {
 
+/// A metrics CSV read back (MetricsCsv::read).
+struct MetricsTable {
+  std::string path;
+  std::vector<std::string> columns;
+  /// One value per column and row; NaN for an empty field (a metric the epoch did not measure) or `nan`.
+  std::vector<std::vector<double>> rows;
+  /// The index of column `name`. Throws std::runtime_error naming the file and the column when there is none.
+  size_t column(const std::string& name) const;
+};
+
 /// Appends rows of named numbers to a CSV file with a fixed set of columns.
 class MetricsCsv {
  public:
@@ -28,6 +38,10 @@ class MetricsCsv {
   /// nothing when the file is missing. A resumed run calls it so that rows of epochs its checkpoint does not hold
   /// (written before a kill) are not kept twice.
   static void drop_rows_after(const std::string& path, double last);
+
+  /// Reads a file that MetricsCsv wrote. Throws std::runtime_error naming the file (and the line) when it cannot
+  /// be read, is empty, or has a row whose field count differs from the header's or a field that is not a number.
+  static MetricsTable read(const std::string& path);
 
   /// The file's path.
   const std::string& path() const { return path_; }
