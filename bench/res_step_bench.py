@@ -16,7 +16,6 @@ import resource
 import statistics
 import sys
 import time
-import types
 
 p = argparse.ArgumentParser()
 p.add_argument("ref")
@@ -29,21 +28,10 @@ p.add_argument("--warmup", type=int, default=1)
 p.add_argument("--threads", type=int, default=2)
 a = p.parse_args()
 
-try:
-    import einops  # noqa: F401
-except ImportError:
-    shim = types.ModuleType("einops")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference_einops  # noqa: E402
 
-    def rearrange(x, pattern):
-        if pattern in ("b f c h w -> b c f h w", "b c f h w -> b f c h w"):
-            return x.permute(0, 2, 1, 3, 4)
-        if pattern == "b f c h w -> b (f c) h w":
-            return x.reshape(x.shape[0], x.shape[1] * x.shape[2], x.shape[3], x.shape[4])
-        raise NotImplementedError(pattern)
-
-    shim.rearrange = rearrange
-    sys.modules["einops"] = shim
-
+reference_einops.install()
 sys.path.insert(0, os.path.join(a.ref, "Att_Res_SNN"))
 import torch  # noqa: E402
 
