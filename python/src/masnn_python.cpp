@@ -69,13 +69,6 @@ py::tuple read_event_columns(const std::string& path, const std::string& format)
                         column<int16_t>(e.y.data(), n), column<uint8_t>(e.p.data(), n), info);
 }
 
-data::FrameSlicing parse_slicing(const std::string& name) {
-  if (name == "time-window") return data::FrameSlicing::TimeWindow;
-  if (name == "event-count") return data::FrameSlicing::EventCount;
-  if (name == "time-bins") return data::FrameSlicing::TimeBins;
-  throw std::invalid_argument("slicing: expected time-window, event-count or time-bins, got '" + name + "'");
-}
-
 torch::Tensor frames_of_columns(py::array_t<int64_t, py::array::c_style | py::array::forcecast> t,
                                 py::array_t<int64_t, py::array::c_style | py::array::forcecast> x,
                                 py::array_t<int64_t, py::array::c_style | py::array::forcecast> y,
@@ -98,7 +91,7 @@ torch::Tensor frames_of_columns(py::array_t<int64_t, py::array::c_style | py::ar
     e.push_back(tt[i], static_cast<uint16_t>(xx[i]), static_cast<uint16_t>(yy[i]), pp[i] ? 1 : 0);
   }
   data::FrameOptions o;
-  o.steps(steps).width(width).height(height).slicing(parse_slicing(slicing)).dt_us(dt_us).ds(ds).binary(binary);
+  o.steps(steps).width(width).height(height).slicing(data::parse_frame_slicing(slicing)).dt_us(dt_us).ds(ds).binary(binary);
   o.validate();
   const int64_t start = start_us >= 0 ? start_us : (n ? tt[0] : 0);
   py::gil_scoped_release no_gil;

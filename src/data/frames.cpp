@@ -11,6 +11,13 @@
 
 namespace masnn::data {
 
+FrameSlicing parse_frame_slicing(const std::string& name) {
+  if (name == "time-window") return FrameSlicing::TimeWindow;
+  if (name == "event-count") return FrameSlicing::EventCount;
+  if (name == "time-bins") return FrameSlicing::TimeBins;
+  throw std::invalid_argument("slicing: expected time-window, event-count or time-bins, got '" + name + "'");
+}
+
 void FrameOptions::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("frames: " + what); };
   if (steps_ < 1) bad("steps must be >= 1, got " + std::to_string(steps_));

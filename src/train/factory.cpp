@@ -71,12 +71,7 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   data::FrameOptions f;
   f.steps(d.steps).dt_us(static_cast<int64_t>(d.dt_ms * 1000.0 + 0.5)).ds(d.ds).width(width).height(height);
   f.binary(d.binary);
-  if (d.slicing == "time-window")
-    f.slicing(data::FrameSlicing::TimeWindow);
-  else if (d.slicing == "event-count")
-    f.slicing(data::FrameSlicing::EventCount);
-  else
-    f.slicing(data::FrameSlicing::TimeBins);
+  f.slicing(data::parse_frame_slicing(d.slicing));
   if (d.normalization == "none")
     f.normalization(data::FrameNormalization::None);
   else if (d.normalization == "max-per-frame")

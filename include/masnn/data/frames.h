@@ -21,6 +21,10 @@ enum class FrameSlicing {
   TimeBins,    ///< T equal time bins over [first event, last event] of the sample (DVS128 Gait)
 };
 
+/// The slicing a name gives: time-window, event-count or time-bins (as data.slicing takes them). Throws
+/// std::invalid_argument naming the accepted names.
+FrameSlicing parse_frame_slicing(const std::string& name);
+
 /// How frame values are scaled after counting.
 enum class FrameNormalization {
   None,          ///< event counts (or 0/1 with binary)
