@@ -13,6 +13,7 @@
 #include "masnn/analysis/analyze.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/analysis/spike_monitor.h"
+#include "masnn/analysis/training_sparsity.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
@@ -122,6 +123,51 @@ TEST(Monitor, SpikeAndSynapseReportsAgreeOnAResSnn) {
     const bool from_neuron = i.name.find(".conv1") != std::string::npos || i.name.find(".conv2") != std::string::npos;
     EXPECT_EQ(i.spikes, from_neuron) << i.name;  // stem (image), shortcuts (membrane), head (rates): MACs
     EXPECT_EQ(i.samples, 3) << i.name;
+  }
+}
+
+TEST(TrainingSparsity, EveryRegistryNetworkReportsInputDensityAndSurrogateSupport) {
+  for (const auto& [name, _] : model_names()) {
+    SCOPED_TRACE(name);
+    ModelSpec spec = small_spec(name);
+    if (is_res_snn(name)) spec.lif = LIFOptions::reference_resnet().threshold(0.05);  // fire on random weights
+    torch::manual_seed(2);
+    auto model = build_model(spec);
+    model.ptr()->eval();
+    const auto buffers_before = model.ptr()->named_buffers();
+    std::map<std::string, torch::Tensor> before;
+    for (const auto& b : buffers_before) before[b.key()] = b.value().clone();
+    const torch::Tensor x = example_input(spec);
+    const TrainingSparsity s = measure_training_sparsity(model, x);
+    ASSERT_FALSE(s.synapses.empty());
+    ASSERT_FALSE(s.neurons.empty());
+    std::map<std::string, NeuronSparsity> neurons;
+    for (const auto& n : s.neurons) {
+      neurons[n.name] = n;
+      EXPECT_GE(n.firing_rate, 0);
+      EXPECT_LE(n.firing_rate, 1);
+      if (spec.placement == AttentionPlacement::ConvPost) {  // a masnn::LIF: its support is measured
+        EXPECT_GE(n.surrogate_support, 0) << n.name;
+        EXPECT_LE(n.surrogate_support, 1) << n.name;
+      }
+    }
+    const auto modules = model.ptr()->named_modules();
+    int from_neurons = 0;
+    for (const auto& l : s.synapses) {
+      EXPECT_TRUE(modules.contains(l.name)) << l.name;
+      EXPECT_GE(l.input_density, 0);
+      EXPECT_LE(l.input_density, 1);
+      if (l.source.empty()) continue;
+      ++from_neurons;
+      // The layer reads that neuron's spikes: its input density is the neuron's firing rate.
+      ASSERT_TRUE(neurons.count(l.source)) << l.source;
+      EXPECT_DOUBLE_EQ(l.input_density, neurons[l.source].firing_rate) << l.name;
+      EXPECT_EQ(l.source_support, neurons[l.source].surrogate_support) << l.name;
+      EXPECT_EQ(l.input, SynapseEvent::Kind::Spikes) << l.name;
+    }
+    EXPECT_GT(from_neurons, 0);
+    // Measured on a copy in training mode: the model's BN statistics are untouched.
+    for (const auto& b : model.ptr()->named_buffers()) EXPECT_TRUE(torch::equal(b.value(), before.at(b.key()))) << b.key();
   }
 }
 

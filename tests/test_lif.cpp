@@ -153,6 +153,27 @@ TEST(LIF, ReferenceDvsHandComputed) {
   EXPECT_EQ(functional::lif(at, LIFOptions::reference_resnet()).spikes.item<float>(), 0.f);
 }
 
+TEST(LIF, MembraneAndSurrogateSupport) {
+  // u_t is what fires: the reference DVS neuron spikes exactly where u_t - V_th >= 0; the rectangular surrogate is
+  // nonzero exactly where |u_t - V_th| < a/2, the sigmoid one everywhere.
+  torch::manual_seed(5);
+  const auto x = torch::rand({12, 3, 40}) * 0.7 - 0.1;
+  const LIFOptions o = LIFOptions::reference_dvs();
+  const torch::Tensor u = functional::lif_membrane(x, o);
+  ASSERT_EQ(u.sizes(), x.sizes());
+  EXPECT_FALSE(u.requires_grad());
+  EXPECT_TRUE(torch::equal(functional::lif(x, o).spikes, (u - o.threshold() >= 0).to(torch::kFloat)));
+  EXPECT_TRUE(torch::allclose(u[0], x[0]));  // from rest: u_1 = x_1
+  const torch::Tensor support = functional::surrogate_support(u, o);
+  EXPECT_TRUE(torch::equal(support, (u - o.threshold()).abs() < o.surrogate_width() / 2));
+  const double share = support.to(torch::kDouble).mean().item<double>();
+  EXPECT_GT(share, 0.05);
+  EXPECT_LT(share, 0.95);
+  LIFOptions sigmoid = o;
+  sigmoid.surrogate(SurrogateKind::Sigmoid);
+  EXPECT_TRUE(functional::surrogate_support(u, sigmoid).all().item<bool>());
+}
+
 TEST(LIF, ReferenceDvsMatchesReferenceFormulaBitExact) {
   // The reference code's own expressions, written out: u = h + x; s = (u - V_th >= 0);
   // h = (s * V_th + (1 - s) * u) * alpha + beta.

@@ -143,6 +143,7 @@ torch::Tensor LIFImpl::forward(const torch::Tensor& x) {
 
 functional::LIFResult LIFImpl::forward_with_state(const torch::Tensor& x, const torch::Tensor& h0) {
   const torch::Tensor d = decay_logit.defined() ? torch::sigmoid(decay_logit).to(x.scalar_type()) : torch::Tensor();
+  monitoring::neuron_input(*this, x, h0);
   auto result = functional::lif(x, options, h0, d);
   monitoring::spikes(*this, result.spikes);
   return result;

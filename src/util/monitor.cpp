@@ -59,6 +59,11 @@ void spikes(const torch::nn::Module& neuron, const torch::Tensor& spikes) {
   for_each_scope(neuron, [&](Monitor& m, const std::string& name) { m.on_spikes(name, neuron, spikes); });
 }
 
+void neuron_input(const torch::nn::Module& neuron, const torch::Tensor& input, const torch::Tensor& state) {
+  if (!innermost) return;
+  for_each_scope(neuron, [&](Monitor& m, const std::string& name) { m.on_neuron_input(name, neuron, input, state); });
+}
+
 void synapse(const SynapseEvent& event) {
   if (!innermost) return;
   for_each_scope(*event.layer, [&](Monitor& m, const std::string& name) { m.on_synapse(name, event); });

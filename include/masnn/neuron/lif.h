@@ -105,6 +105,16 @@ torch::Tensor scaled_lif(const torch::Tensor& x, const torch::Tensor& a, const t
 LIFResult lif_composed(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0 = {},
                        const torch::Tensor& decay = {});
 
+/// The membrane potential u_t of every step [T,B,...] (before firing and reset), without gradient: what the
+/// surrogate gradient is evaluated at.
+torch::Tensor lif_membrane(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0 = {},
+                           const torch::Tensor& decay = {});
+
+/// Where the surrogate derivative at `membrane` (u_t) is nonzero, as a bool tensor: the neuron-steps through which a
+/// gradient reaches the layer below (the rectangular surrogate's window |u - V_th| < width/2; the sigmoid and
+/// arctan surrogates are nonzero everywhere). The rest of dL/ds is multiplied by zero.
+torch::Tensor surrogate_support(const torch::Tensor& membrane, const LIFOptions& options);
+
 /// Heaviside(v) (at v == 0 by fire_at_equal) with the options' surrogate gradient, as one autograd node.
 torch::Tensor spike_function(const torch::Tensor& v, const LIFOptions& options);
 

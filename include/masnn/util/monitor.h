@@ -49,6 +49,11 @@ class Monitor {
   virtual ~Monitor() = default;
   /// A neuron layer emitted spikes [T,B,...] (T = 1 for one step of step-at-a-time inference).
   virtual void on_spikes(const std::string& name, const torch::nn::Module& neuron, const torch::Tensor& spikes) {}
+  /// A neuron layer's input [T,B,...] and its starting state (undefined: at rest), given before on_spikes where the
+  /// neuron receives it as a tensor (not when an attention's last pass is fused into the neuron: a monitor that
+  /// needs every neuron's input asks for attention values, which turns that fusion off).
+  virtual void on_neuron_input(const std::string& name, const torch::nn::Module& neuron, const torch::Tensor& input,
+                               const torch::Tensor& state) {}
   virtual void on_synapse(const std::string& name, const SynapseEvent& event) {}
   virtual void on_attention(const std::string& name, const AttentionEvent& event) {}
   /// A block (a network's unit of summary: a spiking block, a residual block, a Res-SNN's stem and head) gave output.
@@ -81,6 +86,7 @@ namespace monitoring {
 bool active();  ///< a monitor is attached on this thread (check before preparing an event)
 bool wants_attention_values();
 void spikes(const torch::nn::Module& neuron, const torch::Tensor& spikes);
+void neuron_input(const torch::nn::Module& neuron, const torch::Tensor& input, const torch::Tensor& state);
 void synapse(const SynapseEvent& event);
 void attention(const AttentionEvent& event);
 void block(const torch::nn::Module& block, const torch::Tensor& output);
