@@ -16,6 +16,9 @@
 #include "masnn/analysis/operation_count.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/models/registry.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
+#include "masnn/train/train_data.h"
 #include "masnn/util/memory.h"
 
 namespace masnn::bench {
@@ -46,6 +49,8 @@ struct TrainSetup {
   torch::nn::Module* net = nullptr;
   std::unique_ptr<torch::optim::Adam> optimizer;
   torch::Tensor x, target, loss;
+  std::string input;  // where x comes from
+  int64_t steps = 0, batch = 0;
   void step() {
     net->zero_grad(/*set_to_none=*/true);
     loss = torch::mse_loss(model.forward(x), target);
@@ -69,6 +74,7 @@ void check_config(const TrainStepBenchConfig& c) {
   if (c.linear_backend != "onednn" && c.linear_backend != "blas")
     throw std::invalid_argument("bench train-step: --linear-backend must be onednn or blas, got '" + c.linear_backend +
                                 "'");
+  parse_synapse_mode(c.synapses, "bench train-step: --synapses");
   if (c.device != "cpu" && c.device != "cuda")
     throw std::invalid_argument("bench train-step: --device must be cpu or cuda, got '" + c.device + "'");
   if (c.device == "cuda" && !torch::cuda::is_available())
@@ -78,26 +84,54 @@ void check_config(const TrainStepBenchConfig& c) {
                                 c.attention_backend + "'");
 }
 
+// The checkpoint's network and the first batch of its training split (what its training steps saw).
+void load_from_checkpoint(const TrainStepBenchConfig& c, TrainSetup& s, torch::Tensor& labels) {
+  train::CheckpointInfo info;
+  s.model = train::load_model(c.from, &info);
+  s.spec = info.spec;
+  std::vector<std::string> sets{"train.batch_size=" + std::to_string(c.batch)};
+  if (!c.data_root.empty()) sets.push_back(train::config_assignment("data.root", c.data_root));
+  const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, c.from, sets);
+  const train::SplitData split = train::open_split(config, data::Split::Train);
+  split.loader->start_epoch(0);
+  data::Batch batch;
+  if (!split.loader->next(batch))
+    throw std::invalid_argument("bench train-step: " + c.from + ": the split " + split.name + " gives no batch");
+  s.x = batch.x;
+  labels = batch.labels;
+  s.input = "the first batch of " + split.name;
+}
+
 std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
   check_config(c);
   auto s = std::make_unique<TrainSetup>();
-  s->spec = model_spec(c);
   torch::manual_seed(c.seed);
-  s->model = build_model(s->spec);
+  torch::Tensor labels;
+  if (c.from.empty()) {
+    s->spec = model_spec(c);
+    s->model = build_model(s->spec);
+    s->x = random_spikes({c.steps, c.batch, s->spec.in_channels, s->spec.input_size, s->spec.input_size});
+    labels = torch::randint(s->spec.num_classes, {c.batch}, torch::kLong);
+    s->input = "random spikes (5% at 2.0)";
+  } else {
+    load_from_checkpoint(c, *s, labels);
+  }
   s->net = s->model.ptr().get();
   for (const auto& m : s->net->modules()) {
     if (auto* attention = m->as<MultiDimAttentionImpl>()) attention->options.fused(c.attention_backend == "fused");
     if (auto* block = m->as<SpikingConvBlockImpl>()) {
       block->options.fused_norm(c.norm_backend == "fused");
       block->options.fused_scale_lif(c.scale_lif == "fused");
+      block->options.synapses(parse_synapse_mode(c.synapses, "--synapses"));
     }
     if (auto* block = m->as<SpikingLinearBlockImpl>()) block->options.linear_as_conv(c.linear_backend == "onednn");
   }
+  // Event frames are time-major [T,B,...]; images [B,...] (the network repeats them over its T).
+  s->steps = s->x.dim() == 5 ? s->x.size(0) : s->spec.steps;
+  s->batch = s->x.dim() == 5 ? s->x.size(1) : s->x.size(0);
   s->net->to(torch::Device(c.device));
   s->net->train();
   s->optimizer = std::make_unique<torch::optim::Adam>(s->net->parameters(), torch::optim::AdamOptions(1e-3));
-  s->x = random_spikes({c.steps, c.batch, s->spec.in_channels, s->spec.input_size, s->spec.input_size});
-  const torch::Tensor labels = torch::randint(s->spec.num_classes, {c.batch}, torch::kLong);
   s->target = torch::one_hot(labels, s->spec.num_classes).to(torch::kFloat);
   s->x = s->x.to(torch::Device(c.device));
   s->target = s->target.to(torch::Device(c.device));
@@ -123,7 +157,10 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
 
   TrainStepBenchResult r;
   r.model = spec.name;
-  r.input_shape = {c.steps, c.batch, spec.in_channels, spec.input_size, spec.input_size};
+  r.attention = spec.attention.name();
+  r.input = setup->input;
+  r.input_shape = x.sizes().vec();
+  r.sparsity = analysis::measure_training_sparsity(setup->model, x);
   r.params = count_parameters(net);
   r.threads = torch::get_num_threads();
 
@@ -148,8 +185,8 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   r.step_ms = median(step_ms);
   r.step_min_ms = *std::min_element(step_ms.begin(), step_ms.end());
   r.step_max_ms = *std::max_element(step_ms.begin(), step_ms.end());
-  r.samples_per_s = 1000.0 * c.batch / r.step_ms;
-  r.ms_per_sample_step = r.step_ms / static_cast<double>(c.steps * c.batch);
+  r.samples_per_s = 1000.0 * static_cast<double>(setup->batch) / r.step_ms;
+  r.ms_per_sample_step = r.step_ms / static_cast<double>(setup->steps * setup->batch);
 
   // The floor: copies of the network's convolutions and linear layers on inputs of the shapes they see
   // ([T*B,C,H,W] and [T*B,F]), forward + backward each, nothing else.
@@ -162,7 +199,7 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
   };
   std::vector<FloorCase> cases;
   const auto modules = net.named_modules();
-  const int64_t tb = c.steps * c.batch;
+  const int64_t tb = setup->steps * setup->batch;
   for (const auto& row : analysis::count_operations(setup->model, example_input(spec).to(torch::Device(c.device)))) {
     if (row.kind != "conv2d" && row.kind != "linear") continue;
     std::vector<int64_t> in_shape{tb}, out_shape{tb};
@@ -183,7 +220,7 @@ TrainStepBenchResult run_train_step_bench(const TrainStepBenchConfig& c) {
     } else
       throw std::logic_error("bench train-step: " + row.name + " is neither Conv2d nor Linear");
     // The first layer sees the data (no gradient needed); the others see spikes and pass a gradient back.
-    fc.input = cases.empty() ? x.flatten(0, 1)
+    fc.input = cases.empty() ? (x.dim() == 5 ? x.flatten(0, 1) : x.repeat({setup->steps, 1, 1, 1}))
                              : (torch::rand(in_shape) < 0.1).to(torch::kFloat).to(x.device()).requires_grad_(true);
     fc.grad_output = (torch::randn(out_shape) * 1e-3).to(x.device());
     cases.push_back(std::move(fc));

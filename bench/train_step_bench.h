@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "masnn/analysis/training_sparsity.h"
+
 namespace masnn::bench {
 
 struct TrainStepBenchConfig {
@@ -23,8 +25,13 @@ struct TrainStepBenchConfig {
   std::string norm_backend = "fused";       ///< fused (BN + pooling as one op, lean_ops.h) or composed
   std::string scale_lif = "fused";          ///< fused (attention scale + LIF as one op, scaled_lif) or apart
   std::string linear_backend = "onednn";    ///< onednn (the linear layers as 1x1 convolutions) or blas
+  std::string synapses = "dense";           ///< the convolutions on spikes: dense, sparse (event-driven) or auto
   uint64_t seed = 0;
   std::string device = "cpu";  ///< cpu or cuda (the floor runs there too; memory figures are the GPU's)
+  /// A checkpoint: its network and weights, and the first batch (`batch` samples) of its dataset's training split
+  /// instead of random input; model, attention, placement, T and the input size are then the checkpoint's.
+  std::string from;
+  std::string data_root;  ///< with `from`: the dataset's folder, when not where the checkpoint's config says
 };
 
 /// One convolution or linear layer of the floor.
@@ -37,6 +44,8 @@ struct FloorLayer {
 
 struct TrainStepBenchResult {
   std::string model;                 ///< registry name
+  std::string attention;             ///< its attention (none, TA, ..., TCSA)
+  std::string input;                 ///< "random spikes (5% at 2.0)" or the dataset split the batch comes from
   std::vector<int64_t> input_shape;  ///< [T,B,C,H,W]
   int64_t params = 0;
   int threads = 0;     ///< LibTorch intra-op threads
@@ -52,6 +61,8 @@ struct TrainStepBenchResult {
   double floor_ms = 0;               ///< median over passes of the sum of the layers' times (a linear: its faster form)
   double floor_peak_tensor_mib = 0;  ///< allocator peak of one floor pass above what was held before it
   std::vector<FloorLayer> floor;
+  /// Input densities and surrogate supports on the benchmark's input, measured before the steps.
+  analysis::TrainingSparsity sparsity;
   double ratio() const { return floor_ms > 0 ? step_ms / floor_ms : 0.0; }
 };
 

@@ -3,11 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <functional>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/lean_ops.h"
+#include "masnn/models/registry.h"
 #include "masnn/models/spiking_blocks.h"
 #include "masnn/util/memory.h"
 #include "test_support.h"
@@ -221,4 +225,109 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
     EXPECT_TRUE(torch::equal(a[0], b[0]));
     expect_close(a, b, 1e-9, 1e-11);
   }
+}
+
+// Event-driven convolution of spikes (event_driven_synapse.h): values and gradients (input, weight, bias) equal
+// LibTorch's convolution at densities from 0% to 100%, on the spike-input convolutions of the registry's DVS
+// networks (their channels and kernels) and an odd, non-square plane.
+TEST(EventDrivenConv, MatchesDenseConvolutionAtEveryDensity) {
+  std::vector<std::array<int64_t, 4>> shapes;  // in, out, kernel, pad
+  for (const auto& [name, _] : model_names()) {
+    if (is_res_snn(name)) continue;
+    const auto model = build_model(masnn::testing::small_spec(name));
+    for (const auto& m : model.ptr()->modules())
+      if (const auto* block = m->as<SpikingConvBlockImpl>(); block && block->options.spike_input()) {
+        const auto& o = block->conv->options;
+        const int64_t k = (*o.kernel_size())[0];
+        shapes.push_back({o.in_channels(), o.out_channels(), k, k / 2});  // the networks' "same" convolutions
+      }
+  }
+  ASSERT_FALSE(shapes.empty());
+  shapes.push_back({3, 5, 5, 2});
+  torch::manual_seed(21);
+  for (const auto& [in, out, k, pad] : shapes) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(in, out, k).padding(pad));
+    for (const double density : {0.0, 0.01, 0.1, 0.5, 1.0}) {
+      SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " k" + std::to_string(k) + " density " +
+                   std::to_string(density));
+      const auto spikes = torch::rand({3, in, 7, 9}).lt(density).to(torch::kFloat);
+      ASSERT_TRUE(functional::conv2d_event_driven_supports(spikes, *conv));
+      auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
+      conv->zero_grad();
+      const auto y1 = functional::conv2d_event_driven(x1, *conv);
+      const auto g = torch::randn(y1.sizes());
+      y1.backward(g);
+      const auto dw1 = conv->weight.grad().clone(), db1 = conv->bias.grad().clone();
+      conv->zero_grad();
+      const auto y2 = conv->forward(x2);
+      y2.backward(g);
+      EXPECT_TRUE(torch::allclose(y1, y2, 1e-4, 1e-5));
+      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-4, 1e-5));
+      EXPECT_TRUE(torch::allclose(dw1, conv->weight.grad(), 1e-4, 1e-4));
+      EXPECT_TRUE(torch::allclose(db1, conv->bias.grad(), 1e-4, 1e-4));
+    }
+  }
+}
+
+TEST(EventDrivenConv, WeightGradientIsTheSameForAnyNumberOfThreads) {
+  torch::manual_seed(22);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).padding(1));
+  const auto x = torch::rand({6, 8, 12, 12}).lt(0.1).to(torch::kFloat);
+  const int threads = torch::get_num_threads();
+  std::vector<torch::Tensor> grads;
+  for (int n : {1, 3}) {
+    torch::set_num_threads(n);
+    conv->zero_grad();
+    functional::conv2d_event_driven(x, *conv).pow(2).sum().backward();
+    grads.push_back(conv->weight.grad().clone());
+  }
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+}
+
+TEST(EventDrivenConv, ChoiceByModeAndDensity) {
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
+  const auto sparse = torch::zeros({1, 2, 10, 10});
+  sparse.view(-1).narrow(0, 0, 4).fill_(1);  // 2% of the inputs
+  const auto dense = torch::ones({1, 2, 10, 10});
+  EXPECT_FALSE(functional::use_event_driven_conv(SynapseMode::Dense, sparse, *conv));
+  EXPECT_TRUE(functional::use_event_driven_conv(SynapseMode::Sparse, dense, *conv));
+  EXPECT_TRUE(functional::use_event_driven_conv(SynapseMode::Auto, sparse, *conv, 0.05));
+  EXPECT_FALSE(functional::use_event_driven_conv(SynapseMode::Auto, sparse, *conv, 0.01));
+  EXPECT_FALSE(functional::use_event_driven_conv(SynapseMode::Auto, dense, *conv, 0.05));
+  torch::nn::Conv2d strided(torch::nn::Conv2dOptions(2, 4, 3).padding(1).stride(2));
+  EXPECT_FALSE(functional::conv2d_event_driven_supports(sparse, *strided));
+  EXPECT_FALSE(functional::use_event_driven_conv(SynapseMode::Sparse, sparse, *strided));
+  EXPECT_NE(masnn::testing::expect_error([&] { functional::conv2d_event_driven(sparse, *strided); }).find("stride-1"),
+            std::string::npos);
+  EXPECT_EQ(parse_synapse_mode("sparse"), SynapseMode::Sparse);
+  EXPECT_NE(masnn::testing::expect_error([] { parse_synapse_mode("events", "--synapses"); })
+                .find("--synapses: expected dense, sparse or auto; got 'events'"),
+            std::string::npos);
+}
+
+// A conv block training with event-driven synapses: the same spikes, BN statistics and gradients as dense.
+TEST(EventDrivenConv, ConvBlockMatchesDense) {
+  torch::manual_seed(23);
+  LayerAttention att;
+  att.type = AttentionType::parse("TCSA");
+  att.t_ratio = 2;
+  att.c_ratio = 2;
+  SpikingConvBlock event(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).synapses(
+      SynapseMode::Sparse));
+  event->to(torch::kDouble);
+  {
+    torch::NoGradGuard ng;
+    event->bn->weight.fill_(4.0);
+  }
+  auto dense = std::dynamic_pointer_cast<SpikingConvBlockImpl>(event->clone());
+  dense->options.synapses(SynapseMode::Dense);
+  const auto x = torch::rand({4, 3, 4, 8, 8}).lt(0.1).to(torch::kDouble);
+  const auto a = block_outputs(*event, x);
+  const auto b = block_outputs(*dense, x);
+  EXPECT_GT(a[0].sum().item<double>(), 0.0);
+  expect_close(a, b, 1e-9, 1e-11);
+  std::ostringstream printed;
+  event->pretty_print(printed);
+  EXPECT_NE(printed.str().find("synapses=sparse"), std::string::npos);
 }

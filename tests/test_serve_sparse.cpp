@@ -10,7 +10,7 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/registry.h"
 #include "masnn/serve/sparse.h"
-#include "masnn/serve/sparse_kernels.h"
+#include "masnn/models/sparse_kernels.h"
 #include "serve_test_support.h"
 #include "test_support.h"
 
@@ -83,7 +83,7 @@ TEST(SparseKernels, LinearEqualsTheDenseLinear) {
   }
   torch::set_num_threads(1);
   float x[6] = {0, 1, 0, 0, 2.5f, 0};
-  EXPECT_EQ(serve::kernels::count_nonzero(x, 6), 2);
+  EXPECT_EQ(kernels::count_nonzero(x, 6), 2);
 }
 
 TEST(SparseSynapse, ChoosesThePathByTheMeasuredDensityAndTheCrossover) {

@@ -56,15 +56,32 @@ void run_bench_lif(const bench::LifBenchConfig& c, const std::string& json_path)
   }
 }
 
+// What event-driven training could skip, per layer, on the benchmark's input.
+void print_training_sparsity(const analysis::TrainingSparsity& s) {
+  const auto percent = [](double v) { return v < 0 ? std::string("-") : fmt::format("{:.2f}%", 100 * v); };
+  std::cout << "synaptic layers: input density (nonzero inputs: the share of an event-driven forward and weight "
+               "gradient), and the surrogate support of the neuron layer whose spikes they read (the share of their "
+               "input gradient that is needed)\n";
+  for (const auto& l : s.synapses)
+    std::cout << fmt::format("  {:<16} {:<7} input {:<22} density {:>8}   from {:<14} support {:>8}\n", l.name,
+                             l.kind, analysis::shape_string(l.input_shape), percent(l.input_density),
+                             l.source.empty() ? "-" : l.source, percent(l.source_support));
+  std::cout << "neuron layers: firing rate, surrogate support (neuron-steps with a nonzero surrogate derivative)\n";
+  for (const auto& n : s.neurons)
+    std::cout << fmt::format("  {:<16} rate {:>8}   support {:>8}\n", n.name, percent(n.firing_rate),
+                             percent(n.surrogate_support));
+}
+
 void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::string& json_path) {
   const JsonOutput json_out(json_path, "bench train-step");  // checked before the measuring
   const auto r = bench::run_train_step_bench(c);
   std::cout << fmt::format(
-      "bench train-step: {}, attention {} ({}, {}), input {} (T={}, B={}), {} parameters, LIF {}, BN+pool {}, "
-      "scale+LIF {}, linear {}, device {}, threads {}, median of {} steps after {} warm-up\n",
-      r.model, AttentionType::parse(c.attention).name(), c.placement, c.attention_backend,
-      analysis::shape_string(r.input_shape), c.steps, c.batch, r.params, c.lif_backend, c.norm_backend, c.scale_lif,
-      c.linear_backend, c.device, r.threads, c.iterations, c.warmup);
+      "bench train-step: {}{}, attention {} ({}), input {} ({}), {} parameters, LIF {}, BN+pool {}, "
+      "scale+LIF {}, linear {}, synapses {}, device {}, threads {}, median of {} steps after {} warm-up\n",
+      r.model, c.from.empty() ? "" : " from " + c.from, r.attention, c.attention_backend,
+      analysis::shape_string(r.input_shape), r.input, r.params, c.lif_backend, c.norm_backend, c.scale_lif,
+      c.linear_backend, c.synapses, c.device, r.threads, c.iterations, c.warmup);
+  print_training_sparsity(r.sparsity);
   std::cout << fmt::format(
       "training step (forward, MSE loss, backward, Adam): {:.1f} ms (min {:.1f}, max {:.1f}), "
       "{:.2f} samples/s, {:.2f} ms per sample-time-step\n",
@@ -90,10 +107,9 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
   if (!json_path.empty()) {
     nlohmann::json j;
     j["config"] = {{"model", r.model},
-                   {"attention", AttentionType::parse(c.attention).name()},
-                   {"placement", c.placement},
-                   {"T", c.steps},
-                   {"batch", c.batch},
+                   {"from", c.from},
+                   {"input", r.input},
+                   {"attention", r.attention},
                    {"steps", c.iterations},
                    {"warmup", c.warmup},
                    {"lif_backend", c.lif_backend},
@@ -101,6 +117,7 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                    {"norm_backend", c.norm_backend},
                    {"scale_lif", c.scale_lif},
                    {"linear_backend", c.linear_backend},
+                   {"synapses", c.synapses},
                    {"device", c.device},
                    {"threads", r.threads},
                    {"input_shape", r.input_shape},
@@ -118,6 +135,16 @@ void run_bench_train_step(const bench::TrainStepBenchConfig& c, const std::strin
                     {"floor_peak_tensor_mib", r.floor_peak_tensor_mib},
                     {"step_over_floor", r.ratio()},
                     {"loss", r.loss}};
+    for (const auto& l : r.sparsity.synapses)
+      j["synapses"].push_back({{"name", l.name},
+                               {"kind", l.kind},
+                               {"input_shape", l.input_shape},
+                               {"input_density", l.input_density},
+                               {"source", l.source},
+                               {"source_support", l.source_support}});
+    for (const auto& n : r.sparsity.neurons)
+      j["neurons"].push_back(
+          {{"name", n.name}, {"firing_rate", n.firing_rate}, {"surrogate_support", n.surrogate_support}});
     for (const auto& l : r.floor)
       j["floor_layers"].push_back(
           {{"name", l.name}, {"input_shape", l.input_shape}, {"ms", l.ms}, {"onednn_ms", l.onednn_ms}});

@@ -52,7 +52,7 @@ torch::Tensor model_input(const torch::Tensor& t, const ModelSpec& s, const std:
 serve::SparseNetwork use_synapses(torch::nn::AnyModule& model, const ModelSpec& spec, const std::string& mode,
                                   int64_t rows) {
   serve::SparseOptions o;
-  o.mode = serve::parse_synapse_mode(mode);
+  o.mode = serve::parse_synapse_mode(mode, "--sparse");
   if (o.mode == serve::SynapseMode::Dense) return {};
   o.calibrate_batches = {std::max<int64_t>(1, rows)};
   serve::SparseNetwork layers = serve::enable_sparse(model, example_input(spec), o);

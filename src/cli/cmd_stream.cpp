@@ -76,7 +76,7 @@ void run(const StreamArgs& a) {
   so.attention = serve::parse_attention_mode(a.attention);
   serve::StreamClassifier classifier(net, so);
   serve::SparseOptions sparse;
-  sparse.mode = serve::parse_synapse_mode(a.sparse);
+  sparse.mode = serve::parse_synapse_mode(a.sparse, "--sparse");
   sparse.calibrate_batches = {so.attention == serve::AttentionMode::Batch ? classifier.window() : classifier.rows()};
   if (sparse.mode != serve::SynapseMode::Dense) serve::enable_sparse(model, example_input(spec), sparse);
   // A silence gives the window's steps of empty frames (then the network has seen only silence), the rest skipped.

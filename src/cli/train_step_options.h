@@ -28,7 +28,15 @@ inline void add_train_step_options(CLI::App* cmd, bench::TrainStepBenchConfig& c
       ->capture_default_str();
   cmd->add_option("--linear-backend", c.linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
       ->capture_default_str();
+  cmd->add_option("--synapses", c.synapses,
+                  "convolutions on spikes: dense (oneDNN), sparse (event-driven: forward and weight gradient per "
+                  "spike) or auto (by density)")
+      ->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed of the weights, input and labels")->capture_default_str();
+  cmd->add_option("--from", c.from,
+                  "a checkpoint: its network, weights and the first batch of its dataset's training split "
+                  "(--model, --attention, --placement, --T, --input-size are then the checkpoint's)");
+  cmd->add_option("--data", c.data_root, "with --from: the dataset's folder (default: the checkpoint's data.root)");
   cmd->add_option("--device", c.device, "cpu or cuda (the fused LIF on CUDA needs -DMASNN_CUDA=ON)")
       ->capture_default_str();
 }

@@ -272,6 +272,26 @@ torch::Tensor unbacked_tensor(const std::vector<int64_t>& sizes, const torch::Te
   return torch::from_blob(p, sizes, [len](void* q) { ::munmap(q, len); }, options);
 }
 
+}  // namespace
+
+torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<int64_t> input_sizes,
+                                const torch::Tensor& weight, const std::vector<int64_t>& stride,
+                                const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                                int64_t groups, int64_t chunk_bytes) {
+  const torch::Tensor g = grad_output.contiguous();
+  const int64_t N = g.size(0),
+                rows = chunk_rows(chunk_bytes, g.numel() / std::max<int64_t>(1, N) * g.element_size());
+  // The input's sizes only: oneDNN's backward-data never reads the input.
+  return by_row_chunks(N, rows, [&](int64_t n0, int64_t n) {
+    input_sizes[0] = n;
+    const torch::Tensor shape_only = unbacked_tensor(input_sizes, weight.options());
+    return std::get<0>(at::convolution_backward(g.narrow(0, n0, n), shape_only, weight, c10::nullopt, stride, padding,
+                                                dilation, false, {0, 0}, groups, {true, false, false}));
+  });
+}
+
+namespace {
+
 struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
@@ -327,13 +347,8 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
         if (has_bias) db.add_(db_part);
       }
     }
-    // The input gradient needs the input's sizes only (oneDNN's backward-data never reads the input).
-    const torch::Tensor dx = by_row_chunks(N, rows, [&](int64_t n0, int64_t n) {
-      x_sizes[0] = n;
-      const torch::Tensor shape_only = unbacked_tensor(x_sizes, weight.options());
-      return std::get<0>(at::convolution_backward(g.narrow(0, n0, n), shape_only, weight, c10::nullopt, stride, padding,
-                                                  dilation, false, {0, 0}, groups, {true, false, false}));
-    });
+    const torch::Tensor dx =
+        conv2d_input_grad(g, x_sizes, weight, stride, padding, dilation, groups, ctx->saved_data["chunk_bytes"].toInt());
     return {dx,
             dw,
             has_bias ? db : torch::Tensor(),

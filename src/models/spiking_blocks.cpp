@@ -156,7 +156,7 @@ void SpikingConvBlockImpl::pretty_print(std::ostream& stream) const {
   const auto& o = options;
   stream << std::boolalpha << "masnn::SpikingConvBlock(" << o.in_channels() << "->" << o.out_channels()
          << ", pool=" << o.pool() << ", spike_input=" << o.spike_input() << ", fused_norm=" << o.fused_norm()
-         << ", fused_scale_lif=" << o.fused_scale_lif() << ")";
+         << ", fused_scale_lif=" << o.fused_scale_lif() << ", synapses=" << to_string(o.synapses()) << ")";
 }
 
 bool SpikingConvBlockImpl::replace_layer(const std::string& name,
@@ -169,9 +169,13 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   if (monitoring::active()) monitoring::synapse({conv.get(), x, /*time_major=*/true, input_kind()});
   torch::Tensor merged = merge_time(x);
   x = torch::Tensor();
-  torch::Tensor y = replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())
-                        ? call_layer(conv, merged)
-                        : functional::conv2d_binary_input(merged, *conv);
+  torch::Tensor y;
+  if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled()))
+    y = call_layer(conv, merged);
+  else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover()))
+    y = functional::conv2d_event_driven(merged, *conv);
+  else
+    y = functional::conv2d_binary_input(merged, *conv);
   merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
   const int64_t pool = options.pool();
   if (!replacement_of(bn) && options.fused_norm() && is_training() &&

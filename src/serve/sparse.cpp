@@ -11,7 +11,7 @@
 
 #include "compat/torch_module_base.h"
 #include "compat/torch_variant.h"
-#include "masnn/serve/sparse_kernels.h"
+#include "masnn/models/sparse_kernels.h"
 #include "masnn/util/monitor.h"
 #include "util/training_flag_guard.h"
 
@@ -39,22 +39,6 @@ double min_ms(int repeats, const Fn& fn) {
 }
 
 }  // namespace
-
-SynapseMode parse_synapse_mode(const std::string& name) {
-  if (name == "dense") return SynapseMode::Dense;
-  if (name == "sparse") return SynapseMode::Sparse;
-  if (name == "auto") return SynapseMode::Auto;
-  throw std::invalid_argument("--sparse: expected dense, sparse or auto; got '" + name + "'");
-}
-
-std::string to_string(SynapseMode mode) {
-  switch (mode) {
-    case SynapseMode::Dense: return "dense";
-    case SynapseMode::Sparse: return "sparse";
-    case SynapseMode::Auto: return "auto";
-  }
-  return "?";
-}
 
 double crossover_density(const std::vector<PathTiming>& t) {
   if (t.empty()) return 0;

@@ -13,6 +13,9 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <cstdint>
+#include <vector>
+
 namespace masnn::functional {
 
 /// Average pooling with kernel = stride = k over x [N,C,H,W]; the backward keeps only x's sizes. Falls back to
@@ -27,6 +30,14 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 /// MiB, 2089 vs 2051-2067 ms).
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                   int64_t chunk_bytes = int64_t{8} << 20);
+
+/// The input gradient of conv2d(x, weight) from its output gradient alone (x's sizes, `input_sizes`, suffice):
+/// oneDNN's backward-data in chunks of rows of about `chunk_bytes` of gradient (LibTorch's conv_transpose2d runs
+/// a slow im2col + GEMM on CPU).
+torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<int64_t> input_sizes,
+                                const torch::Tensor& weight, const std::vector<int64_t>& stride,
+                                const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                                int64_t groups, int64_t chunk_bytes = int64_t{8} << 20);
 
 /// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bytes for the backward. With as_conv (and a
 /// LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's GEMM: Debian's

@@ -14,6 +14,7 @@
 
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
+#include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/layer_replacement.h"
 #include "masnn/neuron/lif.h"
 #include "masnn/util/monitor.h"
@@ -69,6 +70,11 @@ struct SpikingConvBlockOptions {
   /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
   /// membrane is stored; false keeps them apart (the oracle).
   TORCH_ARG(bool, fused_scale_lif) = true;
+  /// With spike_input in training: the convolution dense (oneDNN, the input kept as bytes), event-driven
+  /// (functional::conv2d_event_driven: work and memory in proportion to the spikes), or by the batch's density
+  /// against `synapse_crossover` (event_driven_synapse.h).
+  TORCH_ARG(SynapseMode, synapses) = SynapseMode::Dense;
+  TORCH_ARG(double, synapse_crossover) = kEventDrivenConvCrossover;
 };
 
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF

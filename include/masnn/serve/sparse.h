@@ -16,16 +16,15 @@
 #include <string>
 #include <vector>
 
+#include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/layer_replacement.h"
 
 namespace masnn::serve {
 
-/// Which path a synaptic layer takes: always dense (the LibTorch layer), always sparse, or by density.
-enum class SynapseMode { Dense, Sparse, Auto };
-
-/// Parses dense / sparse / auto; throws std::invalid_argument naming the accepted values.
-SynapseMode parse_synapse_mode(const std::string& name);
-std::string to_string(SynapseMode mode);
+// Which path a synaptic layer takes (masnn/models/event_driven_synapse.h, shared with training).
+using masnn::parse_synapse_mode;
+using masnn::SynapseMode;
+using masnn::to_string;
 
 /// Time of both paths at one density (calibration and benchmarks).
 struct PathTiming {

@@ -1,6 +1,6 @@
 // Event-driven convolution and linear kernels. Two phases: gather the nonzero inputs of each sample (a scan of the
 // input), then accumulate the weight rows they reach, contiguous over output channels.
-#include "masnn/serve/sparse_kernels.h"
+#include "masnn/models/sparse_kernels.h"
 
 #include <ATen/Parallel.h>
 
@@ -19,11 +19,13 @@
 #endif
 #if defined(__GNUC__)
 #define MASNN_INLINE inline __attribute__((always_inline))
+#define MASNN_INLINE_LAMBDA __attribute__((always_inline))  // after a lambda's parameters: inlined into each clone
 #else
 #define MASNN_INLINE inline
+#define MASNN_INLINE_LAMBDA
 #endif
 
-namespace masnn::serve::kernels {
+namespace masnn::kernels {
 namespace {
 
 template <typename T>
@@ -50,42 +52,107 @@ MASNN_INLINE void fill_bias(T* __restrict out, const T* __restrict bias, int64_t
   }
 }
 
+// Calls fn(k, o) for every kernel tap k = ky * K + kx of the input at (y, x) whose output o = oy * Wout + ox,
+// (oy, ox) = (y + pad - ky, x + pad - kx), falls inside the output.
+template <typename Fn>
+MASNN_INLINE void for_each_tap(const ConvShape& s, int64_t y, int64_t x, const Fn& fn) {
+  const int64_t K = s.kernel, Ho = s.out_height(), Wo = s.out_width();
+  // Taps whose output falls inside: ky in [y+pad-Ho+1, y+pad], kx likewise, clipped to [0,K).
+  const int64_t ky0 = std::max<int64_t>(0, y + s.pad - Ho + 1), ky1 = std::min<int64_t>(K, y + s.pad + 1);
+  const int64_t kx0 = std::max<int64_t>(0, x + s.pad - Wo + 1), kx1 = std::min<int64_t>(K, x + s.pad + 1);
+  for (int64_t ky = ky0; ky < ky1; ++ky)
+    for (int64_t kx = kx0; kx < kx1; ++kx) fn(ky * K + kx, (y + s.pad - ky) * Wo + (x + s.pad - kx));
+}
+
 // One task of the convolution: output channels [c0, c1) of one sample. The weights of each active input are
 // accumulated into a channels-last scratch [Hout*Wout, c1-c0] (contiguous over channels, so the adds vectorise;
-// small enough to stay in cache), which is then written transposed into the NCHW output.
-template <typename T>
-MASNN_INLINE void conv_task_impl(const Active<T>* act, int64_t count, const T* weight_t, const T* bias, T* out_n,
+// small enough to stay in cache), which is then written transposed into the NCHW output. `for_each_active(add)`
+// calls add(channel, y, x, value) for every active input of the sample.
+template <typename T, typename Actives>
+MASNN_INLINE void conv_task_impl(const Actives& for_each_active, const T* weight_t, const T* bias, T* out_n,
                                  const ConvShape& s, int64_t c0, int64_t c1, T* scratch) {
   const int64_t K = s.kernel, C = s.out_channels, Ho = s.out_height(), Wo = s.out_width(), len = c1 - c0;
   const int64_t P = Ho * Wo;
   for (int64_t p = 0; p < P; ++p) fill_bias(scratch + p * len, bias ? bias + c0 : nullptr, len);
-  for (int64_t a = 0; a < count; ++a) {
-    const Active<T> e = act[a];
-    const T* wc = weight_t + static_cast<int64_t>(e.channel) * K * K * C + c0;
-    // Taps whose output falls inside: ky in [y+pad-Ho+1, y+pad], kx likewise, clipped to [0,K).
-    const int64_t ky0 = std::max<int64_t>(0, e.y + s.pad - Ho + 1), ky1 = std::min<int64_t>(K, e.y + s.pad + 1);
-    const int64_t kx0 = std::max<int64_t>(0, e.x + s.pad - Wo + 1), kx1 = std::min<int64_t>(K, e.x + s.pad + 1);
-    for (int64_t ky = ky0; ky < ky1; ++ky) {
-      const int64_t oy = e.y + s.pad - ky;
-      for (int64_t kx = kx0; kx < kx1; ++kx) {
-        const int64_t ox = e.x + s.pad - kx;
-        accumulate(scratch + (oy * Wo + ox) * len, wc + (ky * K + kx) * C, e.value, len);
-      }
-    }
-  }
+  for_each_active([&](int64_t channel, int64_t y, int64_t x, T value) MASNN_INLINE_LAMBDA {
+    const T* wc = weight_t + channel * K * K * C + c0;
+    for_each_tap(s, y, x, [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { accumulate(scratch + o * len, wc + k * C, value, len); });
+  });
   for (int64_t c = 0; c < len; ++c) {
     T* __restrict dst = out_n + (c0 + c) * P;
     for (int64_t p = 0; p < P; ++p) dst[p] = scratch[p * len + c];
   }
 }
 
+// The actives of one sample as a list of Active entries.
+template <typename T>
+struct ActiveList {
+  const Active<T>* act;
+  int64_t count;
+  template <typename Add>
+  MASNN_INLINE void operator()(const Add& add) const {
+    for (int64_t a = 0; a < count; ++a) add(act[a].channel, act[a].y, act[a].x, act[a].value);
+  }
+};
+
+// The spikes of one sample as planes of an index.
+template <typename T>
+struct IndexedSample {
+  SpikeIndex index;
+  int64_t n, channels, width;
+  template <typename Add>
+  MASNN_INLINE void operator()(const Add& add) const {
+    for (int64_t c = 0; c < channels; ++c) {
+      const int64_t p = n * channels + c;
+      for (int64_t a = index.offsets[p]; a < index.offsets[p + 1]; ++a) {
+        const int32_t pos = index.positions[a];
+        add(c, pos / width, pos % width, T(1));
+      }
+    }
+  }
+};
+
 MASNN_MULTIVERSION void conv_task(const Active<float>* act, int64_t count, const float* weight_t, const float* bias,
                                   float* out_n, const ConvShape& s, int64_t c0, int64_t c1, float* scratch) {
-  conv_task_impl(act, count, weight_t, bias, out_n, s, c0, c1, scratch);
+  conv_task_impl(ActiveList<float>{act, count}, weight_t, bias, out_n, s, c0, c1, scratch);
 }
 MASNN_MULTIVERSION void conv_task(const Active<double>* act, int64_t count, const double* weight_t, const double* bias,
                                   double* out_n, const ConvShape& s, int64_t c0, int64_t c1, double* scratch) {
-  conv_task_impl(act, count, weight_t, bias, out_n, s, c0, c1, scratch);
+  conv_task_impl(ActiveList<double>{act, count}, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+MASNN_MULTIVERSION void conv_task(const IndexedSample<float>& sample, const float* weight_t, const float* bias,
+                                  float* out_n, const ConvShape& s, int64_t c0, int64_t c1, float* scratch) {
+  conv_task_impl(sample, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+MASNN_MULTIVERSION void conv_task(const IndexedSample<double>& sample, const double* weight_t, const double* bias,
+                                  double* out_n, const ConvShape& s, int64_t c0, int64_t c1, double* scratch) {
+  conv_task_impl(sample, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+
+// The weight gradient of input channel ci: every spike of that channel adds the output gradients it reached.
+template <typename T>
+MASNN_INLINE void weight_grad_task_impl(const SpikeIndex& index, const T* grad_out, T* grad_weight_t,
+                                        const ConvShape& s, int64_t ci) {
+  const int64_t K = s.kernel, C = s.out_channels, P = s.out_height() * s.out_width();
+  T* dw = grad_weight_t + ci * K * K * C;
+  for (int64_t n = 0; n < s.batch; ++n) {
+    const int64_t p = n * s.in_channels + ci;
+    const T* g = grad_out + n * P * C;
+    for (int64_t a = index.offsets[p]; a < index.offsets[p + 1]; ++a) {
+      const int32_t pos = index.positions[a];
+      for_each_tap(s, pos / s.width, pos % s.width,
+                   [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { accumulate(dw + k * C, g + o * C, T(1), C); });
+    }
+  }
+}
+
+MASNN_MULTIVERSION void weight_grad_task(const SpikeIndex& index, const float* grad_out, float* grad_weight_t,
+                                         const ConvShape& s, int64_t ci) {
+  weight_grad_task_impl(index, grad_out, grad_weight_t, s, ci);
+}
+MASNN_MULTIVERSION void weight_grad_task(const SpikeIndex& index, const double* grad_out, double* grad_weight_t,
+                                         const ConvShape& s, int64_t ci) {
+  weight_grad_task_impl(index, grad_out, grad_weight_t, s, ci);
 }
 
 template <typename T>
@@ -178,6 +245,43 @@ int64_t count_nonzero(const T* in, int64_t n) {
   return count;
 }
 
+template <typename T>
+void count_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, int64_t* counts) {
+  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) counts[p] = count_nonzero(in + p * plane_size, plane_size);
+  });
+}
+
+template <typename T>
+void index_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, const int64_t* offsets, int32_t* positions) {
+  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const T* x = in + p * plane_size;
+      int32_t* out = positions + offsets[p];
+      for (int64_t i = 0; i < plane_size; ++i)
+        if (x[i] != T(0)) *out++ = static_cast<int32_t>(i);
+    }
+  });
+}
+
+template <typename T>
+void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bias, T* out, const ConvShape& s) {
+  const int64_t out_per_sample = s.out_height() * s.out_width() * s.out_channels;
+  for_each_block(s.batch, s.out_channels, [&](int64_t n, int64_t c0, int64_t c1) {
+    thread_local std::vector<T> scratch;
+    scratch.resize(static_cast<size_t>(s.out_height() * s.out_width() * (c1 - c0)));
+    conv_task(IndexedSample<T>{in, n, s.in_channels, s.width}, weight_t, bias, out + n * out_per_sample, s, c0, c1,
+              scratch.data());
+  });
+}
+
+template <typename T>
+void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& s) {
+  at::parallel_for(0, s.in_channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t ci = b; ci < e; ++ci) weight_grad_task(in, grad_out, grad_weight_t, s, ci);
+  });
+}
+
 template void sparse_conv2d<float>(const float*, const float*, const float*, float*, const ConvShape&);
 template void sparse_conv2d<double>(const double*, const double*, const double*, double*, const ConvShape&);
 template void sparse_linear<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
@@ -185,4 +289,13 @@ template void sparse_linear<double>(const double*, const double*, const double*,
 template int64_t count_nonzero<float>(const float*, int64_t);
 template int64_t count_nonzero<double>(const double*, int64_t);
 
-}  // namespace masnn::serve::kernels
+template void count_plane_nonzeros<float>(const float*, int64_t, int64_t, int64_t*);
+template void count_plane_nonzeros<double>(const double*, int64_t, int64_t, int64_t*);
+template void index_plane_nonzeros<float>(const float*, int64_t, int64_t, const int64_t*, int32_t*);
+template void index_plane_nonzeros<double>(const double*, int64_t, int64_t, const int64_t*, int32_t*);
+template void sparse_conv2d_indexed<float>(const SpikeIndex&, const float*, const float*, float*, const ConvShape&);
+template void sparse_conv2d_indexed<double>(const SpikeIndex&, const double*, const double*, double*, const ConvShape&);
+template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&);
+template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&);
+
+}  // namespace masnn::kernels

@@ -3,11 +3,12 @@
 // it reaches. Work = nonzeros x fan-out, against the dense layer's inputs x fan-out. Plain pointers, no LibTorch
 // types and no knowledge of models. Inner loops run over output channels (contiguous) and vectorise; on x86-64
 // with GCC or Clang they are compiled for AVX-512, AVX2 and the baseline, picked at run time.
+// Used by sparse inference (masnn/serve/sparse.h) and event-driven training (masnn/models/event_driven_synapse.h).
 #pragma once
 
 #include <cstdint>
 
-namespace masnn::serve::kernels {
+namespace masnn::kernels {
 
 /// Shape of a 2-D convolution with stride 1, a square K x K kernel, zero padding `pad`, no groups/dilation.
 struct ConvShape {
@@ -35,4 +36,32 @@ void sparse_linear(const T* in, const T* weight_t, const T* bias, T* out, int64_
 template <typename T>
 int64_t count_nonzero(const T* in, int64_t n);
 
-}  // namespace masnn::serve::kernels
+/// Spikes as an index: the positions (y * W + x) of the nonzero entries of each plane (n, c) of [N,C,H,W], in
+/// order, plane p's at positions[offsets[p] .. offsets[p + 1]). 4 bytes per spike: what event-driven training
+/// keeps of a layer's input for its weight gradient. The values are taken to be 1 (binary spikes).
+struct SpikeIndex {
+  const int32_t* positions = nullptr;
+  const int64_t* offsets = nullptr;  ///< N * C + 1 entries
+};
+
+/// counts[p] = nonzero entries of plane p, for `planes` planes of `plane_size` entries each. Parallel over planes.
+template <typename T>
+void count_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, int64_t* counts);
+
+/// Writes the positions of the nonzero entries of each plane at positions + offsets[p] (offsets: the exclusive
+/// prefix sum of count_plane_nonzeros, planes + 1 entries). Parallel over planes.
+template <typename T>
+void index_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, const int64_t* offsets, int32_t* positions);
+
+/// sparse_conv2d on an index of binary spikes (shape.batch x shape.in_channels planes).
+template <typename T>
+void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bias, T* out, const ConvShape& shape);
+
+/// The weight gradient of a convolution of binary spikes, event-driven: for every spike (n,ci,y,x) and tap (ky,kx)
+/// with output (oy,ox) inside, grad_weight_t[ci,ky,kx,:] += grad_out[n,oy,ox,:]. Layouts: grad_out channels-last
+/// [N,Hout,Wout,Cout]; grad_weight_t [Cin,K,K,Cout], zero-filled by the caller. Parallel over input channels, each
+/// summed in a fixed order: the same result for any number of threads.
+template <typename T>
+void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& shape);
+
+}  // namespace masnn::kernels
