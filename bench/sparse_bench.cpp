@@ -8,8 +8,11 @@
 #include <stdexcept>
 
 #include "bench_util.h"
+#include "masnn/analysis/training_sparsity.h"
 #include "masnn/data/frames.h"
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/event_driven_synapse.h"
+#include "masnn/models/lean_ops.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
@@ -38,11 +41,53 @@ double time_ms(int repeats, const Fn& fn) {
   return *std::min_element(t.begin(), t.end());
 }
 
+// Part (3): forward + backward of every convolution on spikes, dense and event-driven, at each density.
+std::vector<LayerSweep> training_sweeps(const SparseBenchConfig& c) {
+  torch::AutoGradMode grad(true);
+  ModelSpec spec = default_model_spec(c.model);
+  spec.steps = c.steps;
+  torch::manual_seed(1);
+  const torch::nn::AnyModule model = build_model(spec);
+  const auto modules = model.ptr()->named_modules();
+  std::vector<LayerSweep> out;
+  for (const auto& l : analysis::measure_training_sparsity(model, example_input(spec)).synapses) {
+    if (l.kind != "conv2d" || l.input != SynapseEvent::Kind::Spikes) continue;
+    auto* conv = modules[l.name]->as<torch::nn::Conv2dImpl>();
+    const auto& s = l.input_shape;  // [T,1,C,H,W]
+    LayerSweep sweep;
+    sweep.batch = c.steps * c.train_batch;
+    sweep.layer = fmt::format("{}: conv {}->{} k{} at {}x{}", l.name, s[2], conv->options.out_channels(),
+                              (*conv->options.kernel_size())[0], s[3], s[4]);
+    for (double d : c.densities) {
+      const torch::Tensor spikes = (torch::rand({sweep.batch, s[2], s[3], s[4]}) < d).to(torch::kFloat);
+      const torch::Tensor x = spikes.requires_grad_(true);
+      torch::Tensor g;
+      const auto pass = [&](bool event_driven) {
+        conv->zero_grad(/*set_to_none=*/true);
+        x.mutable_grad().reset();
+        const torch::Tensor y = event_driven ? functional::conv2d_event_driven(x, *conv)
+                                             : functional::conv2d_binary_input(x, *conv);
+        if (!g.defined()) g = torch::randn(y.sizes()) * 1e-3;
+        y.backward(g);
+      };
+      serve::PathTiming t;
+      t.density = d;
+      t.dense_ms = time_ms(c.repeats, [&] { pass(false); });
+      t.sparse_ms = time_ms(c.repeats, [&] { pass(true); });
+      sweep.timings.push_back(t);
+    }
+    sweep.crossover = serve::crossover_density(sweep.timings);
+    out.push_back(sweep);
+  }
+  return out;
+}
+
 }  // namespace
 
 SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
   if (c.repeats < 1 || c.threads < 1 || c.samples < 1 || c.steps < 1)
     throw std::invalid_argument("bench sparse: --repeats, --bench-threads, --samples and -T must be >= 1");
+  if (c.train_batch < 0) throw std::invalid_argument("bench sparse: --train must be >= 0");
   for (double d : c.densities)
     if (!(d > 0 && d <= 1)) throw std::invalid_argument(fmt::format("bench sparse: density {} not in (0,1]", d));
   const int saved_threads = torch::get_num_threads();
@@ -69,6 +114,8 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
       }
     }
   }
+
+  if (c.train_batch > 0) r.train_sweeps = training_sweeps(c);
 
   if (!c.checkpoint.empty()) {
     train::CheckpointInfo info;

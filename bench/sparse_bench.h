@@ -2,7 +2,8 @@
 // event-driven kernel, over input densities (firing rates), at batch 1 (a streaming step) and T (an offline clip):
 // time per call and the crossover density. (2) A trained network (the demo's MA-SNN) on test clips of its data:
 // the measured firing rate at each layer's input, and the whole inference dense, auto (per layer by density) and
-// all-sparse, offline (one clip of T steps) and step by step, with the outputs compared.
+// all-sparse, offline (one clip of T steps) and step by step, with the outputs compared. (3) Training: each
+// convolution on spikes forward + backward, dense against event-driven, over densities (the training crossover).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,9 @@ struct SparseBenchConfig {
   std::string data;        ///< overrides the checkpoint's data.root
   int64_t samples = 8;     ///< test samples (first clip of each) for the whole network
   bool layers = true;      ///< run part (1)
+  /// > 0: part (3), training: forward + backward of every convolution on spikes at batch T x train_batch, dense
+  /// (oneDNN, functional::conv2d_binary_input) against event-driven (functional::conv2d_event_driven).
+  int64_t train_batch = 0;
 };
 
 struct LayerSweep {
@@ -51,6 +55,7 @@ struct NetworkRun {
 
 struct SparseBenchResult {
   std::vector<LayerSweep> sweeps;
+  std::vector<LayerSweep> train_sweeps;  ///< part (3): ms per forward + backward
   std::string network;  ///< the checkpoint, described
   int64_t clips = 0;
   std::vector<NetworkLayer> layers;

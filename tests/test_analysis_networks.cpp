@@ -167,7 +167,8 @@ TEST(TrainingSparsity, EveryRegistryNetworkReportsInputDensityAndSurrogateSuppor
     }
     EXPECT_GT(from_neurons, 0);
     // Measured on a copy in training mode: the model's BN statistics are untouched.
-    for (const auto& b : model.ptr()->named_buffers()) EXPECT_TRUE(torch::equal(b.value(), before.at(b.key()))) << b.key();
+    for (const auto& b : model.ptr()->named_buffers())
+      EXPECT_TRUE(torch::equal(b.value(), before.at(b.key()))) << b.key();
   }
 }
 

@@ -65,6 +65,15 @@ std::vector<torch::Tensor> block_outputs(SpikingConvBlockImpl& block, const torc
   return out;
 }
 
+// Attention for the blocks of these tests: T 4 and 6 channels, so ratios of 2.
+LayerAttention small_attention(const std::string& type) {
+  LayerAttention att;
+  att.type = AttentionType::parse(type);
+  att.t_ratio = 2;
+  att.c_ratio = 2;
+  return att;
+}
+
 }  // namespace
 
 TEST(LeanOps, BatchNormAvgPoolMatchesBatchNormThenPool) {
@@ -178,10 +187,7 @@ TEST(LeanOps, AvgPoolBackwardMatchesLibTorchInDouble) {
 // The conv block gives the same spikes, gradients and running statistics with the fused BN + pooling.
 TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
   torch::manual_seed(14);
-  LayerAttention att;
-  att.type = AttentionType::parse("TCSA");
-  att.t_ratio = 2;
-  att.c_ratio = 2;
+  const LayerAttention att = small_attention("TCSA");
   SpikingConvBlock fused(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).lif(
       LIFOptions::reference_dvs().backend(LIFBackend::Composed)));
   fused->to(torch::kDouble);
@@ -206,10 +212,7 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
   for (const char* name : {"TCSA", "TCA", "SA"}) {
     SCOPED_TRACE(name);
     torch::manual_seed(15);
-    LayerAttention att;
-    att.type = AttentionType::parse(name);
-    att.t_ratio = 2;
-    att.c_ratio = 2;
+    const LayerAttention att = small_attention(name);
     SpikingConvBlock fused(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true));
     fused->to(torch::kDouble);
     {
@@ -309,10 +312,7 @@ TEST(EventDrivenConv, ChoiceByModeAndDensity) {
 // A conv block training with event-driven synapses: the same spikes, BN statistics and gradients as dense.
 TEST(EventDrivenConv, ConvBlockMatchesDense) {
   torch::manual_seed(23);
-  LayerAttention att;
-  att.type = AttentionType::parse("TCSA");
-  att.t_ratio = 2;
-  att.c_ratio = 2;
+  const LayerAttention att = small_attention("TCSA");
   SpikingConvBlock event(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).synapses(
       SynapseMode::Sparse));
   event->to(torch::kDouble);

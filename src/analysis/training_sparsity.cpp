@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <utility>
 
 #include "masnn/neuron/lif.h"
 
@@ -33,7 +34,7 @@ class SparsityMonitor final : public Monitor {
       n.surrogate_support = it->second;
       pending_support_.erase(it);
     }
-    sources_[spikes.data_ptr()] = result.neurons.size();
+    sources_[spikes.data_ptr()] = {result.neurons.size(), spikes};
     result.neurons.push_back(n);
   }
 
@@ -46,15 +47,17 @@ class SparsityMonitor final : public Monitor {
     s.input_density = (e.input.detach() != 0).to(torch::kDouble).mean().item<double>();
     // A layer reading a neuron's spikes gets that very tensor (or a view of it).
     if (const auto it = sources_.find(e.input.data_ptr()); it != sources_.end()) {
-      s.source = result.neurons[it->second].name;
-      s.source_support = result.neurons[it->second].surrogate_support;
+      s.source = result.neurons[it->second.first].name;
+      s.source_support = result.neurons[it->second.first].surrogate_support;
     }
     result.synapses.push_back(s);
   }
 
  private:
   std::map<std::string, double> pending_support_;  // by neuron, from its input until its spikes
-  std::map<const void*, size_t> sources_;          // spike tensors' data -> index in result.neurons
+  // Spike tensors' data -> index in result.neurons, and the tensor itself: held so that its memory is not reused
+  // by a later tensor (a membrane, say) that would then be taken for these spikes.
+  std::map<const void*, std::pair<size_t, torch::Tensor>> sources_;
 };
 
 }  // namespace

@@ -22,6 +22,24 @@ double median_dense(const bench::LayerSweep& s) {
   return v.empty() ? 0 : v[v.size() / 2];
 }
 
+// A table of sweeps (one row per layer and batch) and its JSON.
+void print_sweeps(const std::vector<bench::LayerSweep>& sweeps, const std::vector<double>& densities,
+                  nlohmann::json& j) {
+  std::string head = fmt::format("{:<44} {:>5} {:>8}", "layer", "batch", "dense");
+  for (double d : densities) head += fmt::format(" {:>8}", fmt::format("s@{:g}", d));
+  std::cout << head << fmt::format(" {:>10}\n", "crossover");
+  for (const auto& s : sweeps) {
+    std::string line = fmt::format("{:<44} {:>5} {:>8.3f}", s.layer, s.batch, median_dense(s));
+    for (const auto& t : s.timings) line += fmt::format(" {:>8.3f}", t.sparse_ms);
+    std::cout << line << fmt::format(" {:>10.3f}\n", s.crossover);
+    nlohmann::json js = {{"layer", s.layer}, {"batch", s.batch}, {"crossover", s.crossover}};
+    for (const auto& t : s.timings)
+      js["timings"].push_back({{"density", t.density}, {"dense_ms", t.dense_ms}, {"sparse_ms", t.sparse_ms}});
+    j.push_back(js);
+  }
+  std::cout << "crossover: the input density below which the event-driven path is faster (interpolated)\n";
+}
+
 void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
   const JsonOutput json_out(json_path, "bench sparse");  // checked before the work
   const auto r = bench::run_sparse_bench(c);
@@ -32,19 +50,14 @@ void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
         "bench sparse: layers of {} (random weights, binary inputs), {} thread(s), fastest of {}; time per call in ms, "
         "dense / sparse at each input density\n",
         c.model, r.threads, c.repeats);
-    std::string head = fmt::format("{:<44} {:>5} {:>8}", "layer", "batch", "dense");
-    for (double d : c.densities) head += fmt::format(" {:>8}", fmt::format("s@{:g}", d));
-    std::cout << head << fmt::format(" {:>10}\n", "crossover");
-    for (const auto& s : r.sweeps) {
-      std::string line = fmt::format("{:<44} {:>5} {:>8.3f}", s.layer, s.batch, median_dense(s));
-      for (const auto& t : s.timings) line += fmt::format(" {:>8.3f}", t.sparse_ms);
-      std::cout << line << fmt::format(" {:>10.3f}\n", s.crossover);
-      nlohmann::json js = {{"layer", s.layer}, {"batch", s.batch}, {"crossover", s.crossover}};
-      for (const auto& t : s.timings)
-        js["timings"].push_back({{"density", t.density}, {"dense_ms", t.dense_ms}, {"sparse_ms", t.sparse_ms}});
-      j["sweeps"].push_back(js);
-    }
-    std::cout << "crossover: the input density below which the event-driven path is faster (interpolated)\n";
+    print_sweeps(r.sweeps, c.densities, j["sweeps"]);
+  }
+  if (!r.train_sweeps.empty()) {
+    std::cout << fmt::format(
+        "\ntraining: convolutions on spikes of {}, forward + backward (input, weight and bias gradients) at batch T x "
+        "{}, {} thread(s), fastest of {}; ms, dense (oneDNN) / event-driven at each input density\n",
+        c.model, c.train_batch, r.threads, c.repeats);
+    print_sweeps(r.train_sweeps, c.densities, j["train_sweeps"]);
   }
   if (!r.runs.empty()) {
     std::cout << fmt::format("\nwhole network: {}, {} test clips, {} thread(s)\n", r.network, r.clips, r.threads);
@@ -102,6 +115,10 @@ RegisterBench reg([](CLI::App& bench) {
   cmd->add_option("--samples", c->samples, "test samples (first clip each) for the whole network")
       ->capture_default_str();
   cmd->add_flag("--no-layers", *no_layers, "skip the per-layer sweep");
+  cmd->add_option("--train", c->train_batch,
+                  "also time training (forward + backward) of the convolutions on spikes at batch T x this, dense vs "
+                  "event-driven (0: skip)")
+      ->capture_default_str();
   cmd->add_option("--json", *json, "also write the figures to this JSON file");
   cmd->callback([c, json, no_layers] {
     c->layers = !*no_layers;

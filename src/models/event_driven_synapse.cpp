@@ -67,10 +67,11 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     const torch::Tensor weight_t = weight.detach().permute({1, 2, 3, 0}).contiguous();  // [Cin,K,K,Cout]
     const torch::Tensor b = bias.defined() ? bias.detach().contiguous() : bias;
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d_event_driven", [&] {
-      kernels::index_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off, positions.data_ptr<int32_t>());
+      kernels::index_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off,
+                                              positions.data_ptr<int32_t>());
       kernels::sparse_conv2d_indexed<scalar_t>(index_view(positions, offsets), weight_t.data_ptr<scalar_t>(),
-                                               b.defined() ? b.data_ptr<scalar_t>() : nullptr,
-                                               out.data_ptr<scalar_t>(), s);
+                                               b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(),
+                                               s);
     });
     ctx->save_for_backward({weight});
     ctx->saved_data["positions"] = positions;
@@ -116,8 +117,8 @@ bool conv2d_event_driven_supports(const torch::Tensor& x, const torch::nn::Conv2
   return x.device().is_cpu() && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) &&
          x.dim() == 4 && k[0] == k[1] && stride[0] == 1 && stride[1] == 1 && dilation[0] == 1 && dilation[1] == 1 &&
          o.groups() == 1 && padding && (*padding)->at(0) == (*padding)->at(1) &&
-         compat::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) && x.size(2) * x.size(3) < (int64_t{1} << 31) &&
-         conv.weight.scalar_type() == x.scalar_type();
+         compat::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()) &&
+         x.size(2) * x.size(3) < (int64_t{1} << 31) && conv.weight.scalar_type() == x.scalar_type();
 }
 
 torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {

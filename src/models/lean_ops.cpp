@@ -347,8 +347,8 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
         if (has_bias) db.add_(db_part);
       }
     }
-    const torch::Tensor dx =
-        conv2d_input_grad(g, x_sizes, weight, stride, padding, dilation, groups, ctx->saved_data["chunk_bytes"].toInt());
+    const torch::Tensor dx = conv2d_input_grad(g, x_sizes, weight, stride, padding, dilation, groups,
+                                               ctx->saved_data["chunk_bytes"].toInt());
     return {dx,
             dw,
             has_bias ? db : torch::Tensor(),

@@ -76,7 +76,9 @@ MASNN_INLINE void conv_task_impl(const Actives& for_each_active, const T* weight
   for (int64_t p = 0; p < P; ++p) fill_bias(scratch + p * len, bias ? bias + c0 : nullptr, len);
   for_each_active([&](int64_t channel, int64_t y, int64_t x, T value) MASNN_INLINE_LAMBDA {
     const T* wc = weight_t + channel * K * K * C + c0;
-    for_each_tap(s, y, x, [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { accumulate(scratch + o * len, wc + k * C, value, len); });
+    for_each_tap(s, y, x, [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA {
+      accumulate(scratch + o * len, wc + k * C, value, len);
+    });
   });
   for (int64_t c = 0; c < len; ++c) {
     T* __restrict dst = out_n + (c0 + c) * P;
@@ -247,21 +249,23 @@ int64_t count_nonzero(const T* in, int64_t n) {
 
 template <typename T>
 void count_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, int64_t* counts) {
-  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) counts[p] = count_nonzero(in + p * plane_size, plane_size);
-  });
+  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t p = b; p < e; ++p) counts[p] = count_nonzero(in + p * plane_size, plane_size);
+                   });
 }
 
 template <typename T>
 void index_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, const int64_t* offsets, int32_t* positions) {
-  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      const T* x = in + p * plane_size;
-      int32_t* out = positions + offsets[p];
-      for (int64_t i = 0; i < plane_size; ++i)
-        if (x[i] != T(0)) *out++ = static_cast<int32_t>(i);
-    }
-  });
+  at::parallel_for(0, planes, std::max<int64_t>(1, 65536 / std::max<int64_t>(plane_size, 1)),
+                   [&](int64_t b, int64_t e) {
+                     for (int64_t p = b; p < e; ++p) {
+                       const T* x = in + p * plane_size;
+                       int32_t* out = positions + offsets[p];
+                       for (int64_t i = 0; i < plane_size; ++i)
+                         if (x[i] != T(0)) *out++ = static_cast<int32_t>(i);
+                     }
+                   });
 }
 
 template <typename T>

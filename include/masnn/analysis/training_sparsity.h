@@ -22,16 +22,16 @@ struct SynapseSparsity {
   std::string kind;                  ///< conv2d or linear
   std::vector<int64_t> input_shape;  ///< [T,B,...] (or [B,...] for a static stem)
   SynapseEvent::Kind input = SynapseEvent::Kind::Values;
-  double input_density = 0;          ///< fraction of nonzero inputs
-  std::string source;                ///< the neuron layer whose spikes it reads ("" when none or not found)
-  double source_support = -1;        ///< that neuron's surrogate-support fraction (-1: unknown)
+  double input_density = 0;    ///< fraction of nonzero inputs
+  std::string source;          ///< the neuron layer whose spikes it reads ("" when none or not found)
+  double source_support = -1;  ///< that neuron's surrogate-support fraction (-1: unknown)
 };
 
 struct NeuronSparsity {
-  std::string name;                ///< module path, e.g. convs.1.lif
-  double firing_rate = 0;          ///< spikes per neuron-step
-  double surrogate_support = -1;   ///< fraction of neuron-steps with a nonzero surrogate derivative (-1: unknown,
-                                   ///< e.g. a neuron that is not a masnn::LIF)
+  std::string name;               ///< module path, e.g. convs.1.lif
+  double firing_rate = 0;         ///< spikes per neuron-step
+  double surrogate_support = -1;  ///< fraction of neuron-steps with a nonzero surrogate derivative (-1: unknown,
+                                  ///< e.g. a neuron that is not a masnn::LIF)
 };
 
 struct TrainingSparsity {

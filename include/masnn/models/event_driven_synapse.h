@@ -21,8 +21,8 @@ enum class SynapseMode { Dense, Sparse, Auto };
 SynapseMode parse_synapse_mode(const std::string& name, const std::string& what = "synapse mode");
 std::string to_string(SynapseMode mode);
 
-/// Input density below which SynapseMode::Auto runs a convolution event-driven (see docs/benchmarks.md for how it
-/// was measured). A constant, never timed at run time: a resumed run makes the same choices.
+/// Input density below which SynapseMode::Auto runs a convolution event-driven (how it was chosen: docs/benchmarks.md,
+/// "Event-driven training"). A constant, never timed at run time: a resumed run makes the same choices.
 constexpr double kEventDrivenConvCrossover = 0.05;
 
 namespace functional {
