@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "masnn/analysis/svg_charts.h"
+#include "masnn/train/config.h"
 #include "masnn/train/metrics_csv.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/parallel.h"
@@ -446,6 +447,23 @@ SweepSummary run_sweep(const SweepOptions& o) {
       }))
     throw std::invalid_argument("--baseline '" + o.baseline + "': not a cell of the grid (cells are named like '" +
                                 cells.front().label() + "')");
+  // Every run's settings are checked before the first starts: a bad value of an axis is one error, not N failed runs
+  // (--set alone first: a run gives its --set before the cell's, and each assignment must hold on its own).
+  try {
+    (void)train::load_config(o.config, o.overrides);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("sweep: ") + e.what());
+  }
+  for (const auto& cell : cells) {
+    std::vector<std::string> settings = o.overrides;
+    for (const auto& [key, value] : cell.settings) settings.push_back(key + "=" + value);
+    try {
+      (void)train::load_config(o.config, settings);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("sweep: the cell " + (cell.settings.empty() ? "of --set" : cell.label()) + ": " +
+                                  e.what());
+    }
+  }
   fs::create_directories(o.out_dir);
   struct Run {
     const SweepCell* cell;

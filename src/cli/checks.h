@@ -35,4 +35,15 @@ inline CLI::Validator non_negative() {
   return detail::number_check("a number >= 0", [](double x) { return x >= 0; });
 }
 
+/// A number in [0, 1], or in [0, 1) without `one`.
+inline CLI::Validator unit_interval(bool one) {
+  return detail::number_check(one ? "a number in [0, 1]" : "a number in [0, 1)",
+                              [one](double x) { return x >= 0 && (one ? x <= 1 : x < 1); });
+}
+
+/// Checks every value given to an option of `app` and its subcommands, whatever the command added: none may be
+/// empty (an unset shell variable), integers must fit their type (CLI11 2.1 turns 99999999999999999999 into the
+/// largest int64 and accepts -1 for an unsigned), numbers must be finite (its own checks let NaN through).
+void guard_option_values(CLI::App& app);
+
 }  // namespace masnn::cli

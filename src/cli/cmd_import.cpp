@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/pytorch_state_dict.h"
@@ -92,12 +93,15 @@ RegisterCommand reg_import([](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--attention", a->attention,
                   "attention type the reference model was trained with (default TCSA for DVS, CSA for Res-SNN)");
-  cmd->add_option("--T", a->steps, "time steps the reference model was trained with (default 60 DVS, 1 Res-SNN)");
-  cmd->add_option("--t-ratio", a->t_ratio, "temporal reduction ratio (default 5 gesture, 2 gait, 1 Res-SNN)");
-  cmd->add_option("--c-ratio", a->c_ratio, "channel reduction ratio")->capture_default_str();
-  cmd->add_option("--classes", a->classes, "classes (default 11 gesture, 21 gait, 1000 Res-SNN)");
-  cmd->add_option("--input-size", a->input_size, "input side recorded in the spec (default 32, 128, 224)");
-  cmd->add_option("--in-channels", a->in_channels, "input channels (default 2 DVS, 3 Res-SNN)");
+  cmd->add_option("--T", a->steps, "time steps the reference model was trained with (default 60 DVS, 1 Res-SNN)")
+      ->check(positive());
+  cmd->add_option("--t-ratio", a->t_ratio, "temporal reduction ratio (default 5 gesture, 2 gait, 1 Res-SNN)")
+      ->check(positive());
+  cmd->add_option("--c-ratio", a->c_ratio, "channel reduction ratio")->check(positive())->capture_default_str();
+  cmd->add_option("--classes", a->classes, "classes (default 11 gesture, 21 gait, 1000 Res-SNN)")->check(positive());
+  cmd->add_option("--input-size", a->input_size, "input side recorded in the spec (default 32, 128, 224)")
+      ->check(positive());
+  cmd->add_option("--in-channels", a->in_channels, "input channels (default 2 DVS, 3 Res-SNN)")->check(positive());
   cmd->add_option("--dataset", a->dataset, "dataset recorded in the checkpoint's config (for masnn eval --data)");
   cmd->add_option("--out", a->out, "masnn checkpoint to write")->required();
   cmd->callback([a] { run_import(*a); });

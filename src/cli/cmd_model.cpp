@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/models/registry.h"
@@ -147,9 +148,10 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--attention", args->attention,
                   "none, TA, CA, SA, TCA, TSA, CSA, TCSA (default TCSA for DVS, CSA for Res-SNN)");
   cmd->add_option("--placement", args->placement, "conv-post or activate-pre")->capture_default_str();
-  cmd->add_option("-T,--T", args->steps, "time steps T (default 60 for DVS, 1 for Res-SNN)");
-  cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)");
-  cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)");
+  cmd->add_option("-T,--T", args->steps, "time steps T (default 60 for DVS, 1 for Res-SNN)")->check(positive());
+  cmd->add_option("--classes", args->classes, "output classes (default: the network's preset)")->check(positive());
+  cmd->add_option("--input-size", args->input_size, "side of the square input frames (default: the preset's)")
+      ->check(positive());
   cmd->add_option("--set", args->sets,
                   "a config key, e.g. --set model.c_ratio=4 --set model.lif.decay=0.5 (repeatable)");
   cmd->callback([args] { run_model(*args); });

@@ -161,14 +161,20 @@ RegisterCommand reg([](CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "dataset folder (overrides data.root of the checkpoint's config)");
   cmd->add_option("--set", a->sets, "override a key of the checkpoint's config (repeatable)");
-  cmd->add_option("--ta-topk", a->ta_topk, "a row keeping the K steps with the highest TA weight (repeatable)");
-  cmd->add_option("--ta-threshold", a->ta_threshold, "a row dropping steps with TA weight below X (repeatable)");
-  cmd->add_option("--ta-keep", a->ta_keep, "a row keeping the fraction R of the steps (repeatable)");
-  cmd->add_option("--ca-topk", a->ca_topk, "a row keeping the K channels with the highest CA weight (repeatable)");
-  cmd->add_option("--ca-threshold", a->ca_threshold, "a row dropping channels with CA weight below X (repeatable)");
-  cmd->add_option("--ca-keep", a->ca_keep, "a row keeping the fraction R of the channels (repeatable)");
+  cmd->add_option("--ta-topk", a->ta_topk, "a row keeping the K steps with the highest TA weight (repeatable)")
+      ->check(non_negative());
+  cmd->add_option("--ta-threshold", a->ta_threshold, "a row dropping steps with TA weight below X (repeatable)")
+      ->check(unit_interval(false));
+  cmd->add_option("--ta-keep", a->ta_keep, "a row keeping the fraction R of the steps (repeatable)")
+      ->check(unit_interval(true));
+  cmd->add_option("--ca-topk", a->ca_topk, "a row keeping the K channels with the highest CA weight (repeatable)")
+      ->check(non_negative());
+  cmd->add_option("--ca-threshold", a->ca_threshold, "a row dropping channels with CA weight below X (repeatable)")
+      ->check(unit_interval(false));
+  cmd->add_option("--ca-keep", a->ca_keep, "a row keeping the fraction R of the channels (repeatable)")
+      ->check(unit_interval(true));
   cmd->add_option("--setting", a->settings, "a row with several, e.g. ta-keep=0.5,ca-threshold=0.4 (repeatable)");
-  cmd->add_option("--clips", a->clips, "test clips per sample (voting)");
+  cmd->add_option("--clips", a->clips, "test clips per sample (voting)")->check(positive());
   cmd->add_option("--batch", a->batch,
                   "clips per forward (channels are skipped only when no clip of a batch needs them)")
       ->check(positive())

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/analysis/operation_count.h"
 #include "masnn/data/gesture_labels.h"
@@ -196,8 +197,9 @@ RegisterCommand reg([](CLI::App& app) {
                 "the input is a file still being written: at its end wait for more, until --idle-timeout passes "
                 "without new data");
   cmd->add_flag("--realtime", a->realtime, "replay at the pace of the timestamps (default: as fast as possible)");
-  cmd->add_option("--window", a->window, "steps per prediction window (default: the model's T)");
-  cmd->add_option("--hop", a->hop, "steps between predictions (default: the window)");
+  cmd->add_option("--window", a->window, "steps per prediction window (default: the model's T)")
+      ->check(positive());
+  cmd->add_option("--hop", a->hop, "steps between predictions (default: the window)")->check(positive());
   cmd->add_flag("--json", a->json, "one JSON object per window and a final summary, instead of text");
   cmd->add_option("--state", a->state,
                   "window: every window from rest as in training (ceil(window/hop) rows per step); continuous: one "
@@ -209,9 +211,11 @@ RegisterCommand reg([](CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--sparse", a->sparse, "synaptic layers: dense, sparse (event-driven) or auto (by firing rate)")
       ->capture_default_str();
-  cmd->add_option("--max-steps", a->max_steps, "stop after this many steps (0 = the whole input)");
+  cmd->add_option("--max-steps", a->max_steps, "stop after this many steps (0 = the whole input)")
+      ->check(non_negative());
   cmd->add_option("--idle-timeout", a->idle_timeout,
-                  "end when the input sends nothing for this many seconds (0 = wait)");
+                  "end when the input sends nothing for this many seconds (0 = wait)")
+      ->check(non_negative());
   cmd->add_option("--start-us", a->start_us, "start of frame 0 in the stream's clock (default: the first event)");
   cmd->add_option("--labels", a->labels, "labels CSV of the recording (DVS128 Gesture layout): accuracy per window")
       ->check(CLI::ExistingFile);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/apps/sweep.h"
 
@@ -33,17 +34,22 @@ masnn::cli::RegisterCommand reg([](CLI::App& app) {
                "95% CI per cell");
   sub->add_option("--config", o.config, "The TOML config every run starts from")->required();
   sub->add_option("--grid", a->grid, "An axis of the grid: key=value1,value2,... (repeatable)");
-  sub->add_option("--seeds", o.seeds, "Runs per cell (train.seed = --seed-base + 0, 1, ...)")->capture_default_str();
-  sub->add_option("--seed-base", o.seed_base, "The first seed")->capture_default_str();
+  sub->add_option("--seeds", o.seeds, "Runs per cell (train.seed = --seed-base + 0, 1, ...)")
+      ->check(masnn::cli::positive())
+      ->capture_default_str();
+  sub->add_option("--seed-base", o.seed_base, "The first seed")->check(masnn::cli::non_negative())->capture_default_str();
   sub->add_option("--set", o.overrides, "Override a key in every run: section.key=value (repeatable)");
   sub->add_option("--out", o.out_dir, "The sweep's folder: runs/<cell>/seed<k>/, table.md, table.csv, table.json, "
                                       "index.html")
       ->required();
-  sub->add_option("--jobs", o.jobs, "Runs at once (each with cores / jobs threads)")->capture_default_str();
+  sub->add_option("--jobs", o.jobs, "Runs at once (each with cores / jobs threads)")
+      ->check(masnn::cli::positive())
+      ->capture_default_str();
   sub->add_option("--baseline", o.baseline,
                   "The cell the energy efficiency rEE is measured against, e.g. model.attention=none");
   sub->add_option("--analyze-samples", o.analyze_samples,
                   "Test samples each run's analysis uses (0 = the whole test split)")
+      ->check(masnn::cli::non_negative())
       ->capture_default_str();
   sub->add_flag("--quiet", a->quiet, "Print only the summary");
   sub->callback([a] {

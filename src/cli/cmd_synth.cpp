@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "checks.h"
 #include "command.h"
 #include "masnn/data/synth_gestures.h"
 
@@ -23,16 +24,20 @@ masnn::cli::RegisterCommand reg([](CLI::App& app) {
       ->check(CLI::Range(2, 99))
       ->capture_default_str();
   sub->add_option("--test-users", args->options.test_users, "Users in the test split (0 = users / 3)")
+      ->check(masnn::cli::non_negative())
       ->capture_default_str();
   sub->add_option("--seed", args->options.seed, "Seed of everything random")->capture_default_str();
   sub->add_option("--repeats", args->options.repeats, "Repetitions of each class per recording")
       ->check(CLI::Range(1, 20))
       ->capture_default_str();
   sub->add_option("--gesture-seconds", args->options.gesture_seconds, "Mean gesture duration (s)")
+      ->check(masnn::cli::positive())
       ->capture_default_str();
   sub->add_option("--noise-hz", args->options.noise_hz, "Background noise events per pixel per second")
+      ->check(masnn::cli::non_negative())
       ->capture_default_str();
   sub->add_option("--workers", args->options.threads, "Threads (0 = all cores; the output does not depend on it)")
+      ->check(masnn::cli::non_negative())
       ->capture_default_str();
   sub->add_flag("--quiet", args->quiet, "Print nothing on success");
   sub->callback([args] {

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.parse_complete_callback([&] { torch::set_num_threads(threads); });
   for (const auto& setup : masnn::cli::command_setups()) setup(app);
+  masnn::cli::guard_option_values(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
