@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -83,7 +84,11 @@ TEST(Config, UnknownKeysAndBadValuesAreClearErrors) {
   fs::create_directories(dir.path / "base");
   std::string e = masnn::testing::expect_error(
       [&] { parse_config("extends = \"base\"\n", (dir.path / "run.toml").string()); });
-  EXPECT_NE(e.find("base: not a regular file"), std::string::npos) << e;
+  EXPECT_NE(e.find("base: expected a regular file, found a folder (a config is a TOML file)"), std::string::npos) << e;
+  ASSERT_EQ(::mkfifo((dir.path / "fifo.toml").c_str(), 0600), 0);  // refused at once, not waited on
+  e = masnn::testing::expect_error(
+      [&] { parse_config("extends = \"fifo.toml\"\n", (dir.path / "run.toml").string()); });
+  EXPECT_NE(e.find("fifo.toml: expected a regular file, found a FIFO"), std::string::npos) << e;
   e = masnn::testing::expect_error([&] { parse_config("extends = \"gone.toml\"\n", (dir.path / "run.toml").string()); });
   EXPECT_NE(e.find("gone.toml: no such config file"), std::string::npos) << e;
   // A checkpoint's config takes data/train/dist overrides; a model key is the checkpoint's own.

@@ -8,10 +8,11 @@
 #include <cmath>
 #include <functional>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+
+#include "masnn/util/file_io.h"
 
 namespace masnn::train {
 namespace {
@@ -173,16 +174,16 @@ toml::table parse_toml(const std::string& text, const std::string& source) {
 }
 
 std::string read_text(const std::string& path) {
-  // A directory would read as an empty config and a FIFO would block: only regular files.
+  // Through read_file_bytes: a folder, FIFO or device is refused by the descriptor it opened (a folder would read as
+  // an empty config, a FIFO would block), never by a check that the file could change after.
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw std::invalid_argument(path + (std::filesystem::exists(path, ec) ? ": not a regular file (a config is a TOML file)"
-                                                                          : ": no such config file"));
-  std::ifstream in(path);
-  if (!in) throw std::invalid_argument(path + ": cannot open config file");
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  if (!std::filesystem::exists(path, ec)) throw std::invalid_argument(path + ": no such config file");
+  try {
+    const std::vector<uint8_t> bytes = read_file_bytes(path);
+    return std::string(bytes.begin(), bytes.end());
+  } catch (const std::runtime_error& e) {
+    throw std::invalid_argument(std::string(e.what()) + " (a config is a TOML file)");
+  }
 }
 
 // `extends = "base.toml"` (relative to the file) loads the base first; this file's keys win. Chains are
