@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets (fuzz/, clang with ASan + UBSan) into build-fuzz/ and runs each for SECONDS
 # (default 120) on a corpus seeded from the tests' files: the torch files of tests/fixtures, their pickles, and a
 # small synthetic AEDAT 3.1 recording. Prints each target's executions; a finding fails with the crashing input.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: torch_archive pickle aedat3 aedat2 gait_text aedat4 evt2 evt3
+#   scripts/fuzz.sh [SECONDS] [TARGET...]     (targets: torch_archive torch_loader pickle aedat3 aedat2 gait_text aedat4 evt2 evt3
 #                                               dat nmnist_bin aedat3_stream)
 #   scripts/fuzz.sh --runs N [TARGET...]      N inputs per target from a fixed seed (CI's smoke run: repeatable)
 set -euo pipefail
@@ -12,26 +12,29 @@ label="${1:-120} s"
 if [ "${1:-}" = --runs ]; then
   limit=(-runs="$2" -seed=1)
   label="$2 inputs"
+  runs="$2"
   shift
 fi
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(torch_archive pickle aedat3 aedat2 gait_text aedat4 evt2 evt3 dat nmnist_bin aedat3_stream)
+[ ${#targets[@]} -gt 0 ] || targets=(torch_archive torch_loader pickle aedat3 aedat2 gait_text aedat4 evt2 evt3 dat nmnist_bin aedat3_stream)
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -DMASNN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 corpus=build-fuzz/corpus
-mkdir -p "$corpus"/{torch_archive,pickle,aedat3,aedat2,gait_text,aedat4,evt2,evt3,dat,nmnist_bin,aedat3_stream}
+mkdir -p "$corpus"/{torch_archive,torch_loader,pickle,aedat3,aedat2,gait_text,aedat4,evt2,evt3,dat,nmnist_bin,aedat3_stream}
 for f in tests/fixtures/*/*.pt; do
   cp "$f" "$corpus/torch_archive/$(echo "$f" | tr / _)"
   # The pickles inside a zip archive, and a legacy stream's own bytes.
-  python3 - "$f" "$corpus/pickle" <<'PY'
+  # torch_loader's inputs are a pickle of the harness's template checkpoint, after the byte that picks which.
+  python3 - "$f" "$corpus/pickle" "$corpus/torch_loader" <<'PY'
 import sys, zipfile, os
-path, out = sys.argv[1], sys.argv[2]
+path, out, loader = sys.argv[1], sys.argv[2], sys.argv[3]
 name = path.replace('/', '_')
 if zipfile.is_zipfile(path):
     with zipfile.ZipFile(path) as z:
         for i, e in enumerate(n for n in z.namelist() if n.endswith('.pkl')):
             open(os.path.join(out, f'{name}_{i}'), 'wb').write(z.read(e))
+            open(os.path.join(loader, f'{name}_{i}'), 'wb').write(bytes([i]) + z.read(e))
 else:
     open(os.path.join(out, name), 'wb').write(open(path, 'rb').read()[:65536])
 PY
@@ -73,9 +76,16 @@ PY
 status=0
 for t in "${targets[@]}"; do
   log="build-fuzz/fuzz_$t.log"
-  if build-fuzz/fuzz/fuzz_"$t" "${limit[@]}" -rss_limit_mb=4096 -print_final_stats=1 \
+  this_limit=("${limit[@]}")
+  this_label="$label"
+  # torch_loader runs LibTorch's loader on a whole checkpoint per input (about 40 a second): a twentieth of the runs.
+  if [ "$t" = torch_loader ] && [ -n "${runs:-}" ]; then
+    this_limit=(-runs="$((runs / 20))" -seed=1)
+    this_label="$((runs / 20)) inputs"
+  fi
+  if build-fuzz/fuzz/fuzz_"$t" "${this_limit[@]}" -rss_limit_mb=4096 -print_final_stats=1 \
       "$corpus/$t" >"$log" 2>&1; then
-    echo "fuzz_$t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions (${label}), no finding"
+    echo "fuzz_$t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions (${this_label}), no finding"
   else
     status=1
     echo "fuzz_$t: FINDING (the input is saved as crash-*/leak-*/oom-* here):"
