@@ -8,10 +8,8 @@
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -95,14 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(
-        [&bytes](uint64_t pos, void* buf, size_t n) -> size_t {
-          if (pos >= bytes.size()) return 0;
-          n = std::min<size_t>(n, bytes.size() - pos);
-          std::memcpy(buf, bytes.data() + pos, n);
-          return n;
-        },
-        [&bytes] { return bytes.size(); }, torch::kCPU);
+    masnn::load_archive_bytes(archive, bytes);
     read_everything(archive, 0);
   } catch (const std::exception&) {  // c10::Error included: a clear error is a pass
   }

@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -141,14 +139,7 @@ void read_archive(const std::string& path, torch::serialize::InputArchive& archi
   check_torch_archive(path, bytes);
   try {
     // On the CPU: a run trained on a GPU loads anywhere; the trainer moves it back.
-    archive.load_from(
-        [&bytes](uint64_t pos, void* buf, size_t n) -> size_t {
-          if (pos >= bytes.size()) return 0;
-          n = std::min<size_t>(n, bytes.size() - pos);
-          std::memcpy(buf, bytes.data() + pos, n);
-          return n;
-        },
-        [&bytes] { return bytes.size(); }, torch::kCPU);
+    load_archive_bytes(archive, bytes);
   } catch (const c10::Error& e) {
     throw std::runtime_error(path + ": cannot read checkpoint (" + e.what_without_backtrace() + ")");
   }

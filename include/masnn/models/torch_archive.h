@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+namespace torch::serialize {
+class InputArchive;
+}
+
 namespace masnn {
 
 /// Checks a zip archive of torch.save, torch::save or torch::pickle_save: the zip structure and every entry's
@@ -16,6 +20,10 @@ namespace masnn {
 /// storage a pickle names is a record of the size it declares. Throws std::runtime_error naming `path` and what
 /// is wrong.
 void check_torch_archive(const std::string& path, const std::vector<uint8_t>& bytes);
+
+/// Hands `bytes` (checked first by check_torch_archive) to LibTorch's reader, through a read function that never
+/// reads past them, with every tensor on the CPU. LibTorch's errors propagate as c10::Error.
+void load_archive_bytes(torch::serialize::InputArchive& archive, const std::vector<uint8_t>& bytes);
 
 /// The one tensor in a file of torch.save / torch::pickle_save (zip format), checked first. Throws naming the file.
 torch::Tensor read_tensor_file(const std::string& path);
