@@ -460,8 +460,7 @@ SweepSummary run_sweep(const SweepOptions& o) {
     try {
       (void)train::load_config(o.config, settings);
     } catch (const std::exception& e) {
-      throw std::invalid_argument("sweep: the cell " + (cell.settings.empty() ? "of --set" : cell.label()) + ": " +
-                                  e.what());
+      throw std::invalid_argument("sweep: the cell " + cell.label() + ": " + e.what());
     }
   }
   fs::create_directories(o.out_dir);
