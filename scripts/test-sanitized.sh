@@ -12,4 +12,6 @@ MASNN_BUILD_DIR="$build" scripts/build.sh -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=address,undefined"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:detect_odr_violation=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-cd "$build" && ctest --output-on-failure -j"$(nproc)" "$@"
+# Not here: package.consumer and python.pytest load the instrumented library into programs built without the
+# sanitizers (the example consumer, python3), which ASan refuses ("runtime does not come first").
+cd "$build" && ctest --output-on-failure -j"$(nproc)" -E '^(package\.consumer|python\.pytest)$' "$@"
