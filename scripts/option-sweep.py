@@ -10,10 +10,12 @@ not a clear error, then the totals. Exit status 1 when any case crashed, hung, w
 naming what was wrong.
 """
 import argparse
+import gzip
 import os
 import re
 import resource
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -119,11 +121,11 @@ def make_fixtures(masnn, tmp, timeout):
     paths["events"] = next(os.path.join(d, n) for d, _, ns in os.walk(paths["data"]) for n in sorted(ns)
                            if n.endswith(".aedat"))
     rc, text = run([masnn, "export", "--checkpoint", paths["ckpt"], "--pytorch", f"{tmp}/sd.pt"], timeout)
+    if rc != 0:
+        sys.exit(f"option-sweep: fixture step export failed ({rc}): {text[-2000:]}")
     paths["statedict"] = f"{tmp}/sd.pt"
     # A Fashion-MNIST folder of one test image (IDX files), for simulate.
     os.makedirs(paths["fmnist"], exist_ok=True)
-    import gzip
-    import struct
     with gzip.open(f'{paths["fmnist"]}/t10k-images-idx3-ubyte.gz', "wb") as g:
         g.write(struct.pack(">IIII", 2051, 1, 28, 28) + bytes(range(256)) * 3 + bytes(784 - 768))
     with gzip.open(f'{paths["fmnist"]}/t10k-labels-idx1-ubyte.gz', "wb") as g:
