@@ -14,6 +14,8 @@
 #include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/sparse_kernels.h"
+#include "masnn/neuron/surrogate_support.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
 #include "masnn/train/factory.h"
@@ -41,15 +43,61 @@ double time_ms(int repeats, const Fn& fn) {
   return *std::min_element(t.begin(), t.end());
 }
 
-// Part (3): forward + backward of every convolution on spikes, dense and event-driven, at each density.
-std::vector<LayerSweep> training_sweeps(const SparseBenchConfig& c) {
+// Part (3)'s input gradient alone at batch `batch` and an input of `in_shape` [C,H,W]: dense against at a support.
+// Also times the output gradient's channels-last copy both ways (into r.transposes).
+LayerSweep input_grad_sweep(const SparseBenchConfig& c, const torch::nn::Conv2dImpl& conv, const std::string& layer,
+                            int64_t batch, const std::vector<int64_t>& in_shape, SparseBenchResult& r) {
+  LayerSweep sweep;
+  sweep.layer = layer;
+  sweep.batch = batch;
+  const torch::Tensor weight = conv.weight.detach();
+  const torch::Tensor weight_t = weight.permute({1, 2, 3, 0}).contiguous();
+  const std::vector<int64_t> sizes = {batch, in_shape[0], in_shape[1], in_shape[2]};
+  const int64_t k = (*conv.options.kernel_size())[0];
+  kernels::ConvShape s;
+  s.batch = batch;
+  s.in_channels = in_shape[0];
+  s.height = in_shape[1];
+  s.width = in_shape[2];
+  s.out_channels = weight.size(0);
+  s.kernel = k;
+  s.pad = k / 2;
+  const torch::Tensor g = torch::randn({batch, s.out_channels, s.out_height(), s.out_width()}) * 1e-3;
+  const torch::Tensor g_cl = g.permute({0, 2, 3, 1}).contiguous();
+  TransposeTiming transpose{layer};
+  transpose.torch_ms = time_ms(c.repeats, [&] { g_cl.copy_(g.permute({0, 2, 3, 1})); });
+  transpose.tiled_ms = time_ms(c.repeats, [&] {
+    kernels::to_channels_last<float>(g.data_ptr<float>(), g_cl.data_ptr<float>(), batch, s.out_channels,
+                                     s.out_height() * s.out_width());
+  });
+  r.transposes.push_back(transpose);
+  for (double d : c.densities) {
+    const torch::Tensor support = functional::pack_support(torch::rand(sizes) < d);
+    serve::PathTiming t;
+    t.density = d;
+    t.dense_ms = time_ms(c.repeats, [&] {
+      functional::conv2d_input_grad(g, sizes, weight, {1, 1}, {k / 2, k / 2}, {1, 1}, 1);
+    });
+    t.sparse_ms = time_ms(c.repeats, [&] {
+      torch::Tensor grad_in = torch::empty(sizes);  // allocated per call, as the dense path's is
+      kernels::sparse_conv2d_input_grad<float>(support.data_ptr<uint8_t>(), g_cl.data_ptr<float>(),
+                                               weight_t.data_ptr<float>(), grad_in.data_ptr<float>(), s);
+    });
+    sweep.timings.push_back(t);
+  }
+  sweep.crossover = serve::crossover_density(sweep.timings);
+  return sweep;
+}
+
+// Part (3): forward + backward of every convolution on spikes, dense and event-driven, at each density; and the
+// input gradient alone, dense and at a surrogate support of each density (into r.input_grad_sweeps).
+void training_sweeps(const SparseBenchConfig& c, SparseBenchResult& r) {
   torch::AutoGradMode grad(true);
   ModelSpec spec = default_model_spec(c.model);
   spec.steps = c.steps;
   torch::manual_seed(1);
   const torch::nn::AnyModule model = build_model(spec);
   const auto modules = model.ptr()->named_modules();
-  std::vector<LayerSweep> out;
   for (const auto& l : analysis::measure_training_sparsity(model, example_input(spec)).synapses) {
     if (l.kind != "conv2d" || l.input != SynapseEvent::Kind::Spikes) continue;
     auto* conv = modules[l.name]->as<torch::nn::Conv2dImpl>();
@@ -65,8 +113,8 @@ std::vector<LayerSweep> training_sweeps(const SparseBenchConfig& c) {
       const auto pass = [&](bool event_driven) {
         conv->zero_grad(/*set_to_none=*/true);
         x.mutable_grad().reset();
-        const torch::Tensor y = event_driven ? functional::conv2d_event_driven(x, *conv)
-                                             : functional::conv2d_binary_input(x, *conv);
+        const torch::Tensor y =
+            event_driven ? functional::conv2d_event_driven(x, *conv) : functional::conv2d_binary_input(x, *conv);
         if (!g.defined()) g = torch::randn(y.sizes()) * 1e-3;
         y.backward(g);
       };
@@ -77,9 +125,9 @@ std::vector<LayerSweep> training_sweeps(const SparseBenchConfig& c) {
       sweep.timings.push_back(t);
     }
     sweep.crossover = serve::crossover_density(sweep.timings);
-    out.push_back(sweep);
+    r.train_sweeps.push_back(sweep);
+    r.input_grad_sweeps.push_back(input_grad_sweep(c, *conv, sweep.layer, sweep.batch, {s[2], s[3], s[4]}, r));
   }
-  return out;
 }
 
 }  // namespace
@@ -115,7 +163,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
     }
   }
 
-  if (c.train_batch > 0) r.train_sweeps = training_sweeps(c);
+  if (c.train_batch > 0) training_sweeps(c, r);
 
   if (!c.checkpoint.empty()) {
     train::CheckpointInfo info;

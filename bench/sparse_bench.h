@@ -3,7 +3,8 @@
 // time per call and the crossover density. (2) A trained network (the demo's MA-SNN) on test clips of its data:
 // the measured firing rate at each layer's input, and the whole inference dense, auto (per layer by density) and
 // all-sparse, offline (one clip of T steps) and step by step, with the outputs compared. (3) Training: each
-// convolution on spikes forward + backward, dense against event-driven, over densities (the training crossover).
+// convolution on spikes forward + backward, dense against event-driven, over densities (the training crossover),
+// and its input gradient alone, dense against computed at a surrogate support of each density.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,13 @@ struct LayerSweep {
   double crossover = 0;
 };
 
+/// Part (3): turning a layer's output gradient channels-last, as the event-driven backward does, both ways.
+struct TransposeTiming {
+  std::string layer;
+  double torch_ms = 0;  ///< LibTorch: copy_ of the permuted view into a channels-last tensor
+  double tiled_ms = 0;  ///< kernels::to_channels_last
+};
+
 struct NetworkLayer {
   std::string name, shape;
   double input_density = 0;   ///< nonzero inputs / inputs over the clips (firing rate; event density for conv 0)
@@ -56,7 +64,11 @@ struct NetworkRun {
 struct SparseBenchResult {
   std::vector<LayerSweep> sweeps;
   std::vector<LayerSweep> train_sweeps;  ///< part (3): ms per forward + backward
-  std::string network;  ///< the checkpoint, described
+  /// part (3): ms per input gradient, oneDNN's backward-data against kernels::sparse_conv2d_input_grad at a random
+  /// support of each density (the output gradient already channels-last: the event-driven path has it anyway)
+  std::vector<LayerSweep> input_grad_sweeps;
+  std::vector<TransposeTiming> transposes;  ///< part (3)
+  std::string network;                      ///< the checkpoint, described
   int64_t clips = 0;
   std::vector<NetworkLayer> layers;
   std::vector<NetworkRun> runs;

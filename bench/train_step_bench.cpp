@@ -122,10 +122,10 @@ std::unique_ptr<TrainSetup> make_setup(const TrainStepBenchConfig& c) {
     if (auto* block = m->as<SpikingConvBlockImpl>()) {
       block->options.fused_norm(c.norm_backend == "fused");
       block->options.fused_scale_lif(c.scale_lif == "fused");
-      block->options.synapses(parse_synapse_mode(c.synapses, "--synapses"));
     }
     if (auto* block = m->as<SpikingLinearBlockImpl>()) block->options.linear_as_conv(c.linear_backend == "onednn");
   }
+  set_synapse_mode(*s->net, parse_synapse_mode(c.synapses, "--synapses"));
   // Event frames are time-major [T,B,...]; images [B,...] (the network repeats them over its T).
   s->steps = s->x.dim() == 5 ? s->x.size(0) : s->spec.steps;
   s->batch = s->x.dim() == 5 ? s->x.size(1) : s->x.size(0);

@@ -7,6 +7,8 @@
 #include "compat/torch_variant.h"
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/sparse_kernels.h"
+#include "masnn/neuron/surrogate_support.h"
+#include "masnn/util/bit_mask.h"
 
 namespace masnn {
 
@@ -49,8 +51,9 @@ kernels::SpikeIndex index_view(const torch::Tensor& positions, const torch::Tens
 }
 
 struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
+  // support: the published surrogate support of x (surrogate_support.h), or empty (numel 0) when there is none.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& weight,
-                               const torch::Tensor& bias, int64_t pad) {
+                               const torch::Tensor& bias, int64_t pad, const torch::Tensor& support) {
     const torch::Tensor x = x_in.contiguous();
     const kernels::ConvShape s = conv_shape(x.sizes(), weight, pad);
     const int64_t planes = s.batch * s.in_channels, plane = s.height * s.width;
@@ -79,6 +82,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     ctx->saved_data["input_sizes"] = x.sizes().vec();
     ctx->saved_data["pad"] = pad;
     ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["support"] = support;
     return out;
   }
 
@@ -87,11 +91,30 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     const torch::Tensor g = grads[0].contiguous();
     const int64_t pad = ctx->saved_data["pad"].toInt();
     const std::vector<int64_t> sizes = ctx->saved_data["input_sizes"].toIntVector();
+    const torch::Tensor support = ctx->saved_data["support"].toTensor();
+    const bool sparse_grad_x = ctx->needs_input_grad(0) && support.numel() > 0;
+    const kernels::ConvShape s = conv_shape(sizes, weight, pad);
+    torch::Tensor g_cl;  // [N,Hout,Wout,Cout]: the layout the per-spike kernels read
+    if (sparse_grad_x || ctx->needs_input_grad(1)) {
+      g_cl = torch::empty({s.batch, s.out_height(), s.out_width(), s.out_channels}, g.options());
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_channels_last", [&] {
+        kernels::to_channels_last<scalar_t>(g.data_ptr<scalar_t>(), g_cl.data_ptr<scalar_t>(), s.batch, s.out_channels,
+                                            s.out_height() * s.out_width());
+      });
+    }
     torch::Tensor grad_x, grad_w, grad_b;
-    if (ctx->needs_input_grad(0)) grad_x = conv2d_input_grad(g, sizes, weight.detach(), {1, 1}, {pad, pad}, {1, 1}, 1);
+    if (sparse_grad_x) {
+      // Only inside the surrogate window of the neurons that fired x: elsewhere their backward multiplies it by 0.
+      const torch::Tensor weight_t = weight.detach().permute({1, 2, 3, 0}).contiguous();  // [Cin,K,K,Cout]
+      grad_x = torch::empty(sizes, g.options());
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_input_grad", [&] {
+        kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), g_cl.data_ptr<scalar_t>(),
+                                                    weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), s);
+      });
+    } else if (ctx->needs_input_grad(0)) {
+      grad_x = conv2d_input_grad(g, sizes, weight.detach(), {1, 1}, {pad, pad}, {1, 1}, 1);
+    }
     if (ctx->needs_input_grad(1)) {
-      const kernels::ConvShape s = conv_shape(sizes, weight, pad);
-      const torch::Tensor g_cl = g.permute({0, 2, 3, 1}).contiguous();  // [N,Hout,Wout,Cout]
       torch::Tensor grad_wt = torch::zeros({s.in_channels, s.kernel, s.kernel, s.out_channels}, g.options());
       const torch::Tensor positions = ctx->saved_data["positions"].toTensor();
       const torch::Tensor offsets = ctx->saved_data["offsets"].toTensor();
@@ -102,7 +125,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
       grad_w = grad_wt.permute({3, 0, 1, 2}).contiguous();
     }
     if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum({0, 2, 3});
-    return {grad_x, grad_w, grad_b, torch::Tensor()};
+    return {grad_x, grad_w, grad_b, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -121,13 +144,18 @@ bool conv2d_event_driven_supports(const torch::Tensor& x, const torch::nn::Conv2
          x.size(2) * x.size(3) < (int64_t{1} << 31) && conv.weight.scalar_type() == x.scalar_type();
 }
 
-torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
+torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, double support_crossover) {
   TORCH_CHECK(conv2d_event_driven_supports(x, conv),
               "conv2d_event_driven: needs a CPU float/double [N,C,H,W] input and a stride-1, square, zero-padded "
               "convolution without groups or dilation, got input ",
               x.sizes(), " and ", conv.options.kernel_size(), " kernel");
   const int64_t pad = (*compat::get_if<torch::ExpandingArray<2>>(&conv.options.padding()))->at(0);
-  return EventDrivenConv2d::apply(x, conv.weight, conv.bias, pad);
+  torch::Tensor support = published_surrogate_support(x);
+  if (support.defined() && static_cast<double>(bits::count(support.data_ptr<uint8_t>(), x.numel())) >=
+                               support_crossover * static_cast<double>(x.numel()))
+    support = torch::Tensor();  // too wide: oneDNN's dense backward-data is faster
+  if (!support.defined()) support = torch::empty({0}, torch::kUInt8);  // 1.13's custom functions take no undefined
+  return EventDrivenConv2d::apply(x, conv.weight, conv.bias, pad, support);
 }
 
 bool use_event_driven_conv(SynapseMode mode, const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "masnn/util/bit_mask.h"
+
 // Function multi-versioning: the accumulate loops are compiled for AVX-512, AVX2 and the baseline ISA, and the
 // loader picks the best the CPU has (the library itself is built for the baseline).
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__has_attribute)
@@ -157,6 +159,49 @@ MASNN_MULTIVERSION void weight_grad_task(const SpikeIndex& index, const double* 
   weight_grad_task_impl(index, grad_out, grad_weight_t, s, ci);
 }
 
+// acc[l] += a[i + l] * b[i + l] over the whole lanes of n, and the rest into *tail: lane-wise sums vectorise and keep
+// one fixed order of summation (a plain reduction would need the compiler to reorder floating-point adds).
+constexpr int64_t kLanes = 16;
+
+template <typename T>
+MASNN_INLINE void dot_lanes(T* __restrict acc, T* __restrict tail, const T* __restrict a, const T* __restrict b,
+                            int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i < n; ++i) *tail += a[i] * b[i];
+}
+
+// The input gradient of plane (n, ci) at the set bits of its part of the support; the plane is written whole.
+template <typename T>
+MASNN_INLINE void input_grad_plane_impl(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
+                                        const ConvShape& s, int64_t n, int64_t ci) {
+  const int64_t K = s.kernel, C = s.out_channels, plane = s.height * s.width;
+  const int64_t begin = (n * s.in_channels + ci) * plane;
+  const T* g = grad_out + n * s.out_height() * s.out_width() * C;
+  const T* wc = weight_t + ci * K * K * C;
+  T* out = grad_in + begin;
+  for (int64_t i = 0; i < plane; ++i) out[i] = T(0);
+  bits::for_each_set(support, begin, begin + plane, [&](int64_t bit) MASNN_INLINE_LAMBDA {
+    const int64_t pos = bit - begin;
+    T acc[kLanes] = {}, tail = T(0);
+    for_each_tap(s, pos / s.width, pos % s.width,
+                 [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { dot_lanes(acc, &tail, wc + k * C, g + o * C, C); });
+    T sum = tail;
+    for (int64_t l = 0; l < kLanes; ++l) sum += acc[l];
+    out[pos] = sum;
+  });
+}
+
+MASNN_MULTIVERSION void input_grad_plane(const uint8_t* support, const float* grad_out, const float* weight_t,
+                                         float* grad_in, const ConvShape& s, int64_t n, int64_t ci) {
+  input_grad_plane_impl(support, grad_out, weight_t, grad_in, s, n, ci);
+}
+MASNN_MULTIVERSION void input_grad_plane(const uint8_t* support, const double* grad_out, const double* weight_t,
+                                         double* grad_in, const ConvShape& s, int64_t n, int64_t ci) {
+  input_grad_plane_impl(support, grad_out, weight_t, grad_in, s, n, ci);
+}
+
 template <typename T>
 MASNN_INLINE void linear_task_impl(const Active<T>* act, int64_t count, const T* weight_t, const T* bias, T* out_n,
                                    int64_t out_features, int64_t c0, int64_t c1) {
@@ -286,6 +331,34 @@ void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_
   });
 }
 
+template <typename T>
+void to_channels_last(const T* in, T* out, int64_t batch, int64_t channels, int64_t positions) {
+  constexpr int64_t kTile = 32;
+  const int64_t C = channels, P = positions, tiles = (P + kTile - 1) / kTile;
+  at::parallel_for(0, batch * tiles, 1, [&](int64_t b, int64_t e) {
+    for (int64_t task = b; task < e; ++task) {
+      const int64_t n = task / tiles, p0 = (task % tiles) * kTile, p1 = std::min(P, p0 + kTile);
+      const T* src = in + n * C * P;
+      T* dst = out + n * P * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+        const int64_t c1 = std::min(C, c0 + kTile);
+        for (int64_t p = p0; p < p1; ++p)
+          for (int64_t c = c0; c < c1; ++c) dst[p * C + c] = src[c * P + p];
+      }
+    }
+  });
+}
+
+template <typename T>
+void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
+                              const ConvShape& s) {
+  // Samples first, so that one thread reads one sample's output gradient for all its planes (it stays in cache).
+  at::parallel_for(0, s.batch * s.in_channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p)
+      input_grad_plane(support, grad_out, weight_t, grad_in, s, p / s.in_channels, p % s.in_channels);
+  });
+}
+
 template void sparse_conv2d<float>(const float*, const float*, const float*, float*, const ConvShape&);
 template void sparse_conv2d<double>(const double*, const double*, const double*, double*, const ConvShape&);
 template void sparse_linear<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
@@ -301,5 +374,9 @@ template void sparse_conv2d_indexed<float>(const SpikeIndex&, const float*, cons
 template void sparse_conv2d_indexed<double>(const SpikeIndex&, const double*, const double*, double*, const ConvShape&);
 template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&);
 template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&);
+template void to_channels_last<float>(const float*, float*, int64_t, int64_t, int64_t);
+template void to_channels_last<double>(const double*, double*, int64_t, int64_t, int64_t);
+template void sparse_conv2d_input_grad<float>(const uint8_t*, const float*, const float*, float*, const ConvShape&);
+template void sparse_conv2d_input_grad<double>(const uint8_t*, const double*, const double*, double*, const ConvShape&);
 
 }  // namespace masnn::kernels

@@ -173,7 +173,8 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled()))
     y = call_layer(conv, merged);
   else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover()))
-    y = functional::conv2d_event_driven(merged, *conv);
+    y = functional::conv2d_event_driven(merged, *conv,
+                                        options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0);
   else
     y = functional::conv2d_binary_input(merged, *conv);
   merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
@@ -282,6 +283,13 @@ torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, Blo
   state.membrane = r.state;
   if (monitoring::active()) monitoring::block(*this, r.spikes);
   return r.spikes[0];
+}
+
+void set_synapse_mode(torch::nn::Module& net, SynapseMode mode) {
+  for (const auto& m : net.modules()) {
+    if (auto* block = m->as<SpikingConvBlockImpl>()) block->options.synapses(mode);
+    if (auto* lif = m->as<LIFImpl>()) lif->options.publish_support(mode != SynapseMode::Dense);
+  }
 }
 
 }  // namespace masnn

@@ -130,7 +130,8 @@ void LIFImpl::pretty_print(std::ostream& stream) const {
          << (options.learnable_decay() ? " (learnable)" : "") << ", reset=" << to_string(options.reset());
   if (options.reset() == ResetMode::Hard) stream << ", v_reset=" << options.v_reset();
   stream << ", detach_reset=" << options.detach_reset() << ", surrogate=" << to_string(options.surrogate()) << "("
-         << options.surrogate_width() << "), backend=" << to_string(options.backend()) << ")";
+         << options.surrogate_width() << "), backend=" << to_string(options.backend())
+         << (options.publish_support() ? ", publish_support=true" : "") << ")";
 }
 
 torch::Tensor LIFImpl::decay() const {

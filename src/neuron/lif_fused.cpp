@@ -9,6 +9,7 @@
 #include "masnn/neuron/lif.h"
 #include "masnn/neuron/lif_kernels.h"
 #include "masnn/neuron/lif_kernels_cuda.h"
+#include "masnn/neuron/surrogate_support.h"
 #include "neuron/cuda/cuda_stream.h"
 
 namespace masnn::functional {
@@ -32,9 +33,11 @@ kernels::CudaScalar cuda_scalar(torch::ScalarType type) {
   }
 }
 
-// The forward kernel of x's device: spikes, the final state, and membrane or codes into `saved` when defined.
+// The forward kernel of x's device: spikes, the final state, and membrane or codes into `saved` when defined; the
+// surrogate window into `support` (bytes, CPU only) when defined.
 void run_forward(const torch::Tensor& x, const torch::Tensor& spikes, const torch::Tensor& saved, bool use_code,
-                 const torch::Tensor& h0, const torch::Tensor& state, const kernels::LifParams& p) {
+                 const torch::Tensor& h0, const torch::Tensor& state, const kernels::LifParams& p,
+                 const torch::Tensor& support) {
   const int64_t steps = x.size(0);
   const int64_t neurons = steps == 0 ? 0 : x.numel() / steps;
   const torch::Tensor mem = saved.defined() && !use_code ? saved : torch::Tensor();
@@ -50,8 +53,20 @@ void run_forward(const torch::Tensor& x, const torch::Tensor& spikes, const torc
     kernels::lif_forward_cpu<scalar_t>(
         x.data_ptr<scalar_t>(), spikes.data_ptr<scalar_t>(), mem.defined() ? mem.data_ptr<scalar_t>() : nullptr,
         code.defined() ? code.data_ptr<uint8_t>() : nullptr, h0.defined() ? h0.data_ptr<scalar_t>() : nullptr,
-        state.data_ptr<scalar_t>(), steps, neurons, p);
+        state.data_ptr<scalar_t>(), steps, neurons, p, support.defined() ? support.data_ptr<uint8_t>() : nullptr);
   });
+}
+
+// Whether a LIF call publishes its surrogate support (surrogate_support.h): asked for, a rectangular surrogate (the
+// others are nonzero everywhere), a CPU input, and a gradient to be computed.
+bool publishes_support(const torch::Tensor& x, const LIFOptions& options) {
+  return options.publish_support() && options.surrogate() == SurrogateKind::Rectangular && x.device().is_cpu() &&
+         torch::GradMode::is_enabled() && x.requires_grad();
+}
+
+// The byte mask a kernel fills when `publish`, else undefined.
+torch::Tensor support_bytes(const torch::Tensor& x, bool publish) {
+  return publish ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::Tensor();
 }
 
 // The backward kernel of the saved tensor's device; returns dL/d(decay) when decay_grad.
@@ -67,9 +82,9 @@ double run_backward(const torch::Tensor& gs, const torch::Tensor& gh_last, const
     const torch::Tensor partial =
         decay_grad ? torch::empty({neurons}, gs.options().dtype(torch::kDouble)) : torch::Tensor();
     kernels::lif_backward_cuda(cuda_scalar(gs.scalar_type()), gs.data_ptr(), data_or_null(gh_last), data_or_null(mem),
-                               code.defined() ? code.data_ptr<uint8_t>() : nullptr, gx.data_ptr(),
-                               data_or_null(gh0), partial.defined() ? partial.data_ptr<double>() : nullptr,
-                               steps, neurons, p, kernels::current_cuda_stream(gs.device()));
+                               code.defined() ? code.data_ptr<uint8_t>() : nullptr, gx.data_ptr(), data_or_null(gh0),
+                               partial.defined() ? partial.data_ptr<double>() : nullptr, steps, neurons, p,
+                               kernels::current_cuda_stream(gs.device()));
     return decay_grad ? partial.sum().item<double>() : 0.0;
   }
   double gdecay = 0.0;
@@ -114,7 +129,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
   // Inputs: x [T,B,...] contiguous, h0 [B,...] and decay 0-d, each possibly empty (numel 0) meaning absent:
   // LibTorch 1.13's custom functions do not accept undefined tensors as inputs.
   static variable_list forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& h0_in,
-                               const torch::Tensor& decay_in, const LIFOptions& options) {
+                               const torch::Tensor& decay_in, const LIFOptions& options, bool publish) {
     RECORD_FUNCTION("masnn::LifFusedFunction", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor h0 = h0_in.numel() > 0 ? h0_in : torch::Tensor();
     const torch::Tensor decay = decay_in.numel() > 0 ? decay_in : torch::Tensor();
@@ -127,7 +142,9 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     torch::Tensor state = torch::empty(x.sizes().slice(1), x.options());
     torch::Tensor saved;
     if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
-    run_forward(x, spikes, saved, use_code, h0, state, p);
+    const torch::Tensor support = support_bytes(x, publish);
+    run_forward(x, spikes, saved, use_code, h0, state, p, support);
+    if (publish) publish_surrogate_support(spikes, pack_support(support));
     store_params(ctx, p);
     ctx->saved_data["use_code"] = use_code;
     ctx->saved_data["has_h0"] = h0.defined();
@@ -150,7 +167,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
         ctx->saved_data["has_h0"].toBool() ? torch::empty(saved.sizes().slice(1), fopts) : torch::Tensor();
     const double gdecay = run_backward(gs, gh_last, saved, use_code, gx, gh0, decay_grad, p);
     torch::Tensor gd = decay_grad ? torch::scalar_tensor(gdecay, fopts) : torch::Tensor();
-    return {gx, gh0, gd, torch::Tensor()};
+    return {gx, gh0, gd, torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -159,17 +176,19 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
 class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& a,
-                               const torch::Tensor& w_in, bool relu, const LIFOptions& options) {
+                               const torch::Tensor& w_in, bool relu, const LIFOptions& options, bool publish) {
     RECORD_FUNCTION("masnn::ScaledLifFunction", std::vector<c10::IValue>());  // forward, named in profiles
     const torch::Tensor w = w_in.numel() > 0 ? w_in : torch::Tensor();
     const auto p = options.kernel_params(options.decay());
     const kernels::ScaledLifShape shape{x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
     torch::Tensor spikes = torch::empty_like(x);
+    const torch::Tensor support = support_bytes(x, publish);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_forward", [&] {
-      kernels::scaled_lif_forward_cpu<scalar_t>(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
-                                                w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
-                                                spikes.data_ptr<scalar_t>(), p);
+      kernels::scaled_lif_forward_cpu<scalar_t>(
+          x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
+          spikes.data_ptr<scalar_t>(), p, publish ? support.data_ptr<uint8_t>() : nullptr);
     });
+    if (publish) publish_surrogate_support(spikes, pack_support(support));
     store_params(ctx, p);
     ctx->saved_data["relu"] = relu;
     ctx->save_for_backward({x, a, w_in});
@@ -191,7 +210,7 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
           w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, ctx->saved_data["relu"].toBool(),
           gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(), gw.defined() ? gw.data_ptr<scalar_t>() : nullptr, p);
     });
-    return {gx, ga, gw, torch::Tensor(), torch::Tensor()};
+    return {gx, ga, gw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
 
@@ -213,7 +232,9 @@ torch::Tensor scaled_lif(const torch::Tensor& x, const torch::Tensor& a, const t
                                w.size(2) == x.size(4) && w.scalar_type() == x.scalar_type()),
               "scaled_lif: w must be [B,H,W] of x's type, got ", w.sizes());
   const torch::Tensor absent = torch::empty({0}, x.options());
-  return ScaledLifFunction::apply(x.contiguous(), a.contiguous(), w.defined() ? w.contiguous() : absent, relu, options);
+  const bool publish = publishes_support(x, options);
+  return ScaledLifFunction::apply(x.contiguous(), a.contiguous(), w.defined() ? w.contiguous() : absent, relu, options,
+                                  publish);
 }
 
 LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const torch::Tensor& h0,
@@ -233,7 +254,7 @@ LIFResult lif_fused(const torch::Tensor& x, const LIFOptions& options, const tor
   const torch::Tensor absent = torch::empty({0}, x.options());
   const torch::Tensor h0c = h0.defined() && h0.numel() > 0 ? h0.to(x.scalar_type()).contiguous() : absent;
   const torch::Tensor d = decay.defined() ? decay.reshape({}) : absent;
-  auto out = LifFusedFunction::apply(x.contiguous(), h0c, d, options);
+  auto out = LifFusedFunction::apply(x.contiguous(), h0c, d, options, publishes_support(x, options));
   return {out[0], out[1]};
 }
 

@@ -2,7 +2,10 @@
 // The forward adds, for every spike, the weights it reaches (work in proportion to the spikes, not to the input
 // size); the input is kept for the backward as an index of its spikes (4 bytes per spike, against 1 byte per
 // element for conv2d_binary_input and 4 for LibTorch's conv); the weight gradient adds, per spike, the output
-// gradients it reached. The input gradient is dense: oneDNN's backward-data (functional::conv2d_input_grad).
+// gradients it reached. The input gradient is computed only inside the surrogate window of the neurons that fired
+// the input, where their LIF published it (masnn/neuron/surrogate_support.h; elsewhere their backward multiplies it
+// by zero), as one dot product over output channels per tap; without a published window it is dense (oneDNN's
+// backward-data, functional::conv2d_input_grad).
 #pragma once
 
 #include <torch/nn/modules/conv.h>
@@ -25,6 +28,12 @@ std::string to_string(SynapseMode mode);
 /// "Event-driven training"). A constant, never timed at run time: a resumed run makes the same choices.
 constexpr double kEventDrivenConvCrossover = 0.05;
 
+/// Share of a published surrogate support (masnn/neuron/surrogate_support.h) below which SynapseMode::Auto computes
+/// a convolution's input gradient at the support only, instead of oneDNN's dense backward-data. Measured per layer
+/// of the DVS networks (docs/benchmarks.md, "Event-driven training"): 7.1% for 32->64 at 16x16, 8.9-10.5% for the
+/// Gesture network's 64->128 at 32x32 and 128->128 at 16x16; a constant, as the crossover above.
+constexpr double kSparseInputGradCrossover = 0.08;
+
 namespace functional {
 
 /// True when conv2d_event_driven handles these arguments: a CPU float or double x [N,C,H,W], conv with stride 1,
@@ -32,9 +41,12 @@ namespace functional {
 bool conv2d_event_driven_supports(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
 /// conv(x) for x [N,C,H,W] holding only 0 and 1 (spikes), event-driven, as one autograd node; values and gradients
-/// equal the dense convolution's up to the order of floating-point sums. The caller guarantees the values (others
-/// give wrong results). Needs conv2d_event_driven_supports (throws otherwise).
-torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
+/// equal the dense convolution's up to the order of floating-point sums, except that where x is spikes whose LIF
+/// published its surrogate support covering less than `support_crossover` of x, the input gradient is computed
+/// there only (zero elsewhere, where that LIF's backward multiplies it by zero). The caller guarantees the values
+/// (others give wrong results). Needs conv2d_event_driven_supports (throws otherwise).
+torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                                  double support_crossover = 1.0);
 
 /// True when `mode` asks for the event-driven convolution of x: Sparse, or Auto with a density of x below
 /// `crossover` (one pass over x). False where conv2d_event_driven_supports is false.

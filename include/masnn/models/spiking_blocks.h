@@ -75,6 +75,9 @@ struct SpikingConvBlockOptions {
   /// against `synapse_crossover` (event_driven_synapse.h).
   TORCH_ARG(SynapseMode, synapses) = SynapseMode::Dense;
   TORCH_ARG(double, synapse_crossover) = kEventDrivenConvCrossover;
+  /// With `synapses` auto: the share of the published surrogate support below which the input gradient is computed
+  /// at the support only (event_driven_synapse.h); `sparse` uses it whenever it is not the whole input.
+  TORCH_ARG(double, support_crossover) = kSparseInputGradCrossover;
 };
 
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF
@@ -145,5 +148,10 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
   LIF lif{nullptr};
 };
 TORCH_MODULE(SpikingLinearBlock);
+
+/// How the spike-input convolutions of `net` train: sets every SpikingConvBlock's `synapses`, and, unless Dense,
+/// has every LIF publish its surrogate support (LIFOptions::publish_support), so that an event-driven convolution
+/// computes its input gradient only inside the window of the neurons whose spikes it reads.
+void set_synapse_mode(torch::nn::Module& net, SynapseMode mode);
 
 }  // namespace masnn

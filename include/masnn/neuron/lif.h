@@ -47,6 +47,10 @@ struct LIFOptions {
   /// PLIF-style per-layer learnable decay, parameterised as sigmoid(w) with sigmoid(w0) = decay.
   TORCH_ARG(bool, learnable_decay) = false;
   TORCH_ARG(LIFBackend, backend) = LIFBackend::Fused;
+  /// In training, publish where the surrogate derivative is nonzero beside the spikes (masnn/neuron/
+  /// surrogate_support.h), so that an event-driven synapse reading them computes its input gradient only there.
+  /// Costs a bit per neuron-step; masnn::set_synapse_mode sets it on every LIF of a network that trains event-driven.
+  TORCH_ARG(bool, publish_support) = false;
 
  public:
   /// The DVS networks' neuron of the reference code (REFERENCE.md 1.1): alpha 0.3, V_th 0.3,

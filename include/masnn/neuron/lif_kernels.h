@@ -38,11 +38,13 @@ bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad);
 /// What the forward keeps for the backward: the membrane u ([T,N]) or one code byte per element
 /// (bit 0 spike, bit 1 inside the surrogate window); the forward fills whichever pointer is not null.
 ///
-/// Multi-step forward. h0 ([N]) may be null (zero initial state); h_last ([N]) may be null.
+/// Multi-step forward. h0 ([N]) may be null (zero initial state); h_last ([N]) may be null. `support` ([T,N] bytes)
+/// may be null; when given it receives 1 where |u - V_th| < width/2 (the rectangular surrogate's window: where a
+/// gradient reaches x), else 0, whatever the surrogate.
 template <typename scalar_t>
 void lif_forward_cpu(const scalar_t* x, scalar_t* spikes, scalar_t* saved_membrane, std::uint8_t* saved_code,
-                     const scalar_t* h0, scalar_t* h_last, std::int64_t steps, std::int64_t neurons,
-                     const LifParams& p);
+                     const scalar_t* h0, scalar_t* h_last, std::int64_t steps, std::int64_t neurons, const LifParams& p,
+                     std::uint8_t* support = nullptr);
 
 /// Multi-step backward, walking T backwards once, from exactly one of saved_membrane / saved_code.
 /// grad_h_last ([N], the gradient arriving at the final state) may be null (zero); grad_h0 ([N]) may be
@@ -61,9 +63,10 @@ struct ScaledLifShape {
 /// The LIF over x_in[t,b,c,p] = x[t,b,c,p] * a[t,b,c] * w[b,p] (w [B,P] may be null: 1), then max(x_in, 0) when
 /// relu: the Conv-POST attention's last step and the neuron after it as one pass, from rest (no h0). The scaled
 /// input equals scale_tbc's bit for bit, so the spikes equal the unfused path's. Keeps nothing for the backward.
+/// `support` (bytes like x) may be null, else filled as lif_forward_cpu's.
 template <typename scalar_t>
 void scaled_lif_forward_cpu(const scalar_t* x, const scalar_t* a, const scalar_t* w, const ScaledLifShape& shape,
-                            bool relu, scalar_t* spikes, const LifParams& p);
+                            bool relu, scalar_t* spikes, const LifParams& p, std::uint8_t* support = nullptr);
 
 /// Its backward from the same x, a, w (the membrane recomputed, tile by tile, instead of stored): grad_x like x,
 /// grad_a [T,B,C] and grad_w [B,P] (null when w is) are written, not accumulated. The decay is fixed.

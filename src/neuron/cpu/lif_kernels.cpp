@@ -41,9 +41,10 @@ void for_each_tile(std::int64_t steps, std::int64_t neurons, const Fn& fn) {
 // What the forward writes for the backward; a template argument so each inner loop is branch-free.
 enum class Save { Nothing, Membrane, Code };
 
+// `support`, when not null, receives one byte per element: 1 inside the rectangular surrogate's window.
 template <typename S, ResetMode R, bool GE, Save SV>
-void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0, S* h_last, std::int64_t T,
-                  std::int64_t N, const LifParams& p) {
+void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, std::uint8_t* support, const S* h0, S* h_last,
+                  std::int64_t T, std::int64_t N, const LifParams& p) {
   const Consts<S> c(p);
   for_each_tile(T, N, [&](std::int64_t n0, std::int64_t len, std::int64_t) {
     S h[kTile];
@@ -61,9 +62,14 @@ void forward_impl(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0
         h[i] = math::next_state<S, R>(u, fire, c);
         if constexpr (SV == Save::Membrane) mem[off + i] = u;
         if constexpr (SV == Save::Code) codes[i] = math::code_of(fire, v, c);
+        if constexpr (SV != Save::Code) {
+          if (support) codes[i] = math::code_of(false, v, c);  // bit 1 only (the loop is unswitched on support)
+        }
       }
       if constexpr (SV == Save::Code)
         for (std::int64_t i = 0; i < len; ++i) code[off + i] = static_cast<std::uint8_t>(codes[i]);
+      if (support)
+        for (std::int64_t i = 0; i < len; ++i) support[off + i] = static_cast<std::uint8_t>(codes[i] >> 1);
     }
     if (h_last)
       for (std::int64_t i = 0; i < len; ++i) h_last[n0 + i] = h[i];
@@ -169,20 +175,27 @@ S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* 
 }
 
 // The membrane of one step of a tile, from the state h (updated to the state after the step).
+// `sup`, when not null, receives one byte per element: 1 inside the rectangular surrogate's window.
 template <typename S, ResetMode R, bool GE, bool Relu>
 void scaled_forward_step(const S* __restrict xt, const S* __restrict wb, S* __restrict h, S* __restrict ut,
-                         S* __restrict st, std::int64_t len, const S k, const Consts<S> c) {
+                         S* __restrict st, std::uint8_t* __restrict sup, std::int64_t len, const S k,
+                         const Consts<S> c) {
+  std::int32_t inside[kTile];  // narrowed to bytes in a second loop, as forward_impl's codes
   for (std::int64_t i = 0; i < len; ++i) {
     const S u = h[i] + scaled_input<S, Relu>(xt[i], k, wb[i]);
     const bool fire = math::fires<S, GE>(u - c.th);
     if (ut) ut[i] = u;
     if (st) st[i] = fire ? S(1) : S(0);
+    if (sup) inside[i] = math::code_of(false, u - c.th, c) >> 1;
     h[i] = math::next_state<S, R>(u, fire, c);
   }
+  if (sup)
+    for (std::int64_t i = 0; i < len; ++i) sup[i] = static_cast<std::uint8_t>(inside[i]);
 }
 
 template <typename S, ResetMode R, bool GE, bool Relu>
-void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* spikes, const LifParams& p) {
+void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* spikes, std::uint8_t* support,
+                         const LifParams& p) {
   const Consts<S> c(p);
   const std::int64_t B = sh.batch, C = sh.channels, P = sh.positions;
   const std::int64_t chunks = (P + kTile - 1) / kTile;
@@ -198,7 +211,8 @@ void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShap
       std::fill(h, h + len, S(0));
       for (std::int64_t t = 0; t < sh.steps; ++t) {
         const std::int64_t r = t * B * C + row;  // (t, b, c)
-        scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, nullptr, spikes + r * P + p0, len, a[r], c);
+        scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, nullptr, spikes + r * P + p0,
+                                            support ? support + r * P + p0 : nullptr, len, a[r], c);
       }
     }
   });
@@ -229,8 +243,8 @@ void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const
           std::fill(h, h + len, S(0));
           for (std::int64_t t = 0; t < T; ++t) {
             const std::int64_t r = (t * B + b) * C + ch;
-            scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, membrane.data() + t * kTile, nullptr, len, a[r],
-                                                c);
+            scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, membrane.data() + t * kTile, nullptr, nullptr,
+                                                len, a[r], c);
           }
           std::fill(gh, gh + len, S(0));
           std::fill(gwt, gwt + len, S(0));
@@ -252,9 +266,10 @@ void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const
 
 template <typename S>
 void scaled_lif_forward_cpu(const S* x, const S* a, const S* w, const ScaledLifShape& shape, bool relu, S* spikes,
-                            const LifParams& p) {
+                            const LifParams& p, std::uint8_t* support) {
   with_scaled_constants(p, relu, [&](auto r, auto ge, auto, auto re) {
-    scaled_forward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(re)::value>(x, a, w, shape, spikes, p);
+    scaled_forward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(re)::value>(x, a, w, shape, spikes,
+                                                                                         support, p);
   });
 }
 
@@ -268,9 +283,9 @@ void scaled_lif_backward_cpu(const S* grad_spikes, const S* x, const S* a, const
 }
 
 template void scaled_lif_forward_cpu<float>(const float*, const float*, const float*, const ScaledLifShape&, bool,
-                                            float*, const LifParams&);
+                                            float*, const LifParams&, std::uint8_t*);
 template void scaled_lif_forward_cpu<double>(const double*, const double*, const double*, const ScaledLifShape&, bool,
-                                             double*, const LifParams&);
+                                             double*, const LifParams&, std::uint8_t*);
 template void scaled_lif_backward_cpu<float>(const float*, const float*, const float*, const float*,
                                              const ScaledLifShape&, bool, float*, float*, float*, const LifParams&);
 template void scaled_lif_backward_cpu<double>(const double*, const double*, const double*, const double*,
@@ -283,17 +298,17 @@ bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad) {
 
 template <typename S>
 void lif_forward_cpu(const S* x, S* spikes, S* mem, std::uint8_t* code, const S* h0, S* h_last, std::int64_t T,
-                     std::int64_t N, const LifParams& p) {
+                     std::int64_t N, const LifParams& p, std::uint8_t* support) {
   if (mem && code) throw std::invalid_argument("lif_forward_cpu: save the membrane or codes, not both");
   with_lif_constants(p, [&](auto r, auto ge, auto) {
     constexpr ResetMode R = decltype(r)::value;
     constexpr bool GE = decltype(ge)::value;
     if (mem)
-      forward_impl<S, R, GE, Save::Membrane>(x, spikes, mem, code, h0, h_last, T, N, p);
+      forward_impl<S, R, GE, Save::Membrane>(x, spikes, mem, code, support, h0, h_last, T, N, p);
     else if (code)
-      forward_impl<S, R, GE, Save::Code>(x, spikes, mem, code, h0, h_last, T, N, p);
+      forward_impl<S, R, GE, Save::Code>(x, spikes, mem, code, support, h0, h_last, T, N, p);
     else
-      forward_impl<S, R, GE, Save::Nothing>(x, spikes, mem, code, h0, h_last, T, N, p);
+      forward_impl<S, R, GE, Save::Nothing>(x, spikes, mem, code, support, h0, h_last, T, N, p);
   });
 }
 
@@ -319,9 +334,9 @@ void lif_backward_cpu(const S* gs, const S* gh_last, const S* mem, const std::ui
 }
 
 template void lif_forward_cpu<float>(const float*, float*, float*, std::uint8_t*, const float*, float*, std::int64_t,
-                                     std::int64_t, const LifParams&);
+                                     std::int64_t, const LifParams&, std::uint8_t*);
 template void lif_forward_cpu<double>(const double*, double*, double*, std::uint8_t*, const double*, double*,
-                                      std::int64_t, std::int64_t, const LifParams&);
+                                      std::int64_t, std::int64_t, const LifParams&, std::uint8_t*);
 template void lif_backward_cpu<float>(const float*, const float*, const float*, const std::uint8_t*, float*, float*,
                                       double*, std::int64_t, std::int64_t, const LifParams&);
 template void lif_backward_cpu<double>(const double*, const double*, const double*, const std::uint8_t*, double*,

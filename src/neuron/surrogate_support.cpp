@@ -1,0 +1,60 @@
+#include "masnn/neuron/surrogate_support.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "masnn/util/bit_mask.h"
+
+namespace masnn::functional {
+namespace {
+
+// A published mask and what identifies its spikes. The storage is held weakly: the entry expires with the spikes
+// (a forward's entries are gone once its graph is freed), and a new tensor at a reused address never matches.
+struct Published {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+  int64_t offset, numel;
+  int64_t version;
+  torch::Tensor support;
+};
+
+// One list per thread: a network's forward runs on one thread, and the synapse looks up in the same forward.
+std::vector<Published>& published() {
+  thread_local std::vector<Published> list;
+  return list;
+}
+
+}  // namespace
+
+void publish_surrogate_support(const torch::Tensor& spikes, const torch::Tensor& support) {
+  TORCH_CHECK(spikes.is_contiguous() && support.scalar_type() == torch::kUInt8 &&
+                  support.numel() == bits::packed_size(spikes.numel()),
+              "publish_surrogate_support: needs contiguous spikes and their packed mask");
+  auto& list = published();
+  list.erase(std::remove_if(list.begin(), list.end(), [](const Published& p) { return p.storage.expired(); }),
+             list.end());
+  list.push_back(
+      {spikes.storage().getWeakStorageImpl(), spikes.storage_offset(), spikes.numel(), spikes._version(), support});
+}
+
+torch::Tensor published_surrogate_support(const torch::Tensor& x) {
+  if (!x.defined() || !x.has_storage() || !x.is_contiguous()) return {};
+  const c10::StorageImpl* storage = x.storage().unsafeGetStorageImpl();
+  for (const Published& p : published()) {
+    if (p.storage.expired() || p.storage._unsafe_get_target() != storage) continue;
+    if (p.offset == x.storage_offset() && p.numel == x.numel() && p.version == x._version()) return p.support;
+  }
+  return {};
+}
+
+torch::Tensor pack_support(const torch::Tensor& flags) {
+  const torch::Tensor f = flags.contiguous();
+  TORCH_CHECK(f.scalar_type() == torch::kUInt8 || f.scalar_type() == torch::kBool,
+              "pack_support: needs a uint8 or bool mask, got ", f.scalar_type());
+  torch::Tensor out = torch::empty({bits::packed_size(f.numel())}, torch::kUInt8);
+  bits::pack(static_cast<const uint8_t*>(f.data_ptr()), f.numel(), out.data_ptr<uint8_t>());
+  return out;
+}
+
+}  // namespace masnn::functional
