@@ -44,9 +44,8 @@ double time_ms(int repeats, const Fn& fn) {
 }
 
 // Part (3)'s input gradient alone at batch `batch` and an input of `in_shape` [C,H,W]: dense against at a support.
-// Also times the output gradient's channels-last copy both ways (into r.transposes).
 LayerSweep input_grad_sweep(const SparseBenchConfig& c, const torch::nn::Conv2dImpl& conv, const std::string& layer,
-                            int64_t batch, const std::vector<int64_t>& in_shape, SparseBenchResult& r) {
+                            int64_t batch, const std::vector<int64_t>& in_shape) {
   LayerSweep sweep;
   sweep.layer = layer;
   sweep.batch = batch;
@@ -64,13 +63,6 @@ LayerSweep input_grad_sweep(const SparseBenchConfig& c, const torch::nn::Conv2dI
   s.pad = k / 2;
   const torch::Tensor g = torch::randn({batch, s.out_channels, s.out_height(), s.out_width()}) * 1e-3;
   const torch::Tensor g_cl = g.permute({0, 2, 3, 1}).contiguous();
-  TransposeTiming transpose{layer};
-  transpose.torch_ms = time_ms(c.repeats, [&] { g_cl.copy_(g.permute({0, 2, 3, 1})); });
-  transpose.tiled_ms = time_ms(c.repeats, [&] {
-    kernels::to_channels_last<float>(g.data_ptr<float>(), g_cl.data_ptr<float>(), batch, s.out_channels,
-                                     s.out_height() * s.out_width());
-  });
-  r.transposes.push_back(transpose);
   for (double d : c.densities) {
     const torch::Tensor support = functional::pack_support(torch::rand(sizes) < d);
     serve::PathTiming t;
@@ -126,7 +118,7 @@ void training_sweeps(const SparseBenchConfig& c, SparseBenchResult& r) {
     }
     sweep.crossover = serve::crossover_density(sweep.timings);
     r.train_sweeps.push_back(sweep);
-    r.input_grad_sweeps.push_back(input_grad_sweep(c, *conv, sweep.layer, sweep.batch, {s[2], s[3], s[4]}, r));
+    r.input_grad_sweeps.push_back(input_grad_sweep(c, *conv, sweep.layer, sweep.batch, {s[2], s[3], s[4]}));
   }
 }
 

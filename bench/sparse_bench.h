@@ -37,13 +37,6 @@ struct LayerSweep {
   double crossover = 0;
 };
 
-/// Part (3): turning a layer's output gradient channels-last, as the event-driven backward does, both ways.
-struct TransposeTiming {
-  std::string layer;
-  double torch_ms = 0;  ///< LibTorch: copy_ of the permuted view into a channels-last tensor
-  double tiled_ms = 0;  ///< kernels::to_channels_last
-};
-
 struct NetworkLayer {
   std::string name, shape;
   double input_density = 0;   ///< nonzero inputs / inputs over the clips (firing rate; event density for conv 0)
@@ -67,7 +60,6 @@ struct SparseBenchResult {
   /// part (3): ms per input gradient, oneDNN's backward-data against kernels::sparse_conv2d_input_grad at a random
   /// support of each density (the output gradient already channels-last: the event-driven path has it anyway)
   std::vector<LayerSweep> input_grad_sweeps;
-  std::vector<TransposeTiming> transposes;  ///< part (3)
   std::string network;                      ///< the checkpoint, described
   int64_t clips = 0;
   std::vector<NetworkLayer> layers;

@@ -234,17 +234,7 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
 // LibTorch's convolution at densities from 0% to 100%, on the spike-input convolutions of the registry's DVS
 // networks (their channels and kernels) and an odd, non-square plane.
 TEST(EventDrivenConv, MatchesDenseConvolutionAtEveryDensity) {
-  std::vector<std::array<int64_t, 4>> shapes;  // in, out, kernel, pad
-  for (const auto& [name, _] : model_names()) {
-    if (is_res_snn(name)) continue;
-    const auto model = build_model(masnn::testing::small_spec(name));
-    for (const auto& m : model.ptr()->modules())
-      if (const auto* block = m->as<SpikingConvBlockImpl>(); block && block->options.spike_input()) {
-        const auto& o = block->conv->options;
-        const int64_t k = (*o.kernel_size())[0];
-        shapes.push_back({o.in_channels(), o.out_channels(), k, k / 2});  // the networks' "same" convolutions
-      }
-  }
+  auto shapes = masnn::testing::spike_input_conv_shapes();  // in, out, kernel, pad
   ASSERT_FALSE(shapes.empty());
   shapes.push_back({3, 5, 5, 2});
   torch::manual_seed(21);
@@ -304,8 +294,9 @@ TEST(EventDrivenConv, ChoiceByModeAndDensity) {
   EXPECT_NE(masnn::testing::expect_error([&] { functional::conv2d_event_driven(sparse, *strided); }).find("stride-1"),
             std::string::npos);
   EXPECT_EQ(parse_synapse_mode("sparse"), SynapseMode::Sparse);
-  EXPECT_NE(masnn::testing::expect_error([] { parse_synapse_mode("events", "--synapses"); })
-                .find("--synapses: expected dense, sparse or auto; got 'events'"),
+  EXPECT_NE(masnn::testing::expect_error([] {
+              parse_synapse_mode("events", "--synapses");
+            }).find("--synapses: expected dense, sparse or auto; got 'events'"),
             std::string::npos);
 }
 
@@ -313,8 +304,8 @@ TEST(EventDrivenConv, ChoiceByModeAndDensity) {
 TEST(EventDrivenConv, ConvBlockMatchesDense) {
   torch::manual_seed(23);
   const LayerAttention att = small_attention("TCSA");
-  SpikingConvBlock event(SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).synapses(
-      SynapseMode::Sparse));
+  SpikingConvBlock event(
+      SpikingConvBlockOptions(4, 6).pool(2).steps(4).attention(att).spike_input(true).synapses(SynapseMode::Sparse));
   event->to(torch::kDouble);
   {
     torch::NoGradGuard ng;

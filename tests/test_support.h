@@ -6,14 +6,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "masnn/data/idx.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/spiking_blocks.h"
 #include "masnn/util/zip_archive.h"
 
 namespace masnn::testing {
@@ -57,6 +60,23 @@ inline ModelSpec small_spec(const std::string& name) {
   spec.input_size = is_res_snn(name) ? 32 : 16;
   if (spec.name == "dvs-gait") spec.input_size = 64;
   return spec;
+}
+
+/// {in, out, kernel, pad} of every convolution on spikes of the registry's DVS networks (small_spec), the shapes the
+/// event-driven synapses must handle; their padding keeps the plane's size, as the networks' convolutions do.
+inline std::vector<std::array<int64_t, 4>> spike_input_conv_shapes() {
+  std::vector<std::array<int64_t, 4>> shapes;
+  for (const auto& [name, _] : model_names()) {
+    if (is_res_snn(name)) continue;
+    const auto model = build_model(small_spec(name));
+    for (const auto& m : model.ptr()->modules())
+      if (const auto* block = m->as<SpikingConvBlockImpl>(); block && block->options.spike_input()) {
+        const auto& o = block->conv->options;
+        const int64_t k = (*o.kernel_size())[0];
+        shapes.push_back({o.in_channels(), o.out_channels(), k, k / 2});
+      }
+  }
+  return shapes;
 }
 
 /// The message of the exception `f` throws; a test failure (and "") when it throws none.

@@ -102,17 +102,7 @@ TEST(SurrogateSupport, LifPublishesItsWindowOnlyWhenAskedInTraining) {
 // outside (where the LIF that fired the input multiplies it by zero), at supports from 0% to 100%, on the
 // spike-input convolutions of the registry's DVS networks and an odd kernel.
 TEST(SurrogateSupport, ConvInputGradientIsDenseInsideTheSupportAndZeroOutside) {
-  std::vector<std::array<int64_t, 4>> shapes;  // in, out, kernel, pad
-  for (const auto& [name, _] : model_names()) {
-    if (is_res_snn(name)) continue;
-    const auto model = build_model(masnn::testing::small_spec(name));
-    for (const auto& m : model.ptr()->modules())
-      if (const auto* block = m->as<SpikingConvBlockImpl>(); block && block->options.spike_input()) {
-        const auto& o = block->conv->options;
-        const int64_t k = (*o.kernel_size())[0];
-        shapes.push_back({o.in_channels(), o.out_channels(), k, k / 2});
-      }
-  }
+  auto shapes = masnn::testing::spike_input_conv_shapes();  // in, out, kernel, pad
   ASSERT_FALSE(shapes.empty());
   shapes.push_back({3, 21, 5, 2});  // output channels not a multiple of the 16 lanes
   torch::manual_seed(33);

@@ -62,13 +62,6 @@ void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
         "\ntheir input gradient alone: dense (oneDNN's backward-data) / at a surrogate support of each density "
         "(sparse_conv2d_input_grad); ms, crossover = the support below which it is faster\n");
     print_sweeps(r.input_grad_sweeps, c.densities, j["input_grad_sweeps"]);
-    std::cout << "\nthe output gradient made channels-last (what the event-driven backward reads), ms\n";
-    std::cout << fmt::format("{:<44} {:>14} {:>16} {:>8}\n", "layer", "LibTorch copy", "to_channels_last", "ratio");
-    for (const auto& t : r.transposes) {
-      std::cout << fmt::format("{:<44} {:>14.3f} {:>16.3f} {:>7.2f}x\n", t.layer, t.torch_ms, t.tiled_ms,
-                               t.torch_ms / t.tiled_ms);
-      j["transposes"].push_back({{"layer", t.layer}, {"torch_ms", t.torch_ms}, {"tiled_ms", t.tiled_ms}});
-    }
   }
   if (!r.runs.empty()) {
     std::cout << fmt::format("\nwhole network: {}, {} test clips, {} thread(s)\n", r.network, r.clips, r.threads);

@@ -95,13 +95,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     const bool sparse_grad_x = ctx->needs_input_grad(0) && support.numel() > 0;
     const kernels::ConvShape s = conv_shape(sizes, weight, pad);
     torch::Tensor g_cl;  // [N,Hout,Wout,Cout]: the layout the per-spike kernels read
-    if (sparse_grad_x || ctx->needs_input_grad(1)) {
-      g_cl = torch::empty({s.batch, s.out_height(), s.out_width(), s.out_channels}, g.options());
-      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_channels_last", [&] {
-        kernels::to_channels_last<scalar_t>(g.data_ptr<scalar_t>(), g_cl.data_ptr<scalar_t>(), s.batch, s.out_channels,
-                                            s.out_height() * s.out_width());
-      });
-    }
+    if (sparse_grad_x || ctx->needs_input_grad(1)) g_cl = g.permute({0, 2, 3, 1}).contiguous();
     torch::Tensor grad_x, grad_w, grad_b;
     if (sparse_grad_x) {
       // Only inside the surrogate window of the neurons that fired x: elsewhere their backward multiplies it by 0.

@@ -332,24 +332,6 @@ void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_
 }
 
 template <typename T>
-void to_channels_last(const T* in, T* out, int64_t batch, int64_t channels, int64_t positions) {
-  constexpr int64_t kTile = 32;
-  const int64_t C = channels, P = positions, tiles = (P + kTile - 1) / kTile;
-  at::parallel_for(0, batch * tiles, 1, [&](int64_t b, int64_t e) {
-    for (int64_t task = b; task < e; ++task) {
-      const int64_t n = task / tiles, p0 = (task % tiles) * kTile, p1 = std::min(P, p0 + kTile);
-      const T* src = in + n * C * P;
-      T* dst = out + n * P * C;
-      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-        const int64_t c1 = std::min(C, c0 + kTile);
-        for (int64_t p = p0; p < p1; ++p)
-          for (int64_t c = c0; c < c1; ++c) dst[p * C + c] = src[c * P + p];
-      }
-    }
-  });
-}
-
-template <typename T>
 void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
                               const ConvShape& s) {
   // Samples first, so that one thread reads one sample's output gradient for all its planes (it stays in cache).
@@ -374,8 +356,6 @@ template void sparse_conv2d_indexed<float>(const SpikeIndex&, const float*, cons
 template void sparse_conv2d_indexed<double>(const SpikeIndex&, const double*, const double*, double*, const ConvShape&);
 template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&);
 template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&);
-template void to_channels_last<float>(const float*, float*, int64_t, int64_t, int64_t);
-template void to_channels_last<double>(const double*, double*, int64_t, int64_t, int64_t);
 template void sparse_conv2d_input_grad<float>(const uint8_t*, const float*, const float*, float*, const ConvShape&);
 template void sparse_conv2d_input_grad<double>(const uint8_t*, const double*, const double*, double*, const ConvShape&);
 

@@ -64,12 +64,6 @@ void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bia
 template <typename T>
 void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& shape);
 
-/// out[n,p,c] = in[n,c,p]: [N,C,P] (NCHW with P = H*W) to channels-last [N,P,C], the layout the per-spike
-/// kernels read gradients in, by tiles of 32 x 32 that stay in cache (LibTorch's permute-and-copy of a conv's
-/// output gradient ran 5-10x slower). Parallel over samples and tiles of positions.
-template <typename T>
-void to_channels_last(const T* in, T* out, int64_t batch, int64_t channels, int64_t positions);
-
 /// The input gradient of a convolution where a mask says it is needed, zero elsewhere: for every set bit of
 /// `support` (a bit mask over [N,Cin,H,W], masnn/util/bit_mask.h) at (n,ci,y,x), grad_in[n,ci,y,x] = the sum over
 /// taps (ky,kx) with output (oy,ox) = (y+pad-ky, x+pad-kx) inside of dot(weight_t[ci,ky,kx,:], grad_out[n,oy,ox,:]).
