@@ -83,6 +83,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     ctx->saved_data["pad"] = pad;
     ctx->saved_data["has_bias"] = bias.defined();
     ctx->saved_data["support"] = support;
+    if (support.numel() > 0) ctx->saved_data["weight_t"] = weight_t;  // the sparse input gradient reads it too
     return out;
   }
 
@@ -99,7 +100,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     torch::Tensor grad_x, grad_w, grad_b;
     if (sparse_grad_x) {
       // Only inside the surrogate window of the neurons that fired x: elsewhere their backward multiplies it by 0.
-      const torch::Tensor weight_t = weight.detach().permute({1, 2, 3, 0}).contiguous();  // [Cin,K,K,Cout]
+      const torch::Tensor weight_t = ctx->saved_data["weight_t"].toTensor();  // [Cin,K,K,Cout]
       grad_x = torch::empty(sizes, g.options());
       AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_input_grad", [&] {
         kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), g_cl.data_ptr<scalar_t>(),
