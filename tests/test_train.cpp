@@ -294,6 +294,49 @@ TEST(Train, DeviceIsCheckedAndTheLossScaleTravelsInCheckpoints) {
   EXPECT_FALSE(read_checkpoint_info((dir.path / "plain.pt").string()).loss_scaler.has_value());
 }
 
+// train.synapses = "sparse" trains the spike-input convolutions event-driven: the key reaches every block and LIF,
+// and the run's losses are the dense run's (equal up to the order of floating-point sums).
+TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
+  const TempDir dense_dir("train_synapses_dense"), sparse_dir("train_synapses_sparse");
+  const TrainConfig cd = tiny_config(dense_dir.path, 2);
+  TrainConfig cs = tiny_config(sparse_dir.path, 2);
+  cs.train.synapses = "sparse";
+  auto train_set = make_dataset(cd, data::Split::Train);
+  auto test_set = make_dataset(cd, data::Split::Test);
+  Trainer dense(cd, train_set, test_set), sparse(cs, train_set, test_set);
+  int blocks = 0, spike_blocks = 0;
+  for (const auto& m : sparse.module().modules()) {
+    if (const auto* block = m->as<SpikingConvBlockImpl>()) {
+      ++blocks;
+      spike_blocks += block->options.spike_input();
+      EXPECT_EQ(block->options.synapses(), SynapseMode::Sparse);
+    }
+    if (const auto* lif = m->as<LIFImpl>()) {
+      EXPECT_TRUE(lif->options.publish_support());
+    }
+  }
+  EXPECT_GE(spike_blocks, 1) << blocks << " blocks";
+  for (const auto& m : dense.module().modules()) {
+    if (const auto* block = m->as<SpikingConvBlockImpl>()) {
+      EXPECT_EQ(block->options.synapses(), SynapseMode::Dense);
+    }
+  }
+  const TrainSummary sd = dense.fit(), ss = sparse.fit();
+  ASSERT_EQ(ss.epochs.size(), 2u);
+  for (size_t e = 0; e < 2; ++e)
+    EXPECT_NEAR(ss.epochs[e].train_loss, sd.epochs[e].train_loss, 1e-4 * sd.epochs[e].train_loss) << "epoch " << e;
+  // The key is stored with the run and refused where it cannot apply.
+  EXPECT_EQ(parse_config(to_toml(cs), "again").train.synapses, "sparse");
+  std::string e = masnn::testing::expect_error([] { parse_config("", "x.toml", {"train.synapses=\"events\""}); });
+  EXPECT_NE(e.find("key 'train.synapses' must be one of dense, sparse, auto"), std::string::npos) << e;
+  e = masnn::testing::expect_error(
+      [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cuda\""}); });
+  EXPECT_NE(e.find("train.synapses' must be dense unless train.device is cpu"), std::string::npos) << e;
+  e = masnn::testing::expect_error(
+      [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "model.name=\"res-snn-mini\""}); });
+  EXPECT_NE(e.find("train.synapses' must be dense for the Res-SNNs"), std::string::npos) << e;
+}
+
 TEST(Metrics, ClipVotingFollowsTheReferenceRule) {
   EvaluationAccumulator acc(3);
   // Two samples, three clips each. Sample 0 (class 1): clips right, right, wrong -> correct (2 > 1.5).

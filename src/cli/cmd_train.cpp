@@ -20,6 +20,7 @@ struct TrainArgs {
   std::string config;
   std::vector<std::string> sets;
   std::string resume;
+  std::string synapses;
   bool quiet = false;
 };
 
@@ -37,6 +38,7 @@ int rank_threads(const train::DistEnv& env) {
 void run_train(const TrainArgs& a, bool threads_given) {
   auto overrides = a.sets;
   if (a.quiet) overrides.push_back("train.quiet=true");
+  if (!a.synapses.empty()) overrides.push_back(train::config_assignment("train.synapses", a.synapses));
   train::TrainConfig config = train::load_config(a.config, overrides);
   train::check_model_config(config.model);
   train::training_device(config.train);  // before any data is read or generated
@@ -91,6 +93,8 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--set", a->sets, "override a key, e.g. --set train.epochs=10 (repeatable)");
   cmd->add_option("--resume", a->resume, "continue a run from its checkpoint (last.pt)")->check(CLI::ExistingFile);
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
+  cmd->add_option("--synapses", a->synapses,
+                  "spike-input convolutions: dense, sparse or auto (sets train.synapses; docs/benchmarks.md)");
   cmd->footer(
       "Distributed: run one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) set, "
       "as scripts/launch.sh, torchrun or srun do; train.batch_size is per rank.");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "masnn/models/spiking_blocks.h"
 #include "masnn/neuron/lif_kernels_cuda.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics_csv.h"
@@ -170,6 +171,7 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::share
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
   module().to(device_);
+  set_synapse_mode(module(), parse_synapse_mode(config_.train.synapses, "train.synapses"));
   scaler_ = std::make_unique<GradScaler>(GradScalerOptions().enabled(config_.train.amp));
   if (comm_) {
     if (config_.dist.sync_bn) convert_sync_batch_norm(module(), comm_);
