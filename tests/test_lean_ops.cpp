@@ -174,6 +174,32 @@ TEST(LeanOps, LinearOnSpikesMatchesTorchLinearBothWays) {
       grads_of(spikes, *no_bias, [&](torch::Tensor x) { return no_bias(x); }), 1e-5, 1e-6);
 }
 
+// What a convolution or a linear layer on spikes keeps for its backward: the spikes as bits, 1/32 of their floats
+// (their gradients equal LibTorch's: LeanOps.PoolConvAndLinearMatchLibTorch in test_models.cpp).
+TEST(LeanOps, SynapsesOnSpikesKeepTheirInputAsBits) {
+  torch::manual_seed(14);
+  memory::track_cpu_allocations();
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 4, 3).padding(1));
+  torch::nn::Linear linear(2048, 4);
+  const auto spikes = torch::rand({16, 8, 16, 16}).lt(0.3).to(torch::kFloat);
+  const int64_t bits_bytes = spikes.numel() / 8;
+  auto kept_bytes = [&](const std::function<torch::Tensor()>& forward) {
+    const int64_t before = memory::cpu_bytes_in_use();
+    const torch::Tensor y = forward();
+    EXPECT_TRUE(y.requires_grad());
+    return memory::cpu_bytes_in_use() - before - y.numel() * static_cast<int64_t>(sizeof(float));
+  };
+  const int64_t conv_kept = kept_bytes([&] { return functional::conv2d_binary_input(spikes, *conv); });
+  EXPECT_GE(conv_kept, bits_bytes);
+  EXPECT_LE(conv_kept, bits_bytes + 4096) << "bytes kept: " << conv_kept;
+  for (bool as_conv : {true, false}) {
+    const int64_t linear_kept = kept_bytes(
+        [&] { return functional::linear_binary_input(spikes.view({16, 2048}), *linear, as_conv); });
+    EXPECT_GE(linear_kept, bits_bytes);
+    EXPECT_LE(linear_kept, bits_bytes + 4096) << "bytes kept: " << linear_kept << (as_conv ? " as a conv" : "");
+  }
+}
+
 TEST(LeanOps, AvgPoolBackwardMatchesLibTorchInDouble) {
   torch::manual_seed(13);
   torch::nn::Sequential none;

@@ -54,6 +54,30 @@ TEST(BitMask, PackAndVisitSetBitsOfAnyRange) {
   }
 }
 
+// Spikes as floats or doubles pack to the same bits, and any run of bits unpacks to the values, from any start.
+TEST(BitMask, ValuesPackAndUnpackFromAnyBit) {
+  torch::manual_seed(33);
+  for (const int64_t n : {1, 9, 64, 1000, 70001}) {
+    const auto flags = torch::rand({n}).lt(0.3).to(torch::kUInt8);
+    std::vector<uint8_t> expected(static_cast<size_t>(bits::packed_size(n)));
+    bits::pack(flags.data_ptr<uint8_t>(), n, expected.data());
+    const auto values = flags.to(torch::kFloat), doubles = flags.to(torch::kDouble);
+    std::vector<uint8_t> from_floats(expected.size(), 0xAA), from_doubles(expected.size(), 0x55);
+    bits::pack(values.data_ptr<float>(), n, from_floats.data());
+    bits::pack(doubles.data_ptr<double>(), n, from_doubles.data());
+    EXPECT_EQ(from_floats, expected) << n;
+    EXPECT_EQ(from_doubles, expected) << n;
+    for (const auto& [begin, count] : std::vector<std::pair<int64_t, int64_t>>{{0, n}, {n / 3, n - n / 3}, {1, n / 2},
+                                                                              {n - 1, 1}, {n / 2, 0}}) {
+      torch::Tensor f = torch::full({count}, 7.0f), d = torch::full({count}, 7.0, torch::kDouble);
+      bits::unpack(expected.data(), begin, count, f.data_ptr<float>());
+      bits::unpack(expected.data(), begin, count, d.data_ptr<double>());
+      EXPECT_TRUE(torch::equal(f, values.narrow(0, begin, count))) << n << " from " << begin;
+      EXPECT_TRUE(torch::equal(d, doubles.narrow(0, begin, count))) << n << " from " << begin;
+    }
+  }
+}
+
 // Both fused LIF paths publish exactly where the rectangular surrogate is nonzero (surrogate_support of the
 // membrane), only when asked, in training, with a gradient to compute.
 TEST(SurrogateSupport, LifPublishesItsWindowOnlyWhenAskedInTraining) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "masnn/util/autograd_buffers.h"
+#include "masnn/util/bit_mask.h"
 #include "compat/torch_variant.h"
 
 namespace masnn::functional {
@@ -292,6 +293,32 @@ torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<in
 
 namespace {
 
+// The spikes a synapse keeps for its backward (the weight gradient reads them): on the CPU in float or double, bits
+// (8 per byte: 1/32 of the floats, 1/8 of the bytes kept before); elsewhere bytes, as x.sizes().
+torch::Tensor keep_spikes(const torch::Tensor& x) {
+  if (!x.device().is_cpu() || (x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kDouble))
+    return x.to(torch::kByte);
+  const torch::Tensor xc = x.contiguous();
+  torch::Tensor kept = torch::empty({bits::packed_size(xc.numel())}, x.options().dtype(torch::kUInt8));
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "keep_spikes", [&] {
+    bits::pack(xc.data_ptr<scalar_t>(), xc.numel(), kept.data_ptr<uint8_t>());
+  });
+  return kept;
+}
+
+// Rows [n0, n0 + n) of the spikes keep_spikes kept of an input of `sizes`, as `dtype`.
+torch::Tensor kept_rows(const torch::Tensor& kept, std::vector<int64_t> sizes, int64_t n0, int64_t n,
+                        torch::ScalarType dtype) {
+  if (kept.dim() == static_cast<int64_t>(sizes.size())) return kept.narrow(0, n0, n).to(dtype);  // bytes
+  const int64_t row = c10::multiply_integers(sizes.begin() + 1, sizes.end());
+  sizes[0] = n;
+  torch::Tensor out = torch::empty(sizes, torch::TensorOptions().dtype(dtype));
+  AT_DISPATCH_FLOATING_TYPES(dtype, "kept_rows", [&] {
+    bits::unpack(kept.data_ptr<uint8_t>(), n0 * row, n * row, out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
 struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
@@ -299,7 +326,8 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
                                int64_t chunk_bytes) {
     RECORD_FUNCTION("masnn::ConvBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
     ctx->saved_data["chunk_bytes"] = chunk_bytes;
-    ctx->save_for_backward({x.to(torch::kByte), weight});
+    ctx->save_for_backward({keep_spikes(x), weight});
+    ctx->saved_data["sizes"] = x.sizes().vec();
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["dilation"] = dilation;
@@ -331,11 +359,11 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
     const torch::Tensor g = grads[0].contiguous();
     const int64_t N = g.size(0), rows = chunk_rows(ctx->saved_data["chunk_bytes"].toInt(),
                                                    g.numel() / std::max<int64_t>(1, N) * g.element_size());
-    std::vector<int64_t> x_sizes = saved[0].sizes().vec();
+    const std::vector<int64_t> x_sizes = ctx->saved_data["sizes"].toIntVector();
     torch::Tensor dw, db;
     for (int64_t n0 = 0; n0 < N; n0 += rows) {
       const int64_t n = std::min(rows, N - n0);
-      const torch::Tensor x = saved[0].narrow(0, n0, n).to(dtype);
+      const torch::Tensor x = kept_rows(saved[0], x_sizes, n0, n, dtype);
       const auto [unused, dw_part, db_part] = at::convolution_backward(
           g.narrow(0, n0, n), x, weight, has_bias ? c10::optional<at::IntArrayRef>(bias_sizes) : c10::nullopt, stride,
           padding, dilation, false, {0, 0}, groups, {false, true, has_bias});
@@ -369,7 +397,8 @@ struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, bool as_conv) {
     RECORD_FUNCTION("masnn::LinearBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
-    ctx->save_for_backward({x.to(torch::kByte), weight});
+    ctx->save_for_backward({keep_spikes(x), weight});
+    ctx->saved_data["sizes"] = x.sizes().vec();
     ctx->saved_data["bias"] = bias.has_value();
     ctx->saved_data["dtype"] = static_cast<int64_t>(x.scalar_type());
     ctx->saved_data["as_conv"] = as_conv;
@@ -379,7 +408,9 @@ struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const auto dtype = static_cast<torch::ScalarType>(ctx->saved_data["dtype"].toInt());
-    const torch::Tensor x = saved[0].to(dtype), &weight = saved[1], g = grads[0].contiguous();
+    const std::vector<int64_t> x_sizes = ctx->saved_data["sizes"].toIntVector();
+    const torch::Tensor x = kept_rows(saved[0], x_sizes, 0, x_sizes[0], dtype), &weight = saved[1],
+                        g = grads[0].contiguous();
     const bool has_bias = ctx->saved_data["bias"].toBool();
     if (!ctx->saved_data["as_conv"].toBool())
       return {g.mm(weight), g.t().mm(x), has_bias ? g.sum(0) : torch::Tensor(), torch::Tensor()};

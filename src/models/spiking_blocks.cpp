@@ -177,7 +177,7 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
                                         options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0);
   else
     y = functional::conv2d_binary_input(merged, *conv);
-  merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bytes)
+  merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bits)
   const int64_t pool = options.pool();
   if (!replacement_of(bn) && options.fused_norm() && is_training() &&
       functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {

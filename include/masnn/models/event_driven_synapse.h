@@ -1,7 +1,7 @@
 // Event-driven synapses for training: a convolution whose input is binary spikes computed from the spikes alone.
 // The forward adds, for every spike, the weights it reaches (work in proportion to the spikes, not to the input
-// size); the input is kept for the backward as an index of its spikes (4 bytes per spike, against 1 byte per
-// element for conv2d_binary_input and 4 for LibTorch's conv); the weight gradient adds, per spike, the output
+// size); the input is kept for the backward as an index of its spikes (4 bytes per spike, against 1 bit per
+// element for conv2d_binary_input and 4 bytes for LibTorch's conv); the weight gradient adds, per spike, the output
 // gradients it reached. The input gradient is computed only inside the surrogate window of the neurons that fired
 // the input, where their LIF published it (masnn/neuron/surrogate_support.h; elsewhere their backward multiplies it
 // by zero), as one dot product over output channels per tap; without a published window it is dense (oneDNN's

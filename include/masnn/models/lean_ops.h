@@ -22,7 +22,8 @@ namespace masnn::functional {
 /// torch::avg_pool2d when H or W is not a multiple of k.
 torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 
-/// conv(x) for x [N,C,H,W] holding only 0 and 1 (spikes), keeping x as bytes for the backward. The caller
+/// conv(x) for x [N,C,H,W] holding only 0 and 1 (spikes), keeping x for the backward as bits, 8 per byte (CPU float
+/// or double; as bytes otherwise), decoded chunk by chunk where the weight gradient reads them. The caller
 /// guarantees the values; other values would give wrong weight gradients. Forward and backward run over chunks of
 /// rows of about `chunk_bytes` of output each, so that oneDNN's blocked copies and the decoded input stay
 /// chunk-sized (the weight gradient sums the chunks', so it may differ in the last bits). 8 MiB: against 64 MiB
@@ -39,9 +40,9 @@ torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<in
                                 const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
                                 int64_t groups, int64_t chunk_bytes = int64_t{8} << 20);
 
-/// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bytes for the backward. With as_conv (and a
-/// LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's GEMM: Debian's
-/// LibTorch calls the reference BLAS for torch::linear, several times slower on these shapes.
+/// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bits for the backward (as conv2d_binary_input).
+/// With as_conv (and a LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's
+/// GEMM: Debian's LibTorch calls the reference BLAS for torch::linear, several times slower on these shapes.
 torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv = true);
 
 /// True when batch_norm_avg_pool2d handles these arguments: a CPU float or double y [N,C,H,W] with H and W

@@ -60,7 +60,7 @@ struct SpikingConvBlockOptions {
   TORCH_ARG(int64_t, steps) = 1;  ///< T, for attention that pools over time
   TORCH_ARG(LayerAttention, attention);
   TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
-  /// The input is spikes (0/1): training then keeps it as bytes for the weight gradient (lean_ops.h), and
+  /// The input is spikes (0/1): training then keeps it as bits for the weight gradient (lean_ops.h), and
   /// monitors are told so. DvsNet sets it for every block after the first (which reads event frames).
   TORCH_ARG(bool, spike_input) = false;
   /// In training mode, BN and the pooling after it as one op (functional::batch_norm_avg_pool2d in lean_ops.h:
@@ -70,7 +70,7 @@ struct SpikingConvBlockOptions {
   /// (MultiDimAttention::can_defer_scale, functional::scaled_lif_supports): neither the attended input nor the
   /// membrane is stored; false keeps them apart (the oracle).
   TORCH_ARG(bool, fused_scale_lif) = true;
-  /// With spike_input in training: the convolution dense (oneDNN, the input kept as bytes), event-driven
+  /// With spike_input in training: the convolution dense (oneDNN, the input kept as bits), event-driven
   /// (functional::conv2d_event_driven: work and memory in proportion to the spikes), or by the batch's density
   /// against `synapse_crossover` (event_driven_synapse.h).
   TORCH_ARG(SynapseMode, synapses) = SynapseMode::Dense;

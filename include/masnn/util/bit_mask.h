@@ -1,5 +1,6 @@
 // Boolean masks packed 8 to a byte (bit i is bit i % 8 of byte i / 8): what training keeps of a layer's surrogate
-// support, at 1/8 of a byte mask's memory and 1/32 of a float tensor's. Plain pointers, no LibTorch types.
+// support and of the spikes a synapse reads, at 1/8 of a byte mask's memory and 1/32 of a float tensor's. Plain
+// pointers, no LibTorch types.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,14 @@ inline std::int64_t packed_size(std::int64_t n) {
 
 /// out[0 .. packed_size(n)) = the bits of flags[0 .. n) (nonzero = 1); the last byte's spare bits are 0. Parallel.
 void pack(const std::uint8_t* flags, std::int64_t n, std::uint8_t* out);
+
+/// The same for float or double values (nonzero = 1): spikes kept for a backward pass at 1/32 (1/64) of their size.
+void pack(const float* values, std::int64_t n, std::uint8_t* out);
+void pack(const double* values, std::int64_t n, std::uint8_t* out);
+
+/// out[0 .. n) = bits [begin, begin + n) of mask as 0 or 1: packed rows decoded where they are read. Parallel.
+void unpack(const std::uint8_t* mask, std::int64_t begin, std::int64_t n, float* out);
+void unpack(const std::uint8_t* mask, std::int64_t begin, std::int64_t n, double* out);
 
 /// Whether bit i of mask is set.
 inline bool test(const std::uint8_t* mask, std::int64_t i) {
