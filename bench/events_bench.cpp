@@ -1,6 +1,7 @@
 #include "events_bench.h"
 
 #include <torch/torch.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,15 +81,15 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
   g.width = 128;
   g.height = 128;
   // Each format's file, then its timing.
-  auto time_file = [&](const std::string& name, const std::string& path, int64_t expected, double inflate_s = 0) {
+  auto time_file = [&](const std::string& name, const std::string& path, int64_t expected, double inflate_s = 0,
+                       const data::EventReadOptions& read = {}) {
     size_t seen = 0;
     FormatTiming f;
     f.format = name;
     f.events = expected;
     f.file_mb = static_cast<double>(std::filesystem::file_size(path)) / 1e6;
-    f.read_s = median_seconds(c.repeats, [&] { seen = data::read_events(path).size(); });
+    f.read_s = median_seconds(c.repeats, [&] { seen = data::read_events(path, read).size(); });
     f.inflate_s = inflate_s;
-    std::filesystem::remove(path);
     if (static_cast<int64_t>(seen) != expected) throw std::runtime_error("bench events: " + name + " lost events");
     r.formats.push_back(f);
   };
@@ -96,6 +97,7 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
                         int64_t expected) {
     write_file_atomic(stem + ext, bytes);
     time_file(name, stem + ext, expected);
+    std::filesystem::remove(stem + ext);
   };
   time_bytes("AEDAT 3.1", ".aedat", data::encode_aedat3(ev), c.events);
   time_bytes("Prophesee EVT 2.0", ".raw", data::encode_evt2(ev, g), c.events);
@@ -131,7 +133,14 @@ EventsBenchResult run_events_bench(const EventsBenchConfig& c) {
       const std::vector<uint8_t> file = read_file_bytes(path);
       inflate_s = median_seconds(c.repeats, [&] { inflate_packets(file, pc); });
     }
-    time_file(std::string("AEDAT 4.0 (") + compression + ")", path, c.events, inflate_s);
+    const std::string name = std::string("AEDAT 4.0 (") + compression + ")";
+    time_file(name, path, c.events, inflate_s);
+    if (pc != data::PacketCompression::None && omp_get_max_threads() > 1) {
+      data::EventReadOptions threaded;
+      threaded.threads = 0;  // every thread decompresses packets
+      time_file(name + ", " + std::to_string(omp_get_max_threads()) + " threads", path, c.events, inflate_s, threaded);
+    }
+    std::filesystem::remove(path);
   }
 
   data::FrameOptions f;

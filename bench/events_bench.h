@@ -1,7 +1,7 @@
 // Benchmark of the event pipeline: decoding every event format masnn reads (the same generated recording in each)
 // and integrating events into frames, against the machine's memory bandwidth (a large memcpy) as the ceiling, the
 // cost of writing the events out as the floor under any reader and, for compressed AEDAT 4, against the
-// decompressor's own time.
+// decompressor's own time (read on one thread, and with every thread decompressing packets at once).
 #pragma once
 
 #include <cstdint>
@@ -16,13 +16,13 @@ struct EventsBenchConfig {
   std::string dir;            ///< where the generated files go (default: the system temp folder)
 };
 
-/// One format's figures: a file of it decoded from the page cache (mapped) to events.
+/// One format's figures: a file of it decoded from the page cache (read in chunks) to events.
 struct FormatTiming {
-  std::string format;     ///< e.g. "Prophesee EVT 3.0", "AEDAT 4.0 (lz4)"
+  std::string format;     ///< e.g. "Prophesee EVT 3.0", "AEDAT 4.0 (lz4), 2 threads"
   int64_t events = 0;     ///< events in its file (N-MNIST holds the first 2^23 us only)
   double file_mb = 0;     ///< its size
   double read_s = 0;      ///< read_events of the file
-  double inflate_s = 0;   ///< AEDAT 4 compressed: decompressing its packets alone (0 otherwise)
+  double inflate_s = 0;   ///< AEDAT 4 compressed: decompressing its packets alone, one thread (0 otherwise)
 };
 
 struct EventsBenchResult {

@@ -26,6 +26,11 @@ namespace {
 void put(std::vector<uint8_t>& b, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) b.push_back(static_cast<uint8_t>(v >> (8 * i)));
 }
+uint32_t read32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
 void put_at(std::vector<uint8_t>& b, size_t at, uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) b[at + static_cast<size_t>(i)] = static_cast<uint8_t>(v >> (8 * i));
 }
@@ -235,6 +240,48 @@ TEST(Aedat4, WriterRoundTripsEveryCompressionWithADataTable) {
     EXPECT_LT(static_cast<size_t>(table), bytes.size()) << c;
   }
   EXPECT_FALSE(std::filesystem::exists(dir.file("none.aedat4.tmp." + std::to_string(::getpid()))));
+}
+
+// Packets decompressed by several threads at once are decoded in file order, and a bad one is named as when one
+// thread reads them all.
+TEST(Aedat4, PacketsDecompressedAtOnceReadAsOneAtATime) {
+  Events e;
+  for (int i = 0; i < 100000; ++i)
+    e.push_back(kT0 + i / 3, static_cast<uint16_t>(i % 640), static_cast<uint16_t>((i * 7) % 480), i % 2);
+  TempDir dir("aedat4_threads");
+  EventReadOptions one, two, all;
+  two.threads = 2;
+  all.threads = 0;
+  for (const char* c : {"lz4", "zstd"}) {
+    SCOPED_TRACE(c);
+    const std::string path = dir.file(std::string(c) + ".aedat4");
+    EventWriterOptions o;
+    o.compression = c;
+    auto writer = make_event_writer(EventOutputFormat::Aedat4, path, o);
+    writer->write(e);
+    writer->commit();
+    for (const EventReadOptions& read : {two, all}) {
+      EventReadStats stats;
+      const Events back = read_events(path, read, &stats);
+      EXPECT_EQ(back.t, e.t);
+      EXPECT_EQ(back.x, e.x);
+      EXPECT_EQ(back.y, e.y);
+      EXPECT_EQ(back.p, e.p);
+      EXPECT_EQ(stats.packets, 13u);  // 8192 events per packet
+    }
+    // The sixth packet's body spoiled: the same error, naming its offset, however many threads decompress.
+    std::vector<uint8_t> bytes = masnn::read_file_bytes(path);
+    size_t at = 18 + read32(bytes.data() + 14);
+    for (int k = 0; k < 5; ++k) at += 8 + read32(bytes.data() + at + 4);
+    for (size_t i = 8; i < 8 + 64; ++i) bytes[at + i] ^= 0x5A;
+    const std::string bad = dir.write(std::string("bad-") + c + ".aedat4", bytes);
+    const std::string error = expect_error([&] { read_events(bad, one); });
+    EXPECT_NE(error.find("byte " + std::to_string(at)), std::string::npos) << error;
+    EXPECT_EQ(expect_error([&] { read_events(bad, two); }), error);
+  }
+  one.threads = -1;
+  EXPECT_NE(expect_error([&] { read_events(dir.file("lz4.aedat4"), one); }).find("threads must be >= 0"),
+            std::string::npos);
 }
 
 TEST(EventConvert, NpyHoldsTheStructuredArrayPythonToolsRead) {

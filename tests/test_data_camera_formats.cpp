@@ -468,9 +468,23 @@ TEST(EventDecoders, LongRecordingsKeepEveryEventAndCountEveryDrop) {
       EXPECT_EQ(kept.p, want.p);
       EXPECT_EQ(stats.out_of_range_dropped, dropped);
       EXPECT_EQ(stats.backwards, count_backwards(want, 0, want.size()));
-      // In pieces, as `stream` and `convert` feed them.
+      // In pieces, as `stream` and `convert` feed them; from the file in small chunks; with two threads (which
+      // decompress the packets of a compressed AEDAT 4 file at once).
       const Events pieces = decode_in_pieces(detect_format(path), bytes, 100003);
       EXPECT_EQ(pieces.t, e.t);
+      masnn::ChunkedFile small_chunks(path, 4099);
+      EXPECT_EQ(read_events(small_chunks, detect_format(path), unsorted()).t, e.t);
+      EventReadOptions threaded = narrow;
+      threaded.threads = 2;
+      EventReadStats threaded_stats;
+      const Events kept_threaded = read_events(path, threaded, &threaded_stats);
+      EXPECT_EQ(kept_threaded.t, want.t);
+      EXPECT_EQ(kept_threaded.x, want.x);
+      EXPECT_EQ(kept_threaded.y, want.y);
+      EXPECT_EQ(kept_threaded.p, want.p);
+      EXPECT_EQ(threaded_stats.out_of_range_dropped, dropped);
+      EXPECT_EQ(threaded_stats.backwards, stats.backwards);
+      EXPECT_EQ(threaded_stats.packets, stats.packets);
     }
   }
 }

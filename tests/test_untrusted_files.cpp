@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "masnn/data/dataset_cache.h"
@@ -22,6 +23,7 @@
 #include "masnn/models/torch_archive.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
+#include "masnn/util/chunked_file.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/zip_archive.h"
 #include "module_state.h"
@@ -287,6 +289,36 @@ TEST(DataFiles, ABoundedReadReturnsTheFirstBytesOnly) {
   EXPECT_TRUE(std::equal(head.begin(), head.end(), bytes.begin()));
   EXPECT_EQ(read_file_bytes(path, 1u << 30), bytes);  // a bound past the end: the whole file
   EXPECT_TRUE(read_file_bytes(path, 0).empty());
+}
+
+TEST(DataFiles, ChunksCoverTheFileExactlyAndAShrunkFileIsNamed) {
+  const TempDir dir("chunks");
+  EXPECT_NE(expect_error([&] { ChunkedFile(dir.path.string()); }).find("found a folder"), std::string::npos);
+  for (size_t size : {0, 1, 99, 100, 101, 1000}) {
+    std::vector<uint8_t> bytes(size);
+    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(i * 13 + 1);
+    const std::string path = dir.write("f" + std::to_string(size), bytes);
+    ChunkedFile file(path, 100);
+    ASSERT_EQ(file.size(), size);
+    std::vector<uint8_t> back;
+    size_t chunks = 0;
+    for (auto [data, n] = file.next(); n > 0; std::tie(data, n) = file.next(), ++chunks) {
+      EXPECT_LE(n, 100u);
+      back.insert(back.end(), data, data + n);
+    }
+    EXPECT_EQ(back, bytes);
+    EXPECT_EQ(chunks, (size + 99) / 100);
+    EXPECT_EQ(file.position(), size);
+    uint8_t three[3] = {};
+    EXPECT_EQ(file.read_at(size > 2 ? size - 2 : size, three, 3), size > 2 ? 2u : 0u);  // clipped at the end
+  }
+  // Another process truncates the file while it is read: an error naming it (a mapping would fault with SIGBUS).
+  const std::string path = dir.write("shrinks", std::vector<uint8_t>(1000, 7));
+  ChunkedFile file(path, 300);
+  file.next();
+  fs::resize_file(path, 500);  // bytes 300 .. 600 come next, of which 500 .. 600 are gone
+  EXPECT_NE(expect_error([&] { file.next(); }).find("shrinks: the file shrank while it was read (it ends at byte 500"),
+            std::string::npos);
 }
 
 TEST(DataFiles, ACacheThatCannotBeWrittenBesideTheDataGoesToTheUserCache) {

@@ -156,15 +156,15 @@ void run_bench_events(const bench::EventsBenchConfig& c) {
   const auto r = bench::run_events_bench(c);
   std::cout << fmt::format(
       "bench events: one generated recording of {} events (128 x 128, 1 event/us) in each format, decoded from the "
-      "page cache on one thread, median of {}\n",
+      "page cache on one thread (unless a line says threads), median of {}\n",
       r.events, c.repeats);
-  std::cout << fmt::format("{:<26} {:>10} {:>9} {:>10} {:>12} {:>9}\n", "format", "events", "MB", "ms",
+  std::cout << fmt::format("{:<30} {:>10} {:>9} {:>10} {:>12} {:>9}\n", "format", "events", "MB", "ms",
                            "M events/s", "GB/s");
   for (const auto& f : r.formats) {
-    std::cout << fmt::format("{:<26} {:>10} {:>9.1f} {:>10.1f} {:>12.1f} {:>9.2f}", f.format, f.events, f.file_mb,
+    std::cout << fmt::format("{:<30} {:>10} {:>9.1f} {:>10.1f} {:>12.1f} {:>9.2f}", f.format, f.events, f.file_mb,
                              1e3 * f.read_s, f.events / f.read_s / 1e6, f.file_mb / 1e3 / f.read_s);
     if (f.inflate_s > 0)
-      std::cout << fmt::format("   decompressing alone {:.1f} ms: reading takes {:.2f}x that, {:.2f}x decompressing + "
+      std::cout << fmt::format("   decompressing alone (one thread) {:.1f} ms: reading takes {:.2f}x that, {:.2f}x decompressing + "
                                "writing the events",
                                1e3 * f.inflate_s, f.read_s / f.inflate_s, f.read_s / (f.inflate_s + r.output_s));
     std::cout << "\n";

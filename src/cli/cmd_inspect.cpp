@@ -14,6 +14,7 @@
 namespace {
 
 struct InspectArgs {
+  InspectArgs() { read.threads = 0; }  // one file read alone: compressed packets decompressed on every thread
   std::string file, format, json;
   masnn::data::EventReadOptions read;
 };

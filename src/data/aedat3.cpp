@@ -5,7 +5,6 @@
 
 #include "masnn/data/event_file.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/mapped_file.h"
 
 namespace masnn::data {
 namespace {
@@ -26,8 +25,7 @@ Events parse_aedat3(const uint8_t* data, size_t size, const std::string& name, c
 }
 
 Events read_aedat3(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const MappedFile file(path);
-  return parse_aedat3(file.data(), file.size(), path, options, stats);
+  return read_events(path, EventFormat::Aedat3, options, stats);
 }
 
 std::string aedat3_header(const Aedat3WriteOptions& options) {

@@ -23,7 +23,7 @@ class Aedat3Decoder final : public EventDecoder {
       : EventDecoder(EventFormat::Aedat3, name, options) {}
 
   bool header_done() const override { return phase_ != Phase::Header; }
-  size_t expected_events(const uint8_t*, size_t size) const override { return size / 8; }
+  size_t expected_events(uint64_t size, const InputSampler&) const override { return size / 8; }
 
   void feed(const uint8_t* data, size_t size, Events& out) override {
     size_t i = 0;

@@ -3,15 +3,15 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <tuple>
+#include <vector>
 
 #include "masnn/data/event_decoder.h"
 #include "masnn/data/event_file.h"
-#include "masnn/util/mapped_file.h"
+#include "masnn/util/chunked_file.h"
 
 namespace masnn::data {
 namespace {
-
-constexpr size_t kPieceBytes = size_t{4} << 20;
 
 // Keeps the events of [from_us, to_us), rebased if asked, and writes them.
 class CutWriter {
@@ -52,31 +52,29 @@ ConvertSummary convert_events(const std::string& input, const std::string& outpu
                                 std::to_string(options.to_us));
   ConvertSummary summary;
   summary.output_format = options.output ? *options.output : output_format_for(output);
-  const MappedFile file(input, /*populate=*/false);  // read in pieces: the input may be larger than memory
-  summary.input_format = options.input_format
-                             ? *options.input_format
-                             : detect_format(file.data(), std::min(file.size(), kEventSniffBytes), input);
+  ChunkedFile file(input);  // read in pieces: the input may be larger than memory
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(file.size(), kEventSniffBytes)));
+  head.resize(file.read_at(0, head.data(), head.size()));
+  summary.input_format =
+      options.input_format ? *options.input_format : detect_format(head.data(), head.size(), input);
   EventReadOptions read;
   read.sort_by_time = false;  // the file's order
+  read.threads = 0;           // one file: compressed packets decompressed on every thread
 
   std::unique_ptr<EventDecoder> decoder;
   try {
     decoder = make_event_decoder(summary.input_format, input, read);
   } catch (const std::invalid_argument&) {
-    // Formats read whole (AEDAT 3.1/2.0, Gait text): decoded at once, then written.
+    // Formats read whole (Gait text): decoded at once, then written.
   }
   EventWriterOptions writer_options = options.writer;
   Events events;
   if (!decoder) {
-    events = parse_events(file.data(), file.size(), summary.input_format, input, read, &summary.read);
+    events = read_events(file, summary.input_format, read, &summary.read);
   } else {
     // Decode up to the end of the header first, so that the writer states the input's geometry.
-    size_t pos = 0;
-    while (pos < file.size() && !decoder->header_done()) {
-      const size_t n = std::min<size_t>(4096, file.size() - pos);
-      decoder->feed(file.data() + pos, n, events);
-      pos += n;
-    }
+    auto [data, size] = file.next();
+    for (; size > 0 && !decoder->header_done(); std::tie(data, size) = file.next()) decoder->feed(data, size, events);
     if (!decoder->header_done()) decoder->finish(events);
     const EventReadStats& stated = decoder->stats();
     if (writer_options.width == 0) writer_options.width = stated.sensor_width;
@@ -84,10 +82,9 @@ ConvertSummary convert_events(const std::string& input, const std::string& outpu
     if (writer_options.source == "masnn" && !stated.source.empty()) writer_options.source = stated.source;
     auto writer = make_event_writer(summary.output_format, output, writer_options);
     CutWriter cut(*writer, options, summary);
-    while (pos < file.size()) {
-      const size_t n = std::min(kPieceBytes, file.size() - pos);
-      decoder->feed(file.data() + pos, n, events);
-      pos += n;
+    cut.write(events);
+    for (; size > 0; std::tie(data, size) = file.next()) {
+      decoder->feed(data, size, events);
       cut.write(events);
     }
     decoder->finish(events);

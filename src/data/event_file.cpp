@@ -6,6 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <tuple>
+#include <vector>
 #include <stdexcept>
 
 #include "masnn/data/aedat2.h"
@@ -13,7 +15,7 @@
 #include "masnn/data/gait_text.h"
 #include "masnn/data/prophesee.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/mapped_file.h"
+#include "masnn/util/chunked_file.h"
 
 namespace masnn::data {
 namespace {
@@ -64,6 +66,16 @@ const char* kExpected =
     "expected an AEDAT 2.0/3.1/4.0 file, a Prophesee RAW (EVT 2.0/3.0) or DAT file, 't x y p' text lines, or an "
     "N-MNIST '.bin' file (or say which with --format)";
 
+// The input ended: the decoder's last checks, then the whole-file steps (sorting, statistics).
+Events finish_decoding(EventDecoder& decoder, Events& events, const EventReadOptions& options,
+                       EventReadStats* stats) {
+  decoder.finish(events);
+  EventReadStats st = decoder.stats();
+  finish_read(events, options, st);
+  if (stats) *stats = st;
+  return std::move(events);
+}
+
 }  // namespace
 
 EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name) {
@@ -80,9 +92,26 @@ EventFormat detect_format(const std::string& path) {
 }
 
 Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  const MappedFile file(path);  // mapped once: detected from its first bytes, then decoded
-  const EventFormat format = detect_format(file.data(), std::min(file.size(), kEventSniffBytes), path);
-  return parse_events(file.data(), file.size(), format, path, options, stats);
+  ChunkedFile file(path);  // opened once: detected from its first bytes, then decoded
+  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(file.size(), kEventSniffBytes)));
+  head.resize(file.read_at(0, head.data(), head.size()));
+  return read_events(file, detect_format(head.data(), head.size(), path), options, stats);
+}
+
+Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options,
+                   EventReadStats* stats) {
+  ChunkedFile file(path);
+  return read_events(file, format, options, stats);
+}
+
+Events read_events(ChunkedFile& file, EventFormat format, const EventReadOptions& options, EventReadStats* stats) {
+  if (format == EventFormat::GaitText) return read_gait_text(file.path(), options, stats);  // text, parsed whole
+  auto decoder = make_event_decoder(format, file.path(), options);
+  Events events;
+  const auto sample = [&file](uint64_t offset, uint8_t* dst, size_t n) { return file.read_at(offset, dst, n); };
+  events.reserve(decoder->expected_events(file.size(), sample) + 1);  // + 1: decoders write one slot ahead
+  for (auto [data, size] = file.next(); size > 0; std::tie(data, size) = file.next()) decoder->feed(data, size, events);
+  return finish_decoding(*decoder, events, options, stats);
 }
 
 Events parse_events(const uint8_t* data, size_t size, EventFormat format, const std::string& name,
@@ -93,19 +122,15 @@ Events parse_events(const uint8_t* data, size_t size, EventFormat format, const 
   }
   auto decoder = make_event_decoder(format, name, options);
   Events events;
-  events.reserve(decoder->expected_events(data, size) + 1);  // + 1: decoders write one slot ahead
+  const auto sample = [data, size](uint64_t offset, uint8_t* dst, size_t n) -> size_t {
+    if (offset >= size) return 0;
+    n = std::min<size_t>(n, size - static_cast<size_t>(offset));
+    std::memcpy(dst, data + offset, n);
+    return n;
+  };
+  events.reserve(decoder->expected_events(size, sample) + 1);  // + 1: decoders write one slot ahead
   decoder->feed(data, size, events);
-  decoder->finish(events);
-  EventReadStats st = decoder->stats();
-  finish_read(events, options, st);
-  if (stats) *stats = st;
-  return events;
-}
-
-Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options,
-                   EventReadStats* stats) {
-  const MappedFile file(path);
-  return parse_events(file.data(), file.size(), format, path, options, stats);
+  return finish_decoding(*decoder, events, options, stats);
 }
 
 }  // namespace masnn::data

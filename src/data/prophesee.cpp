@@ -7,6 +7,7 @@
 #include <iterator>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "byte_order.h"
 #include "record_decoder.h"
@@ -236,13 +237,17 @@ class Evt3Decoder final : public PropheseeDecoder {
   // Counted in a small input; in a large one, estimated from 8 samples spread over it, by the densest with a
   // quarter more (the arrays are not zeroed: an overestimate costs address space; an underestimate, a copy when
   // they grow). A vector word holds up to 12 events, so the number of words is no estimate.
-  size_t expected_events(const uint8_t* data, size_t size) const override {
+  size_t expected_events(uint64_t size, const InputSampler& sample) const override {
     constexpr size_t kSample = 16384;
-    const size_t words = size / 2;
-    if (words <= 8 * kSample) return count_events(data, words);
+    const uint64_t words = size / 2;
+    std::vector<uint8_t> bytes(2 * static_cast<size_t>(std::min<uint64_t>(words, 8 * kSample)));
+    if (words <= 8 * kSample) return count_events(bytes.data(), sample(0, bytes.data(), bytes.size()) / 2);
     size_t densest = 0;
-    for (size_t k = 0; k < 8; ++k) densest = std::max(densest, count_events(data + 2 * ((words - kSample) * k / 7), kSample));
-    return (words / kSample + 1) * (densest + densest / 4);
+    for (uint64_t k = 0; k < 8; ++k) {
+      const size_t got = sample(2 * ((words - kSample) * k / 7), bytes.data(), 2 * kSample);
+      densest = std::max(densest, count_events(bytes.data(), got / 2));
+    }
+    return static_cast<size_t>((words / kSample + 1) * (densest + densest / 4));
   }
 
  protected:

@@ -16,7 +16,7 @@ class RecordDecoder : public EventDecoder {
   void feed(const uint8_t* data, size_t size, Events& out) final;
   void finish(Events& out) final;
   bool header_done() const final { return header_done_; }
-  size_t expected_events(const uint8_t*, size_t size) const override { return size / record_size_; }
+  size_t expected_events(uint64_t size, const InputSampler&) const override { return size / record_size_; }
 
   /// A header longer than this is not one of these formats.
   static constexpr size_t kMaxHeaderBytes = size_t{1} << 20;

@@ -1,9 +1,10 @@
 // Incremental event decoding: bytes of an event file arrive in pieces of any size (a mapped file in one piece, a
 // pipe, a file still being written) and complete events come out as soon as their bytes are in. Every format's
-// reader is a decoder; `read_events` (event_file.h) feeds a mapped file through one.
+// reader is a decoder; `read_events` (event_file.h) feeds a file through one, chunk by chunk.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -28,9 +29,12 @@ class EventDecoder {
   /// True once the header (if the format has one) is read: stats().sensor_width/height are known from then on.
   virtual bool header_done() const = 0;
 
-  /// How many events the `size` bytes at `data` (a whole input, header included) are likely to hold, for reserving
-  /// memory once (0 = no estimate): a cheap guess from the size; the arrays grow when it is short.
-  virtual size_t expected_events(const uint8_t* data, size_t size) const { return 0; }
+  /// Reads up to `n` bytes at `offset` of an input into `dst` and returns how many (fewer at its end).
+  using InputSampler = std::function<size_t(uint64_t offset, uint8_t* dst, size_t n)>;
+  /// How many events a whole input of `size` bytes (header included) is likely to hold, for reserving memory once
+  /// (0 = no estimate): a cheap guess from the size, or from a few samples read through `sample`; the arrays grow
+  /// when it is short.
+  virtual size_t expected_events(uint64_t size, const InputSampler& sample) const { return 0; }
 
   /// The format decoded.
   EventFormat format() const { return format_; }

@@ -8,6 +8,7 @@
 #include "masnn/data/event_decoder.h"
 #include "masnn/data/event_format.h"
 #include "masnn/data/events.h"
+#include "masnn/util/chunked_file.h"
 
 namespace masnn::data {
 
@@ -27,8 +28,11 @@ EventFormat detect_format(const uint8_t* head, size_t size, const std::string& n
 /// Reads the file at `path` in its detected format.
 Events read_events(const std::string& path, const EventReadOptions& options = {}, EventReadStats* stats = nullptr);
 
-/// Reads the file at `path` in the given format (the file is mapped, not read whole into memory).
+/// Reads the file at `path` in the given format (read chunk by chunk, never whole into memory).
 Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options = {},
+                   EventReadStats* stats = nullptr);
+/// Reads the rest of an opened file in the given format, one chunk at a time.
+Events read_events(ChunkedFile& file, EventFormat format, const EventReadOptions& options = {},
                    EventReadStats* stats = nullptr);
 
 /// Decodes `size` bytes held in memory in the given format; `name` names them in errors.

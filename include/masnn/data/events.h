@@ -89,6 +89,10 @@ struct EventReadOptions {
   int height = 0;
   /// Events whose timestamp goes backwards are counted; with this set the result is stably sorted by t.
   bool sort_by_time = true;
+  /// Threads that decompress the packets of a compressed AEDAT 4 file at once (the events are still decoded in
+  /// file order, and errors name the same packet): 1 = the calling thread only, 0 = OpenMP's thread count. The
+  /// datasets keep 1 (they read several files at once); one large file read alone gains (docs/data.md).
+  int threads = 1;
 };
 
 /// Counters a reader fills in: what it decoded, skipped and repaired.
