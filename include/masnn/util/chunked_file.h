@@ -1,7 +1,7 @@
 // A regular file read front to back in chunks through one reused buffer (pread). The event readers decode from it:
-// a chunk the caches hold decodes faster than a memory mapping, whose 4 KB pages each cost a TLB miss (2-3x slower
-// in a virtual machine, measured in docs/data.md), and a file that another process truncates meanwhile gives an
-// error naming it, where a mapping would fault (SIGBUS).
+// a chunk the caches hold decodes faster than a memory mapping, whose 4 KB pages each cost a page-table entry and a
+// TLB miss (up to 2x slower, measured in docs/data.md), and a file that another process truncates meanwhile gives
+// an error naming it, where a mapping would fault (SIGBUS).
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,7 @@ namespace masnn {
 
 class ChunkedFile {
  public:
-  /// 1 MiB: fits the L2 cache beside the decoder's output (256 KB and 4 MB chunks decode slower, measured).
+  /// 1 MiB: fits the L2 cache beside the decoder's output (256 KB chunks decoded slower, 4 MB ones no faster).
   static constexpr size_t kDefaultChunkBytes = size_t{1} << 20;
 
   /// Opens the regular file at `path` (a FIFO, folder or device is refused, as open_regular_file does). Throws
