@@ -332,6 +332,7 @@ TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
   e = masnn::testing::expect_error(
       [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cuda\""}); });
   EXPECT_NE(e.find("train.synapses' must be dense unless train.device is cpu"), std::string::npos) << e;
+  EXPECT_EQ(parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cpu:0\""}).train.synapses, "auto");
   e = masnn::testing::expect_error(
       [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "model.name=\"res-snn-mini\""}); });
   EXPECT_NE(e.find("train.synapses' must be dense for the Res-SNNs"), std::string::npos) << e;

@@ -531,16 +531,17 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
     }
   }
   {
-    bool valid_device = false;
+    bool valid_device = false, on_cpu = false;
     try {
       const c10::Device device(t.device);
       valid_device = device.is_cpu() || device.is_cuda();
+      on_cpu = device.is_cpu();  // "cpu" or "cpu:0"
     } catch (const c10::Error&) {
     }
     require(valid_device, source, "train.device", "cpu, cuda or cuda:N");
     require(!t.amp || t.device.rfind("cuda", 0) == 0, source, "train.amp",
             "false unless train.device is cuda (mixed precision is float16 autocast with loss scaling on a GPU)");
-    require(t.synapses == "dense" || t.device == "cpu", source, "train.synapses",
+    require(t.synapses == "dense" || on_cpu, source, "train.synapses",
             "dense unless train.device is cpu (the event-driven synapses are CPU kernels)");
   }
   require(t.synapses == "dense" || c.model.name.rfind("res-snn", 0) != 0, source, "train.synapses",
