@@ -52,7 +52,9 @@ first=$(find build-fuzz/synth -name '*.aedat' 2>/dev/null | head -n 1)
 if [ -n "$first" ]; then
   build/masnn convert "$first" build-fuzz/seed.aedat4 --to-us 200000 --rebase >/dev/null
   build/masnn convert "$first" build-fuzz/seed_zstd.aedat4 --to-us 200000 --rebase --compression zstd >/dev/null
-  for f in build-fuzz/seed.aedat4 build-fuzz/seed_zstd.aedat4; do
+  # Several packets, so that reading with threads decompresses some at once (the harness's third decoding).
+  build/masnn convert "$first" build-fuzz/seed_packets.aedat4 --to-us 1700000 --rebase --compression zstd >/dev/null
+  for f in build-fuzz/seed.aedat4 build-fuzz/seed_zstd.aedat4 build-fuzz/seed_packets.aedat4; do
     { printf '\x07'; cat "$f"; } > "$corpus/aedat4/$(basename "$f")"
   done
 fi

@@ -2,7 +2,9 @@
 #include "masnn/data/aedat4.h"
 
 #include <flatbuffers/flatbuffers.h>
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -286,8 +288,10 @@ class Aedat4Decoder final : public EventDecoder {
     }
     if (batch.size() < 2) return 0;
     while (ahead_.size() < batch.size()) ahead_.push_back(std::make_unique<PacketInflater>(kAedat4MaxPacketBytes));
+#ifdef _OPENMP  // (the fuzzing build has no OpenMP: the same batches, decompressed one after another)
     const int threads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+#endif
     for (size_t i = 0; i < batch.size(); ++i) {
       try {  // nothing may leave an OpenMP region: an error is kept for its packet's turn
         batch[i].error = ahead_[i]->inflate(compression_, batch[i].body, batch[i].size);
