@@ -164,8 +164,8 @@ void run_bench_events(const bench::EventsBenchConfig& c) {
     std::cout << fmt::format("{:<30} {:>10} {:>9.1f} {:>10.1f} {:>12.1f} {:>9.2f}", f.format, f.events, f.file_mb,
                              1e3 * f.read_s, f.events / f.read_s / 1e6, f.file_mb / 1e3 / f.read_s);
     if (f.inflate_s > 0)
-      std::cout << fmt::format("   decompressing alone (one thread) {:.1f} ms: reading takes {:.2f}x that, {:.2f}x decompressing + "
-                               "writing the events",
+      std::cout << fmt::format("   decompressing alone (one thread) {:.1f} ms: reading takes {:.2f}x that, "
+                               "{:.2f}x decompressing + writing the events",
                                1e3 * f.inflate_s, f.read_s / f.inflate_s, f.read_s / (f.inflate_s + r.output_s));
     std::cout << "\n";
   }

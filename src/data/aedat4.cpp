@@ -273,9 +273,10 @@ class Aedat4Decoder final : public EventDecoder {
       size_t size;
       std::string error;
     };
+    constexpr size_t kMaxBatch = 32;  // a buffer and a context kept per slot: bounded for files of small packets
     std::vector<Ahead> batch;
     size_t pos = 0;
-    while (pos + 8 <= size) {
+    while (batch.size() < kMaxBatch && pos + 8 <= size) {
       const uint64_t start = offset_ + pos;
       const int32_t body = int32_at(data + pos + 4);
       if (int32_at(data + pos) != event_stream_ || body < 0 || static_cast<size_t>(body) > kAedat4MaxPacketBytes ||

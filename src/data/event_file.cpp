@@ -6,9 +6,9 @@
 #include <cstring>
 #include <filesystem>
 #include <optional>
+#include <stdexcept>
 #include <tuple>
 #include <vector>
-#include <stdexcept>
 
 #include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
