@@ -1,6 +1,6 @@
 // Incremental event decoding: bytes of an event file arrive in pieces of any size (a file read in chunks, a buffer
-// in one piece, a pipe, a file still being written) and complete events come out as soon as their bytes are in. Every format's
-// reader is a decoder; `read_events` (event_file.h) feeds a file through one, chunk by chunk.
+// in one piece, a pipe, a file still being written) and complete events come out as soon as their bytes are in.
+// Every format's reader is a decoder; `read_events` (event_file.h) feeds a file through one, chunk by chunk.
 #pragma once
 
 #include <cstdint>
