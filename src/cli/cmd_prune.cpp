@@ -12,6 +12,7 @@
 #include "command.h"
 #include "json_output.h"
 #include "masnn/analysis/operation_count.h"
+#include "masnn/models/registry.h"
 #include "masnn/serve/pruning.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
@@ -40,10 +41,8 @@ void run(const PruneArgs& a) {
   const JsonOutput json_out(a.json, "prune");  // checked before the work
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
-  const DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "prune");
-  const auto& att = net->options.attention();
-  const bool has_ta = att.type.temporal;
-  const bool has_ca = att.type.channel && att.placement == AttentionPlacement::ConvPost && !att.per_step;
+  serve::PrunedModel pruned(model, example_input(info.spec));
+  const bool has_ta = pruned->can_prune_steps(), has_ca = pruned->can_prune_channels();
 
   // The settings: one row each, after the unpruned baseline.
   std::vector<serve::PruneOptions> settings{serve::PruneOptions()};
@@ -66,13 +65,7 @@ void run(const PruneArgs& a) {
     }
     if (has_ta && has_ca) add(serve::PruneOptions::parse("ta-keep=0.5,ca-keep=0.5"));
   }
-  for (const auto& s : settings) {
-    if (s.prunes_steps() && !has_ta)
-      throw std::invalid_argument("prune: " + s.describe() + " needs temporal attention; the model has " +
-                                  att.type.name());
-    if (s.prunes_channels() && !has_ca)
-      throw std::invalid_argument("prune: " + s.describe() + " needs channel attention at conv-post pooled over T");
-  }
+  for (const auto& s : settings) pruned->set_options(s);  // checked before the work
 
   auto sets = a.sets;
   if (!a.data.empty()) sets.push_back(train::config_assignment("data.root", a.data));
@@ -80,22 +73,21 @@ void run(const PruneArgs& a) {
   sets.push_back("train.batch_size=" + std::to_string(a.batch));
   sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, sets);
-  auto test_set = train::make_dataset(config, data::Split::Test);
-  const data::LoaderOptions lo = train::loader_options(config, *test_set, data::ClipMode::Test);
+  const train::SplitData test = train::open_split(config, data::Split::Test);
   if (!a.quiet)
     std::cerr << fmt::format("prune: {} ({}, attention {}, T={}) on {}: {} samples x {} clips, batch {}, {} settings\n",
-                             a.checkpoint, info.spec.name, att.type.name(), info.spec.steps, test_set->name(),
-                             test_set->size(), config.data.clips, a.batch, settings.size());
+                             a.checkpoint, info.spec.name, info.spec.attention.name(), info.spec.steps, test.name,
+                             test.samples, test.loader->columns_per_sample(), a.batch, settings.size());
   std::vector<Row> rows;
+  torch::nn::AnyModule any(pruned);
   for (const auto& s : settings) {
-    serve::PrunedDvsNet pruned(net, s);
-    torch::nn::AnyModule any(pruned);
+    pruned->set_options(s);
     const auto t0 = std::chrono::steady_clock::now();
     Row r;
     r.options = s;
-    r.eval = train::evaluate_model(any, test_set, lo, config.train.loss, true);
+    r.eval = train::evaluate_model(any, *test.loader, test.input.num_classes, config.train.loss, true);
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.stats = pruned->stats;
+    r.stats = pruned->stats();
     rows.push_back(r);
     if (!a.quiet) std::cerr << fmt::format("  {:<28} done in {:.1f} s\n", s.describe(), r.seconds);
   }
@@ -115,12 +107,13 @@ void run(const PruneArgs& a) {
         r.seconds);
   }
   std::cout << "acc: voted test accuracy; MACs/smp: conv+linear MACs computed per clip; MACs skip: share of the dense "
-               "conv+linear MACs skipped; SOPs rel: synaptic operations (input spikes x fan-out) vs no pruning; "
+               "conv+linear MACs skipped (silent rows and input channels; in the none row, the network's own silence); "
+               "SOPs rel: synaptic operations (input spikes x fan-out) vs no pruning; "
                "steps/chan -: share of (layer, clip, step) / (layer, clip, channel) dropped\n";
   if (!a.json.empty()) {
     nlohmann::json j;
     j["checkpoint"] = a.checkpoint;
-    j["dataset"] = test_set->name();
+    j["dataset"] = test.name;
     j["batch"] = a.batch;
     for (const auto& r : rows) {
       const auto& st = r.stats;
@@ -138,7 +131,6 @@ void run(const PruneArgs& a) {
                             {"steps_dropped", st.steps_dropped},
                             {"channels_total", st.channels_total},
                             {"channels_dropped", st.channels_dropped},
-                            {"spikes_in_dropped", st.spikes_in_dropped},
                             {"seconds", r.seconds}};
       for (const auto& l : st.layers)
         row["layers"].push_back({{"name", l.name},
@@ -156,7 +148,7 @@ RegisterCommand reg([](CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "prune", "Attention-guided pruning at inference: accuracy against the work skipped, on the test split");
   auto a = std::make_shared<PruneArgs>();
-  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a DVS network with TA and/or CA")
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a network with TA and/or CA (any of masnn's)")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--data", a->data, "dataset folder (overrides data.root of the checkpoint's config)");
@@ -176,7 +168,7 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--setting", a->settings, "a row with several, e.g. ta-keep=0.5,ca-threshold=0.4 (repeatable)");
   cmd->add_option("--clips", a->clips, "test clips per sample (voting)")->check(positive());
   cmd->add_option("--batch", a->batch,
-                  "clips per forward (channels are skipped only when no clip of a batch needs them)")
+                  "clips per forward (each clip is still run alone to skip its own silent steps and channels)")
       ->check(positive())
       ->capture_default_str();
   cmd->add_flag("--no-skip", a->no_skip,

@@ -104,7 +104,8 @@ bool ResSnnBlockImpl::replace_layer(const std::string& name, const std::shared_p
          replace_member(*this, conv2, "conv2", name, replacement) ||
          replace_member(*this, bn1, "bn1", name, replacement) || replace_member(*this, bn2, "bn2", name, replacement) ||
          replace_member(*this, shortcut_conv, "shortcut_conv", name, replacement) ||
-         replace_member(*this, shortcut_bn, "shortcut_bn", name, replacement);
+         replace_member(*this, shortcut_bn, "shortcut_bn", name, replacement) ||
+         replace_member(*this, attention, "attention", name, replacement);
 }
 
 torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
@@ -124,7 +125,7 @@ torch::Tensor ResSnnBlockImpl::branch(const torch::Tensor& x) {
       monitoring::synapse({conv2.get(), spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
     y = split_time(call_layer(bn2, call_layer(conv2, merge_time(spikes))), T);
   }
-  if (attention) y = attention(y);
+  if (attention) y = call_layer(attention, y);
   return y;
 }
 

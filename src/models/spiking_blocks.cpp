@@ -161,7 +161,8 @@ void SpikingConvBlockImpl::pretty_print(std::ostream& stream) const {
 
 bool SpikingConvBlockImpl::replace_layer(const std::string& name,
                                          const std::shared_ptr<torch::nn::Module>& replacement) {
-  return replace_member(*this, conv, "conv", name, replacement) || replace_member(*this, bn, "bn", name, replacement);
+  return replace_member(*this, conv, "conv", name, replacement) || replace_member(*this, bn, "bn", name, replacement) ||
+         replace_member(*this, attention, "attention", name, replacement);
 }
 
 torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
@@ -188,12 +189,12 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   }
   y = split_time(y, steps);
   torch::Tensor spikes;
-  if (attention && lif && options.fused_scale_lif() && attention->can_defer_scale(y) &&
+  if (attention && lif && options.fused_scale_lif() && !replacement_of(attention) && attention->can_defer_scale(y) &&
       functional::scaled_lif_supports(y, lif->options)) {
     const functional::AttentionScale s = attention->forward_scale(y);
     spikes = lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
   } else {
-    if (attention) y = attention(y);
+    if (attention) y = call_layer(attention, y);
     spikes = attentive_lif ? attentive_lif(y) : lif(y);
   }
   monitoring::block(*this, spikes);
@@ -254,7 +255,8 @@ void SpikingLinearBlockImpl::pretty_print(std::ostream& stream) const {
 bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
                                            const std::shared_ptr<torch::nn::Module>& replacement) {
   return replace_member(*this, linear, "linear", name, replacement) ||
-         replace_member(*this, bn, "bn", name, replacement);
+         replace_member(*this, bn, "bn", name, replacement) ||
+         replace_member(*this, attention, "attention", name, replacement);
 }
 
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
@@ -264,7 +266,7 @@ torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
                         ? call_layer(linear, merged)
                         : functional::linear_binary_input(merged, *linear, options.linear_as_conv());
   y = split_time(call_layer(bn, y), x.size(0));
-  if (attention) y = attention(y);
+  if (attention) y = call_layer(attention, y);
   torch::Tensor spikes = lif(y);
   monitoring::block(*this, spikes);
   return spikes;

@@ -1,4 +1,5 @@
-// Attention-guided pruning: the DvsNet forward, block by block, with the dropped steps and channels skipped.
+// Attention-guided pruning installed by replacing layers: attention modules that drop steps and channels, conv and
+// linear layers that skip the silent rows and input channels of their input.
 #include "masnn/serve/pruning.h"
 
 #include <fmt/format.h>
@@ -6,9 +7,27 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <unordered_set>
+
+#include "compat/torch_module_base.h"
+#include "masnn/attention/multi_attention.h"
+#include "masnn/models/layer_replacement.h"
+#include "masnn/util/monitor.h"
+#include "util/training_flag_guard.h"
 
 namespace masnn::serve {
+
+namespace detail {
+struct PruningState {
+  PruneOptions options;
+  PruneStats stats;
+  bool can_prune_steps = false, can_prune_channels = false;
+};
+}  // namespace detail
+
 namespace {
+
+using detail::PruningState;
 
 // Keep mask of weights w [N,B] (N candidates per sample b): top-k (or the top fraction `keep`) over N per b, and
 // w >= threshold.
@@ -26,116 +45,170 @@ torch::Tensor keep_mask(const torch::Tensor& w, int64_t topk, double threshold, 
   return keep;
 }
 
-// Rows [N] and input channels [C] (bool) to compute; everything else of the output is the bias.
-struct Keep {
-  torch::Tensor rows, inputs;
-};
+// A conv-post attention module that drops the steps and channels its weights rank lowest: the attended membrane
+// input is zero there.
+class PruningAttentionImpl : public MultiDimAttentionImpl, public LayerReplacement {
+ public:
+  PruningAttentionImpl(const MultiDimAttentionImpl& attention, std::shared_ptr<PruningState> state, bool drop_steps)
+      : MASNN_COPY_MODULE_BASE(attention) MultiDimAttentionImpl(attention),
+        state_(std::move(state)),
+        drop_steps_(drop_steps && options.type().temporal),
+        drop_channels_(options.type().channel && !options.per_step()) {}
 
-// The layer's output on the kept rows and inputs: the conv/linear on a slice, scattered into a tensor of biases.
-// Runs exactly the block's own call when everything is kept.
-torch::Tensor synapse_on_kept(const torch::Tensor& x, const Keep& keep, const torch::Tensor& weight,
-                              const torch::Tensor& bias, bool conv,
-                              const std::function<torch::Tensor(const torch::Tensor&)>& module, LayerWork& work) {
-  const int64_t N = x.size(0), in = x.size(1), out = weight.size(0);
-  const int64_t per_row_in = conv ? out * weight.size(2) * weight.size(3) * x.size(2) * x.size(3) : out;
-  work.dense_macs += static_cast<double>(N * in * per_row_in);
-  work.input_nonzeros += x.ne(0).sum().item<double>();
-  work.synaptic_ops = work.input_nonzeros * (conv ? out * weight.size(2) * weight.size(3) : out);
-  const bool all_rows = keep.rows.all().item<bool>(), all_inputs = keep.inputs.all().item<bool>();
-  if (all_rows && all_inputs) {
-    work.computed_macs += static_cast<double>(N * in * per_row_in);
-    return module(x);
-  }
-  const torch::Tensor rows = keep.rows.nonzero().flatten();
-  const torch::Tensor inputs = keep.inputs.nonzero().flatten();
-  work.computed_macs += static_cast<double>(rows.numel() * inputs.numel() * per_row_in);
-  std::vector<int64_t> out_shape{N, out};
-  torch::Tensor xs = x.index_select(0, rows), w = weight;
-  torch::Tensor ys;
-  if (all_inputs) {
-    ys = module(xs);
-  } else {
-    xs = xs.index_select(1, inputs);
-    w = weight.index_select(1, inputs);
-    ys = conv ? torch::conv2d(xs, w, bias, 1, weight.size(2) / 2) : torch::linear(xs, w, bias);
-  }
-  out_shape.insert(out_shape.end(), ys.sizes().begin() + 2, ys.sizes().end());
-  std::vector<int64_t> bias_view(out_shape.size(), 1);
-  bias_view[1] = out;
-  torch::Tensor y =
-      bias.defined() ? bias.view(bias_view).expand(out_shape).contiguous() : torch::zeros(out_shape, x.options());
-  return y.index_copy_(0, rows, ys);
-}
-
-struct LayerMasks {
-  torch::Tensor steps;     ///< [T,B] bool kept, or undefined
-  torch::Tensor channels;  ///< [B,C] bool kept, or undefined
-};
-
-// Applies the attention of a block with pruning; `a` is the attended membrane input [T,B,...].
-torch::Tensor attend_and_prune(MultiDimAttentionImpl& att, const torch::Tensor& z, bool prune_steps,
-                               const PruneOptions& o, LayerMasks& masks, PruneStats* stats) {
-  AttentionWeights w;
-  torch::Tensor a = att.forward_with_weights(z, w);
-  const int64_t T = z.size(0), B = z.size(1);
-  const bool ta_prune = prune_steps && o.prunes_steps() && w.temporal.defined();
-  const bool ca_prune = o.prunes_channels() && w.channel.defined();
-  if (ta_prune) {
-    masks.steps = keep_mask(w.temporal.reshape({T, B}).to(torch::kDouble), o.ta_topk, o.ta_threshold, o.ta_keep);
-    if (stats) {
-      stats->steps_total += T * B;
-      stats->steps_dropped += (~masks.steps).sum().item<int64_t>();
-    }
-    if (!masks.steps.all().item<bool>()) {
+  torch::Tensor replaced_forward(const torch::Tensor& z) override {
+    AttentionWeights w;
+    torch::Tensor a = forward_with_weights(z, w);
+    const PruneOptions& o = state_->options;
+    PruneStats& stats = state_->stats;
+    const int64_t T = z.size(0), B = z.size(1);
+    if (drop_steps_ && o.prunes_steps()) {
+      const torch::Tensor kept =
+          keep_mask(w.temporal.reshape({T, B}).to(torch::kDouble), o.ta_topk, o.ta_threshold, o.ta_keep);
+      stats.steps_total += T * B;
+      stats.steps_dropped += (~kept).sum().item<int64_t>();
       std::vector<int64_t> view(static_cast<size_t>(a.dim()), 1);
       view[0] = T;
       view[1] = B;
-      a = a * masks.steps.view(view).to(a.scalar_type());
+      a = a * kept.view(view).to(a.scalar_type());
+    }
+    if (drop_channels_ && o.prunes_channels()) {
+      const int64_t C = z.size(2);
+      const torch::Tensor kept =
+          keep_mask(w.channel.reshape({B, C}).t().to(torch::kDouble), o.ca_topk, o.ca_threshold, o.ca_keep).t();
+      stats.channels_total += B * C;
+      stats.channels_dropped += (~kept).sum().item<int64_t>();
+      std::vector<int64_t> view(static_cast<size_t>(a.dim()), 1);
+      view[1] = B;
+      view[2] = C;
+      a = a * kept.view(view).to(a.scalar_type());
+    }
+    return a;
+  }
+
+  void pretty_print(std::ostream& stream) const override {
+    stream << "masnn::serve::PruningAttention(" << options.type().name() << ", drops "
+           << (drop_steps_ ? (drop_channels_ ? "steps and channels" : "steps") : (drop_channels_ ? "channels" : "none"))
+           << ")";
+  }
+
+ private:
+  std::shared_ptr<PruningState> state_;
+  bool drop_steps_, drop_channels_;
+};
+
+// A synaptic layer's output for x [N,C,...] computed on the rows (N) and input channels (C) that carry a nonzero
+// only (when `skip`); a silent row's output is the bias. `compute(x, channels)` runs the layer on x, whose
+// channels are those listed (undefined: all). `weight` [Cout,C/groups,...] and the output size give the MACs.
+template <typename Compute>
+torch::Tensor skip_silence(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
+                           int64_t groups, bool skip, LayerWork& work, const Compute& compute) {
+  const int64_t N = x.size(0), C = x.size(1);
+  if (x.numel() == 0) return compute(x, torch::Tensor());
+  const torch::Tensor active = x.ne(0);
+  const double nonzeros = active.sum().item<double>();
+  torch::Tensor rows = torch::ones({N}, torch::kBool), channels = torch::ones({C}, torch::kBool);
+  if (skip) {
+    rows = active.flatten(1).any(1);
+    if (groups == 1) channels = active.transpose(0, 1).flatten(1).any(1);
+    if (!rows.any().item<bool>()) {  // all silent: one row computed gives the output's shape (its bias)
+      rows[0] = true;
+      channels.fill_(true);
     }
   }
-  if (ca_prune) {
-    if (w.channel.size(0) != 1)
-      throw std::invalid_argument("prune: CA pruning needs channel attention pooled over T (not per step)");
-    const int64_t C = z.size(2);
-    masks.channels =
-        keep_mask(w.channel.reshape({B, C}).t().to(torch::kDouble), o.ca_topk, o.ca_threshold, o.ca_keep).t();
-    if (stats) {
-      stats->channels_total += B * C;
-      stats->channels_dropped += (~masks.channels).sum().item<int64_t>();
+  const int64_t kept_rows = rows.sum().item<int64_t>(), kept_channels = channels.sum().item<int64_t>();
+  torch::Tensor y;
+  if (kept_rows == N && kept_channels == C) {
+    y = compute(x, torch::Tensor());
+  } else {
+    const torch::Tensor row_index = rows.nonzero().flatten();
+    torch::Tensor xs = x.index_select(0, row_index), channel_index;
+    if (kept_channels < C) {
+      channel_index = channels.nonzero().flatten();
+      xs = xs.index_select(1, channel_index);
     }
-    if (!masks.channels.all().item<bool>()) a = a * masks.channels.reshape({1, B, C, 1, 1}).to(a.scalar_type());
+    const torch::Tensor ys = compute(xs, channel_index);
+    std::vector<int64_t> shape(ys.sizes().begin(), ys.sizes().end()), bias_view(shape.size(), 1);
+    shape[0] = N;
+    bias_view[1] = shape[1];
+    y = bias.defined() ? bias.view(bias_view).expand(shape).contiguous() : torch::zeros(shape, ys.options());
+    y.index_copy_(0, row_index, ys);
   }
-  return a;
+  // MACs of one (row, input channel): its fan-out to Cout / groups output channels over the output's positions.
+  const double per_row_channel =
+      static_cast<double>(weight.size(0) / groups * weight[0][0].numel() * (y.numel() / (N * y.size(1))));
+  work.dense_macs += static_cast<double>(N * C) * per_row_channel;
+  work.computed_macs += static_cast<double>(kept_rows * kept_channels) * per_row_channel;
+  work.input_nonzeros += nonzeros;
+  work.synaptic_ops += nonzeros * per_row_channel / static_cast<double>(x.numel() / (N * C));
+  return y;
 }
 
-// What the next layer may skip: the kept steps/channels plus any dropped one that still spiked.
-Keep next_keep(const torch::Tensor& spikes, const LayerMasks& masks, PruneStats* stats) {
-  const int64_t T = spikes.size(0), B = spikes.size(1);
-  const torch::Tensor active = spikes.ne(0);
-  Keep k;
-  if (masks.steps.defined()) {
-    const torch::Tensor spiking = active.reshape({T, B, -1}).any(2);
-    if (stats) stats->spikes_in_dropped += (spiking & ~masks.steps).sum().item<int64_t>();
-    k.rows = (masks.steps | spiking).flatten();  // merged rows t*B + b
-  } else {
-    k.rows = torch::ones({T * B}, torch::kBool);
-  }
-  if (masks.channels.defined()) {
-    const torch::Tensor per_sample = active.flatten(3).any(3).any(0);  // [B,C]: the channel fired at some step
-    if (stats) stats->spikes_in_dropped += (per_sample & ~masks.channels).sum().item<int64_t>();
-    k.inputs = (masks.channels | per_sample).any(0);  // a channel is skipped only when no sample needs it
-  } else {
-    k.inputs = torch::ones({spikes.size(2)}, torch::kBool);
-  }
-  return k;
-}
+// A conv layer that skips the silent rows and input channels of its input.
+class SilenceSkippingConv2dImpl : public torch::nn::Conv2dImpl, public LayerReplacement {
+ public:
+  SilenceSkippingConv2dImpl(const torch::nn::Conv2dImpl& conv, std::shared_ptr<PruningState> state, size_t index)
+      : MASNN_COPY_MODULE_BASE(conv) torch::nn::Conv2dImpl(conv), state_(std::move(state)), index_(index) {}
 
-LayerWork& work_of(PruneStats* stats, size_t index, const std::string& name, LayerWork& scratch) {
-  if (!stats) return scratch;
-  if (stats->layers.size() <= index) stats->layers.resize(index + 1);
-  stats->layers[index].name = name;
-  return stats->layers[index];
-}
+  torch::Tensor replaced_forward(const torch::Tensor& x) override {
+    return skip_silence(x, weight, bias, options.groups(), state_->options.skip, state_->stats.layers.at(index_),
+                        [&](const torch::Tensor& xs, const torch::Tensor& channels) {
+                          return channels.defined() ? _conv_forward(xs, weight.index_select(1, channels))
+                                                    : torch::nn::Conv2dImpl::forward(xs);
+                        });
+  }
+  void pretty_print(std::ostream& stream) const override {
+    stream << "masnn::serve::SilenceSkippingConv2d(" << options.in_channels() << "->" << options.out_channels() << ")";
+  }
+
+ private:
+  std::shared_ptr<PruningState> state_;
+  size_t index_;
+};
+
+// A linear layer that skips the silent rows and input features of its input [N,In].
+class SilenceSkippingLinearImpl : public torch::nn::LinearImpl, public LayerReplacement {
+ public:
+  SilenceSkippingLinearImpl(const torch::nn::LinearImpl& linear, std::shared_ptr<PruningState> state, size_t index)
+      : MASNN_COPY_MODULE_BASE(linear) torch::nn::LinearImpl(linear), state_(std::move(state)), index_(index) {}
+
+  torch::Tensor replaced_forward(const torch::Tensor& x) override {
+    TORCH_CHECK(x.dim() == 2, "prune: a linear layer's input must be [N,features], got ", x.sizes());
+    return skip_silence(x, weight, bias, 1, state_->options.skip, state_->stats.layers.at(index_),
+                        [&](const torch::Tensor& xs, const torch::Tensor& features) {
+                          return torch::linear(xs, features.defined() ? weight.index_select(1, features) : weight,
+                                               bias);
+                        });
+  }
+  void pretty_print(std::ostream& stream) const override {
+    stream << "masnn::serve::SilenceSkippingLinear(" << options.in_features() << "->" << options.out_features()
+           << ")";
+  }
+
+ private:
+  std::shared_ptr<PruningState> state_;
+  size_t index_;
+};
+
+// The synaptic layers and attention modules of one forward, in call order (each once).
+class CallOrder : public Monitor {
+ public:
+  struct Call {
+    std::string name;
+    const torch::nn::Module* module;
+    bool synapse;
+  };
+  void on_synapse(const std::string& name, const SynapseEvent& e) override { add(name, e.layer, true); }
+  void on_attention(const std::string& name, const AttentionEvent& e) override {
+    if (dynamic_cast<const MultiDimAttentionImpl*>(e.module)) add(name, e.module, false);
+  }
+  std::vector<Call> calls;
+
+ private:
+  void add(const std::string& name, const torch::nn::Module* module, bool synapse) {
+    if (seen_.insert(module).second) calls.push_back({name, module, synapse});
+  }
+  std::unordered_set<const torch::nn::Module*> seen_;
+};
 
 }  // namespace
 
@@ -218,76 +291,74 @@ double PruneStats::synaptic_ops() const {
   return s;
 }
 
-torch::Tensor pruned_forward(DvsNetImpl& net, const torch::Tensor& x, const PruneOptions& o, PruneStats* stats) {
-  o.validate();
-  TORCH_CHECK(!net.is_training(), "prune: the network must be in eval mode");
-  TORCH_CHECK(x.dim() == 5, "prune: input must be [T,B,C,H,W], got ", x.sizes());
-  const auto& att = net.options.attention();
-  if (o.prunes_channels() && (!att.type.channel || att.placement != AttentionPlacement::ConvPost || att.per_step))
-    throw std::invalid_argument(
-        "prune: CA pruning needs channel attention at conv-post pooled over T; this model has " + att.type.name() +
-        " at " + to_string(att.placement) + (att.per_step ? " per step" : ""));
-  torch::NoGradGuard no_grad;
-  const int64_t T = x.size(0), B = x.size(1);
-  if (o.any() && o.skip && B > 1) {
-    // Each sample drops its own steps and channels: skipping is per sample, so run them one by one.
-    std::vector<torch::Tensor> out;
-    for (int64_t b = 0; b < B; ++b) out.push_back(pruned_forward(net, x.slice(1, b, b + 1), o, stats));
-    return torch::cat(out);
+PrunedModelImpl::PrunedModelImpl(torch::nn::AnyModule model_, const torch::Tensor& example,
+                                 const PruneOptions& options)
+    : model(std::move(model_)), state_(std::make_shared<detail::PruningState>()) {
+  torch::nn::Module& root = *model.ptr();
+  CallOrder order;
+  {
+    torch::NoGradGuard no_grad;
+    masnn::detail::TrainingFlagGuard restore(root);
+    root.eval();
+    MonitorScope scope(order, root);
+    model.forward(example);
   }
-  if (stats) stats->samples += B;
-  Keep keep{torch::ones({T * B}, torch::kBool), torch::ones({x.size(2)}, torch::kBool)};
-  torch::Tensor y = x;
-  size_t layer = 0;
-  LayerWork scratch;
-  for (size_t i = 0; i < net.convs->size(); ++i, ++layer) {
-    auto& b = *net.convs[i]->as<SpikingConvBlock>();
-    LayerWork& work = work_of(stats, layer, "convs." + std::to_string(i) + ".conv", scratch);
-    torch::Tensor z = synapse_on_kept(
-        y.flatten(0, 1), keep, b.conv->weight, b.conv->bias, true,
-        [&](const torch::Tensor& v) { return call_layer(b.conv, v); }, work);
-    z = b.bn(z);
-    if (b.options.pool() > 1) z = torch::avg_pool2d(z, b.options.pool());
-    z = z.view({T, B, z.size(1), z.size(2), z.size(3)});
-    LayerMasks masks;
-    if (b.attention) z = attend_and_prune(*b.attention, z, true, o, masks, stats);
-    y = b.attentive_lif ? b.attentive_lif(z) : b.lif(z);
-    keep = next_keep(y, masks, stats);
-    if (!o.skip) keep = Keep{torch::ones_like(keep.rows), torch::ones_like(keep.inputs)};
+  // Attention after the last synaptic layer (the output layer's) keeps its steps.
+  size_t last_synapse = 0;
+  for (size_t i = 0; i < order.calls.size(); ++i)
+    if (order.calls[i].synapse) last_synapse = i;
+  for (size_t i = 0; i < order.calls.size(); ++i) {
+    const CallOrder::Call& c = order.calls[i];
+    std::shared_ptr<torch::nn::Module> replacement;
+    if (const auto* att = dynamic_cast<const MultiDimAttentionImpl*>(c.module)) {
+      replacement = std::make_shared<PruningAttentionImpl>(*att, state_, i < last_synapse);
+      state_->can_prune_steps |= att->options.type().temporal && i < last_synapse;
+      state_->can_prune_channels |= att->options.type().channel && !att->options.per_step();
+    } else if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(c.module)) {
+      replacement = std::make_shared<SilenceSkippingConv2dImpl>(*conv, state_, state_->stats.layers.size());
+    } else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(c.module)) {
+      replacement = std::make_shared<SilenceSkippingLinearImpl>(*linear, state_, state_->stats.layers.size());
+    } else {
+      continue;
+    }
+    if (c.synapse) state_->stats.layers.push_back(LayerWork{c.name});
+    replace_layer(root, c.name, replacement);
   }
-  // Flattened features are channel-major: channel c owns features [c*H*W, (c+1)*H*W).
-  const int64_t per_channel = y.size(3) * y.size(4);
-  keep.inputs = keep.inputs.repeat_interleave(per_channel);
-  y = y.flatten(2);
-  for (size_t i = 0; i < net.fcs->size(); ++i, ++layer) {
-    auto& b = *net.fcs[i]->as<SpikingLinearBlock>();
-    LayerWork& work = work_of(stats, layer, "fcs." + std::to_string(i) + ".linear", scratch);
-    torch::Tensor z = synapse_on_kept(
-        y.flatten(0, 1), keep, b.linear->weight, b.linear->bias, false,
-        [&](const torch::Tensor& v) { return call_layer(b.linear, v); }, work);
-    z = b.bn(z).view({T, B, z.size(1)});
-    LayerMasks masks;
-    const bool output_layer = i + 1 == net.fcs->size();
-    if (b.attention) z = attend_and_prune(*b.attention, z, !output_layer, o, masks, stats);
-    y = b.lif(z);
-    keep = next_keep(y.unsqueeze(-1).unsqueeze(-1), masks, stats);
-    if (!o.skip) keep = Keep{torch::ones_like(keep.rows), torch::ones_like(keep.inputs)};
-  }
-  return y.mean(0);
+  register_module("model", model.ptr());
+  train(root.is_training());
+  set_options(options);
 }
 
-PrunedDvsNetImpl::PrunedDvsNetImpl(DvsNet net_, const PruneOptions& options_)
-    : net(std::move(net_)), options(options_) {
+void PrunedModelImpl::set_options(const PruneOptions& options) {
   options.validate();
-  reset();
+  if (options.prunes_steps() && !state_->can_prune_steps)
+    throw std::invalid_argument("prune: " + options.describe() +
+                                " needs temporal attention (TA) before the output layer; this network has none");
+  if (options.prunes_channels() && !state_->can_prune_channels)
+    throw std::invalid_argument("prune: " + options.describe() +
+                                " needs channel attention at conv-post pooled over T; this network has none");
+  state_->options = options;
+  PruneStats& stats = state_->stats;
+  for (LayerWork& l : stats.layers) l = LayerWork{l.name};
+  stats.samples = stats.steps_total = stats.steps_dropped = stats.channels_total = stats.channels_dropped = 0;
 }
 
-void PrunedDvsNetImpl::reset() {
-  net = register_module("net", net);
-}
+const PruneOptions& PrunedModelImpl::options() const { return state_->options; }
+const PruneStats& PrunedModelImpl::stats() const { return state_->stats; }
+bool PrunedModelImpl::can_prune_steps() const { return state_->can_prune_steps; }
+bool PrunedModelImpl::can_prune_channels() const { return state_->can_prune_channels; }
 
-torch::Tensor PrunedDvsNetImpl::forward(const torch::Tensor& x) {
-  return pruned_forward(*net, x, options, &stats);
+torch::Tensor PrunedModelImpl::forward(const torch::Tensor& x) {
+  TORCH_CHECK(!model.ptr()->is_training(), "prune: the network must be in eval mode");
+  torch::NoGradGuard no_grad;
+  const int64_t batch_dim = x.dim() == 5 ? 1 : 0;  // [T,B,...] time-major, else [B,...]
+  const int64_t B = x.size(batch_dim);
+  state_->stats.samples += B;
+  if (!state_->options.skip || B == 1) return model.forward(x);
+  // Each sample skips its own silence (a channel is silent only when it is in every row of the call).
+  std::vector<torch::Tensor> out;
+  for (int64_t b = 0; b < B; ++b) out.push_back(model.forward(x.slice(batch_dim, b, b + 1)));
+  return torch::cat(out);
 }
 
 }  // namespace masnn::serve

@@ -52,7 +52,7 @@ struct ResSnnBlockOptions {
 };
 
 /// x [T,B,Cin,H,W] (real-valued membrane input) -> branch(x) + shortcut(x), [T,B,Cout,ceil(H/s),ceil(W/s)].
-/// Every conv and BN is replaceable (layer_replacement.h).
+/// Every conv and BN and the attention are replaceable (layer_replacement.h).
 class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl>, public ReplaceableLayers {
  public:
   explicit ResSnnBlockImpl(const ResSnnBlockOptions& options);

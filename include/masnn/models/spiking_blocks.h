@@ -82,7 +82,7 @@ struct SpikingConvBlockOptions {
 
 /// [T,B,Cin,H,W] -> conv3x3 (stride 1, pad 1, bias) -> BN2d over T*B -> avg-pool -> attention -> LIF
 /// -> spikes [T,B,Cout,H/pool,W/pool].
-/// conv and bn are replaceable (layer_replacement.h): the replacement receives the input merged over time.
+/// conv, bn and attention are replaceable (layer_replacement.h): conv and bn receive the input merged over time.
 class SpikingConvBlockImpl : public torch::nn::Cloneable<SpikingConvBlockImpl>, public ReplaceableLayers {
  public:
   explicit SpikingConvBlockImpl(const SpikingConvBlockOptions& options);
@@ -126,7 +126,7 @@ struct SpikingLinearBlockOptions {
 };
 
 /// [T,B,Fin] -> linear (bias) -> BN1d over T*B -> TA (when the type has T) -> LIF -> spikes [T,B,Fout].
-/// linear and bn are replaceable (layer_replacement.h).
+/// linear, bn and attention are replaceable (layer_replacement.h).
 class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImpl>, public ReplaceableLayers {
  public:
   explicit SpikingLinearBlockImpl(const SpikingLinearBlockOptions& options);

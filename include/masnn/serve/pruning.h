@@ -1,25 +1,29 @@
-// Attention-guided pruning at inference (as the reference's winner-take-all option): in every layer the time
-// steps whose temporal-attention weight (TA) and the channels whose channel-attention weight (CA) fall below a
-// threshold or outside the top-k of their sample are dropped: their attended membrane input is set to zero, so
-// (for neurons without a positive bias) they emit no spikes. The work that depends only on them is then skipped,
-// not multiplied by zero: the next layer's conv/linear runs only on the kept (step, sample) rows, and only over
-// the kept input channels (a conv with the kept slice of its weight; the first fc over the kept features).
-// What cannot be skipped: the layer's own conv/linear (its attention is computed from it).
+// Attention-guided pruning at inference (as the reference's winner-take-all option), on any of masnn's networks:
+// in every layer with conv-post attention, the time steps whose temporal-attention weight (TA) and the channels
+// whose channel-attention weight (CA) fall below a threshold or outside the top-k of their sample are dropped:
+// their attended membrane input is set to zero, so (for neurons without a positive bias) they emit no spikes.
+// The work that silence makes needless is then skipped, not multiplied by zero: every conv and linear layer
+// computes only the rows (time step x sample) of its input that are not all zero, over only the input channels (the
+// features of a linear layer) that carry a nonzero; the rest of its output is its bias. Silence is skipped with or
+// without pruning, so an unpruned run shows what the network's own sparsity saves, and a setting's extra share is
+// the pruning's.
 //
-// Which layers: every conv block with TA or CA (CA pooled over T at conv-post), and every fc block with TA except
-// the output layer (nothing follows it; pruning it would only remove evidence). Per-step CA/SA and CA inside the
-// neuron (activate-pre) are not pruned (their weights change every step).
+// Installed by replacing layers (masnn/models/layer_replacement.h): every conv-post attention module by one that
+// drops, every Conv2d and Linear by one that skips; no network's forward is re-stated. TA drops steps in every
+// attention module but those that run after the network's last synaptic layer (the DVS networks' output layer:
+// nothing follows it, so dropping would only remove evidence). CA drops channels where it is pooled over T;
+// per-step CA and SA, and attention inside the neuron (activate-pre), are not pruned (their weights change every
+// step).
 #pragma once
 
-#include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
-
-#include "masnn/models/dvs_net.h"
 
 namespace masnn::serve {
 
@@ -54,11 +58,11 @@ struct PruneOptions {
 
 /// Work of one synaptic layer, summed over the samples of the forward calls.
 struct LayerWork {
-  std::string name;           ///< convs.0.conv, ..., fcs.1.linear
+  std::string name;           ///< convs.0.conv, ..., fcs.1.linear; stem_conv, stages.0.0.conv1, ..., fc
   double dense_macs = 0;      ///< what the dense layer does over all T steps
-  double computed_macs = 0;   ///< what was computed: kept rows x kept input channels
+  double computed_macs = 0;   ///< what was computed: rows x input channels that were not silent
   double input_nonzeros = 0;  ///< nonzero inputs (spikes, or events of the frames for the first layer)
-  double synaptic_ops = 0;    ///< event-driven work: nonzero inputs x fan-out (conv: Cout K^2, linear: Out)
+  double synaptic_ops = 0;    ///< event-driven work: nonzero inputs x mean fan-out (conv: Cout K^2 / stride^2)
 };
 
 /// What a pruned forward dropped and skipped, summed over calls.
@@ -67,36 +71,43 @@ struct PruneStats {
   int64_t samples = 0;
   int64_t steps_total = 0, steps_dropped = 0;        ///< (layer, sample, step) of the layers pruned by TA
   int64_t channels_total = 0, channels_dropped = 0;  ///< (layer, sample, channel) of the layers pruned by CA
-  int64_t spikes_in_dropped = 0;  ///< spikes found at dropped steps/channels (then nothing was skipped there)
   double dense_macs() const;
   double computed_macs() const;
   /// 1 - computed / dense MACs of the conv and linear layers.
   double skipped_fraction() const;
   double synaptic_ops() const;
-  void clear() { *this = PruneStats(); }
 };
 
-/// The offline forward of `net` (eval mode, no autograd) with pruning: x [T,B,C_in,H,W] -> [B,num_classes].
-/// Samples are run one by one when pruning with skip (each skips its own steps and channels). With nothing to prune
-/// (options.any() false: thresholds, k and fractions 0) the result is bit for bit net.forward(x): the same calls
-/// run; settings that happen to keep everything give the same spikes up to the convolution's rounding. Adds to `stats`
-/// when given. Throws std::invalid_argument for pruning the network cannot do (CA pruning without conv-post CA pooled
-/// over T, TA top-k above T).
-torch::Tensor pruned_forward(DvsNetImpl& net, const torch::Tensor& x, const PruneOptions& options,
-                             PruneStats* stats = nullptr);
+namespace detail {
+struct PruningState;
+}
 
-/// pruned_forward as a module (e.g. for train::evaluate_model): forward(x) = pruned_forward(net, x, options,
-/// &stats).
-class PrunedDvsNetImpl : public torch::nn::Cloneable<PrunedDvsNetImpl> {
+/// A network with pruning installed. forward(x) runs it in eval mode without autograd, sample by sample when
+/// skipping (each sample skips its own silence), and adds to stats(). x and the output are the network's: [T,B,...]
+/// (5-D, time-major) or [B,...] (a static image) -> [B,num_classes].
+class PrunedModelImpl : public torch::nn::Module {
  public:
-  PrunedDvsNetImpl(DvsNet net, const PruneOptions& options);
-  void reset() override;
+  /// Installs pruning into `model` in place (its attention, conv and linear layers are replaced by ones sharing
+  /// their parameters; clone the model first to keep the original). `example` is an input for one forward that finds
+  /// the layers in call order (models::example_input). Throws std::invalid_argument as set_options.
+  PrunedModelImpl(torch::nn::AnyModule model, const torch::Tensor& example, const PruneOptions& options = {});
   torch::Tensor forward(const torch::Tensor& x);
+  /// Uses `options` from the next forward and clears the stats. Throws std::invalid_argument for invalid options
+  /// and for pruning the network cannot do (steps without TA; channels without CA pooled over T at conv-post).
+  void set_options(const PruneOptions& options);
+  const PruneOptions& options() const;
+  /// What the forwards since the last set_options dropped and skipped; layers in call order (convs.0.conv, ...,
+  /// fcs.1.linear; stem_conv, stages.0.0.conv1, ..., fc).
+  const PruneStats& stats() const;
+  /// The network has attention that can drop steps (TA) / channels (CA pooled over T at conv-post).
+  bool can_prune_steps() const;
+  bool can_prune_channels() const;
 
-  DvsNet net;
-  PruneOptions options;
-  PruneStats stats;
+  torch::nn::AnyModule model;
+
+ private:
+  std::shared_ptr<detail::PruningState> state_;
 };
-TORCH_MODULE(PrunedDvsNet);
+TORCH_MODULE(PrunedModel);
 
 }  // namespace masnn::serve
