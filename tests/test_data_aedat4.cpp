@@ -18,6 +18,7 @@
 #include "test_support.h"
 
 using masnn::testing::expect_error;
+using masnn::testing::expect_same_events;
 using masnn::testing::TempDir;
 using namespace masnn::data;
 
@@ -224,10 +225,7 @@ TEST(Aedat4, WriterRoundTripsEveryCompressionWithADataTable) {
     writer->commit();
     EventReadStats stats;
     const Events back = read_events(path, {}, &stats);
-    EXPECT_EQ(back.t, e.t) << c;
-    EXPECT_EQ(back.x, e.x) << c;
-    EXPECT_EQ(back.y, e.y) << c;
-    EXPECT_EQ(back.p, e.p) << c;
+    expect_same_events(back, e, c);
     EXPECT_EQ(stats.sensor_width, 640) << c;  // the largest x + 1: no size was given
     EXPECT_EQ(stats.sensor_height, 480) << c;
     EXPECT_EQ(stats.source, "cam <1>") << c;
@@ -263,10 +261,7 @@ TEST(Aedat4, PacketsDecompressedAtOnceReadAsOneAtATime) {
     for (const EventReadOptions& read : {two, all}) {
       EventReadStats stats;
       const Events back = read_events(path, read, &stats);
-      EXPECT_EQ(back.t, e.t);
-      EXPECT_EQ(back.x, e.x);
-      EXPECT_EQ(back.y, e.y);
-      EXPECT_EQ(back.p, e.p);
+      expect_same_events(back, e);
       EXPECT_EQ(stats.packets, 13u);  // 8192 events per packet
     }
     // The sixth packet's body spoiled: the same error, naming its offset, however many threads decompress.
@@ -281,6 +276,10 @@ TEST(Aedat4, PacketsDecompressedAtOnceReadAsOneAtATime) {
   }
   one.threads = -1;
   EXPECT_NE(expect_error([&] { read_events(dir.file("lz4.aedat4"), one); }).find("threads must be >= 0"),
+            std::string::npos);
+  // Checked for every format, also those that read on one thread.
+  const uint8_t none[1] = {0};
+  EXPECT_NE(expect_error([&] { parse_events(none, 0, EventFormat::Evt2, "x.raw", one); }).find("x.raw: threads must"),
             std::string::npos);
 }
 

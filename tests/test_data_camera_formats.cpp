@@ -19,6 +19,7 @@
 #include "test_support.h"
 
 using masnn::testing::expect_error;
+using masnn::testing::expect_same_events;
 using masnn::testing::TempDir;
 using namespace masnn::data;
 
@@ -325,10 +326,7 @@ TEST(PropheseeRaw, EncodersWriteWhatTheReadersRead) {
     const auto bytes = encode(e, PropheseeGeometry{});
     const Events back = parse_events(bytes.data(), bytes.size(), format, "mem", unsorted());
     ASSERT_EQ(back.size(), e.size()) << format_name(format);
-    EXPECT_EQ(back.t, e.t) << format_name(format);
-    EXPECT_EQ(back.x, e.x) << format_name(format);
-    EXPECT_EQ(back.y, e.y) << format_name(format);
-    EXPECT_EQ(back.p, e.p) << format_name(format);
+    expect_same_events(back, e, format_name(format));
   }
   const auto evt3 = encode_evt3(e.slice(0, 14), {});
   // 14 events of one row: TIME_HIGH, TIME_LOW, ADDR_Y, and one group of VECT_BASE_X, VECT_12, VECT_12, VECT_8.
@@ -462,10 +460,7 @@ TEST(EventDecoders, LongRecordingsKeepEveryEventAndCountEveryDrop) {
       EXPECT_EQ(all.x, e.x);
       EXPECT_EQ(stats.backwards, count_backwards(e, 0, e.size()));
       const Events kept = read_events(path, narrow, &stats);
-      EXPECT_EQ(kept.t, want.t);
-      EXPECT_EQ(kept.x, want.x);
-      EXPECT_EQ(kept.y, want.y);
-      EXPECT_EQ(kept.p, want.p);
+      expect_same_events(kept, want);
       EXPECT_EQ(stats.out_of_range_dropped, dropped);
       EXPECT_EQ(stats.backwards, count_backwards(want, 0, want.size()));
       // In pieces, as `stream` and `convert` feed them; from the file in small chunks; with two threads (which
@@ -478,10 +473,7 @@ TEST(EventDecoders, LongRecordingsKeepEveryEventAndCountEveryDrop) {
       threaded.threads = 2;
       EventReadStats threaded_stats;
       const Events kept_threaded = read_events(path, threaded, &threaded_stats);
-      EXPECT_EQ(kept_threaded.t, want.t);
-      EXPECT_EQ(kept_threaded.x, want.x);
-      EXPECT_EQ(kept_threaded.y, want.y);
-      EXPECT_EQ(kept_threaded.p, want.p);
+      expect_same_events(kept_threaded, want);
       EXPECT_EQ(threaded_stats.out_of_range_dropped, dropped);
       EXPECT_EQ(threaded_stats.backwards, stats.backwards);
       EXPECT_EQ(threaded_stats.packets, stats.packets);

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "masnn/data/events.h"
 #include "masnn/data/idx.h"
 #include "masnn/models/registry.h"
 #include "masnn/models/spiking_blocks.h"
@@ -77,6 +78,14 @@ inline std::vector<std::array<int64_t, 4>> spike_input_conv_shapes() {
       }
   }
   return shapes;
+}
+
+/// Two event arrays equal field by field; `what` names the case in failures.
+inline void expect_same_events(const data::Events& got, const data::Events& want, const std::string& what = "") {
+  EXPECT_EQ(got.t, want.t) << what;
+  EXPECT_EQ(got.x, want.x) << what;
+  EXPECT_EQ(got.y, want.y) << what;
+  EXPECT_EQ(got.p, want.p) << what;
 }
 
 /// The message of the exception `f` throws; a test failure (and "") when it throws none.

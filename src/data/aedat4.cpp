@@ -120,9 +120,7 @@ std::map<int, StreamInfo> parse_streams(const std::string& xml) {
 class Aedat4Decoder final : public EventDecoder {
  public:
   Aedat4Decoder(const std::string& name, const EventReadOptions& options)
-      : EventDecoder(EventFormat::Aedat4, name, options) {
-    if (options.threads < 0) throw std::invalid_argument(name + ": threads must be >= 0 (0 = OpenMP's thread count)");
-  }
+      : EventDecoder(EventFormat::Aedat4, name, options) {}
 
   bool header_done() const override { return phase_ != Phase::Header; }
   // 16 bytes per event, compressed up to 4:1 (reserving address space is cheap; a reallocation copies everything).

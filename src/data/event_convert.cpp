@@ -53,10 +53,7 @@ ConvertSummary convert_events(const std::string& input, const std::string& outpu
   ConvertSummary summary;
   summary.output_format = options.output ? *options.output : output_format_for(output);
   ChunkedFile file(input);  // read in pieces: the input may be larger than memory
-  std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(file.size(), kEventSniffBytes)));
-  head.resize(file.read_at(0, head.data(), head.size()));
-  summary.input_format =
-      options.input_format ? *options.input_format : detect_format(head.data(), head.size(), input);
+  summary.input_format = options.input_format ? *options.input_format : detect_format(file);
   EventReadOptions read;
   read.sort_by_time = false;  // the file's order
   read.threads = 0;           // one file: compressed packets decompressed on every thread

@@ -23,6 +23,7 @@ void EventDecoder::fail_outside_sensor(int64_t x, int64_t y, uint64_t offset, co
 
 std::unique_ptr<EventDecoder> make_event_decoder(EventFormat format, const std::string& name,
                                                  const EventReadOptions& options) {
+  if (options.threads < 0) throw std::invalid_argument(name + ": threads must be >= 0 (0 = OpenMP's thread count)");
   switch (format) {
     case EventFormat::Aedat3: return make_aedat3_decoder(name, options);
     case EventFormat::Aedat2: return make_aedat2_decoder(name, options);

@@ -91,11 +91,15 @@ EventFormat detect_format(const std::string& path) {
   return detect_format(head.data(), head.size(), path);
 }
 
-Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
-  ChunkedFile file(path);  // opened once: detected from its first bytes, then decoded
+EventFormat detect_format(const ChunkedFile& file) {
   std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(file.size(), kEventSniffBytes)));
   head.resize(file.read_at(0, head.data(), head.size()));
-  return read_events(file, detect_format(head.data(), head.size(), path), options, stats);
+  return detect_format(head.data(), head.size(), file.path());
+}
+
+Events read_events(const std::string& path, const EventReadOptions& options, EventReadStats* stats) {
+  ChunkedFile file(path);  // opened once: detected from its first bytes, then decoded
+  return read_events(file, detect_format(file), options, stats);
 }
 
 Events read_events(const std::string& path, EventFormat format, const EventReadOptions& options,

@@ -24,6 +24,8 @@ constexpr size_t kEventSniffBytes = 65536;
 /// (a `.bin` name means N-MNIST) or another name ("standard input"). Throws std::runtime_error naming `name` when
 /// none matches.
 EventFormat detect_format(const uint8_t* head, size_t size, const std::string& name);
+/// Detects the format of an opened file from its first bytes (as detect_format(path)).
+EventFormat detect_format(const ChunkedFile& file);
 
 /// Reads the file at `path` in its detected format.
 Events read_events(const std::string& path, const EventReadOptions& options = {}, EventReadStats* stats = nullptr);
