@@ -64,7 +64,7 @@ LayerSweep input_grad_sweep(const SparseBenchConfig& c, const torch::nn::Conv2dI
   const torch::Tensor g = torch::randn({batch, s.out_channels, s.out_height(), s.out_width()}) * 1e-3;
   const torch::Tensor g_cl = g.permute({0, 2, 3, 1}).contiguous();
   for (double d : c.densities) {
-    const torch::Tensor support = functional::pack_support(torch::rand(sizes) < d);
+    const torch::Tensor support = functional::pack_bits(torch::rand(sizes) < d);
     serve::PathTiming t;
     t.density = d;
     t.dense_ms = time_ms(c.repeats, [&] {

@@ -139,7 +139,7 @@ TEST(SurrogateSupport, ConvInputGradientIsDenseInsideTheSupportAndZeroOutside) {
                    std::to_string(support_density));
       const auto mask = torch::rand(spikes.sizes()).lt(support_density);
       auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
-      functional::publish_surrogate_support(x1, functional::pack_support(mask));
+      functional::publish_surrogate_support(x1, functional::pack_bits(mask));
       const auto y1 = functional::conv2d_event_driven(x1, *conv);
       const auto g = torch::randn(y1.sizes(), torch::kDouble);
       y1.backward(g);
@@ -158,7 +158,7 @@ TEST(SurrogateSupport, ConvUsesTheSupportOnlyBelowItsCrossover) {
   const auto mask = torch::rand(spikes.sizes()).lt(0.3);
   const auto outside = [&](double crossover) {
     auto x = spikes.clone().requires_grad_(true);
-    functional::publish_surrogate_support(x, functional::pack_support(mask));
+    functional::publish_surrogate_support(x, functional::pack_bits(mask));
     functional::conv2d_event_driven(x, *conv, crossover).sum().backward();
     return (x.grad() * mask.logical_not()).abs().sum().item<double>();
   };
@@ -171,7 +171,7 @@ TEST(SurrogateSupport, ConvInputGradientIsTheSameForAnyNumberOfThreads) {
   torch::manual_seed(34);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 40, 3).padding(1));
   const auto spikes = torch::rand({6, 8, 12, 12}).lt(0.1).to(torch::kFloat);
-  const auto support = functional::pack_support(torch::rand(spikes.sizes()).lt(0.3));
+  const auto support = functional::pack_bits(torch::rand(spikes.sizes()).lt(0.3));
   const int threads = torch::get_num_threads();
   std::vector<torch::Tensor> grads;
   for (int n : {1, 3}) {
@@ -226,12 +226,21 @@ TEST(SurrogateSupport, EveryDvsNetworkTrainsEventDrivenWithTheDenseGradients) {
         norm += grads[0][i].norm().item<double>();
       }
       EXPECT_GT(norm, 0.0);
-      for (const auto& m : model.ptr()->modules())
-        if (const auto* lif = m->as<LIFImpl>()) {
+      // The LIFs a spike-input conv reads publish (convs.i.lif with a convs.i+1), no other.
+      const auto names = model.ptr()->named_modules();
+      int publishing = 0;
+      for (const auto& m : names)
+        if (const auto* lif = m.value()->as<LIFImpl>()) {
           std::ostringstream printed;
           lif->pretty_print(printed);
-          EXPECT_NE(printed.str().find("publish_support=true"), std::string::npos);
+          const bool publishes = printed.str().find("publish_support=true") != std::string::npos;
+          const std::string& path = m.key();
+          const bool read_by_conv = path.rfind("convs.", 0) == 0 &&
+                                    names.contains("convs." + std::to_string(std::stoi(path.substr(6)) + 1));
+          EXPECT_EQ(publishes, read_by_conv) << path;
+          publishing += publishes;
         }
+      EXPECT_GE(publishing, 1);
     }
   }
 }

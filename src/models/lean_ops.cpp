@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "masnn/neuron/surrogate_support.h"
 #include "masnn/util/autograd_buffers.h"
 #include "masnn/util/bit_mask.h"
 #include "compat/torch_variant.h"
@@ -298,12 +299,7 @@ namespace {
 torch::Tensor keep_spikes(const torch::Tensor& x) {
   if (!x.device().is_cpu() || (x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kDouble))
     return x.to(torch::kByte);
-  const torch::Tensor xc = x.contiguous();
-  torch::Tensor kept = torch::empty({bits::packed_size(xc.numel())}, x.options().dtype(torch::kUInt8));
-  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "keep_spikes", [&] {
-    bits::pack(xc.data_ptr<scalar_t>(), xc.numel(), kept.data_ptr<uint8_t>());
-  });
-  return kept;
+  return functional::pack_bits(x);
 }
 
 // Rows [n0, n0 + n) of the spikes keep_spikes kept of an input of `sizes`, as `dtype`.

@@ -288,9 +288,17 @@ torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, Blo
 }
 
 void set_synapse_mode(torch::nn::Module& net, SynapseMode mode) {
+  // Conv blocks are registered in their order in the network, each reading the spikes of the one before; only the
+  // neurons whose spikes a spike-input conv reads publish (the last conv block's feed a linear layer).
+  SpikingConvBlockImpl* previous = nullptr;
   for (const auto& m : net.modules()) {
-    if (auto* block = m->as<SpikingConvBlockImpl>()) block->options.synapses(mode);
-    if (auto* lif = m->as<LIFImpl>()) lif->options.publish_support(mode != SynapseMode::Dense);
+    if (auto* lif = m->as<LIFImpl>()) lif->options.publish_support(false);
+    auto* block = m->as<SpikingConvBlockImpl>();
+    if (!block) continue;
+    block->options.synapses(mode);
+    if (previous && previous->lif && block->options.spike_input())
+      previous->lif->options.publish_support(mode != SynapseMode::Dense);
+    previous = block;
   }
 }
 

@@ -144,7 +144,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
     const torch::Tensor support = support_bytes(x, publish);
     run_forward(x, spikes, saved, use_code, h0, state, p, support);
-    if (publish) publish_surrogate_support(spikes, pack_support(support));
+    if (publish) publish_surrogate_support(spikes, pack_bits(support));
     store_params(ctx, p);
     ctx->saved_data["use_code"] = use_code;
     ctx->saved_data["has_h0"] = h0.defined();
@@ -188,7 +188,7 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
           x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
           spikes.data_ptr<scalar_t>(), p, publish ? support.data_ptr<uint8_t>() : nullptr);
     });
-    if (publish) publish_surrogate_support(spikes, pack_support(support));
+    if (publish) publish_surrogate_support(spikes, pack_bits(support));
     store_params(ctx, p);
     ctx->saved_data["relu"] = relu;
     ctx->save_for_backward({x, a, w_in});

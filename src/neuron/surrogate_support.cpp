@@ -48,12 +48,18 @@ torch::Tensor published_surrogate_support(const torch::Tensor& x) {
   return {};
 }
 
-torch::Tensor pack_support(const torch::Tensor& flags) {
-  const torch::Tensor f = flags.contiguous();
-  TORCH_CHECK(f.scalar_type() == torch::kUInt8 || f.scalar_type() == torch::kBool,
-              "pack_support: needs a uint8 or bool mask, got ", f.scalar_type());
-  torch::Tensor out = torch::empty({bits::packed_size(f.numel())}, torch::kUInt8);
-  bits::pack(static_cast<const uint8_t*>(f.data_ptr()), f.numel(), out.data_ptr<uint8_t>());
+torch::Tensor pack_bits(const torch::Tensor& x) {
+  const torch::Tensor c = x.contiguous();
+  TORCH_CHECK(c.device().is_cpu(), "pack_bits: needs a CPU tensor, got one on ", c.device());
+  torch::Tensor out = torch::empty({bits::packed_size(c.numel())}, torch::kUInt8);
+  uint8_t* o = out.data_ptr<uint8_t>();
+  switch (c.scalar_type()) {
+    case torch::kUInt8:
+    case torch::kBool: bits::pack(static_cast<const uint8_t*>(c.data_ptr()), c.numel(), o); break;
+    case torch::kFloat: bits::pack(c.data_ptr<float>(), c.numel(), o); break;
+    case torch::kDouble: bits::pack(c.data_ptr<double>(), c.numel(), o); break;
+    default: TORCH_CHECK(false, "pack_bits: needs uint8, bool, float or double, got ", c.scalar_type());
+  }
   return out;
 }
 

@@ -150,8 +150,8 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
 TORCH_MODULE(SpikingLinearBlock);
 
 /// How the spike-input convolutions of `net` train: sets every SpikingConvBlock's `synapses`, and, unless Dense,
-/// has every LIF publish its surrogate support (LIFOptions::publish_support), so that an event-driven convolution
-/// computes its input gradient only inside the window of the neurons whose spikes it reads.
+/// has the LIFs whose spikes such a conv reads publish their support (LIFOptions::publish_support), so that it
+/// computes its input gradient only inside their window (conv blocks read the one registered before them).
 void set_synapse_mode(torch::nn::Module& net, SynapseMode mode);
 
 }  // namespace masnn

@@ -49,7 +49,7 @@ struct LIFOptions {
   TORCH_ARG(LIFBackend, backend) = LIFBackend::Fused;
   /// In training, publish where the surrogate derivative is nonzero beside the spikes (masnn/neuron/
   /// surrogate_support.h), so that an event-driven synapse reading them computes its input gradient only there.
-  /// Costs a bit per neuron-step; masnn::set_synapse_mode sets it on every LIF of a network that trains event-driven.
+  /// Costs a bit per neuron-step; masnn::set_synapse_mode sets it on the LIFs whose spikes an event-driven conv reads.
   TORCH_ARG(bool, publish_support) = false;
 
  public:

@@ -21,7 +21,8 @@ void publish_surrogate_support(const torch::Tensor& spikes, const torch::Tensor&
 /// a reshape gives) not modified since; else an undefined tensor.
 torch::Tensor published_surrogate_support(const torch::Tensor& x);
 
-/// Packs a byte mask (0/1 per element) into the bit mask that publish_surrogate_support takes.
-torch::Tensor pack_support(const torch::Tensor& flags);
+/// The nonzeros of a CPU tensor (uint8, bool, float or double) as bits, 8 per byte (masnn/util/bit_mask.h): the mask
+/// publish_surrogate_support takes, and spikes kept for a backward pass.
+torch::Tensor pack_bits(const torch::Tensor& x);
 
 }  // namespace masnn::functional
