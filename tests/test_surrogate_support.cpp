@@ -110,6 +110,20 @@ TEST(SurrogateSupport, LifPublishesItsWindowOnlyWhenAskedInTraining) {
   changed.mul_(1);  // bumps the version the spikes share
   EXPECT_FALSE(functional::published_surrogate_support(scaled).defined());
 
+  // The registry holds a mask only while its keeper does (the LIF's autograd node): a graph freed frees it.
+  {
+    auto unkept = functional::lif(x, options).spikes;
+    EXPECT_TRUE(functional::published_surrogate_support(unkept).defined());
+    const auto detached = unkept.detach();  // the same storage, without the graph
+    unkept = torch::Tensor();
+    EXPECT_FALSE(functional::published_surrogate_support(detached).defined());
+  }
+  {
+    const auto plain = torch::rand({4, 8}).lt(0.5).to(torch::kFloat);
+    functional::publish_surrogate_support(plain, functional::pack_bits(plain));  // nobody keeps the mask
+    EXPECT_FALSE(functional::published_surrogate_support(plain).defined());
+  }
+
   // Not asked, no gradient, or not rectangular: nothing published.
   LIFOptions quiet = LIFOptions::reference_dvs();
   EXPECT_FALSE(functional::published_surrogate_support(functional::lif(x, quiet).spikes).defined());
@@ -139,7 +153,8 @@ TEST(SurrogateSupport, ConvInputGradientIsDenseInsideTheSupportAndZeroOutside) {
                    std::to_string(support_density));
       const auto mask = torch::rand(spikes.sizes()).lt(support_density);
       auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
-      functional::publish_surrogate_support(x1, functional::pack_bits(mask));
+      const auto support = functional::pack_bits(mask);  // kept by the caller, as a LIF's autograd node does
+      functional::publish_surrogate_support(x1, support);
       const auto y1 = functional::conv2d_event_driven(x1, *conv);
       const auto g = torch::randn(y1.sizes(), torch::kDouble);
       y1.backward(g);
@@ -158,7 +173,8 @@ TEST(SurrogateSupport, ConvUsesTheSupportOnlyBelowItsCrossover) {
   const auto mask = torch::rand(spikes.sizes()).lt(0.3);
   const auto outside = [&](double crossover) {
     auto x = spikes.clone().requires_grad_(true);
-    functional::publish_surrogate_support(x, functional::pack_bits(mask));
+    const auto support = functional::pack_bits(mask);  // kept while the conv runs, as a LIF's node keeps it
+    functional::publish_surrogate_support(x, support);
     functional::conv2d_event_driven(x, *conv, crossover).sum().backward();
     return (x.grad() * mask.logical_not()).abs().sum().item<double>();
   };

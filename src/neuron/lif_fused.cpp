@@ -144,7 +144,11 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
     if (any_grad) saved = use_code ? torch::empty(x.sizes(), x.options().dtype(torch::kUInt8)) : torch::empty_like(x);
     const torch::Tensor support = support_bytes(x, publish);
     run_forward(x, spikes, saved, use_code, h0, state, p, support);
-    if (publish) publish_surrogate_support(spikes, pack_bits(support));
+    if (publish) {
+      const torch::Tensor packed = pack_bits(support);
+      ctx->saved_data["support"] = packed;  // the registry holds it weakly: it lives as long as this node
+      publish_surrogate_support(spikes, packed);
+    }
     store_params(ctx, p);
     ctx->saved_data["use_code"] = use_code;
     ctx->saved_data["has_h0"] = h0.defined();
@@ -154,6 +158,7 @@ class LifFusedFunction : public torch::autograd::Function<LifFusedFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    ctx->saved_data.erase("support");  // its reader's backward has run: a graph kept after backward holds no mask
     const torch::Tensor saved = ctx->get_saved_variables()[0];
     const auto p = load_params(ctx);
     const bool use_code = ctx->saved_data["use_code"].toBool();
@@ -188,7 +193,11 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
           x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
           spikes.data_ptr<scalar_t>(), p, publish ? support.data_ptr<uint8_t>() : nullptr);
     });
-    if (publish) publish_surrogate_support(spikes, pack_bits(support));
+    if (publish) {
+      const torch::Tensor packed = pack_bits(support);
+      ctx->saved_data["support"] = packed;  // the registry holds it weakly: it lives as long as this node
+      publish_surrogate_support(spikes, packed);
+    }
     store_params(ctx, p);
     ctx->saved_data["relu"] = relu;
     ctx->save_for_backward({x, a, w_in});
@@ -196,6 +205,7 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad) {
+    ctx->saved_data.erase("support");  // its reader's backward has run: a graph kept after backward holds no mask
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor &x = saved[0], &a = saved[1];
     const torch::Tensor w = saved[2].numel() > 0 ? saved[2] : torch::Tensor();

@@ -10,18 +10,22 @@
 namespace masnn::functional {
 namespace {
 
-// A published mask and what identifies its spikes. The storage is held weakly: the entry expires with the spikes
-// (a forward's entries are gone once its graph is freed), and a new tensor at a reused address never matches.
+// A published mask and what identifies its spikes. Both are held weakly: the entry expires with the spikes or
+// with the mask (which the publishing LIF's autograd node keeps), so nothing outlives a forward's graph, and a new
+// tensor at a reused address never matches.
+using WeakTensor = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
 struct Published {
   c10::weak_intrusive_ptr<c10::StorageImpl> storage;
   int64_t offset, numel;
   int64_t version;
-  torch::Tensor support;
+  WeakTensor support;
+  bool expired() const { return storage.expired() || support.expired(); }
 };
 
 // One list per thread: a network's forward runs on one thread, and the synapse looks up in the same forward.
 std::vector<Published>& published() {
   thread_local std::vector<Published> list;
+  list.erase(std::remove_if(list.begin(), list.end(), [](const Published& p) { return p.expired(); }), list.end());
   return list;
 }
 
@@ -31,19 +35,19 @@ void publish_surrogate_support(const torch::Tensor& spikes, const torch::Tensor&
   TORCH_CHECK(spikes.is_contiguous() && support.scalar_type() == torch::kUInt8 &&
                   support.numel() == bits::packed_size(spikes.numel()),
               "publish_surrogate_support: needs contiguous spikes and their packed mask");
-  auto& list = published();
-  list.erase(std::remove_if(list.begin(), list.end(), [](const Published& p) { return p.storage.expired(); }),
-             list.end());
-  list.push_back(
-      {spikes.storage().getWeakStorageImpl(), spikes.storage_offset(), spikes.numel(), spikes._version(), support});
+  published().push_back({spikes.storage().getWeakStorageImpl(), spikes.storage_offset(), spikes.numel(),
+                         spikes._version(), WeakTensor(support.getIntrusivePtr())});
 }
 
 torch::Tensor published_surrogate_support(const torch::Tensor& x) {
   if (!x.defined() || !x.has_storage() || !x.is_contiguous()) return {};
   const c10::StorageImpl* storage = x.storage().unsafeGetStorageImpl();
   for (const Published& p : published()) {
-    if (p.storage.expired() || p.storage._unsafe_get_target() != storage) continue;
-    if (p.offset == x.storage_offset() && p.numel == x.numel() && p.version == x._version()) return p.support;
+    if (p.storage._unsafe_get_target() != storage) continue;
+    if (p.offset == x.storage_offset() && p.numel == x.numel() && p.version == x._version()) {
+      auto support = p.support.lock();
+      if (support) return torch::Tensor(std::move(support));
+    }
   }
   return {};
 }

@@ -14,7 +14,8 @@
 namespace masnn::functional {
 
 /// Publishes `support` (uint8, bits::packed_size(spikes.numel()) bytes, bit i set where element i of the contiguous
-/// `spikes` is inside the surrogate's window) for `spikes`, on this thread, for as long as the spikes live.
+/// `spikes` is inside the surrogate's window) for `spikes`, on this thread, while both live: the caller keeps the
+/// mask (a LIF in its autograd node), so the registry holds nothing beyond a forward's graph.
 void publish_surrogate_support(const torch::Tensor& spikes, const torch::Tensor& support);
 
 /// The support published for x when x is contiguous and is exactly published spikes (or a view of all of them, as
