@@ -170,7 +170,7 @@ TEST(SurrogateSupport, ConvUsesTheSupportOnlyBelowItsCrossover) {
   torch::manual_seed(36);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(4, 8, 3).padding(1));
   const auto spikes = torch::rand({2, 4, 6, 6}).lt(0.2).to(torch::kFloat);
-  const auto mask = torch::rand(spikes.sizes()).lt(0.3);
+  const auto mask = torch::rand(spikes.sizes()).lt(0.4);  // above kSparseInputGradCrossover, below 0.5
   const auto outside = [&](double crossover) {
     auto x = spikes.clone().requires_grad_(true);
     const auto support = functional::pack_bits(mask);  // kept while the conv runs, as a LIF's node keeps it

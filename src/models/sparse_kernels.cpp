@@ -172,34 +172,89 @@ MASNN_INLINE void dot_lanes(T* __restrict acc, T* __restrict tail, const T* __re
   for (; i < n; ++i) *tail += a[i] * b[i];
 }
 
-// The input gradient of plane (n, ci) at the set bits of its part of the support; the plane is written whole.
+// dot_lanes for four weight rows against one b: each b element loaded serves four products.
 template <typename T>
-MASNN_INLINE void input_grad_plane_impl(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
-                                        const ConvShape& s, int64_t n, int64_t ci) {
-  const int64_t K = s.kernel, C = s.out_channels, plane = s.height * s.width;
-  const int64_t begin = (n * s.in_channels + ci) * plane;
-  const T* g = grad_out + n * s.out_height() * s.out_width() * C;
-  const T* wc = weight_t + ci * K * K * C;
-  T* out = grad_in + begin;
-  for (int64_t i = 0; i < plane; ++i) out[i] = T(0);
-  bits::for_each_set(support, begin, begin + plane, [&](int64_t bit) MASNN_INLINE_LAMBDA {
-    const int64_t pos = bit - begin;
-    T acc[kLanes] = {}, tail = T(0);
-    for_each_tap(s, pos / s.width, pos % s.width,
-                 [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { dot_lanes(acc, &tail, wc + k * C, g + o * C, C); });
-    T sum = tail;
-    for (int64_t l = 0; l < kLanes; ++l) sum += acc[l];
-    out[pos] = sum;
-  });
+MASNN_INLINE void dot_lanes4(T (*__restrict acc)[kLanes], T* __restrict tail, const T* __restrict w0,
+                             const T* __restrict w1, const T* __restrict w2, const T* __restrict w3,
+                             const T* __restrict b, int64_t n) {
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const T v = b[i + l];
+      acc[0][l] += w0[i + l] * v;
+      acc[1][l] += w1[i + l] * v;
+      acc[2][l] += w2[i + l] * v;
+      acc[3][l] += w3[i + l] * v;
+    }
+  for (; i < n; ++i) {
+    tail[0] += w0[i] * b[i];
+    tail[1] += w1[i] * b[i];
+    tail[2] += w2[i] * b[i];
+    tail[3] += w3[i] * b[i];
+  }
 }
 
-MASNN_MULTIVERSION void input_grad_plane(const uint8_t* support, const float* grad_out, const float* weight_t,
-                                         float* grad_in, const ConvShape& s, int64_t n, int64_t ci) {
-  input_grad_plane_impl(support, grad_out, weight_t, grad_in, s, n, ci);
+template <typename T>
+MASNN_INLINE T sum_lanes(const T* acc, T tail) {
+  T sum = tail;
+  for (int64_t l = 0; l < kLanes; ++l) sum += acc[l];
+  return sum;
 }
-MASNN_MULTIVERSION void input_grad_plane(const uint8_t* support, const double* grad_out, const double* weight_t,
-                                         double* grad_in, const ConvShape& s, int64_t n, int64_t ci) {
-  input_grad_plane_impl(support, grad_out, weight_t, grad_in, s, n, ci);
+
+// The input gradient of sample n at positions [p0, p1) of its planes: each set bit (ci, pos) of the support gets
+// the dot products of weight row ci with the output gradients its taps reach; the other elements are 0. The
+// channels set at one position are taken four at a time, so that each output-gradient row read serves four weight
+// rows (the rows, not the arithmetic, are shared: every element sums in the same order, whatever its group).
+// `set` holds (p1 - p0) x Cin channel indices, `count` (p1 - p0) counters.
+template <typename T>
+MASNN_INLINE void input_grad_positions_impl(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
+                                            const ConvShape& s, int64_t n, int64_t p0, int64_t p1, int32_t* set,
+                                            int32_t* count) {
+  const int64_t KKC = s.kernel * s.kernel * s.out_channels, C = s.out_channels, plane = s.height * s.width;
+  const int64_t Cin = s.in_channels, base = n * Cin * plane, len = p1 - p0;
+  const T* g = grad_out + n * s.out_height() * s.out_width() * C;
+  // The channels set at each position, in increasing order; the segments zeroed (set elements are overwritten).
+  for (int64_t p = 0; p < len; ++p) count[p] = 0;
+  for (int64_t ci = 0; ci < Cin; ++ci) {
+    const int64_t begin = base + ci * plane + p0;
+    for (int64_t p = 0; p < len; ++p) grad_in[begin + p] = T(0);
+    bits::for_each_set(support, begin, begin + len, [&](int64_t bit) MASNN_INLINE_LAMBDA {
+      const int64_t p = bit - begin;
+      set[p * Cin + count[p]++] = static_cast<int32_t>(ci);
+    });
+  }
+  for (int64_t p = 0; p < len; ++p) {
+    const int32_t* channels = set + p * Cin;
+    const int64_t pos = p0 + p, y = pos / s.width, x = pos % s.width;
+    int64_t i = 0;
+    for (; i + 4 <= count[p]; i += 4) {
+      T acc[4][kLanes] = {}, tail[4] = {};
+      const T *w0 = weight_t + channels[i] * KKC, *w1 = weight_t + channels[i + 1] * KKC,
+              *w2 = weight_t + channels[i + 2] * KKC, *w3 = weight_t + channels[i + 3] * KKC;
+      for_each_tap(s, y, x, [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA {
+        dot_lanes4(acc, tail, w0 + k * C, w1 + k * C, w2 + k * C, w3 + k * C, g + o * C, C);
+      });
+      for (int64_t j = 0; j < 4; ++j) grad_in[base + channels[i + j] * plane + pos] = sum_lanes(acc[j], tail[j]);
+    }
+    for (; i < count[p]; ++i) {
+      T acc[kLanes] = {}, tail = T(0);
+      const T* w = weight_t + channels[i] * KKC;
+      for_each_tap(s, y, x,
+                   [&](int64_t k, int64_t o) MASNN_INLINE_LAMBDA { dot_lanes(acc, &tail, w + k * C, g + o * C, C); });
+      grad_in[base + channels[i] * plane + pos] = sum_lanes(acc, tail);
+    }
+  }
+}
+
+MASNN_MULTIVERSION void input_grad_positions(const uint8_t* support, const float* grad_out, const float* weight_t,
+                                             float* grad_in, const ConvShape& s, int64_t n, int64_t p0, int64_t p1,
+                                             int32_t* set, int32_t* count) {
+  input_grad_positions_impl(support, grad_out, weight_t, grad_in, s, n, p0, p1, set, count);
+}
+MASNN_MULTIVERSION void input_grad_positions(const uint8_t* support, const double* grad_out, const double* weight_t,
+                                             double* grad_in, const ConvShape& s, int64_t n, int64_t p0, int64_t p1,
+                                             int32_t* set, int32_t* count) {
+  input_grad_positions_impl(support, grad_out, weight_t, grad_in, s, n, p0, p1, set, count);
 }
 
 template <typename T>
@@ -334,10 +389,17 @@ void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_
 template <typename T>
 void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
                               const ConvShape& s) {
-  // Samples first, so that one thread reads one sample's output gradient for all its planes (it stays in cache).
-  at::parallel_for(0, s.batch * s.in_channels, 1, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p)
-      input_grad_plane(support, grad_out, weight_t, grad_in, s, p / s.in_channels, p % s.in_channels);
+  // Tasks of 64 positions of one sample: a task reads the output-gradient rows around its positions once for all
+  // the input channels set there.
+  constexpr int64_t kPositions = 64;
+  const int64_t plane = s.height * s.width, blocks = (plane + kPositions - 1) / kPositions;
+  at::parallel_for(0, s.batch * blocks, 1, [&](int64_t b, int64_t e) {
+    std::vector<int32_t> set(static_cast<size_t>(kPositions * s.in_channels)), count(kPositions);
+    for (int64_t t = b; t < e; ++t) {
+      const int64_t n = t / blocks, p0 = (t % blocks) * kPositions;
+      input_grad_positions(support, grad_out, weight_t, grad_in, s, n, p0, std::min(plane, p0 + kPositions),
+                           set.data(), count.data());
+    }
   });
 }
 

@@ -30,9 +30,9 @@ constexpr double kEventDrivenConvCrossover = 0.05;
 
 /// Share of a published surrogate support (masnn/neuron/surrogate_support.h) below which SynapseMode::Auto computes
 /// a convolution's input gradient at the support only, instead of oneDNN's dense backward-data. Measured per layer
-/// of the DVS networks (docs/benchmarks.md, "Event-driven training"): 7.1% for 32->64 at 16x16, 8.9-10.5% for the
+/// of the DVS networks (docs/benchmarks.md, "Event-driven training"): 23.9% for 32->64 at 16x16, 29-32% for the
 /// Gesture network's 64->128 at 32x32 and 128->128 at 16x16; a constant, as the crossover above.
-constexpr double kSparseInputGradCrossover = 0.08;
+constexpr double kSparseInputGradCrossover = 0.25;
 
 namespace functional {
 

@@ -68,8 +68,8 @@ void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_
 /// `support` (a bit mask over [N,Cin,H,W], masnn/util/bit_mask.h) at (n,ci,y,x), grad_in[n,ci,y,x] = the sum over
 /// taps (ky,kx) with output (oy,ox) = (y+pad-ky, x+pad-kx) inside of dot(weight_t[ci,ky,kx,:], grad_out[n,oy,ox,:]).
 /// Layouts: grad_out channels-last [N,Hout,Wout,Cout]; weight_t [Cin,K,K,Cout]; grad_in [N,Cin,H,W], every element
-/// written. Work in proportion to the set bits. Parallel over samples (and input channels when there are fewer
-/// samples than threads); each element summed in a fixed order: the same result for any number of threads.
+/// written. Work in proportion to the set bits. Parallel over samples and blocks of positions; each element summed
+/// in a fixed order: the same result for any number of threads.
 template <typename T>
 void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
                               const ConvShape& shape);
