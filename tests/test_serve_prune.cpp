@@ -269,4 +269,14 @@ TEST(Pruning, CommandPrunesADvsNetworkAndAResSnnCheckpoint) {
       EXPECT_EQ(row["layers"].back()["name"], c.last_layer);
     }
   }
+  // A dataset whose classes differ from the network's is named before any work.
+  int status = 0;
+  const std::string out =
+      run_command(std::string(MASNN_CLI) + " prune --checkpoint " + fixtures + "checkpoint_1.13.pt --data " +
+                      (dir.path / "gestures").string() + " --set data.dataset=dvs128-gesture",
+                  status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(out.find("checkpoint_1.13.pt: the network has 10 classes but dvs128-gesture/test has 11"),
+            std::string::npos)
+      << out;
 }

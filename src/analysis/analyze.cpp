@@ -518,7 +518,7 @@ Loaded analyze_one(const AnalyzeOptions& options, const std::string& checkpoint,
   if (config.data.steps != info.spec.steps)
     throw std::invalid_argument(fmt::format("data.steps: the network of {} is built for T = {}, got T = {}", checkpoint,
                                             info.spec.steps, config.data.steps));
-  train::SplitData test = train::open_split(config, data::Split::Test);
+  train::SplitData test = train::open_test_split_for(config, info.spec.num_classes, checkpoint);
   Loaded l;
   l.analysis = analyze_network(model, test, options.energy, options.quiet, options.detail);
   l.analysis.checkpoint = checkpoint;

@@ -95,10 +95,7 @@ void eval_dataset(const EvalArgs& a) {
   if (a.clips > 0) sets.push_back("data.clips=" + std::to_string(a.clips));
   if (a.quiet) sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, sets);
-  const train::SplitData test = train::open_split(config, data::Split::Test);
-  if (test.input.num_classes != info.spec.num_classes)
-    throw std::runtime_error(fmt::format("{}: the network has {} classes but {} has {}", a.checkpoint,
-                                         info.spec.num_classes, test.name, test.input.num_classes));
+  const train::SplitData test = train::open_test_split_for(config, info.spec.num_classes, a.checkpoint);
   const int clips = test.loader->columns_per_sample();
   const serve::SparseNetwork synapses =
       use_synapses(model, info.spec, a.sparse, info.spec.steps * config.train.batch_size);

@@ -73,7 +73,7 @@ void run(const PruneArgs& a) {
   sets.push_back("train.batch_size=" + std::to_string(a.batch));
   sets.push_back("train.quiet=true");
   const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, sets);
-  const train::SplitData test = train::open_split(config, data::Split::Test);
+  const train::SplitData test = train::open_test_split_for(config, info.spec.num_classes, a.checkpoint);
   if (!a.quiet)
     std::cerr << fmt::format("prune: {} ({}, attention {}, T={}) on {}: {} samples x {} clips, batch {}, {} settings\n",
                              a.checkpoint, info.spec.name, info.spec.attention.name(), info.spec.steps, test.name,

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
 #include "masnn/data/fashion_mnist.h"
 #include "masnn/data/image_folder.h"
 #include "masnn/data/loader.h"
@@ -115,6 +117,14 @@ SplitData open_split(const TrainConfig& config, data::Split split, const Shard& 
   if (is_image_dataset(config.data.dataset))
     return image_split(config, make_image_dataset(config, split), split, shard);
   return event_split(config, make_dataset(config, split), split, shard);
+}
+
+SplitData open_test_split_for(const TrainConfig& config, int64_t num_classes, const std::string& checkpoint) {
+  SplitData test = open_split(config, data::Split::Test);
+  if (test.input.num_classes != num_classes)
+    throw std::invalid_argument(fmt::format("{}: the network has {} classes but {} has {}", checkpoint, num_classes,
+                                            test.name, test.input.num_classes));
+  return test;
 }
 
 }  // namespace masnn::train

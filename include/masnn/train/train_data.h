@@ -42,6 +42,10 @@ struct SplitData {
 /// std::invalid_argument naming the key for a bad setting or an unknown dataset.
 SplitData open_split(const TrainConfig& config, data::Split split, const Shard& shard = {});
 
+/// The test split for a trained network with num_classes outputs (eval, analyze, prune): throws
+/// std::invalid_argument naming the checkpoint when the dataset's classes differ, before any work.
+SplitData open_test_split_for(const TrainConfig& config, int64_t num_classes, const std::string& checkpoint);
+
 /// The same for an event dataset already open (tests, the demo).
 SplitData event_split(const TrainConfig& config, std::shared_ptr<const data::EventDataset> dataset, data::Split split,
                       const Shard& shard = {});
