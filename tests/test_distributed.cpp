@@ -34,6 +34,10 @@
 
 extern char** environ;
 
+// A build without Gloo (-DMASNN_GLOO=OFF) has no CPU process groups: the jobs of this file cannot form.
+#define SKIP_WITHOUT_GLOO() \
+  if (!masnn::train::gloo_available()) GTEST_SKIP() << "this build leaves out Gloo (-DMASNN_GLOO=OFF)"
+
 namespace fs = std::filesystem;
 using masnn::testing::TempDir;
 using namespace masnn;
@@ -415,6 +419,7 @@ TEST(DistributedSampler, ShardsCoverEverySampleOncePerEpochAndPadByWrappingAroun
 // Synchronised BatchNorm on a job of one rank equals LibTorch's BatchNorm (values, gradients, statistics)
 
 TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnBlocks) {
+  SKIP_WITHOUT_GLOO();
   DistEnv env;
   env.master_addr = "127.0.0.1";
   env.master_port = free_port();
@@ -512,6 +517,7 @@ TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnB
 // Two ranks train like one process with the doubled batch; a resumed job continues where it stopped
 
 TEST(DistributedTraining, TwoRanksMatchOneProcessWithTheDoubledBatchAndResume) {
+  SKIP_WITHOUT_GLOO();
   const TempDir dir("dist_train");
   const int epochs = 2;
   // One process, batch 4 (and one thread, like each rank).
@@ -619,6 +625,7 @@ TEST(DistributedTraining, TwoRanksMatchOneProcessWithTheDoubledBatchAndResume) {
 // Failures end the job with a message, in time
 
 TEST(DistributedFailure, AKilledOrStoppedRankMakesTheOtherExitWithAnErrorInTime) {
+  SKIP_WITHOUT_GLOO();
   const TempDir dir("dist_fail");
   for (const int signal : {SIGKILL, SIGSTOP}) {
     SCOPED_TRACE(signal == SIGKILL ? "killed" : "stopped");
@@ -679,6 +686,7 @@ std::vector<std::string> listening_addresses(int port) {
 // With MASTER_ADDR on loopback the rendezvous store listens on 127.0.0.1 only (LibTorch 2.x takes a socket masnn
 // binds; 1.13's store listens on every interface, as docs/training.md says).
 TEST(DistributedEnv, ALoopbackRendezvousListensOnLoopbackOnly) {
+  SKIP_WITHOUT_GLOO();
   const int port = free_port();
   const std::map<std::string, std::string> vars = {{"RANK", "0"},
                                                    {"WORLD_SIZE", "1"},
@@ -696,6 +704,7 @@ TEST(DistributedEnv, ALoopbackRendezvousListensOnLoopbackOnly) {
 }
 
 TEST(DistributedFailure, ARankThatCannotConnectStopsWithTheAddressInTime) {
+  SKIP_WITHOUT_GLOO();
   const TempDir dir("dist_connect");
   // Rank 1 alone: nobody serves the rendezvous. Rank 0 alone: nobody joins it.
   for (const int rank : {1, 0}) {

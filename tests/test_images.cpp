@@ -102,6 +102,14 @@ train::TrainConfig image_config(const fs::path& root, const fs::path& out, std::
 TEST(ImageCodec, PngRoundTripsExactlyJpegClosely) {
   const TempDir dir("images_codec");
   const Image img = picture(20, 30, 1);
+  if (!opencv_built()) {  // a build without OpenCV names what it leaves out, with the file
+    EXPECT_NE(expect_error([&] { write_image(dir.file("a.png"), img); }).find("-DMASNN_OPENCV=OFF"),
+              std::string::npos);
+    std::ofstream(dir.file("b.png")) << "not decoded";
+    EXPECT_NE(expect_error([&] { read_image(dir.file("b.png")); }).find("b.png: decoding an image file needs OpenCV"),
+              std::string::npos);
+    return;
+  }
   write_image(dir.file("a.png"), img);
   EXPECT_TRUE(same(read_image(dir.file("a.png")), img));
   write_image(dir.file("a.JPG"), img, 95);  // the extension's case does not matter
@@ -217,6 +225,16 @@ TEST(ImageTransforms, GeometryCropsFlipsAndResizes) {
   EXPECT_EQ(c.at(0, 0), 0);
   EXPECT_EQ(c.at(1, 0), img.at(0, 3));
   EXPECT_EQ(c.at(1, 2), 0);
+  const Image p = pad(img, 2);
+  EXPECT_EQ(p.height, 8);
+  EXPECT_EQ(p.at(0, 0), 0);
+  EXPECT_EQ(p.at(2, 2), img.at(0, 0));
+  // Resizing to the same size is a copy; any other size needs OpenCV.
+  EXPECT_TRUE(same(resize(img, 4, 5), img));
+  if (!opencv_built()) {
+    EXPECT_NE(expect_error([&] { resize(img, 2, 2); }).find("resizing an image needs OpenCV"), std::string::npos);
+    return;
+  }
   // Resize of the shorter side keeps the ratio, the longer side truncated: 375x500 -> 256x341.
   const Image photo = picture(375, 500, 3);
   const Image r = resize_shorter(photo, 256);
@@ -225,16 +243,17 @@ TEST(ImageTransforms, GeometryCropsFlipsAndResizes) {
   const Image tall = resize_shorter(picture(500, 375, 3), 256);
   EXPECT_EQ(tall.width, 256);
   EXPECT_EQ(tall.height, 341);
-  // A uniform image stays uniform through resizing and padding keeps the inside.
+  // A uniform image stays uniform through resizing.
   EXPECT_TRUE(same(resize(Image(7, 9, 3, 42), 4, 3), Image(4, 3, 3, 42)));
-  const Image p = pad(img, 2);
-  EXPECT_EQ(p.height, 8);
-  EXPECT_EQ(p.at(0, 0), 0);
-  EXPECT_EQ(p.at(2, 2), img.at(0, 0));
 }
 
 TEST(ImageTransforms, AffineTranslateRotateAndShear) {
   const Image img = make_image(5, 5, 1, [](int y, int x, int) { return 1 + 10 * y + x; });
+  if (!opencv_built()) {
+    EXPECT_NE(expect_error([&] { rotate(img, 30); }).find("rotating or shearing an image needs OpenCV"),
+              std::string::npos);
+    return;
+  }
   // Translation by whole pixels: out(y, x) = in(y - ty, x - tx), zeros where the source is outside.
   const Image t = apply_augment_op(img, AugmentOp::TranslateX, 2.9);  // truncated to 2
   EXPECT_EQ(t.at(1, 2), img.at(1, 0));
@@ -263,6 +282,7 @@ TEST(ImageTransforms, AffineTranslateRotateAndShear) {
 }
 
 TEST(ImageTransforms, AutoAugmentPolicyAndMagnitudes) {
+  MASNN_SKIP_WITHOUT_OPENCV();
   ASSERT_EQ(imagenet_policy().size(), 25u);
   EXPECT_EQ(imagenet_policy()[0][0].op, AugmentOp::Posterize);
   EXPECT_EQ(imagenet_policy()[18][0].op, AugmentOp::ShearX);
@@ -297,6 +317,7 @@ TEST(ImageTransforms, AutoAugmentPolicyAndMagnitudes) {
 }
 
 TEST(ImageTransforms, RandomResizedCropBoxesAndPipelines) {
+  MASNN_SKIP_WITHOUT_OPENCV();
   std::mt19937_64 rng(3);
   for (int i = 0; i < 200; ++i) {
     const CropBox b = random_resized_crop_box(375, 500, 0.08, 1.0, 3.0 / 4, 4.0 / 3, rng);
@@ -355,6 +376,7 @@ TEST(ImageTransforms, RandomResizedCropBoxesAndPipelines) {
 // ---- ImageFolder and the loader ------------------------------------------------------------------------------------
 
 TEST(ImageFolder, ClassesSortedBadFilesReportedAndSkipped) {
+  MASNN_SKIP_WITHOUT_OPENCV();
   const TinyFolder tiny;
   ::testing::internal::CaptureStderr();
   const auto train = std::make_shared<ImageFolder>(tiny.root.string(), Split::Train);
@@ -414,6 +436,7 @@ TEST(ImageFolder, ClassesSortedBadFilesReportedAndSkipped) {
 }
 
 TEST(ImageLoader, AugmentsDeterministicallyForASeedWhateverTheWorkers) {
+  MASNN_SKIP_WITHOUT_OPENCV();
   const TinyFolder tiny;
   ::testing::internal::CaptureStderr();
   const auto train = std::make_shared<ImageFolder>(tiny.root.string(), Split::Train, /*report_ignored=*/false);
@@ -539,6 +562,7 @@ TEST(FashionMnist, ReadsIdxFilesAndChecksThem) {
 // ---- config and training -------------------------------------------------------------------------------------------
 
 TEST(ImageConfig, KeysAreCheckedAndOpenSplitGivesTheInput) {
+  MASNN_SKIP_WITHOUT_OPENCV();
   const TinyFolder tiny;
   const TempDir out("images_cfg");
   const train::TrainConfig c = image_config(tiny.root, out.path);
@@ -591,9 +615,9 @@ TEST(ImageConfig, KeysAreCheckedAndOpenSplitGivesTheInput) {
 }
 
 TEST(ImageTraining, StepsOnTheTinyFolderAndOnFashionMnistFiles) {
-  const TinyFolder tiny;
   const TempDir out("images_train");
-  {
+  if (opencv_built()) {  // JPEG files (Fashion-MNIST's need no codec)
+    const TinyFolder tiny;
     const train::TrainConfig c = image_config(tiny.root, out.path / "folder");
     ::testing::internal::CaptureStderr();
     train::Trainer trainer(c, train::open_split(c, Split::Train), train::open_split(c, Split::Test));

@@ -1,20 +1,19 @@
 // The HTML page of `masnn analyze` (report_html in masnn/analysis/analyze.h): one self-contained file, its charts
-// inline SVG and its heat maps PNG data URIs (OpenCV encodes them), readable without JavaScript. The one inline
-// script only checks the page: it marks every <figure class="fig"> with data-rendered="1" when its pictures have
-// a size (and its images decoded), <body data-figures-rendered="n/total">, and records errors in data-errors.
+// inline SVG and its heat maps PNG data URIs (OpenCV encodes them; a build without OpenCV names each missing
+// picture in its place), readable without JavaScript. The one inline script only checks the page: it marks every
+// <figure class="fig"> with data-rendered="1" when its pictures have a size (and its images decoded, or are named
+// as missing), <body data-figures-rendered="n/total">, and records errors in data-errors.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <string>
 #include <vector>
 
 #include "masnn/analysis/analyze.h"
 #include "masnn/analysis/svg_charts.h"
+#include "masnn/data/image.h"
 #include "report_text.h"
 
 namespace masnn::analysis {
@@ -64,7 +63,7 @@ std::string channel_chart(const std::string& label, const std::vector<double>& m
 // ---------------------------------------------------------------------------------------------------------------
 // Images (PNG data URIs)
 
-std::string base64(const std::vector<uchar>& bytes) {
+std::string base64(const std::vector<uint8_t>& bytes) {
   static const char* const table = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
@@ -80,13 +79,15 @@ std::string base64(const std::vector<uchar>& bytes) {
   return out;
 }
 
-// A BGR image enlarged by `scale` (nearest neighbour, so cells stay sharp in any viewer) as a PNG data URI.
-std::string png_uri(const cv::Mat& bgr, int scale) {
-  cv::Mat big;
-  cv::resize(bgr, big, cv::Size(), scale, scale, cv::INTER_NEAREST);
-  std::vector<uchar> png;
-  if (!cv::imencode(".png", big, png)) throw std::runtime_error("report: PNG encoding of a heat map failed");
-  return "data:image/png;base64," + base64(png);
+// An RGB image enlarged by `scale` (nearest neighbour, so cells stay sharp in any viewer) as a PNG data URI; empty
+// in a build without OpenCV.
+std::string png_uri(const data::Image& rgb, int scale) {
+  if (!data::opencv_built()) return {};
+  data::Image big(rgb.height * scale, rgb.width * scale, rgb.channels);
+  for (int y = 0; y < big.height; ++y)
+    for (int x = 0; x < big.width; ++x)
+      for (int c = 0; c < rgb.channels; ++c) big.at(y, x, c) = rgb.at(y / scale, x / scale, c);
+  return "data:image/png;base64," + base64(data::encode_image(big, ".png"));
 }
 
 int scale_for(int64_t side, int target) {
@@ -95,17 +96,16 @@ int scale_for(int64_t side, int target) {
 
 // A [H,W] map through the viridis colour map over [lo, hi].
 std::string heat_map_uri(const torch::Tensor& map, double lo, double hi, int target = 128) {
+  if (!data::opencv_built()) return {};
   const torch::Tensor m = map.to(torch::kDouble).contiguous();
   const int rows = static_cast<int>(m.size(0)), cols = static_cast<int>(m.size(1));
-  cv::Mat gray(rows, cols, CV_8UC1);
+  data::Image grey(rows, cols, 1);
   const double* p = m.data_ptr<double>();
   const double span = hi > lo ? hi - lo : 1;
   for (int r = 0; r < rows; ++r)
     for (int c = 0; c < cols; ++c)
-      gray.at<uchar>(r, c) = static_cast<uchar>(std::lround(255 * std::clamp((p[r * cols + c] - lo) / span, 0.0, 1.0)));
-  cv::Mat bgr;
-  cv::applyColorMap(gray, bgr, cv::COLORMAP_VIRIDIS);
-  return png_uri(bgr, scale_for(std::max(rows, cols), target));
+      grey.at(r, c) = static_cast<uint8_t>(std::lround(255 * std::clamp((p[r * cols + c] - lo) / span, 0.0, 1.0)));
+  return png_uri(data::apply_viridis(grey), scale_for(std::max(rows, cols), target));
 }
 
 // Event frames [C,H,W] (channel 0 OFF, 1 ON) on white: ON red, OFF blue, intensity sqrt(count / frame maximum)
@@ -115,7 +115,7 @@ std::string frame_uri(const torch::Tensor& frame, int target = 128) {
   const double max = f.numel() > 0 ? f.max().item<double>() : 0;
   const int channels = static_cast<int>(f.size(0)), rows = static_cast<int>(f.size(1)),
             cols = static_cast<int>(f.size(2));
-  cv::Mat bgr(rows, cols, CV_8UC3);
+  data::Image rgb(rows, cols, 3);
   const double* p = f.data_ptr<double>();
   const double scale = max > 0 ? max : 1;
   for (int r = 0; r < rows; ++r)
@@ -124,11 +124,12 @@ std::string frame_uri(const torch::Tensor& frame, int target = 128) {
       const double off = std::sqrt(std::clamp(p[at] / scale, 0.0, 1.0));
       const double on = channels > 1 ? std::sqrt(std::clamp(p[plane + at] / scale, 0.0, 1.0)) : off;
       const double dark = channels > 1 ? 0 : off;  // one channel: grey levels
-      auto level = [](double v) { return static_cast<uchar>(std::lround(255 * std::clamp(1 - v, 0.0, 1.0))); };
-      bgr.at<cv::Vec3b>(r, c) = channels > 1 ? cv::Vec3b(level(on), level(std::max(on, off)), level(off))
-                                             : cv::Vec3b(level(dark), level(dark), level(dark));
+      auto level = [](double v) { return static_cast<uint8_t>(std::lround(255 * std::clamp(1 - v, 0.0, 1.0))); };
+      rgb.at(r, c, 0) = level(channels > 1 ? off : dark);
+      rgb.at(r, c, 1) = level(channels > 1 ? std::max(on, off) : dark);
+      rgb.at(r, c, 2) = level(channels > 1 ? on : dark);
     }
-  return png_uri(bgr, scale_for(std::max(rows, cols), target));
+  return png_uri(rgb, scale_for(std::max(rows, cols), target));
 }
 
 // A static image [C,H,W] (normalised values), its range stretched to black..white: grey for one channel, colour
@@ -137,28 +138,28 @@ std::string image_uri(const torch::Tensor& image, int target = 128) {
   torch::Tensor f = image.to(torch::kDouble);
   const double lo = f.min().item<double>(), hi = f.max().item<double>();
   f = ((f - lo) / (hi > lo ? hi - lo : 1.0) * 255).round().clamp(0, 255).to(torch::kUInt8);
-  if (f.size(0) == 3) f = f.flip(0);  // RGB -> OpenCV's BGR
   f = (f.size(0) == 3 ? f : f[0].unsqueeze(0).expand({3, f.size(1), f.size(2)})).permute({1, 2, 0}).contiguous();
-  const int rows = static_cast<int>(f.size(0)), cols = static_cast<int>(f.size(1));
-  const cv::Mat bgr = cv::Mat(rows, cols, CV_8UC3, f.data_ptr<uint8_t>()).clone();
-  return png_uri(bgr, scale_for(std::max(rows, cols), target));
+  data::Image rgb(static_cast<int>(f.size(0)), static_cast<int>(f.size(1)), 3);
+  std::copy_n(f.data_ptr<uint8_t>(), rgb.pixels.size(), rgb.pixels.data());
+  return png_uri(rgb, scale_for(std::max(rgb.height, rgb.width), target));
 }
 
 // The viridis scale from lo to hi, as a small image with its end values.
 std::string colour_bar(double lo, double hi) {
-  cv::Mat gray(1, 128, CV_8UC1);
-  for (int i = 0; i < 128; ++i) gray.at<uchar>(0, i) = static_cast<uchar>(i * 2 + 1);
-  cv::Mat bgr;
-  cv::applyColorMap(gray, bgr, cv::COLORMAP_VIRIDIS);
-  cv::Mat tall;
-  cv::resize(bgr, tall, cv::Size(128, 10), 0, 0, cv::INTER_NEAREST);
+  if (!data::opencv_built()) return fmt::format("<span class=\"bar\">{:.3f} .. {:.3f}</span>", lo, hi);
+  data::Image grey(10, 128, 1);
+  for (int y = 0; y < 10; ++y)
+    for (int i = 0; i < 128; ++i) grey.at(y, i) = static_cast<uint8_t>(i * 2 + 1);
   return fmt::format(
-      "<span class=\"bar\">{:.3f} <img class=\"scale\" src=\"{}\" width=\"128\" height=\"10\" alt=\"colour scale\"> "
-      "{:.3f}</span>",
-      lo, png_uri(tall, 1), hi);
+      "<span class=\"bar\">{:.3f} <img class=\"scale\" src=\"{}\" width=\"128\" height=\"10\" "
+      "alt=\"colour scale\"> {:.3f}</span>",
+      lo, png_uri(data::apply_viridis(grey), 1), hi);
 }
 
+// A picture; in a build without OpenCV (no PNG encoder) its caption in its place.
 std::string img(const std::string& uri, int width, int height, const std::string& alt) {
+  if (uri.empty())
+    return fmt::format("<span class=\"no-picture\">{} (needs a build with OpenCV)</span>", html_escape(alt));
   return fmt::format("<img src=\"{}\" width=\"{}\" height=\"{}\" alt=\"{}\">", uri, width, height, html_escape(alt));
 }
 
@@ -638,6 +639,7 @@ const char* const kCheckScript = R"(<script>
       var svgs = f.querySelectorAll('svg'), imgs = f.querySelectorAll('img');
       for (k = 0; k < svgs.length; ++k) { ++pictures; r = svgs[k].getBoundingClientRect(); if (!(r.width > 0 && r.height > 0)) ok = false; }
       for (k = 0; k < imgs.length; ++k) { ++pictures; if (!(imgs[k].complete && imgs[k].naturalWidth > 0)) ok = false; }
+      pictures += f.querySelectorAll('.no-picture').length;  // a build without OpenCV names its pictures
       if (pictures === 0) ok = false;
       f.setAttribute('data-rendered', ok ? '1' : '0');
       if (ok) ++good;

@@ -8,11 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include <opencv2/core.hpp>
-#include <opencv2/core/utils/logger.hpp>
-#include <opencv2/imgproc.hpp>
-#include <opencv2/videoio.hpp>
-
+#include "image_ops.h"
 #include "masnn/data/batch_loader.h"
 #include "masnn/data/fashion_mnist.h"
 #include "masnn/util/file_io.h"
@@ -21,47 +17,36 @@
 namespace masnn::data {
 namespace {
 
-// The image as one float channel in 0..255 (RGB by ITU-R BT.601 luma, as OpenCV's and PIL's grey conversions).
-cv::Mat grey_float(const Image& image) {
-  if (image.empty() || image.channels < 1) throw std::invalid_argument("simulate: empty image");
-  cv::Mat m(image.height, image.width, image.channels == 3 ? CV_8UC3 : CV_8UC1, const_cast<uint8_t*>(image.pixels.data()));
-  cv::Mat grey;
-  if (image.channels == 3)
-    cv::cvtColor(m, grey, cv::COLOR_RGB2GRAY);
-  else if (image.channels == 1)
-    grey = m;
-  else
-    throw std::invalid_argument("simulate: images must have 1 or 3 channels, got " + std::to_string(image.channels));
-  cv::Mat f;
-  grey.convertTo(f, CV_32F);
-  return f;
-}
-
-// Silences OpenCV's own warnings while a video is opened: a file it cannot read gets our message instead.
-class QuietOpenCv {
- public:
-  QuietOpenCv() : level_(cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT)) {}
-  ~QuietOpenCv() { cv::utils::logging::setLogLevel(level_); }
-
- private:
-  cv::utils::logging::LogLevel level_;
+// A float plane with a border of one zero pixel on every side, for translate().
+struct PaddedPlane {
+  int width = 0, height = 0;  ///< with the border
+  std::vector<float> values;
+  const float* row(int y) const { return values.data() + static_cast<size_t>(y) * static_cast<size_t>(width); }
 };
+
+PaddedPlane pad_by_one(const std::vector<float>& plane, int width, int height) {
+  PaddedPlane p{width + 2, height + 2, std::vector<float>(static_cast<size_t>(width + 2) * (height + 2), 0.0f)};
+  for (int y = 0; y < height; ++y)
+    std::copy_n(plane.data() + static_cast<size_t>(y) * width, width,
+                p.values.data() + static_cast<size_t>(y + 1) * p.width + 1);
+  return p;
+}
 
 // dst (width x height) = `padded` moved by (ox, oy) pixels, bilinear. `padded` is the image with a border of one
 // zero pixel, so every sample outside the image reads a zero of the border (indices clamped into it). Written out:
 // OpenCV's warpAffine takes 8 us for a 34x34 frame, more than the pixel model; this takes well under 1.
-void translate(const cv::Mat& padded, double ox, double oy, int width, int height, float* dst) {
+void translate(const PaddedPlane& padded, double ox, double oy, int width, int height, float* dst) {
   const int ix = static_cast<int>(std::floor(ox)), iy = static_cast<int>(std::floor(oy));
   const float fx = static_cast<float>(ox - ix), fy = static_cast<float>(oy - iy);
   // dst(x, y) = padded(y - iy + {0, 1}, x - ix + {0, 1}) with weights (fy, 1 - fy) x (fx, 1 - fx): source pixel
   // x - ox = (x - ix - 1) + (1 - fx), and the border shifts padded indices by one.
   const float w00 = fy * fx, w01 = fy * (1 - fx), w10 = (1 - fy) * fx, w11 = (1 - fy) * (1 - fx);
-  const int pw = padded.cols, ph = padded.rows;
+  const int pw = padded.width, ph = padded.height;
   const auto clamp_col = [pw](int c) { return std::clamp(c, 0, pw - 1); };
   const int xa = std::clamp(ix, 0, width), xb = std::clamp(pw - 1 + ix, xa, width);  // x - ix, x - ix + 1 inside
   for (int y = 0; y < height; ++y) {
-    const float* p0 = padded.ptr<float>(std::clamp(y - iy, 0, ph - 1));
-    const float* p1 = padded.ptr<float>(std::clamp(y - iy + 1, 0, ph - 1));
+    const float* p0 = padded.row(std::clamp(y - iy, 0, ph - 1));
+    const float* p1 = padded.row(std::clamp(y - iy + 1, 0, ph - 1));
     float* out = dst + static_cast<size_t>(y) * static_cast<size_t>(width);
     const auto sample = [&](int x) {
       const int c0 = clamp_col(x - ix), c1 = clamp_col(x - ix + 1);
@@ -93,7 +78,9 @@ void SaccadeOptions::validate() const {
 
 Events simulate_saccades(const Image& image, const SaccadeOptions& saccades, const DvsSimulatorOptions& pixels) {
   saccades.validate();
-  cv::Mat src = grey_float(image);
+  if (image.empty()) throw std::invalid_argument("simulate: empty image");
+  if (image.channels != 1 && image.channels != 3)
+    throw std::invalid_argument("simulate: images must have 1 or 3 channels, got " + std::to_string(image.channels));
   double min_x = saccades.path[0].x, max_x = min_x, min_y = saccades.path[0].y, max_y = min_y;
   for (const auto& p : saccades.path) {
     min_x = std::min(min_x, p.x), max_x = std::max(max_x, p.x);
@@ -102,20 +89,17 @@ Events simulate_saccades(const Image& image, const SaccadeOptions& saccades, con
   // Scale down an image larger than the room the path leaves it (at least one pixel).
   const double room_w = std::max(1.0, saccades.sensor_width - (max_x - min_x));
   const double room_h = std::max(1.0, saccades.sensor_height - (max_y - min_y));
-  const double scale = std::min({1.0, room_w / src.cols, room_h / src.rows});
+  const double scale = std::min({1.0, room_w / image.width, room_h / image.height});
+  int w = image.width, h = image.height;
   if (scale < 1.0) {
-    cv::Mat small;
-    const int w = std::max(1, static_cast<int>(std::lround(src.cols * scale)));
-    const int h = std::max(1, static_cast<int>(std::lround(src.rows * scale)));
-    cv::resize(src, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-    src = small;
+    w = std::max(1, static_cast<int>(std::lround(image.width * scale)));
+    h = std::max(1, static_cast<int>(std::lround(image.height * scale)));
   }
+  const PaddedPlane padded = pad_by_one(image_ops::grey_float(image, w, h), w, h);
   // The image's top-left corner at path point p: centred at the middle of the path's bounding box.
-  const double base_x = (saccades.sensor_width - src.cols - (max_x - min_x)) / 2.0 - min_x;
-  const double base_y = (saccades.sensor_height - src.rows - (max_y - min_y)) / 2.0 - min_y;
+  const double base_x = (saccades.sensor_width - w - (max_x - min_x)) / 2.0 - min_x;
+  const double base_y = (saccades.sensor_height - h - (max_y - min_y)) / 2.0 - min_y;
 
-  cv::Mat padded;
-  cv::copyMakeBorder(src, padded, 1, 1, 1, 1, cv::BORDER_CONSTANT, cv::Scalar(0));
   DvsSimulator sensor(saccades.sensor_width, saccades.sensor_height, pixels);
   std::vector<float> frame(static_cast<size_t>(saccades.sensor_width) * static_cast<size_t>(saccades.sensor_height));
   Events events;
@@ -143,48 +127,25 @@ VideoSimulationReport simulate_video(const std::string& path, const VideoSimulat
   if (!(video.fps >= 0) || !std::isfinite(video.fps))
     throw std::invalid_argument("simulate: fps must be >= 0 (0 = the file's), got " + std::to_string(video.fps));
   require_regular_file(path);
-  cv::VideoCapture capture;
-  {
-    QuietOpenCv quiet;
-    capture.open(path);
-  }
-  if (!capture.isOpened())
-    throw std::runtime_error(path + ": not a video OpenCV's reader can open (its codecs: FFmpeg's as installed, and "
-                                    "Motion JPEG AVI)");
+  image_ops::VideoFrames frames(path);
   VideoSimulationReport report;
-  report.fps = video.fps > 0 ? video.fps : capture.get(cv::CAP_PROP_FPS);
+  report.fps = video.fps > 0 ? video.fps : frames.fps();
   if (!(report.fps > 0) || !std::isfinite(report.fps))
     throw std::runtime_error(path + ": the file states no frame rate; give one (--fps)");
   std::unique_ptr<DvsSimulator> sensor;
-  cv::Mat frame, grey, sized, intensity;
+  std::vector<float> intensity;
+  int width = 0, height = 0;
   Events events;
   while (video.max_frames == 0 || report.frames < video.max_frames) {
-    bool got = false;
-    {
-      QuietOpenCv quiet;
-      got = capture.read(frame);
-    }
-    if (!got || frame.empty()) break;
-    if (frame.channels() == 3)
-      cv::cvtColor(frame, grey, cv::COLOR_BGR2GRAY);
-    else if (frame.channels() == 4)
-      cv::cvtColor(frame, grey, cv::COLOR_BGRA2GRAY);
-    else
-      grey = frame;
-    if (video.width > 0 && (grey.cols != video.width || grey.rows != video.height))
-      cv::resize(grey, sized, cv::Size(video.width, video.height), 0, 0, cv::INTER_AREA);
-    else
-      sized = grey;
-    sized.convertTo(intensity, CV_32F, grey.depth() == CV_16U ? 255.0 / 65535.0 : 1.0);
+    if (!frames.next(video.width, video.height, intensity, width, height)) break;
     if (!sensor) {
-      sensor = std::make_unique<DvsSimulator>(intensity.cols, intensity.rows, pixels);
-      report.width = intensity.cols;
-      report.height = intensity.rows;
+      sensor = std::make_unique<DvsSimulator>(width, height, pixels);
+      report.width = width;
+      report.height = height;
     }
-    if (!intensity.isContinuous()) intensity = intensity.clone();
     const int64_t t = std::llround(static_cast<double>(report.frames) * 1e6 / report.fps);
     events.clear();
-    sensor->add_frame(intensity.ptr<float>(), t, events);
+    sensor->add_frame(intensity.data(), t, events);
     ++report.frames;
     report.events += events.size();
     if (!events.empty()) sink(events);

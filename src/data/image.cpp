@@ -1,14 +1,11 @@
-// Image decoding and encoding with OpenCV's imgcodecs (libjpeg-turbo, libpng, ... underneath).
+// Images in memory; decoding and encoding through image_ops (OpenCV's imgcodecs).
 #include "masnn/data/image.h"
-
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <stdexcept>
 
+#include "image_ops.h"
 #include "masnn/util/file_io.h"
 
 namespace masnn::data {
@@ -22,23 +19,7 @@ Image::Image(int h, int w, int c, uint8_t fill)
 Image decode_image(const uint8_t* data, size_t size, ColorMode mode) {
   if (size == 0) throw std::runtime_error("empty file, not an image");
   // PIL (what torchvision's ImageFolder decodes with) ignores the EXIF orientation; so does this.
-  const int flags = (mode == ColorMode::RGB ? cv::IMREAD_COLOR : cv::IMREAD_GRAYSCALE) | cv::IMREAD_IGNORE_ORIENTATION;
-  cv::Mat decoded;
-  try {
-    const cv::Mat raw(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
-    decoded = cv::imdecode(raw, flags);
-  } catch (const cv::Exception& e) {
-    throw std::runtime_error(std::string("cannot decode the image (") + e.what() + ")");
-  }
-  if (decoded.empty() || decoded.depth() != CV_8U)
-    throw std::runtime_error("not an image in a format the installed codecs decode (JPEG, PNG, ...)");
-  Image out(decoded.rows, decoded.cols, decoded.channels());
-  cv::Mat wrapped(out.height, out.width, CV_8UC(out.channels), out.pixels.data());
-  if (out.channels == 3)
-    cv::cvtColor(decoded, wrapped, cv::COLOR_BGR2RGB);
-  else
-    decoded.copyTo(wrapped);
-  return out;
+  return image_ops::decode(data, size, mode);
 }
 
 Image read_image(const std::string& path, ColorMode mode) {
@@ -60,25 +41,16 @@ std::vector<uint8_t> encode_image(const Image& image, const std::string& extensi
   const std::string ext = lower_extension(name);
   if (!has_image_extension(name))
     throw std::invalid_argument("encode_image: unknown image extension '" + extension + "'");
-  const cv::Mat wrapped(image.height, image.width, CV_8UC(image.channels), const_cast<uint8_t*>(image.pixels.data()));
-  cv::Mat bgr;
-  if (image.channels == 3)
-    cv::cvtColor(wrapped, bgr, cv::COLOR_RGB2BGR);
-  else
-    bgr = wrapped;
-  std::vector<uchar> buffer;
-  bool ok = false;
-  try {
-    ok = cv::imencode(ext, bgr, buffer, {cv::IMWRITE_JPEG_QUALITY, jpeg_quality});
-  } catch (const cv::Exception& e) {
-    throw std::invalid_argument("encode_image: cannot encode as " + ext + " (" + e.what() + ")");
-  }
-  if (!ok) throw std::invalid_argument("encode_image: cannot encode as " + ext);
-  return std::vector<uint8_t>(buffer.begin(), buffer.end());
+  return image_ops::encode(image, ext, jpeg_quality);
 }
 
 void write_image(const std::string& path, const Image& image, int jpeg_quality) {
   write_file_atomic(path, encode_image(image, lower_extension(path), jpeg_quality));
+}
+
+Image apply_viridis(const Image& grey) {
+  if (grey.empty() || grey.channels != 1) throw std::invalid_argument("apply_viridis: expected a one-channel image");
+  return image_ops::viridis(grey);
 }
 
 bool has_image_extension(const std::string& filename) {

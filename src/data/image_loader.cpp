@@ -3,11 +3,12 @@
 
 #include <fmt/format.h>
 #include <torch/torch.h>
-#include <opencv2/core.hpp>
 
 #include <cstdio>
 #include <random>
 #include <stdexcept>
+
+#include "image_ops.h"
 
 namespace masnn::data {
 
@@ -109,7 +110,7 @@ ImageLoader::ImageLoader(std::shared_ptr<const ImageDataset> dataset, ImageLoade
     throw std::invalid_argument(fmt::format("image loader: {} has {}-channel images, but mean/std have {} values",
                                             dataset_->name(), dataset_->channels(), t.mean().size()));
   // The loader's threads are the parallelism; OpenCV's own pool inside each resize would oversubscribe the cores.
-  cv::setNumThreads(0);
+  image_ops::use_caller_threads();
 }
 
 ImageLoader::~ImageLoader() {

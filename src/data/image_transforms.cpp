@@ -1,22 +1,15 @@
-// torchvision's image transforms on 8-bit images, with OpenCV for resizing and warping. The colour operations
-// compute in float32 and truncate to uint8, as torchvision's uint8 tensor path does.
+// torchvision's image transforms on 8-bit images; resizing and warping through image_ops (OpenCV), the rest in
+// plain C++. The colour operations compute in float32 and truncate to uint8, as torchvision's uint8 tensor path does.
 #include "masnn/data/image_transforms.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
+
+#include "image_ops.h"
 
 namespace masnn::data {
 namespace {
-
-cv::Mat as_mat(Image& image) {
-  return cv::Mat(image.height, image.width, CV_8UC(image.channels), image.pixels.data());
-}
-cv::Mat as_mat(const Image& image) {
-  return cv::Mat(image.height, image.width, CV_8UC(image.channels), const_cast<uint8_t*>(image.pixels.data()));
-}
 
 void check_image(const Image& image, const char* what) {
   if (image.empty() || (image.channels != 1 && image.channels != 3) ||
@@ -46,17 +39,25 @@ double linspace10(float start, float end, int bin) {
   return bin < steps / 2 ? start + step * static_cast<float>(bin) : end - step * static_cast<float>(steps - bin - 1);
 }
 
+// Where the pixel in row y, column x of `image` starts.
+const uint8_t* pixel(const Image& image, int y, int x) {
+  return image.pixels.data() + (static_cast<size_t>(y) * static_cast<size_t>(image.width) + static_cast<size_t>(x)) *
+                                   static_cast<size_t>(image.channels);
+}
+
+// Copies rows [y0, y1) x columns [x0, x1) of `src` to `dst` at (dy, dx); same channels.
+void copy_block(const Image& src, int y0, int y1, int x0, int x1, Image& dst, int dy, int dx) {
+  const size_t row = static_cast<size_t>(x1 - x0) * static_cast<size_t>(src.channels);
+  for (int y = y0; y < y1; ++y) std::memcpy(&dst.at(dy + y - y0, dx), pixel(src, y, x0), row);
+}
+
 Image resized_roi(const Image& image, const CropBox& box, int height, int width) {
-  const cv::Mat roi = as_mat(image)(cv::Rect(box.left, box.top, box.width, box.height));
-  Image out(height, width, image.channels);
-  cv::Mat dst = as_mat(out);
   if (box.height == height && box.width == width) {
-    roi.copyTo(dst);
-  } else {
-    const bool shrink = height <= box.height && width <= box.width;
-    cv::resize(roi, dst, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
+    Image out(height, width, image.channels);
+    copy_block(image, box.top, box.top + box.height, box.left, box.left + box.width, out, 0, 0);
+    return out;
   }
-  return out;
+  return image_ops::resize(image, box, height, width);
 }
 
 }  // namespace
@@ -81,8 +82,9 @@ int64_t random_index(std::mt19937_64& rng, int64_t n) {
 Image hflip(const Image& image) {
   check_image(image, "hflip");
   Image out(image.height, image.width, image.channels);
-  cv::Mat dst = as_mat(out);
-  cv::flip(as_mat(image), dst, 1);
+  const auto c = static_cast<size_t>(image.channels);
+  for (int y = 0; y < image.height; ++y)
+    for (int x = 0; x < image.width; ++x) std::memcpy(&out.at(y, image.width - 1 - x), pixel(image, y, x), c);
   return out;
 }
 
@@ -94,9 +96,7 @@ Image crop(const Image& image, const CropBox& box) {
   const int y0 = std::max(box.top, 0), y1 = std::min(box.top + box.height, image.height);
   const int x0 = std::max(box.left, 0), x1 = std::min(box.left + box.width, image.width);
   if (y0 >= y1 || x0 >= x1) return out;
-  const cv::Mat src = as_mat(image)(cv::Rect(x0, y0, x1 - x0, y1 - y0));
-  cv::Mat dst = as_mat(out)(cv::Rect(x0 - box.left, y0 - box.top, x1 - x0, y1 - y0));
-  src.copyTo(dst);
+  copy_block(image, y0, y1, x0, x1, out, y0 - box.top, x0 - box.left);
   return out;
 }
 
@@ -129,8 +129,7 @@ Image pad(const Image& image, int padding, uint8_t fill) {
   check_image(image, "pad");
   if (padding < 0) throw std::invalid_argument("pad: padding must be >= 0");
   Image out(image.height + 2 * padding, image.width + 2 * padding, image.channels, fill);
-  cv::Mat dst = as_mat(out)(cv::Rect(padding, padding, image.width, image.height));
-  as_mat(image).copyTo(dst);
+  copy_block(image, 0, image.height, 0, image.width, out, padding, padding);
   return out;
 }
 
@@ -179,12 +178,8 @@ Image affine(const Image& image, double angle, double translate_x, double transl
   const double m5 = m3 * (-cx - translate_x) + m4 * (-cy - translate_y) + cy;
   // OpenCV indexes pixel centres at integers: source index = M (dst index + 0.5) - 0.5. Its nearest neighbour
   // rounds, which equals PIL's floor of the continuous coordinate.
-  const cv::Matx23d inverse(m0, m1, m0 * 0.5 + m1 * 0.5 + m2 - 0.5, m3, m4, m3 * 0.5 + m4 * 0.5 + m5 - 0.5);
-  Image out(image.height, image.width, image.channels);
-  cv::Mat dst = as_mat(out);
-  cv::warpAffine(as_mat(image), dst, inverse, dst.size(), cv::INTER_NEAREST | cv::WARP_INVERSE_MAP, cv::BORDER_CONSTANT,
-                 cv::Scalar::all(0));
-  return out;
+  return image_ops::warp_nearest(
+      image, {m0, m1, m0 * 0.5 + m1 * 0.5 + m2 - 0.5, m3, m4, m3 * 0.5 + m4 * 0.5 + m5 - 0.5});
 }
 
 Image rotate(const Image& image, double angle) {

@@ -1,24 +1,10 @@
 // The job's environment, the c10d process group and data-parallel gradient averaging (distributed.h).
 #include "masnn/train/distributed.h"
 
-// ProcessGroupGloo's header declares the class only when the build says Gloo is there; LibTorch's CPU and CUDA
-// builds for Linux always have it (Debian links libtorch_cpu against libgloo).
-#ifndef USE_C10D_GLOO
-#define USE_C10D_GLOO
-#endif
 #include <torch/csrc/autograd/variable.h>
-#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
-#ifdef MASNN_WITH_NCCL
-#ifndef USE_C10D_NCCL
-#define USE_C10D_NCCL
-#endif
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
-
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -37,6 +23,7 @@
 #include <unordered_map>
 
 #include "compat/torch_c10d.h"
+#include "process_groups.h"
 
 namespace masnn::train {
 namespace {
@@ -205,14 +192,6 @@ std::chrono::milliseconds dist_timeout(const DistConfig& config) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 + 0.5));
 }
 
-bool nccl_available() {
-#ifdef MASNN_WITH_NCCL
-  return true;
-#else
-  return false;
-#endif
-}
-
 int64_t valid_samples(int64_t dataset_size, int rank, int world_size) {
   if (world_size < 1 || rank < 0 || rank >= world_size)
     throw std::invalid_argument(fmt::format("valid_samples: rank {} of {}", rank, world_size));
@@ -271,6 +250,10 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
     throw std::invalid_argument(
         "dist.backend: this masnn was built without NCCL; build it against a CUDA LibTorch with "
         "-DMASNN_NCCL=ON, or use gloo");
+  if (impl->backend == "gloo" && !gloo_available())
+    throw std::invalid_argument(
+        "dist.backend: this masnn was built without Gloo (-DMASNN_GLOO=OFF); rebuild it with Gloo's headers "
+        "(Debian: libgloo-dev) to train on several CPU processes, or use nccl on CUDA");
   if (impl->backend == "nccl" && !device.is_cuda())
     throw std::invalid_argument("dist.backend: nccl needs the model on CUDA; use gloo on CPU");
   const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
@@ -317,40 +300,12 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
 
   try {
     if (impl->backend == "gloo") {
-      auto o = c10d::ProcessGroupGloo::Options::create(timeout);
-      if (const char* ifnames = std::getenv("GLOO_SOCKET_IFNAME")) {
-        std::string list(ifnames);
-        size_t start = 0;
-        while (start <= list.size()) {
-          const size_t comma = std::min(list.find(',', start), list.size());
-          if (comma > start)
-            o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(list.substr(start, comma - start)));
-          start = comma + 1;
-        }
-      } else if (is_loopback(env.master_addr)) {
-        o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
-      } else {
-        o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
-      }
-      if (o->devices.empty()) throw std::invalid_argument("GLOO_SOCKET_IFNAME names no interface");
-      o->threads = static_cast<int>(o->devices.size()) * 2;
-      const auto store = c10::make_intrusive<c10d::PrefixStore>("masnn/gloo", impl->store);
-      impl->group = compat::process_group_of(
-          store, env.rank, env.world_size,
-          c10::make_intrusive<c10d::ProcessGroupGloo>(store, env.rank, env.world_size, o), "gloo", c10::kCPU);
+      impl->group =
+          process_groups::gloo(impl->store, env.rank, env.world_size, timeout, is_loopback(env.master_addr));
       impl->device = torch::kCPU;
     } else {
-#ifdef MASNN_WITH_NCCL
-      // Collectives that hang on a dead peer are aborted after the timeout only with asynchronous error handling.
-      setenv("NCCL_ASYNC_ERROR_HANDLING", "1", /*overwrite=*/0);
-      auto o = c10d::ProcessGroupNCCL::Options::create();
-      o->timeout = timeout;
-      const auto store = c10::make_intrusive<c10d::PrefixStore>("masnn/nccl", impl->store);
-      impl->group = compat::process_group_of(
-          store, env.rank, env.world_size,
-          c10::make_intrusive<c10d::ProcessGroupNCCL>(store, env.rank, env.world_size, o), "nccl", c10::kCUDA);
+      impl->group = process_groups::nccl(impl->store, env.rank, env.world_size, timeout);
       impl->device = device;
-#endif
     }
   } catch (const std::exception& e) {
     throw std::runtime_error(

@@ -1,7 +1,8 @@
 // 8-bit images in memory, and their decoding and encoding (OpenCV underneath: JPEG, PNG, BMP, PPM/PGM, WebP,
-// TIFF as the installed codecs allow). The layout is the one image files use: rows top to bottom, pixels left to
-// right, channels interleaved in RGB order (grey images have one channel). The transforms of image_transforms.h
-// work on it; the loaders turn it into normalised [C,H,W] float tensors.
+// TIFF as the installed codecs allow; a build without OpenCV leaves the codecs out). The layout is the one image
+// files use: rows top to bottom, pixels left to right, channels interleaved in RGB order (grey images have one
+// channel). The transforms of image_transforms.h work on it; the loaders turn it into normalised [C,H,W] float
+// tensors.
 #pragma once
 
 #include <cstddef>
@@ -53,6 +54,13 @@ Image read_image(const std::string& path, ColorMode mode = ColorMode::RGB);
 std::vector<uint8_t> encode_image(const Image& image, const std::string& extension, int jpeg_quality = 95);
 /// Encodes and writes an image, the format from the file's extension; written atomically (file_io.h).
 void write_image(const std::string& path, const Image& image, int jpeg_quality = 95);
+
+/// A one-channel image through the viridis colour map (OpenCV's COLORMAP_VIRIDIS), as RGB.
+Image apply_viridis(const Image& grey);
+
+/// False in a build without OpenCV (-DMASNN_OPENCV=OFF): decoding and encoding image files, resampling (resize,
+/// rotation), the simulator's image and video input and the report's pictures then throw or are left out.
+bool opencv_built();
 
 /// True when the file name ends in an extension of the image formats read here (.jpg, .jpeg, .png, .bmp, .ppm,
 /// .pgm, .webp, .tif, .tiff; case-insensitive), the set torchvision's ImageFolder accepts.

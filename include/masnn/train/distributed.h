@@ -65,6 +65,8 @@ std::chrono::milliseconds dist_timeout(const DistConfig& config);
 
 /// True when this build of masnn can make NCCL process groups (built with MASNN_NCCL).
 bool nccl_available();
+/// True when this build of masnn can make Gloo process groups (all builds but -DMASNN_GLOO=OFF).
+bool gloo_available();
 
 /// One process's membership in a job: the rendezvous store and the c10d process group. Every collective
 /// waits at most the timeout; a failure (a rank died, stopped or is too slow) is a std::runtime_error naming
