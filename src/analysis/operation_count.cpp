@@ -11,7 +11,6 @@
 #include "masnn/attention/attentive_lif.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/models/registry.h"
-#include "util/training_flag_guard.h"
 
 namespace masnn::analysis {
 namespace {
@@ -147,16 +146,8 @@ std::vector<BlockSummary> OperationCounter::blocks() const {
 
 ModelSummary summarize_model(const torch::nn::AnyModule& model, const torch::Tensor& input) {
   if (model.is_empty()) throw std::invalid_argument("operation count: the model is empty");
-  torch::nn::Module& net = *model.ptr();
-  masnn::detail::TrainingFlagGuard restore(net);
-  net.eval();
-  torch::NoGradGuard no_grad;
-  OperationCounter counter(net);
-  {
-    MonitorScope scope(counter, net);
-    torch::nn::AnyModule m = model;  // forward is not const
-    m.forward(input);
-  }
+  OperationCounter counter(*model.ptr());
+  observe_forward(model, input, counter);
   return {counter.layers(), counter.blocks()};
 }
 

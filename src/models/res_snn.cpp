@@ -5,7 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "masnn/models/time_major.h"
+#include "models/time_major.h"
 #include "masnn/util/monitor.h"
 
 namespace masnn {

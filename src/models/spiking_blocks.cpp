@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "masnn/models/lean_ops.h"
-#include "masnn/models/time_major.h"
+#include "models/time_major.h"
 #include "masnn/util/monitor.h"
 
 namespace masnn {

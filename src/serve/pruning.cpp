@@ -13,7 +13,6 @@
 #include "masnn/attention/multi_attention.h"
 #include "masnn/models/layer_replacement.h"
 #include "masnn/util/monitor.h"
-#include "util/training_flag_guard.h"
 
 namespace masnn::serve {
 
@@ -90,6 +89,11 @@ class PruningAttentionImpl : public MultiDimAttentionImpl, public LayerReplaceme
            << (drop_steps_ ? (drop_channels_ ? "steps and channels" : "steps") : (drop_channels_ ? "channels" : "none"))
            << ")";
   }
+
+  /// What it may drop: steps where TA runs before the network's last synaptic layer, channels where CA is pooled
+  /// over T.
+  bool drops_steps() const { return drop_steps_; }
+  bool drops_channels() const { return drop_channels_; }
 
  private:
   std::shared_ptr<PruningState> state_;
@@ -296,13 +300,7 @@ PrunedModelImpl::PrunedModelImpl(torch::nn::AnyModule model_, const torch::Tenso
     : model(std::move(model_)), state_(std::make_shared<detail::PruningState>()) {
   torch::nn::Module& root = *model.ptr();
   CallOrder order;
-  {
-    torch::NoGradGuard no_grad;
-    masnn::detail::TrainingFlagGuard restore(root);
-    root.eval();
-    MonitorScope scope(order, root);
-    model.forward(example);
-  }
+  observe_forward(model, example, order);
   // Attention after the last synaptic layer (the output layer's) keeps its steps.
   size_t last_synapse = 0;
   for (size_t i = 0; i < order.calls.size(); ++i)
@@ -311,9 +309,10 @@ PrunedModelImpl::PrunedModelImpl(torch::nn::AnyModule model_, const torch::Tenso
     const CallOrder::Call& c = order.calls[i];
     std::shared_ptr<torch::nn::Module> replacement;
     if (const auto* att = dynamic_cast<const MultiDimAttentionImpl*>(c.module)) {
-      replacement = std::make_shared<PruningAttentionImpl>(*att, state_, i < last_synapse);
-      state_->can_prune_steps |= att->options.type().temporal && i < last_synapse;
-      state_->can_prune_channels |= att->options.type().channel && !att->options.per_step();
+      auto pruning = std::make_shared<PruningAttentionImpl>(*att, state_, i < last_synapse);
+      state_->can_prune_steps |= pruning->drops_steps();
+      state_->can_prune_channels |= pruning->drops_channels();
+      replacement = pruning;
     } else if (const auto* conv = dynamic_cast<const torch::nn::Conv2dImpl*>(c.module)) {
       replacement = std::make_shared<SilenceSkippingConv2dImpl>(*conv, state_, state_->stats.layers.size());
     } else if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(c.module)) {

@@ -13,7 +13,6 @@
 #include "compat/torch_variant.h"
 #include "masnn/models/sparse_kernels.h"
 #include "masnn/util/monitor.h"
-#include "util/training_flag_guard.h"
 
 namespace masnn::serve {
 namespace {
@@ -242,13 +241,7 @@ void SparseLinearImpl::pretty_print(std::ostream& stream) const {
 SparseNetwork enable_sparse(torch::nn::AnyModule& model, const torch::Tensor& example, const SparseOptions& options) {
   torch::nn::Module& root = *model.ptr();
   SynapseInputs inputs;
-  {
-    torch::NoGradGuard no_grad;
-    detail::TrainingFlagGuard restore(root);
-    root.eval();
-    MonitorScope scope(inputs, root);
-    model.forward(example);
-  }
+  observe_forward(model, example, inputs);
   SparseNetwork result;
   for (const auto& l : inputs.layers) {
     std::shared_ptr<torch::nn::Module> replacement;

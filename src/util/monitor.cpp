@@ -1,5 +1,11 @@
 #include "masnn/util/monitor.h"
 
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+#include "util/training_flag_guard.h"
+
 namespace masnn {
 namespace {
 
@@ -15,6 +21,17 @@ void for_each_scope(const torch::nn::Module& module, Notify&& notify) {
 }
 
 }  // namespace
+
+void observe_forward(const torch::nn::AnyModule& model, const torch::Tensor& example, Monitor& monitor) {
+  if (model.is_empty()) throw std::invalid_argument("observe_forward: the model is empty");
+  torch::nn::Module& root = *model.ptr();
+  detail::TrainingFlagGuard restore(root);
+  root.eval();
+  torch::NoGradGuard no_grad;
+  MonitorScope scope(monitor, root);
+  torch::nn::AnyModule m = model;  // forward is not const
+  m.forward(example);
+}
 
 MonitorScope::MonitorScope(Monitor& monitor, const torch::nn::Module& root) : monitor_(monitor), outer_(innermost) {
   names_.emplace(&root, "");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/types.h>
 
 #include <string>
@@ -80,6 +81,11 @@ class MonitorScope {
   std::unordered_map<const torch::nn::Module*, std::string> names_;
   MonitorScope* outer_;
 };
+
+/// Runs one forward of `model` on `example` with `monitor` attached to it, in evaluation mode and without
+/// gradients (the module's training flag is restored after): how a tool learns which layers a network calls, in
+/// which order and on what (operation counts, pruning and sparse inference, which then replace those layers).
+void observe_forward(const torch::nn::AnyModule& model, const torch::Tensor& example, Monitor& monitor);
 
 /// What modules call; each does nothing unless a monitor is attached to a root above the module.
 namespace monitoring {
