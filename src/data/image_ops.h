@@ -21,8 +21,8 @@ namespace masnn::data::image_ops {
 Image decode(const uint8_t* data, size_t size, ColorMode mode);
 /// Encodes a 1- or 3-channel image as `ext` (".png", ".jpg", ...: lower case, checked by the caller).
 std::vector<uint8_t> encode(const Image& image, const std::string& ext, int jpeg_quality);
-/// The region `box` (inside the image) resized to height x width: area averaging when it shrinks both ways, else
-/// bilinear; a copy when the size is the same.
+/// The region `box` (inside the image) resized to a different height x width (a region of the same size is copied
+/// by the caller, with no library): area averaging when it shrinks both ways, else bilinear.
 Image resize(const Image& image, const CropBox& box, int height, int width);
 /// The image sampled through an inverse affine map (source index = inverse * destination index, pixel centres at
 /// integers), nearest neighbour, zero outside.

@@ -81,12 +81,8 @@ Image resize(const Image& image, const CropBox& box, int height, int width) {
   const cv::Mat roi = as_mat(image)(cv::Rect(box.left, box.top, box.width, box.height));
   Image out(height, width, image.channels);
   cv::Mat dst = as_mat(out);
-  if (box.height == height && box.width == width) {
-    roi.copyTo(dst);
-  } else {
-    const bool shrink = height <= box.height && width <= box.width;
-    cv::resize(roi, dst, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
-  }
+  const bool shrink = height <= box.height && width <= box.width;
+  cv::resize(roi, dst, cv::Size(width, height), 0, 0, shrink ? cv::INTER_AREA : cv::INTER_LINEAR);
   return out;
 }
 
