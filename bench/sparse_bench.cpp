@@ -81,8 +81,35 @@ LayerSweep input_grad_sweep(const SparseBenchConfig& c, const torch::nn::Conv2dI
   return sweep;
 }
 
-// Part (3): forward + backward of every convolution on spikes, dense and event-driven, at each density; and the
-// input gradient alone, dense and at a surrogate support of each density (into r.input_grad_sweeps).
+// The same for a linear layer [batch, In] -> [batch, Out]: one GEMM against kernels::sparse_linear_input_grad.
+LayerSweep linear_input_grad_sweep(const SparseBenchConfig& c, const torch::nn::LinearImpl& linear,
+                                   const std::string& layer, int64_t batch) {
+  LayerSweep sweep;
+  sweep.layer = layer;
+  sweep.batch = batch;
+  const torch::Tensor weight = linear.weight.detach();
+  const torch::Tensor weight_t = weight.t().contiguous();
+  const int64_t in = weight.size(1), out = weight.size(0);
+  const torch::Tensor g = torch::randn({batch, out}) * 1e-3;
+  for (double d : c.densities) {
+    const torch::Tensor support = functional::pack_bits(torch::rand({batch, in}) < d);
+    serve::PathTiming t;
+    t.density = d;
+    t.dense_ms = time_ms(c.repeats, [&] { functional::linear_input_grad(g, weight); });
+    t.sparse_ms = time_ms(c.repeats, [&] {
+      torch::Tensor grad_in = torch::empty({batch, in});
+      kernels::sparse_linear_input_grad<float>(support.data_ptr<uint8_t>(), g.data_ptr<float>(),
+                                               weight_t.data_ptr<float>(), grad_in.data_ptr<float>(), batch, in, out);
+    });
+    sweep.timings.push_back(t);
+  }
+  sweep.crossover = serve::crossover_density(sweep.timings);
+  return sweep;
+}
+
+// Part (3): forward + backward of every convolution and linear layer on spikes, dense and event-driven, at each
+// density; and the input gradient alone, dense and at a surrogate support of each density (into
+// r.input_grad_sweeps).
 void training_sweeps(const SparseBenchConfig& c, SparseBenchResult& r) {
   torch::AutoGradMode grad(true);
   ModelSpec spec = default_model_spec(c.model);
@@ -91,22 +118,30 @@ void training_sweeps(const SparseBenchConfig& c, SparseBenchResult& r) {
   const torch::nn::AnyModule model = build_model(spec);
   const auto modules = model.ptr()->named_modules();
   for (const auto& l : analysis::measure_training_sparsity(model, example_input(spec)).synapses) {
-    if (l.kind != "conv2d" || l.input != SynapseEvent::Kind::Spikes) continue;
+    if (l.input != SynapseEvent::Kind::Spikes) continue;
     auto* conv = modules[l.name]->as<torch::nn::Conv2dImpl>();
-    const auto& s = l.input_shape;  // [T,1,C,H,W]
+    auto* linear = modules[l.name]->as<torch::nn::LinearImpl>();
+    if (!conv && !linear) continue;
+    const auto& s = l.input_shape;  // [T,1,C,H,W] or [T,1,F]
     LayerSweep sweep;
     sweep.batch = c.steps * c.train_batch;
-    sweep.layer = fmt::format("{}: conv {}->{} k{} at {}x{}", l.name, s[2], conv->options.out_channels(),
-                              (*conv->options.kernel_size())[0], s[3], s[4]);
+    std::vector<int64_t> sizes = {sweep.batch};
+    sizes.insert(sizes.end(), s.begin() + 2, s.end());
+    sweep.layer = conv ? fmt::format("{}: conv {}->{} k{} at {}x{}", l.name, s[2], conv->options.out_channels(),
+                                     (*conv->options.kernel_size())[0], s[3], s[4])
+                       : fmt::format("{}: linear {}->{}", l.name, s[2], linear->options.out_features());
     for (double d : c.densities) {
-      const torch::Tensor spikes = (torch::rand({sweep.batch, s[2], s[3], s[4]}) < d).to(torch::kFloat);
+      const torch::Tensor spikes = (torch::rand(sizes) < d).to(torch::kFloat);
       const torch::Tensor x = spikes.requires_grad_(true);
       torch::Tensor g;
       const auto pass = [&](bool event_driven) {
-        conv->zero_grad(/*set_to_none=*/true);
+        modules[l.name]->zero_grad(/*set_to_none=*/true);
         x.mutable_grad().reset();
-        const torch::Tensor y =
-            event_driven ? functional::conv2d_event_driven(x, *conv) : functional::conv2d_binary_input(x, *conv);
+        torch::Tensor y;
+        if (conv)
+          y = event_driven ? functional::conv2d_event_driven(x, *conv) : functional::conv2d_binary_input(x, *conv);
+        else
+          y = event_driven ? functional::linear_event_driven(x, *linear) : functional::linear_binary_input(x, *linear);
         if (!g.defined()) g = torch::randn(y.sizes()) * 1e-3;
         y.backward(g);
       };
@@ -118,7 +153,8 @@ void training_sweeps(const SparseBenchConfig& c, SparseBenchResult& r) {
     }
     sweep.crossover = serve::crossover_density(sweep.timings);
     r.train_sweeps.push_back(sweep);
-    r.input_grad_sweeps.push_back(input_grad_sweep(c, *conv, sweep.layer, sweep.batch, {s[2], s[3], s[4]}));
+    r.input_grad_sweeps.push_back(conv ? input_grad_sweep(c, *conv, sweep.layer, sweep.batch, {s[2], s[3], s[4]})
+                                       : linear_input_grad_sweep(c, *linear, sweep.layer, sweep.batch));
   }
 }
 

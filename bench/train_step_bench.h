@@ -25,7 +25,7 @@ struct TrainStepBenchConfig {
   std::string norm_backend = "fused";       ///< fused (BN + pooling as one op, lean_ops.h) or composed
   std::string scale_lif = "fused";          ///< fused (attention scale + LIF as one op, scaled_lif) or apart
   std::string linear_backend = "onednn";    ///< onednn (the linear layers as 1x1 convolutions) or blas
-  std::string synapses = "dense";           ///< the convolutions on spikes: dense, sparse (event-driven) or auto
+  std::string synapses = "dense";           ///< conv and linear layers on spikes: dense, sparse (event-driven) or auto
   uint64_t seed = 0;
   std::string device = "cpu";  ///< cpu or cuda (the floor runs there too; memory figures are the GPU's)
   /// A checkpoint: its network and weights, and the first batch (`batch` samples) of its dataset's training split

@@ -7,12 +7,15 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/registry.h"
+#include "masnn/models/sparse_kernels.h"
 #include "masnn/models/spiking_blocks.h"
+#include "masnn/neuron/surrogate_support.h"
 #include "masnn/util/memory.h"
 #include "test_support.h"
 
@@ -304,6 +307,54 @@ TEST(EventDrivenConv, WeightGradientIsTheSameForAnyNumberOfThreads) {
   EXPECT_TRUE(torch::equal(grads[0], grads[1]));
 }
 
+// The backward transposes the output gradient a chunk of samples (8 MiB) at a time: with 2.5 chunks' worth, the
+// weight gradient and the input gradient at a published support are still the dense ones.
+TEST(EventDrivenConv, BackwardInChunksOfSamplesMatchesDense) {
+  torch::manual_seed(27);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(4, 128, 3).padding(1));
+  const auto spikes = torch::rand({40, 4, 32, 32}).lt(0.1).to(torch::kFloat);  // gradient: 40 x 512 KiB
+  const auto mask = torch::rand(spikes.sizes()).lt(0.3);
+  auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
+  const auto support = functional::pack_bits(mask);
+  functional::publish_surrogate_support(x1, support);
+  conv->zero_grad();
+  const auto y1 = functional::conv2d_event_driven(x1, *conv);
+  const auto g = torch::randn(y1.sizes());
+  y1.backward(g);
+  const auto dw1 = conv->weight.grad().clone();
+  conv->zero_grad();
+  conv->forward(x2).backward(g);
+  EXPECT_TRUE(torch::allclose(dw1, conv->weight.grad(), 1e-4, 1e-3));
+  EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad() * mask, 1e-4, 1e-5));
+  EXPECT_EQ((x1.grad() * mask.logical_not()).abs().max().item<float>(), 0.0f);
+}
+
+// The weight-gradient kernel over consecutive ranges of samples sums in the same order as over the whole batch.
+TEST(EventDrivenConv, WeightGradientKernelIsTheSameOverAnySplitOfTheBatch) {
+  torch::manual_seed(28);
+  kernels::ConvShape s;
+  s.batch = 5;
+  s.in_channels = 3;
+  s.height = 6;
+  s.width = 7;
+  s.out_channels = 20;
+  const auto x = torch::rand({5, 3, 6, 7}).lt(0.3).to(torch::kFloat);
+  torch::Tensor offsets = torch::zeros({16}, torch::kLong);
+  kernels::count_plane_nonzeros<float>(x.data_ptr<float>(), 15, 42, offsets.data_ptr<int64_t>() + 1);
+  offsets = offsets.cumsum(0);
+  torch::Tensor positions = torch::empty({offsets[15].item<int64_t>()}, torch::kInt);
+  kernels::index_plane_nonzeros<float>(x.data_ptr<float>(), 15, 42, offsets.data_ptr<int64_t>(),
+                                       positions.data_ptr<int32_t>());
+  const kernels::SpikeIndex index{positions.data_ptr<int32_t>(), offsets.data_ptr<int64_t>()};
+  const auto g = torch::randn({5, 6, 7, 20});  // channels-last
+  auto whole = torch::zeros({3, 3, 3, 20}), split = torch::zeros({3, 3, 3, 20});
+  kernels::sparse_conv2d_weight_grad<float>(index, g.data_ptr<float>(), whole.data_ptr<float>(), s);
+  for (const auto& [b, e] : {std::pair<int64_t, int64_t>{0, 2}, {2, 3}, {3, 5}})
+    kernels::sparse_conv2d_weight_grad<float>(index, g[b].data_ptr<float>(), split.data_ptr<float>(), s, {b, e});
+  EXPECT_GT(whole.abs().sum().item<float>(), 0.0f);
+  EXPECT_TRUE(torch::equal(whole, split));
+}
+
 TEST(EventDrivenConv, ChoiceByModeAndDensity) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
   const auto sparse = torch::zeros({1, 2, 10, 10});
@@ -344,6 +395,99 @@ TEST(EventDrivenConv, ConvBlockMatchesDense) {
   const auto b = block_outputs(*dense, x);
   EXPECT_GT(a[0].sum().item<double>(), 0.0);
   expect_close(a, b, 1e-9, 1e-11);
+  std::ostringstream printed;
+  event->pretty_print(printed);
+  EXPECT_NE(printed.str().find("synapses=sparse"), std::string::npos);
+}
+
+// Event-driven linear layer on spikes: values and gradients (input, weight, bias) equal LibTorch's linear at
+// densities from 0% to 100%, on the spike-input linear layers of the registry's DVS networks and an odd shape.
+TEST(EventDrivenLinear, MatchesDenseLinearAtEveryDensity) {
+  auto shapes = masnn::testing::spike_input_linear_shapes();  // in, out
+  shapes.push_back({37, 21});
+  torch::manual_seed(24);
+  for (const auto& [in, out] : shapes) {
+    torch::nn::Linear linear(in, out);
+    for (const double density : {0.0, 0.01, 0.1, 0.5, 1.0}) {
+      SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " density " + std::to_string(density));
+      const auto spikes = torch::rand({6, in}).lt(density).to(torch::kFloat);
+      ASSERT_TRUE(functional::linear_event_driven_supports(spikes, *linear));
+      auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
+      linear->zero_grad();
+      const auto y1 = functional::linear_event_driven(x1, *linear);
+      const auto g = torch::randn(y1.sizes());
+      y1.backward(g);
+      const auto dw1 = linear->weight.grad().clone(), db1 = linear->bias.grad().clone();
+      linear->zero_grad();
+      linear->forward(x2).backward(g);
+      EXPECT_TRUE(torch::allclose(y1, linear->forward(spikes), 1e-4, 1e-5));
+      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad(), 1e-4, 1e-5));
+      EXPECT_TRUE(torch::allclose(dw1, linear->weight.grad(), 1e-4, 1e-5));
+      EXPECT_TRUE(torch::allclose(db1, linear->bias.grad(), 1e-4, 1e-5));
+    }
+  }
+}
+
+TEST(EventDrivenLinear, WeightGradientIsTheSameForAnyNumberOfThreads) {
+  torch::manual_seed(25);
+  torch::nn::Linear linear(300, 40);
+  const auto x = torch::rand({24, 300}).lt(0.1).to(torch::kFloat);
+  const int threads = torch::get_num_threads();
+  std::vector<torch::Tensor> grads;
+  for (int n : {1, 3}) {
+    torch::set_num_threads(n);
+    linear->zero_grad();
+    functional::linear_event_driven(x, *linear).pow(2).sum().backward();
+    grads.push_back(linear->weight.grad().clone());
+  }
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+}
+
+TEST(EventDrivenLinear, ChoiceByModeAndDensity) {
+  torch::nn::Linear linear(100, 4);
+  const auto sparse = torch::zeros({2, 100});
+  sparse.view(-1).narrow(0, 0, 4).fill_(1);  // 2% of the inputs
+  const auto dense = torch::ones({2, 100});
+  EXPECT_FALSE(functional::use_event_driven_linear(SynapseMode::Dense, sparse, *linear));
+  EXPECT_TRUE(functional::use_event_driven_linear(SynapseMode::Sparse, dense, *linear));
+  EXPECT_TRUE(functional::use_event_driven_linear(SynapseMode::Auto, sparse, *linear, 0.05));
+  EXPECT_FALSE(functional::use_event_driven_linear(SynapseMode::Auto, sparse, *linear, 0.01));
+  EXPECT_FALSE(functional::use_event_driven_linear(SynapseMode::Auto, dense, *linear, 0.05));
+  const auto wrong = torch::zeros({2, 99});
+  EXPECT_FALSE(functional::use_event_driven_linear(SynapseMode::Sparse, wrong, *linear));
+  EXPECT_NE(masnn::testing::expect_error([&] { functional::linear_event_driven(wrong, *linear); }).find("[N,100]"),
+            std::string::npos);
+}
+
+// A linear block training with an event-driven linear layer: the same spikes, BN statistics and gradients as dense.
+TEST(EventDrivenLinear, LinearBlockMatchesDense) {
+  torch::manual_seed(26);
+  SpikingLinearBlock event(SpikingLinearBlockOptions(40, 12)
+                               .steps(4)
+                               .attention(small_attention("TCSA"))
+                               .spike_input(true)
+                               .synapses(SynapseMode::Sparse));
+  event->to(torch::kDouble);
+  {
+    torch::NoGradGuard ng;
+    event->bn->weight.fill_(4.0);
+  }
+  auto dense = std::dynamic_pointer_cast<SpikingLinearBlockImpl>(event->clone());
+  dense->options.synapses(SynapseMode::Dense);
+  const auto x = torch::rand({4, 3, 40}).lt(0.1).to(torch::kDouble);
+  std::vector<std::vector<torch::Tensor>> outputs;
+  for (SpikingLinearBlockImpl* block : {event.get(), dense.get()}) {
+    block->train();
+    block->zero_grad();
+    const auto s = block->forward(x);
+    (s * torch::linspace(-1, 1, s.numel(), s.options()).view(s.sizes())).sum().backward();
+    std::vector<torch::Tensor> out = {s.detach(), block->bn->running_mean.clone(), block->bn->running_var.clone()};
+    for (const auto& p : block->parameters()) out.push_back(p.grad().clone());
+    outputs.push_back(out);
+  }
+  EXPECT_GT(outputs[0][0].sum().item<double>(), 0.0);
+  expect_close(outputs[0], outputs[1], 1e-9, 1e-11);
   std::ostringstream printed;
   event->pretty_print(printed);
   EXPECT_NE(printed.str().find("synapses=sparse"), std::string::npos);

@@ -85,6 +85,21 @@ inline std::vector<std::array<int64_t, 4>> spike_input_conv_shapes() {
   return shapes;
 }
 
+/// {in, out} of every linear layer on spikes of the registry's DVS networks (small_spec) and of the Gesture network at
+/// its full size (8192 -> 256).
+inline std::vector<std::array<int64_t, 2>> spike_input_linear_shapes() {
+  std::vector<std::array<int64_t, 2>> shapes;
+  for (const auto& [name, _] : model_names()) {
+    if (is_res_snn(name)) continue;
+    const auto model = build_model(small_spec(name));
+    for (const auto& m : model.ptr()->modules())
+      if (const auto* block = m->as<SpikingLinearBlockImpl>(); block && block->options.spike_input())
+        shapes.push_back({block->options.in_features(), block->options.out_features()});
+  }
+  shapes.push_back({8192, 256});
+  return shapes;
+}
+
 /// Two event arrays equal field by field; `what` names the case in failures.
 inline void expect_same_events(const data::Events& got, const data::Events& want, const std::string& what = "") {
   EXPECT_EQ(got.t, want.t) << what;

@@ -165,6 +165,49 @@ TEST(SurrogateSupport, ConvInputGradientIsDenseInsideTheSupportAndZeroOutside) {
   }
 }
 
+// The same for the event-driven linear layer, on the registry's spike-input linear shapes and an odd one.
+TEST(SurrogateSupport, LinearInputGradientIsDenseInsideTheSupportAndZeroOutside) {
+  auto shapes = masnn::testing::spike_input_linear_shapes();  // in, out
+  shapes.push_back({37, 21});
+  torch::manual_seed(37);
+  for (const auto& [in, out] : shapes) {
+    torch::nn::Linear linear(in, out);
+    linear->to(torch::kDouble);
+    const auto spikes = torch::rand({5, in}, torch::kDouble).lt(0.2).to(torch::kDouble);
+    for (const double support_density : {0.0, 0.05, 0.5, 1.0}) {
+      SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " support " + std::to_string(support_density));
+      const auto mask = torch::rand(spikes.sizes()).lt(support_density);
+      auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
+      const auto support = functional::pack_bits(mask);
+      functional::publish_surrogate_support(x1, support);
+      const auto y1 = functional::linear_event_driven(x1, *linear);
+      const auto g = torch::randn(y1.sizes(), torch::kDouble);
+      y1.backward(g);
+      linear->forward(x2).backward(g);
+      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad() * mask, 1e-12, 1e-12));
+      EXPECT_EQ((x1.grad() * mask.logical_not()).abs().max().item<double>(), 0.0);
+    }
+  }
+}
+
+TEST(SurrogateSupport, LinearInputGradientIsTheSameForAnyNumberOfThreads) {
+  torch::manual_seed(38);
+  torch::nn::Linear linear(300, 40);
+  const auto spikes = torch::rand({24, 300}).lt(0.1).to(torch::kFloat);
+  const auto support = functional::pack_bits(torch::rand(spikes.sizes()).lt(0.3));
+  const int threads = torch::get_num_threads();
+  std::vector<torch::Tensor> grads;
+  for (int n : {1, 3}) {
+    torch::set_num_threads(n);
+    auto x = spikes.clone().requires_grad_(true);
+    functional::publish_surrogate_support(x, support);
+    functional::linear_event_driven(x, *linear).pow(2).sum().backward();
+    grads.push_back(x.grad());
+  }
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+}
+
 // A support wider than the crossover is left to the dense input gradient (every element of it computed).
 TEST(SurrogateSupport, ConvUsesTheSupportOnlyBelowItsCrossover) {
   torch::manual_seed(36);
@@ -242,7 +285,7 @@ TEST(SurrogateSupport, EveryDvsNetworkTrainsEventDrivenWithTheDenseGradients) {
         norm += grads[0][i].norm().item<double>();
       }
       EXPECT_GT(norm, 0.0);
-      // The LIFs a spike-input conv reads publish (convs.i.lif with a convs.i+1), no other.
+      // The LIFs a spike-input block reads publish (every block's but the last fully connected one's), no other.
       const auto names = model.ptr()->named_modules();
       int publishing = 0;
       for (const auto& m : names)
@@ -251,9 +294,10 @@ TEST(SurrogateSupport, EveryDvsNetworkTrainsEventDrivenWithTheDenseGradients) {
           lif->pretty_print(printed);
           const bool publishes = printed.str().find("publish_support=true") != std::string::npos;
           const std::string& path = m.key();
-          const bool read_by_conv = path.rfind("convs.", 0) == 0 &&
-                                    names.contains("convs." + std::to_string(std::stoi(path.substr(6)) + 1));
-          EXPECT_EQ(publishes, read_by_conv) << path;
+          const bool conv = path.rfind("convs.", 0) == 0;
+          const int64_t index = std::stoi(path.substr(conv ? 6 : 4));
+          const bool read = conv || names.contains("fcs." + std::to_string(index + 1));
+          EXPECT_EQ(publishes, read) << path;
           publishing += publishes;
         }
       EXPECT_GE(publishing, 1);

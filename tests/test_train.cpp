@@ -294,7 +294,7 @@ TEST(Train, DeviceIsCheckedAndTheLossScaleTravelsInCheckpoints) {
   EXPECT_FALSE(read_checkpoint_info((dir.path / "plain.pt").string()).loss_scaler.has_value());
 }
 
-// train.synapses = "sparse" trains the spike-input convolutions event-driven: the key reaches every block and LIF,
+// train.synapses = "sparse" trains the spike-input convolutions and linear layers event-driven: the key reaches every block and LIF,
 // and the run's losses are the dense run's (equal up to the order of floating-point sums).
 TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
   const TempDir dense_dir("train_synapses_dense"), sparse_dir("train_synapses_sparse");
@@ -311,10 +311,15 @@ TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
       spike_blocks += block->options.spike_input();
       EXPECT_EQ(block->options.synapses(), SynapseMode::Sparse);
     }
+    if (const auto* block = m->as<SpikingLinearBlockImpl>()) {
+      ++blocks;
+      spike_blocks += block->options.spike_input();
+      EXPECT_EQ(block->options.synapses(), SynapseMode::Sparse);
+    }
     if (const auto* lif = m->as<LIFImpl>()) publishing += lif->options.publish_support();
   }
-  EXPECT_GE(spike_blocks, 1) << blocks << " blocks";
-  EXPECT_EQ(publishing, spike_blocks);  // the LIF before each spike-input conv, no other
+  EXPECT_GE(spike_blocks, 2) << blocks << " blocks";
+  EXPECT_EQ(publishing, spike_blocks);  // the LIF before each spike-input block, no other
   for (const auto& m : dense.module().modules()) {
     if (const auto* block = m->as<SpikingConvBlockImpl>()) {
       EXPECT_EQ(block->options.synapses(), SynapseMode::Dense);

@@ -54,13 +54,15 @@ void run(const bench::SparseBenchConfig& c, const std::string& json_path) {
   }
   if (!r.train_sweeps.empty()) {
     std::cout << fmt::format(
-        "\ntraining: convolutions on spikes of {}, forward + backward (input, weight and bias gradients) at batch T x "
-        "{}, {} thread(s), fastest of {}; ms, dense (oneDNN) / event-driven at each input density\n",
+        "\ntraining: convolutions and linear layers on spikes of {}, forward + backward (input, weight and bias "
+        "gradients) at batch T x {}, {} thread(s), fastest of {}; ms, dense (oneDNN) / event-driven at each input "
+        "density\n",
         c.model, c.train_batch, r.threads, c.repeats);
     print_sweeps(r.train_sweeps, c.densities, j["train_sweeps"]);
     std::cout << fmt::format(
-        "\ntheir input gradient alone: dense (oneDNN's backward-data) / at a surrogate support of each density "
-        "(sparse_conv2d_input_grad); ms, crossover = the support below which it is faster\n");
+        "\ntheir input gradient alone: dense (oneDNN's backward-data) / at a surrogate "
+        "support of each density (sparse_conv2d_input_grad, sparse_linear_input_grad); ms, crossover = the support "
+        "below which it is faster\n");
     print_sweeps(r.input_grad_sweeps, c.densities, j["input_grad_sweeps"]);
   }
   if (!r.runs.empty()) {
@@ -120,8 +122,8 @@ RegisterBench reg([](CLI::App& bench) {
       ->capture_default_str();
   cmd->add_flag("--no-layers", *no_layers, "skip the per-layer sweep");
   cmd->add_option("--train", c->train_batch,
-                  "also time training (forward + backward) of the convolutions on spikes at batch T x this, dense vs "
-                  "event-driven (0: skip)")
+                  "also time training (forward + backward) of the convolutions and linear layers on spikes at batch "
+                  "T x this, dense vs event-driven (0: skip)")
       ->capture_default_str();
   cmd->add_option("--json", *json, "also write the figures to this JSON file");
   cmd->callback([c, json, no_layers] {

@@ -94,7 +94,7 @@ RegisterCommand reg([](CLI::App& app) {
   cmd->add_option("--resume", a->resume, "continue a run from its checkpoint (last.pt)")->check(CLI::ExistingFile);
   cmd->add_flag("--quiet,-q", a->quiet, "no progress output");
   cmd->add_option("--synapses", a->synapses,
-                  "spike-input convolutions: dense, sparse or auto (sets train.synapses; docs/benchmarks.md)");
+                  "spike-input convolutions and linear layers: dense, sparse or auto (sets train.synapses; docs/benchmarks.md)");
   cmd->footer(
       "Distributed: run one process per rank with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) set, "
       "as scripts/launch.sh, torchrun or srun do; train.batch_size is per rank.");

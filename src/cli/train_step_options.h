@@ -29,8 +29,8 @@ inline void add_train_step_options(CLI::App* cmd, bench::TrainStepBenchConfig& c
   cmd->add_option("--linear-backend", c.linear_backend, "onednn (1x1 convolution) or blas (torch::linear)")
       ->capture_default_str();
   cmd->add_option("--synapses", c.synapses,
-                  "convolutions on spikes: dense (oneDNN), sparse (event-driven: forward and weight gradient per "
-                  "spike) or auto (by density)")
+                  "convolutions and linear layers on spikes: dense (oneDNN), sparse (event-driven: forward and "
+                  "gradients per spike) or auto (by density)")
       ->capture_default_str();
   cmd->add_option("--seed", c.seed, "seed of the weights, input and labels")->capture_default_str();
   cmd->add_option("--from", c.from,

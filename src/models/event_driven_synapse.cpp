@@ -50,77 +50,195 @@ kernels::SpikeIndex index_view(const torch::Tensor& positions, const torch::Tens
   return {positions.data_ptr<int32_t>(), offsets.data_ptr<int64_t>()};
 }
 
-struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
-  // support: the published surrogate support of x (surrogate_support.h), or empty (numel 0) when there is none.
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& weight,
-                               const torch::Tensor& bias, int64_t pad, const torch::Tensor& support) {
-    const torch::Tensor x = x_in.contiguous();
-    const kernels::ConvShape s = conv_shape(x.sizes(), weight, pad);
-    const int64_t planes = s.batch * s.in_channels, plane = s.height * s.width;
-    // The index of the spikes: counts per plane, their prefix sums, then the positions.
-    torch::Tensor offsets = torch::empty({planes + 1}, torch::kLong);
-    int64_t* off = offsets.data_ptr<int64_t>();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d_event_driven", [&] {
-      kernels::count_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off + 1);
-    });
-    off[0] = 0;
-    for (int64_t p = 1; p <= planes; ++p) off[p] += off[p - 1];
-    torch::Tensor positions = torch::empty({off[planes]}, torch::kInt);
-    torch::Tensor out = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, x.options());
-    const torch::Tensor weight_t = weight.detach().permute({1, 2, 3, 0}).contiguous();  // [Cin,K,K,Cout]
-    const torch::Tensor b = bias.defined() ? bias.detach().contiguous() : bias;
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "conv2d_event_driven", [&] {
-      kernels::index_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off,
-                                              positions.data_ptr<int32_t>());
+// The spikes of contiguous x as an index (kernels::SpikeIndex): `planes` planes of `plane` elements each.
+std::pair<torch::Tensor, torch::Tensor> index_spikes(const torch::Tensor& x, int64_t planes, int64_t plane) {
+  torch::Tensor offsets = torch::empty({planes + 1}, torch::kLong);  // counts, then their prefix sums
+  int64_t* off = offsets.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "index_spikes", [&] {
+    kernels::count_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off + 1);
+  });
+  off[0] = 0;
+  for (int64_t p = 1; p <= planes; ++p) off[p] += off[p - 1];
+  torch::Tensor positions = torch::empty({off[planes]}, torch::kInt);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "index_spikes", [&] {
+    kernels::index_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off, positions.data_ptr<int32_t>());
+  });
+  return {positions, offsets};
+}
+
+// The support published for x when it covers less than `crossover` of x; else an empty tensor (numel 0: 1.13's
+// custom functions take no undefined tensors), and the input gradient is left to the dense path.
+torch::Tensor support_below(const torch::Tensor& x, double crossover) {
+  torch::Tensor support = published_surrogate_support(x);
+  if (support.defined() && static_cast<double>(bits::count(support.data_ptr<uint8_t>(), x.numel())) <
+                               crossover * static_cast<double>(x.numel()))
+    return support;
+  return torch::empty({0}, torch::kUInt8);
+}
+
+// What an event-driven synapse keeps for its backward: the weight, the spike index, the published support (numel 0
+// when none) and, with a support, the transposed weight its input gradient reads (else nothing of it).
+void save_tensors(AutogradContext* ctx, const torch::Tensor& weight, const torch::Tensor& positions,
+                  const torch::Tensor& offsets, const torch::Tensor& support, const torch::Tensor& weight_t) {
+  ctx->save_for_backward({weight, positions, offsets, support, support.numel() > 0 ? weight_t : support});
+}
+
+struct SavedTensors {
+  torch::Tensor weight, positions, offsets, support, weight_t;
+};
+
+SavedTensors saved_tensors(AutogradContext* ctx) {
+  const variable_list v = ctx->get_saved_variables();
+  return {v[0], v[1], v[2], v[3], v[4]};
+}
+
+// An event-driven convolution's operands, prepared before its autograd node: the spike index and the transposed
+// weight and bias, copies that a later recomputation of the output reads as the forward did.
+struct IndexedConv {
+  kernels::ConvShape shape;
+  torch::Tensor positions, offsets;
+  torch::Tensor weight_t;  // [Cin,K,K,Cout]
+  torch::Tensor bias;      // [Cout], or undefined
+  torch::TensorOptions options;
+
+  torch::Tensor output() const {
+    const kernels::ConvShape& s = shape;
+    torch::Tensor out = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, options);
+    AT_DISPATCH_FLOATING_TYPES(weight_t.scalar_type(), "conv2d_event_driven", [&] {
       kernels::sparse_conv2d_indexed<scalar_t>(index_view(positions, offsets), weight_t.data_ptr<scalar_t>(),
-                                               b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(),
-                                               s);
+                                               bias.defined() ? bias.data_ptr<scalar_t>() : nullptr,
+                                               out.data_ptr<scalar_t>(), s);
     });
-    ctx->save_for_backward({weight});
-    ctx->saved_data["positions"] = positions;
-    ctx->saved_data["offsets"] = offsets;
+    return out;
+  }
+};
+
+IndexedConv index_conv(const torch::Tensor& x_in, const torch::nn::Conv2dImpl& conv) {
+  TORCH_CHECK(conv2d_event_driven_supports(x_in, conv),
+              "conv2d_event_driven: needs a CPU float/double [N,C,H,W] input and a stride-1, square, zero-padded "
+              "convolution without groups or dilation, got input ",
+              x_in.sizes(), " and ", conv.options.kernel_size(), " kernel");
+  const torch::Tensor x = x_in.contiguous();
+  IndexedConv c;
+  const int64_t pad = (*compat::get_if<torch::ExpandingArray<2>>(&conv.options.padding()))->at(0);
+  c.shape = conv_shape(x.sizes(), conv.weight, pad);
+  std::tie(c.positions, c.offsets) =
+      index_spikes(x, c.shape.batch * c.shape.in_channels, c.shape.height * c.shape.width);
+  c.weight_t = conv.weight.detach().permute({1, 2, 3, 0}).contiguous();
+  if (conv.bias.defined()) c.bias = conv.bias.detach().clone();
+  c.options = x.options();
+  return c;
+}
+
+struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
+  // support: the published surrogate support of x (surrogate_support.h), or empty (numel 0) when there is none;
+  // positions, offsets, weight_t: index_conv's (no gradient).
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& support, const IndexedConv& c) {
+    // Saved as variables, not in saved_data: the backward releases them, where saved_data would keep them until the
+    // graph is destroyed (with the next step's forward already running, in a training loop).
+    save_tensors(ctx, weight, c.positions, c.offsets, support, c.weight_t);
     ctx->saved_data["input_sizes"] = x.sizes().vec();
-    ctx->saved_data["pad"] = pad;
+    ctx->saved_data["pad"] = c.shape.pad;
     ctx->saved_data["has_bias"] = bias.defined();
-    ctx->saved_data["support"] = support;
-    if (support.numel() > 0) ctx->saved_data["weight_t"] = weight_t;  // the sparse input gradient reads it too
+    return c.output();
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto [weight, positions, offsets, support, weight_t] = saved_tensors(ctx);
+    const torch::Tensor g = grads[0].contiguous();
+    const int64_t pad = ctx->saved_data["pad"].toInt();
+    const std::vector<int64_t> sizes = ctx->saved_data["input_sizes"].toIntVector();
+    const bool sparse_grad_x = ctx->needs_input_grad(0) && support.numel() > 0;
+    const kernels::ConvShape s = conv_shape(sizes, weight, pad);
+    torch::Tensor grad_x, grad_w, grad_b, grad_wt;
+    if (sparse_grad_x)
+      grad_x = torch::empty(sizes, g.options());
+    else if (ctx->needs_input_grad(0))
+      grad_x = conv2d_input_grad(g, sizes, weight.detach(), {1, 1}, {pad, pad}, {1, 1}, 1);
+    if (ctx->needs_input_grad(1))
+      grad_wt = torch::zeros({s.in_channels, s.kernel, s.kernel, s.out_channels}, g.options());
+    // The per-spike kernels read the output gradient channels-last, [N,Hout,Wout,Cout]: transposed a chunk of
+    // samples (about 8 MiB) at a time rather than whole, which would add a copy of it to the step's peak memory.
+    const int64_t sample_bytes = g.numel() / std::max<int64_t>(1, s.batch) * g.element_size();
+    const int64_t rows = std::max<int64_t>(1, (int64_t{8} << 20) / std::max<int64_t>(1, sample_bytes));
+    for (int64_t n0 = 0; (sparse_grad_x || grad_wt.defined()) && n0 < s.batch; n0 += rows) {
+      const kernels::SampleRange range{n0, std::min(s.batch, n0 + rows)};
+      const torch::Tensor g_cl = g.narrow(0, n0, range.end - n0).permute({0, 2, 3, 1}).contiguous();
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_backward", [&] {
+        // Only inside the surrogate window of the neurons that fired x: elsewhere their backward multiplies it by 0.
+        if (sparse_grad_x)
+          kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), g_cl.data_ptr<scalar_t>(),
+                                                      weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), s,
+                                                      range);
+        if (grad_wt.defined())
+          kernels::sparse_conv2d_weight_grad<scalar_t>(index_view(positions, offsets), g_cl.data_ptr<scalar_t>(),
+                                                       grad_wt.data_ptr<scalar_t>(), s, range);
+      });
+    }
+    if (grad_wt.defined()) grad_w = grad_wt.permute({3, 0, 1, 2}).contiguous();
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum({0, 2, 3});
+    return {grad_x, grad_w, grad_b, torch::Tensor(), torch::Tensor()};
+  }
+};
+
+torch::Tensor apply_conv(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, const IndexedConv& c,
+                         double support_crossover) {
+  return EventDrivenConv2d::apply(x, conv.weight, conv.bias, support_below(x, support_crossover), c);
+}
+
+struct EventDrivenLinear : public torch::autograd::Function<EventDrivenLinear> {
+  // support: as EventDrivenConv2d's.
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& support) {
+    const torch::Tensor x = x_in.contiguous();
+    const int64_t rows = x.size(0), in_features = x.size(1), out_features = weight.size(0);
+    const auto [positions, offsets] = index_spikes(x, rows, in_features);
+    torch::Tensor out = torch::empty({rows, out_features}, x.options());
+    const torch::Tensor weight_t = weight.detach().t().contiguous();  // [In,Out]
+    const torch::Tensor b = bias.defined() ? bias.detach().contiguous() : bias;
+    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear_event_driven", [&] {
+      kernels::sparse_linear_indexed<scalar_t>(index_view(positions, offsets), weight_t.data_ptr<scalar_t>(),
+                                               b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(),
+                                               rows, out_features);
+    });
+    save_tensors(ctx, weight, positions, offsets, support, weight_t);
+    ctx->saved_data["rows"] = rows;
+    ctx->saved_data["has_bias"] = bias.defined();
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const torch::Tensor weight = ctx->get_saved_variables()[0];
-    const torch::Tensor g = grads[0].contiguous();
-    const int64_t pad = ctx->saved_data["pad"].toInt();
-    const std::vector<int64_t> sizes = ctx->saved_data["input_sizes"].toIntVector();
-    const torch::Tensor support = ctx->saved_data["support"].toTensor();
-    const bool sparse_grad_x = ctx->needs_input_grad(0) && support.numel() > 0;
-    const kernels::ConvShape s = conv_shape(sizes, weight, pad);
-    torch::Tensor g_cl;  // [N,Hout,Wout,Cout]: the layout the per-spike kernels read
-    if (sparse_grad_x || ctx->needs_input_grad(1)) g_cl = g.permute({0, 2, 3, 1}).contiguous();
+    const auto [weight, positions, offsets, support, weight_t] = saved_tensors(ctx);
+    const torch::Tensor g = grads[0].contiguous();  // [N,Out]
+    const int64_t rows = ctx->saved_data["rows"].toInt(), in_features = weight.size(1), out_features = weight.size(0);
     torch::Tensor grad_x, grad_w, grad_b;
-    if (sparse_grad_x) {
-      // Only inside the surrogate window of the neurons that fired x: elsewhere their backward multiplies it by 0.
-      const torch::Tensor weight_t = ctx->saved_data["weight_t"].toTensor();  // [Cin,K,K,Cout]
-      grad_x = torch::empty(sizes, g.options());
-      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_input_grad", [&] {
-        kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), g_cl.data_ptr<scalar_t>(),
-                                                    weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), s);
+    if (ctx->needs_input_grad(0) && support.numel() > 0) {
+      // Only inside the surrogate window of the neurons that fired x, as the convolution's.
+      grad_x = torch::empty({rows, in_features}, g.options());
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "linear_event_driven_input_grad", [&] {
+        kernels::sparse_linear_input_grad<scalar_t>(support.data_ptr<uint8_t>(), g.data_ptr<scalar_t>(),
+                                                    weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), rows,
+                                                    in_features, out_features);
       });
     } else if (ctx->needs_input_grad(0)) {
-      grad_x = conv2d_input_grad(g, sizes, weight.detach(), {1, 1}, {pad, pad}, {1, 1}, 1);
+      grad_x = linear_input_grad(g, weight.detach());
     }
     if (ctx->needs_input_grad(1)) {
-      torch::Tensor grad_wt = torch::zeros({s.in_channels, s.kernel, s.kernel, s.out_channels}, g.options());
-      const torch::Tensor positions = ctx->saved_data["positions"].toTensor();
-      const torch::Tensor offsets = ctx->saved_data["offsets"].toTensor();
-      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_backward", [&] {
-        kernels::sparse_conv2d_weight_grad<scalar_t>(index_view(positions, offsets), g_cl.data_ptr<scalar_t>(),
-                                                     grad_wt.data_ptr<scalar_t>(), s);
+      torch::Tensor column_offsets = torch::empty({in_features + 1}, torch::kLong);
+      torch::Tensor column_positions = torch::empty({positions.numel()}, torch::kInt);
+      kernels::transpose_spike_index(index_view(positions, offsets), rows, in_features,
+                                     column_offsets.data_ptr<int64_t>(), column_positions.data_ptr<int32_t>());
+      torch::Tensor grad_wt = torch::empty({in_features, out_features}, g.options());
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "linear_event_driven_backward", [&] {
+        kernels::sparse_linear_weight_grad<scalar_t>(index_view(column_positions, column_offsets),
+                                                     g.data_ptr<scalar_t>(), grad_wt.data_ptr<scalar_t>(), in_features,
+                                                     out_features);
       });
-      grad_w = grad_wt.permute({3, 0, 1, 2}).contiguous();
+      grad_w = grad_wt.t().contiguous();
     }
-    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum({0, 2, 3});
-    return {grad_x, grad_w, grad_b, torch::Tensor(), torch::Tensor()};
+    if (ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)) grad_b = g.sum(0);
+    return {grad_x, grad_w, grad_b, torch::Tensor()};
   }
 };
 
@@ -140,22 +258,52 @@ bool conv2d_event_driven_supports(const torch::Tensor& x, const torch::nn::Conv2
 }
 
 torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, double support_crossover) {
-  TORCH_CHECK(conv2d_event_driven_supports(x, conv),
-              "conv2d_event_driven: needs a CPU float/double [N,C,H,W] input and a stride-1, square, zero-padded "
-              "convolution without groups or dilation, got input ",
-              x.sizes(), " and ", conv.options.kernel_size(), " kernel");
+  return apply_conv(x, conv, index_conv(x, conv), support_crossover);
+}
+
+bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                                            const torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+  if (!conv2d_event_driven_supports(x, conv)) return false;
   const int64_t pad = (*compat::get_if<torch::ExpandingArray<2>>(&conv.options.padding()))->at(0);
-  torch::Tensor support = published_surrogate_support(x);
-  if (support.defined() && static_cast<double>(bits::count(support.data_ptr<uint8_t>(), x.numel())) >=
-                               support_crossover * static_cast<double>(x.numel()))
-    support = torch::Tensor();  // too wide: oneDNN's dense backward-data is faster
-  if (!support.defined()) support = torch::empty({0}, torch::kUInt8);  // 1.13's custom functions take no undefined
-  return EventDrivenConv2d::apply(x, conv.weight, conv.bias, pad, support);
+  const kernels::ConvShape s = conv_shape(x.sizes(), conv.weight, pad);
+  return batch_norm_avg_pool2d_supports({s.batch, s.out_channels, s.out_height(), s.out_width()}, x.scalar_type(), bn,
+                                        k);
+}
+
+torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover) {
+  TORCH_CHECK(conv2d_event_driven_norm_pool_supports(x, conv, bn, k),
+              "conv2d_event_driven_norm_pool: needs conv2d_event_driven's input and convolution and an output that "
+              "batch_norm_avg_pool2d takes, got input ",
+              x.sizes(), " and pooling ", k);
+  auto c = std::make_shared<IndexedConv>(index_conv(x, conv));
+  // The BN node computes the convolution's output again in its backward instead of keeping it.
+  return batch_norm_avg_pool2d(apply_conv(x, conv, *c, support_crossover), bn, k, [c] { return c->output(); });
 }
 
 bool use_event_driven_conv(SynapseMode mode, const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                            double crossover) {
   if (mode == SynapseMode::Dense || !conv2d_event_driven_supports(x, conv)) return false;
+  if (mode == SynapseMode::Sparse) return true;
+  return static_cast<double>(x.count_nonzero().item<int64_t>()) < crossover * static_cast<double>(x.numel());
+}
+
+bool linear_event_driven_supports(const torch::Tensor& x, const torch::nn::LinearImpl& linear) {
+  return x.device().is_cpu() && (x.scalar_type() == torch::kFloat || x.scalar_type() == torch::kDouble) &&
+         x.dim() == 2 && x.size(1) == linear.options.in_features() && x.size(1) < (int64_t{1} << 31) &&
+         x.size(0) < (int64_t{1} << 31) && linear.weight.scalar_type() == x.scalar_type();
+}
+
+torch::Tensor linear_event_driven(const torch::Tensor& x, const torch::nn::LinearImpl& linear,
+                                  double support_crossover) {
+  TORCH_CHECK(linear_event_driven_supports(x, linear), "linear_event_driven: needs a CPU float/double [N,",
+              linear.options.in_features(), "] input of the weight's type, got ", x.sizes(), " ", x.scalar_type());
+  return EventDrivenLinear::apply(x, linear.weight, linear.bias, support_below(x, support_crossover));
+}
+
+bool use_event_driven_linear(SynapseMode mode, const torch::Tensor& x, const torch::nn::LinearImpl& linear,
+                             double crossover) {
+  if (mode == SynapseMode::Dense || !linear_event_driven_supports(x, linear)) return false;
   if (mode == SynapseMode::Sparse) return true;
   return static_cast<double>(x.count_nonzero().item<int64_t>()) < crossover * static_cast<double>(x.numel());
 }

@@ -419,12 +419,20 @@ struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
   }
 };
 
+// How a BatchNormAvgPool node gets its input back in the backward when it does not keep it.
+struct RecomputeInput : torch::CustomClassHolder {
+  explicit RecomputeInput(std::function<torch::Tensor()> f) : fn(std::move(f)) {}
+  std::function<torch::Tensor()> fn;
+};
+
 // Training-mode BatchNorm2d then average pooling k, one node. Inputs: y [N,C,H,W] contiguous, weight, bias,
-// running_mean, running_var [C]; the running statistics are updated in place (no gradient).
+// running_mean, running_var [C]; the running statistics are updated in place (no gradient). With `recompute`
+// (not null), y is not kept: the backward calls it for y.
 struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y, const torch::Tensor& weight,
                                const torch::Tensor& bias, const torch::Tensor& running_mean,
-                               const torch::Tensor& running_var, double factor, double eps, int64_t k) {
+                               const torch::Tensor& running_var, double factor, double eps, int64_t k,
+                               const c10::intrusive_ptr<RecomputeInput>& recompute) {
     RECORD_FUNCTION("masnn::BatchNormAvgPool", std::vector<c10::IValue>());  // forward, named in profiles
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
     const double count = static_cast<double>(N * H * W);
@@ -453,14 +461,24 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
       scale_pool_kernel<scalar_t>(ptr<scalar_t>(y), ptr<scalar_t>(scale), ptr<scalar_t>(offset), N, C, H, W, k,
                                   out.data_ptr<scalar_t>());
     });
-    ctx->save_for_backward({y, weight, mean, invstd});
+    ctx->save_for_backward({recompute ? torch::empty({0}, y.options()) : y, weight, mean, invstd});
     ctx->saved_data["k"] = k;
+    if (recompute) ctx->saved_data["recompute"] = c10::IValue::make_capsule(recompute);
     return out;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const torch::Tensor &y = saved[0], &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    auto saved = ctx->get_saved_variables();
+    const torch::Tensor &weight = saved[1], &mean = saved[2], &invstd = saved[3];
+    torch::Tensor y = std::move(saved[0]);  // moved, not copied: the exclusive check below counts its references
+    const bool recomputed = ctx->saved_data.count("recompute") > 0;
+    if (recomputed) {
+      // Called once: the capsule goes with it (saved_data lives as long as the graph, past this backward).
+      const auto recompute =
+          c10::static_intrusive_pointer_cast<RecomputeInput>(ctx->saved_data["recompute"].toCapsule());
+      ctx->saved_data.erase("recompute");
+      y = recompute->fn();
+    }
     const int64_t k = ctx->saved_data["k"].toInt();
     const torch::Tensor g = grads[0].contiguous();
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
@@ -485,7 +503,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     const torch::Tensor ac = a.to(st), bc = b.to(st), dc = d.to(st);
     // Each value of dy depends on the y at its own position only: written over y where the backward owns it (at
     // the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16).
-    auto dy = autograd_buffers::saved_tensor_is_exclusive(y) ? y : torch::empty_like(y);
+    auto dy = recomputed || autograd_buffers::saved_tensor_is_exclusive(y) ? y : torch::empty_like(y);
     AT_DISPATCH_FLOATING_TYPES(st, "batch_norm_avg_pool2d_backward", [&] {
       bn_pool_input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(ac), ptr<scalar_t>(bc),
                                    ptr<scalar_t>(dc), N, C, H, W, k, dy.data_ptr<scalar_t>());
@@ -493,6 +511,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     return {dy,
             dweight.to(weight.scalar_type()),
             dbias.to(weight.scalar_type()),
+            torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
@@ -535,23 +554,42 @@ torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::Linea
   return LinearBinaryInput::apply(x, linear.weight, bias, as_conv);
 }
 
-bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::BatchNorm2dImpl& bn, int64_t k) {
-  const auto& o = bn.options;
-  return y.dim() == 4 && y.device().is_cpu() &&
-         (y.scalar_type() == torch::kFloat || y.scalar_type() == torch::kDouble) && k >= 1 && y.size(0) > 0 &&
-         y.size(2) % k == 0 && y.size(3) % k == 0 && y.size(2) > 0 && y.size(3) > 0 && o.affine() &&
-         o.track_running_stats() && o.momentum().has_value() && bn.weight.defined() &&
-         bn.weight.scalar_type() == y.scalar_type() && y.size(1) == o.num_features();
+torch::Tensor linear_input_grad(const torch::Tensor& grad_output, const torch::Tensor& weight) {
+  if (!(at::hasMKLDNN() && grad_output.device().is_cpu() && grad_output.scalar_type() == torch::kFloat))
+    return grad_output.mm(weight);
+  const int64_t n = grad_output.size(0), f = weight.size(1);
+  return conv2d_input_grad(as_image(grad_output.contiguous()), {n, f, 1, 1}, as_image(weight.contiguous()), {1, 1},
+                           {0, 0}, {1, 1}, 1)
+      .view({n, f});
 }
 
-torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y, torch::ScalarType dtype, const torch::nn::BatchNorm2dImpl& bn,
+                                    int64_t k) {
+  const auto& o = bn.options;
+  return y.size() == 4 && (dtype == torch::kFloat || dtype == torch::kDouble) && k >= 1 && y[0] > 0 && y[2] % k == 0 &&
+         y[3] % k == 0 && y[2] > 0 && y[3] > 0 && o.affine() && o.track_running_stats() && o.momentum().has_value() &&
+         bn.weight.defined() && bn.weight.scalar_type() == dtype && y[1] == o.num_features();
+}
+
+bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+  return y.device().is_cpu() && batch_norm_avg_pool2d_supports(y.sizes(), y.scalar_type(), bn, k);
+}
+
+torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
+                                    std::function<torch::Tensor()> recompute_y) {
   TORCH_CHECK(batch_norm_avg_pool2d_supports(y, bn, k), "batch_norm_avg_pool2d: needs a CPU float/double y [N,",
               bn.options.num_features(), ",H,W] with H, W multiples of ", k,
               " and an affine BatchNorm2d with running statistics and a momentum; got ", y.sizes(), " ",
               y.scalar_type());
   if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
+  const auto recompute =
+      recompute_y ? c10::make_intrusive<RecomputeInput>(std::move(recompute_y)) : c10::intrusive_ptr<RecomputeInput>();
   return BatchNormAvgPool::apply(y.contiguous(), bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                 *bn.options.momentum(), bn.options.eps(), k);
+                                 *bn.options.momentum(), bn.options.eps(), k, recompute);
+}
+
+torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k) {
+  return batch_norm_avg_pool2d(y, bn, k, nullptr);
 }
 
 }  // namespace masnn::functional

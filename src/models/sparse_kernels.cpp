@@ -136,12 +136,12 @@ MASNN_MULTIVERSION void conv_task(const IndexedSample<double>& sample, const dou
 // The weight gradient of input channel ci: every spike of that channel adds the output gradients it reached.
 template <typename T>
 MASNN_INLINE void weight_grad_task_impl(const SpikeIndex& index, const T* grad_out, T* grad_weight_t,
-                                        const ConvShape& s, int64_t ci) {
+                                        const ConvShape& s, SampleRange r, int64_t ci) {
   const int64_t K = s.kernel, C = s.out_channels, P = s.out_height() * s.out_width();
   T* dw = grad_weight_t + ci * K * K * C;
-  for (int64_t n = 0; n < s.batch; ++n) {
+  for (int64_t n = r.begin; n < r.end; ++n) {
     const int64_t p = n * s.in_channels + ci;
-    const T* g = grad_out + n * P * C;
+    const T* g = grad_out + (n - r.begin) * P * C;
     for (int64_t a = index.offsets[p]; a < index.offsets[p + 1]; ++a) {
       const int32_t pos = index.positions[a];
       for_each_tap(s, pos / s.width, pos % s.width,
@@ -151,12 +151,12 @@ MASNN_INLINE void weight_grad_task_impl(const SpikeIndex& index, const T* grad_o
 }
 
 MASNN_MULTIVERSION void weight_grad_task(const SpikeIndex& index, const float* grad_out, float* grad_weight_t,
-                                         const ConvShape& s, int64_t ci) {
-  weight_grad_task_impl(index, grad_out, grad_weight_t, s, ci);
+                                         const ConvShape& s, SampleRange r, int64_t ci) {
+  weight_grad_task_impl(index, grad_out, grad_weight_t, s, r, ci);
 }
 MASNN_MULTIVERSION void weight_grad_task(const SpikeIndex& index, const double* grad_out, double* grad_weight_t,
-                                         const ConvShape& s, int64_t ci) {
-  weight_grad_task_impl(index, grad_out, grad_weight_t, s, ci);
+                                         const ConvShape& s, SampleRange r, int64_t ci) {
+  weight_grad_task_impl(index, grad_out, grad_weight_t, s, r, ci);
 }
 
 // acc[l] += a[i + l] * b[i + l] over the whole lanes of n, and the rest into *tail: lane-wise sums vectorise and keep
@@ -205,14 +205,13 @@ MASNN_INLINE T sum_lanes(const T* acc, T tail) {
 // the dot products of weight row ci with the output gradients its taps reach; the other elements are 0. The
 // channels set at one position are taken four at a time, so that each output-gradient row read serves four weight
 // rows (the rows, not the arithmetic, are shared: every element sums in the same order, whatever its group).
-// `set` holds (p1 - p0) x Cin channel indices, `count` (p1 - p0) counters.
+// `set` holds (p1 - p0) x Cin channel indices, `count` (p1 - p0) counters; `g` is sample n's output gradient.
 template <typename T>
-MASNN_INLINE void input_grad_positions_impl(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
+MASNN_INLINE void input_grad_positions_impl(const uint8_t* support, const T* g, const T* weight_t, T* grad_in,
                                             const ConvShape& s, int64_t n, int64_t p0, int64_t p1, int32_t* set,
                                             int32_t* count) {
   const int64_t KKC = s.kernel * s.kernel * s.out_channels, C = s.out_channels, plane = s.height * s.width;
   const int64_t Cin = s.in_channels, base = n * Cin * plane, len = p1 - p0;
-  const T* g = grad_out + n * s.out_height() * s.out_width() * C;
   // The channels set at each position, in increasing order; the segments zeroed (set elements are overwritten).
   for (int64_t p = 0; p < len; ++p) count[p] = 0;
   for (int64_t ci = 0; ci < Cin; ++ci) {
@@ -272,6 +271,82 @@ MASNN_MULTIVERSION void linear_task(const Active<float>* act, int64_t count, con
 MASNN_MULTIVERSION void linear_task(const Active<double>* act, int64_t count, const double* weight_t,
                                     const double* bias, double* out_n, int64_t out_features, int64_t c0, int64_t c1) {
   linear_task_impl(act, count, weight_t, bias, out_n, out_features, c0, c1);
+}
+
+// Output features [c0, c1) of row n of a linear layer on binary spikes: the bias, then the weight row of each spike.
+template <typename T>
+MASNN_INLINE void linear_indexed_task_impl(const SpikeIndex& rows, const T* weight_t, const T* bias, T* out,
+                                           int64_t out_features, int64_t n, int64_t c0, int64_t c1) {
+  T* out_n = out + n * out_features + c0;
+  fill_bias(out_n, bias ? bias + c0 : nullptr, c1 - c0);
+  for (int64_t a = rows.offsets[n]; a < rows.offsets[n + 1]; ++a)
+    accumulate(out_n, weight_t + static_cast<int64_t>(rows.positions[a]) * out_features + c0, T(1), c1 - c0);
+}
+
+MASNN_MULTIVERSION void linear_indexed_task(const SpikeIndex& rows, const float* weight_t, const float* bias,
+                                            float* out, int64_t out_features, int64_t n, int64_t c0, int64_t c1) {
+  linear_indexed_task_impl(rows, weight_t, bias, out, out_features, n, c0, c1);
+}
+MASNN_MULTIVERSION void linear_indexed_task(const SpikeIndex& rows, const double* weight_t, const double* bias,
+                                            double* out, int64_t out_features, int64_t n, int64_t c0, int64_t c1) {
+  linear_indexed_task_impl(rows, weight_t, bias, out, out_features, n, c0, c1);
+}
+
+// The weight gradient of input feature j: the output-gradient rows of the samples where it spiked, in their order.
+template <typename T>
+MASNN_INLINE void linear_weight_grad_task_impl(const SpikeIndex& columns, const T* grad_out, T* grad_weight_t,
+                                               int64_t out_features, int64_t j) {
+  T* dw = grad_weight_t + j * out_features;
+  for (int64_t o = 0; o < out_features; ++o) dw[o] = T(0);
+  for (int64_t a = columns.offsets[j]; a < columns.offsets[j + 1]; ++a)
+    accumulate(dw, grad_out + static_cast<int64_t>(columns.positions[a]) * out_features, T(1), out_features);
+}
+
+MASNN_MULTIVERSION void linear_weight_grad_task(const SpikeIndex& columns, const float* grad_out, float* grad_weight_t,
+                                                int64_t out_features, int64_t j) {
+  linear_weight_grad_task_impl(columns, grad_out, grad_weight_t, out_features, j);
+}
+MASNN_MULTIVERSION void linear_weight_grad_task(const SpikeIndex& columns, const double* grad_out,
+                                                double* grad_weight_t, int64_t out_features, int64_t j) {
+  linear_weight_grad_task_impl(columns, grad_out, grad_weight_t, out_features, j);
+}
+
+// The input gradient of row n of a linear layer at the set bits of its support (zero elsewhere): the features set
+// are taken four at a time, so that each output-gradient element read serves four weight rows (every element sums
+// in the same order, whatever its group). `set` holds in_features indices.
+template <typename T>
+MASNN_INLINE void linear_input_grad_row_impl(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
+                                             int64_t in_features, int64_t out_features, int64_t n, int32_t* set) {
+  const int64_t begin = n * in_features, F = out_features;
+  T* gi = grad_in + begin;
+  const T* g = grad_out + n * F;
+  for (int64_t j = 0; j < in_features; ++j) gi[j] = T(0);
+  int64_t count = 0;
+  bits::for_each_set(support, begin, begin + in_features,
+                     [&](int64_t bit) MASNN_INLINE_LAMBDA { set[count++] = static_cast<int32_t>(bit - begin); });
+  int64_t i = 0;
+  for (; i + 4 <= count; i += 4) {
+    T acc[4][kLanes] = {}, tail[4] = {};
+    dot_lanes4(acc, tail, weight_t + set[i] * F, weight_t + set[i + 1] * F, weight_t + set[i + 2] * F,
+               weight_t + set[i + 3] * F, g, F);
+    for (int64_t k = 0; k < 4; ++k) gi[set[i + k]] = sum_lanes(acc[k], tail[k]);
+  }
+  for (; i < count; ++i) {
+    T acc[kLanes] = {}, tail = T(0);
+    dot_lanes(acc, &tail, weight_t + set[i] * F, g, F);
+    gi[set[i]] = sum_lanes(acc, tail);
+  }
+}
+
+MASNN_MULTIVERSION void linear_input_grad_row(const uint8_t* support, const float* grad_out, const float* weight_t,
+                                              float* grad_in, int64_t in_features, int64_t out_features, int64_t n,
+                                              int32_t* set) {
+  linear_input_grad_row_impl(support, grad_out, weight_t, grad_in, in_features, out_features, n, set);
+}
+MASNN_MULTIVERSION void linear_input_grad_row(const uint8_t* support, const double* grad_out, const double* weight_t,
+                                              double* grad_in, int64_t in_features, int64_t out_features, int64_t n,
+                                              int32_t* set) {
+  linear_input_grad_row_impl(support, grad_out, weight_t, grad_in, in_features, out_features, n, set);
 }
 
 // Output-channel blocks per sample: one when the samples alone keep the threads busy, else enough blocks of at
@@ -379,27 +454,77 @@ void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bia
   });
 }
 
+namespace {
+SampleRange whole_batch(SampleRange r, const ConvShape& s) {
+  if (r.end < 0) r.end = s.batch;
+  return r;
+}
+}  // namespace
+
 template <typename T>
-void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& s) {
+void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& s,
+                               SampleRange samples) {
+  const SampleRange r = whole_batch(samples, s);
   at::parallel_for(0, s.in_channels, 1, [&](int64_t b, int64_t e) {
-    for (int64_t ci = b; ci < e; ++ci) weight_grad_task(in, grad_out, grad_weight_t, s, ci);
+    for (int64_t ci = b; ci < e; ++ci) weight_grad_task(in, grad_out, grad_weight_t, s, r, ci);
   });
 }
 
 template <typename T>
 void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
-                              const ConvShape& s) {
+                              const ConvShape& s, SampleRange samples) {
   // Tasks of 64 positions of one sample: a task reads the output-gradient rows around its positions once for all
   // the input channels set there.
   constexpr int64_t kPositions = 64;
+  const SampleRange r = whole_batch(samples, s);
   const int64_t plane = s.height * s.width, blocks = (plane + kPositions - 1) / kPositions;
-  at::parallel_for(0, s.batch * blocks, 1, [&](int64_t b, int64_t e) {
+  const int64_t g_per_sample = s.out_height() * s.out_width() * s.out_channels;
+  at::parallel_for(0, (r.end - r.begin) * blocks, 1, [&](int64_t b, int64_t e) {
     std::vector<int32_t> set(static_cast<size_t>(kPositions * s.in_channels)), count(kPositions);
     for (int64_t t = b; t < e; ++t) {
-      const int64_t n = t / blocks, p0 = (t % blocks) * kPositions;
-      input_grad_positions(support, grad_out, weight_t, grad_in, s, n, p0, std::min(plane, p0 + kPositions),
-                           set.data(), count.data());
+      const int64_t i = t / blocks, p0 = (t % blocks) * kPositions;
+      input_grad_positions(support, grad_out + i * g_per_sample, weight_t, grad_in, s, r.begin + i, p0,
+                           std::min(plane, p0 + kPositions), set.data(), count.data());
     }
+  });
+}
+
+template <typename T>
+void sparse_linear_indexed(const SpikeIndex& rows, const T* weight_t, const T* bias, T* out, int64_t batch,
+                           int64_t out_features) {
+  for_each_block(batch, out_features, [&](int64_t n, int64_t c0, int64_t c1) {
+    linear_indexed_task(rows, weight_t, bias, out, out_features, n, c0, c1);
+  });
+}
+
+void transpose_spike_index(const SpikeIndex& rows, int64_t batch, int64_t in_features, int64_t* column_offsets,
+                           int32_t* column_positions) {
+  // A counting sort by feature: the rows of each column come out in increasing order.
+  std::fill(column_offsets, column_offsets + in_features + 1, int64_t{0});
+  const int64_t spikes = rows.offsets[batch];
+  for (int64_t a = 0; a < spikes; ++a) ++column_offsets[rows.positions[a] + 1];
+  for (int64_t j = 0; j < in_features; ++j) column_offsets[j + 1] += column_offsets[j];
+  std::vector<int64_t> next(column_offsets, column_offsets + in_features);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t a = rows.offsets[n]; a < rows.offsets[n + 1]; ++a)
+      column_positions[next[rows.positions[a]]++] = static_cast<int32_t>(n);
+}
+
+template <typename T>
+void sparse_linear_weight_grad(const SpikeIndex& columns, const T* grad_out, T* grad_weight_t, int64_t in_features,
+                               int64_t out_features) {
+  at::parallel_for(0, in_features, 16, [&](int64_t b, int64_t e) {
+    for (int64_t j = b; j < e; ++j) linear_weight_grad_task(columns, grad_out, grad_weight_t, out_features, j);
+  });
+}
+
+template <typename T>
+void sparse_linear_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in, int64_t batch,
+                              int64_t in_features, int64_t out_features) {
+  at::parallel_for(0, batch, 1, [&](int64_t b, int64_t e) {
+    std::vector<int32_t> set(static_cast<size_t>(in_features));
+    for (int64_t n = b; n < e; ++n)
+      linear_input_grad_row(support, grad_out, weight_t, grad_in, in_features, out_features, n, set.data());
   });
 }
 
@@ -416,9 +541,21 @@ template void index_plane_nonzeros<float>(const float*, int64_t, int64_t, const 
 template void index_plane_nonzeros<double>(const double*, int64_t, int64_t, const int64_t*, int32_t*);
 template void sparse_conv2d_indexed<float>(const SpikeIndex&, const float*, const float*, float*, const ConvShape&);
 template void sparse_conv2d_indexed<double>(const SpikeIndex&, const double*, const double*, double*, const ConvShape&);
-template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&);
-template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&);
-template void sparse_conv2d_input_grad<float>(const uint8_t*, const float*, const float*, float*, const ConvShape&);
-template void sparse_conv2d_input_grad<double>(const uint8_t*, const double*, const double*, double*, const ConvShape&);
+template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&, SampleRange);
+template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&,
+                                                SampleRange);
+template void sparse_conv2d_input_grad<float>(const uint8_t*, const float*, const float*, float*, const ConvShape&,
+                                              SampleRange);
+template void sparse_conv2d_input_grad<double>(const uint8_t*, const double*, const double*, double*, const ConvShape&,
+                                               SampleRange);
+
+template void sparse_linear_indexed<float>(const SpikeIndex&, const float*, const float*, float*, int64_t, int64_t);
+template void sparse_linear_indexed<double>(const SpikeIndex&, const double*, const double*, double*, int64_t, int64_t);
+template void sparse_linear_weight_grad<float>(const SpikeIndex&, const float*, float*, int64_t, int64_t);
+template void sparse_linear_weight_grad<double>(const SpikeIndex&, const double*, double*, int64_t, int64_t);
+template void sparse_linear_input_grad<float>(const uint8_t*, const float*, const float*, float*, int64_t, int64_t,
+                                              int64_t);
+template void sparse_linear_input_grad<double>(const uint8_t*, const double*, const double*, double*, int64_t, int64_t,
+                                               int64_t);
 
 }  // namespace masnn::kernels

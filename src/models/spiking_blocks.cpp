@@ -170,18 +170,24 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   if (monitoring::active()) monitoring::synapse({conv.get(), x, /*time_major=*/true, input_kind()});
   torch::Tensor merged = merge_time(x);
   x = torch::Tensor();
-  torch::Tensor y;
-  if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled()))
-    y = call_layer(conv, merged);
-  else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover()))
-    y = functional::conv2d_event_driven(merged, *conv,
-                                        options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0);
-  else
-    y = functional::conv2d_binary_input(merged, *conv);
-  merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bits)
   const int64_t pool = options.pool();
-  if (!replacement_of(bn) && options.fused_norm() && is_training() &&
-      functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
+  const bool fuse_norm = !replacement_of(bn) && options.fused_norm() && is_training();
+  const double support_crossover = options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0;
+  torch::Tensor y;
+  bool normed = false;
+  if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())) {
+    y = call_layer(conv, merged);
+  } else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover())) {
+    normed = fuse_norm && functional::conv2d_event_driven_norm_pool_supports(merged, *conv, *bn, pool);
+    y = normed ? functional::conv2d_event_driven_norm_pool(merged, *conv, *bn, pool, support_crossover)
+               : functional::conv2d_event_driven(merged, *conv, support_crossover);
+  } else {
+    y = functional::conv2d_binary_input(merged, *conv);
+  }
+  merged = torch::Tensor();  // the input's last reference here (the spike convolution keeps it as bits)
+  if (normed) {
+    // BN and pooling done, with the convolution's output computed again in their backward rather than kept
+  } else if (fuse_norm && functional::batch_norm_avg_pool2d_supports(y, *bn, pool)) {
     y = functional::batch_norm_avg_pool2d(y, *bn, pool);
   } else {
     y = call_layer(bn, y);
@@ -249,7 +255,8 @@ void SpikingLinearBlockImpl::reset() {
 void SpikingLinearBlockImpl::pretty_print(std::ostream& stream) const {
   const auto& o = options;
   stream << std::boolalpha << "masnn::SpikingLinearBlock(" << o.in_features() << "->" << o.out_features()
-         << ", spike_input=" << o.spike_input() << ", linear_as_conv=" << o.linear_as_conv() << ")";
+         << ", spike_input=" << o.spike_input() << ", linear_as_conv=" << o.linear_as_conv()
+         << ", synapses=" << to_string(o.synapses()) << ")";
 }
 
 bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
@@ -262,9 +269,14 @@ bool SpikingLinearBlockImpl::replace_layer(const std::string& name,
 torch::Tensor SpikingLinearBlockImpl::forward(const torch::Tensor& x) {
   if (monitoring::active()) monitoring::synapse({linear.get(), x, /*time_major=*/true, input_kind()});
   const torch::Tensor merged = merge_time(x);
-  torch::Tensor y = replacement_of(linear) || !(options.spike_input() && torch::GradMode::is_enabled())
-                        ? call_layer(linear, merged)
-                        : functional::linear_binary_input(merged, *linear, options.linear_as_conv());
+  torch::Tensor y;
+  if (replacement_of(linear) || !(options.spike_input() && torch::GradMode::is_enabled()))
+    y = call_layer(linear, merged);
+  else if (functional::use_event_driven_linear(options.synapses(), merged, *linear, options.synapse_crossover()))
+    y = functional::linear_event_driven(merged, *linear,
+                                        options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0);
+  else
+    y = functional::linear_binary_input(merged, *linear, options.linear_as_conv());
   y = split_time(call_layer(bn, y), x.size(0));
   if (attention) y = call_layer(attention, y);
   torch::Tensor spikes = lif(y);
@@ -288,17 +300,20 @@ torch::Tensor SpikingLinearBlockImpl::forward_step(const torch::Tensor& x_t, Blo
 }
 
 void set_synapse_mode(torch::nn::Module& net, SynapseMode mode) {
-  // Conv blocks are registered in their order in the network, each reading the spikes of the one before; only the
-  // neurons whose spikes a spike-input conv reads publish (the last conv block's feed a linear layer).
-  SpikingConvBlockImpl* previous = nullptr;
+  // Blocks are registered in their order in the network, each reading the spikes of the one before (the last conv
+  // block's, flattened, feed the first linear one); only the neurons whose spikes a spike-input block reads publish.
+  LIFImpl* previous = nullptr;  // the neuron of the block before, when it is a plain LIF
+  const auto mark = [&](auto& options, LIF& lif) {
+    options.synapses(mode);
+    if (previous && options.spike_input()) previous->options.publish_support(mode != SynapseMode::Dense);
+    previous = lif ? lif.get() : nullptr;
+  };
   for (const auto& m : net.modules()) {
     if (auto* lif = m->as<LIFImpl>()) lif->options.publish_support(false);
-    auto* block = m->as<SpikingConvBlockImpl>();
-    if (!block) continue;
-    block->options.synapses(mode);
-    if (previous && previous->lif && block->options.spike_input())
-      previous->lif->options.publish_support(mode != SynapseMode::Dense);
-    previous = block;
+    if (auto* block = m->as<SpikingConvBlockImpl>())
+      mark(block->options, block->lif);
+    else if (auto* block = m->as<SpikingLinearBlockImpl>())
+      mark(block->options, block->lif);
   }
 }
 

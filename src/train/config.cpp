@@ -466,8 +466,8 @@ const std::vector<KeySpec>& schema() {
     k.push_back(field("train.amp", T, &TrainSettings::amp, any(),
                       "mixed precision: float16 autocast with loss scaling (CUDA only)"));
     k.push_back(field("train.synapses", T, &TrainSettings::synapses, one_of({"dense", "sparse", "auto"}),
-                      "spike-input convolutions (DVS networks, CPU): dense, sparse (event-driven forward and "
-                      "gradients) or auto (per layer and step by density against fixed crossovers)"));
+                      "spike-input convolutions and linear layers (DVS networks, CPU): dense, sparse "
+                      "(event-driven forward and gradients) or auto (per layer and step by density against fixed crossovers)"));
     // [dist]
     k.push_back(field("dist.backend", G, &DistConfig::backend, one_of({"auto", "gloo", "nccl"}),
                       "in a job of more than one process: auto (NCCL for a CUDA model when built with it, else Gloo)"));
@@ -545,7 +545,7 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
             "dense unless train.device is cpu (the event-driven synapses are CPU kernels)");
   }
   require(t.synapses == "dense" || c.model.name.rfind("res-snn", 0) != 0, source, "train.synapses",
-          "dense for the Res-SNNs (event-driven synapses train the DVS networks' spike-input convolutions)");
+          "dense for the Res-SNNs (event-driven synapses train the DVS networks' spike-input layers)");
   require(t.warmup_epochs == 0 || t.warmup_epochs < t.epochs, source, "train.warmup_epochs",
           "less than train.epochs");
   require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",

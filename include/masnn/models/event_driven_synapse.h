@@ -1,4 +1,5 @@
-// Event-driven synapses for training: a convolution whose input is binary spikes computed from the spikes alone.
+// Event-driven synapses for training: a convolution or linear layer whose input is binary spikes computed from the
+// spikes alone.
 // The forward adds, for every spike, the weights it reaches (work in proportion to the spikes, not to the input
 // size); the input is kept for the backward as an index of its spikes (4 bytes per spike, against 1 bit per
 // element for conv2d_binary_input and 4 bytes for LibTorch's conv); the weight gradient adds, per spike, the output
@@ -8,7 +9,9 @@
 // backward-data, functional::conv2d_input_grad).
 #pragma once
 
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
 #include <string>
@@ -28,10 +31,16 @@ std::string to_string(SynapseMode mode);
 /// "Event-driven training"). A constant, never timed at run time: a resumed run makes the same choices.
 constexpr double kEventDrivenConvCrossover = 0.05;
 
+/// Input density below which SynapseMode::Auto runs a linear layer on spikes event-driven: the lowest crossover of
+/// the DVS networks' linear layers on spikes, 26-68% for the Gesture network's, 41-47% for dvs-small's (forward and
+/// backward at batch 128; docs/benchmarks.md, "Event-driven training"); a constant, as the convolutions'.
+constexpr double kEventDrivenLinearCrossover = 0.25;
+
 /// Share of a published surrogate support (masnn/neuron/surrogate_support.h) below which SynapseMode::Auto computes
-/// a convolution's input gradient at the support only, instead of oneDNN's dense backward-data. Measured per layer
-/// of the DVS networks (docs/benchmarks.md, "Event-driven training"): 23.9% for 32->64 at 16x16, 29-32% for the
-/// Gesture network's 64->128 at 32x32 and 128->128 at 16x16; a constant, as the crossover above.
+/// the input gradient of a convolution or linear layer at the support only, instead of oneDNN's dense backward-data.
+/// Measured per layer of the DVS networks (docs/benchmarks.md, "Event-driven training"): 23.9% for 32->64 at 16x16,
+/// 29-32% for the Gesture network's 64->128 at 32x32 and 128->128 at 16x16, 39-86% for their linear layers; a
+/// constant, as the crossovers above.
 constexpr double kSparseInputGradCrossover = 0.25;
 
 namespace functional {
@@ -48,10 +57,38 @@ bool conv2d_event_driven_supports(const torch::Tensor& x, const torch::nn::Conv2
 torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                   double support_crossover = 1.0);
 
+/// True when conv2d_event_driven_norm_pool handles these arguments: conv2d_event_driven's, and a conv output that
+/// batch_norm_avg_pool2d takes (lean_ops.h).
+bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                                            const torch::nn::BatchNorm2dImpl& bn, int64_t k);
+
+/// batch_norm_avg_pool2d(conv2d_event_driven(x, conv, support_crossover), bn, k), keeping no convolution output
+/// between forward and backward: the BN node's backward computes it again from the spike index the convolution keeps
+/// anyway (an event-driven forward, work in proportion to the spikes), where the composition keeps it whole (the
+/// largest activation of a DVS network's step: 64 MiB for the Gesture network's second layer at T 16, B 8). Values
+/// and gradients are the composition's. Needs conv2d_event_driven_norm_pool_supports (throws otherwise).
+torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover = 1.0);
+
 /// True when `mode` asks for the event-driven convolution of x: Sparse, or Auto with a density of x below
 /// `crossover` (one pass over x). False where conv2d_event_driven_supports is false.
 bool use_event_driven_conv(SynapseMode mode, const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                            double crossover = kEventDrivenConvCrossover);
+
+/// True when linear_event_driven handles these arguments: a CPU float or double x [N,In] of the weight's type.
+bool linear_event_driven_supports(const torch::Tensor& x, const torch::nn::LinearImpl& linear);
+
+/// linear(x) for x [N,In] holding only 0 and 1 (spikes), event-driven, as one autograd node, as
+/// conv2d_event_driven: the forward adds the weight column of each spike, the input is kept as an index of its
+/// spikes (4 bytes per spike), the weight gradient adds per spike the output-gradient row of its sample, and the
+/// input gradient is computed only inside a published surrogate support covering less than `support_crossover` of x
+/// (else dense, one GEMM). Needs linear_event_driven_supports (throws otherwise).
+torch::Tensor linear_event_driven(const torch::Tensor& x, const torch::nn::LinearImpl& linear,
+                                  double support_crossover = 1.0);
+
+/// As use_event_driven_conv, for a linear layer.
+bool use_event_driven_linear(SynapseMode mode, const torch::Tensor& x, const torch::nn::LinearImpl& linear,
+                             double crossover = kEventDrivenLinearCrossover);
 
 }  // namespace functional
 }  // namespace masnn

@@ -5,7 +5,7 @@
 //    per element holds them instead of four.
 //  - batch_norm_avg_pool2d: training-mode BatchNorm2d and the average pooling after it as one op; the normalised
 //    full-resolution activation is never materialised, and the backward needs only the BN input (which BN keeps
-//    anyway) and the per-channel statistics.
+//    anyway, or computes again where that is cheap) and the per-channel statistics.
 #pragma once
 
 #include <torch/nn/modules/batchnorm.h>
@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace masnn::functional {
@@ -45,14 +46,27 @@ torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<in
 /// GEMM: Debian's LibTorch calls the reference BLAS for torch::linear, several times slower on these shapes.
 torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv = true);
 
+/// The input gradient of linear(x, weight) from its output gradient g [N,O]: g x weight, as one 1x1 convolution's
+/// backward-data on oneDNN where linear_binary_input would run on it (float on the CPU), else one GEMM.
+torch::Tensor linear_input_grad(const torch::Tensor& grad_output, const torch::Tensor& weight);
+
 /// True when batch_norm_avg_pool2d handles these arguments: a CPU float or double y [N,C,H,W] with H and W
 /// multiples of k, and bn affine, tracking running statistics, with a momentum.
 bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::BatchNorm2dImpl& bn, int64_t k);
+/// The same for a y of these sizes and type on the CPU, before it is computed.
+bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarType dtype,
+                                    const torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
 /// avg_pool2d(bn(y), k) with bn in training mode (statistics of this batch over N,H,W; bn's running statistics
 /// and num_batches_tracked updated exactly as bn's forward updates them), as one autograd node. Values and
 /// gradients (y, bn.weight, bn.bias) equal the composition up to the order of floating-point sums. Needs
 /// batch_norm_avg_pool2d_supports (throws otherwise).
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
+
+/// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y() for
+/// it, once. For a y that is cheap to compute again, as an event-driven convolution's output is from the spike index
+/// it keeps anyway (event_driven_synapse.h); recompute_y must give y's values exactly.
+torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
+                                    std::function<torch::Tensor()> recompute_y);
 
 }  // namespace masnn::functional

@@ -57,21 +57,60 @@ void index_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, const
 template <typename T>
 void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bias, T* out, const ConvShape& shape);
 
-/// The weight gradient of a convolution of binary spikes, event-driven: for every spike (n,ci,y,x) and tap (ky,kx)
-/// with output (oy,ox) inside, grad_weight_t[ci,ky,kx,:] += grad_out[n,oy,ox,:]. Layouts: grad_out channels-last
-/// [N,Hout,Wout,Cout]; grad_weight_t [Cin,K,K,Cout], zero-filled by the caller. Parallel over input channels, each
-/// summed in a fixed order: the same result for any number of threads.
+/// Samples [begin, end) of a batch: the part of a channels-last output gradient that a backward kernel is given, so
+/// that the caller transposes it a chunk at a time. The default, end < 0, is the whole batch.
+struct SampleRange {
+  int64_t begin = 0, end = -1;
+};
+
+/// The weight gradient of a convolution of binary spikes, event-driven: for every spike (n,ci,y,x) of the samples n
+/// in `samples` and tap (ky,kx) with output (oy,ox) inside, grad_weight_t[ci,ky,kx,:] += grad_out[n,oy,ox,:].
+/// Layouts: grad_out channels-last [N,Hout,Wout,Cout], holding the samples in range only (its first row is sample
+/// samples.begin's); grad_weight_t [Cin,K,K,Cout], zero-filled by the caller and accumulated into. Parallel over
+/// input channels, each summed in a fixed order (by sample, then spike): the same result for any number of threads,
+/// and for any split of the batch into consecutive ranges.
 template <typename T>
-void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& shape);
+void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_weight_t, const ConvShape& shape,
+                               SampleRange samples = {});
 
 /// The input gradient of a convolution where a mask says it is needed, zero elsewhere: for every set bit of
 /// `support` (a bit mask over [N,Cin,H,W], masnn/util/bit_mask.h) at (n,ci,y,x), grad_in[n,ci,y,x] = the sum over
 /// taps (ky,kx) with output (oy,ox) = (y+pad-ky, x+pad-kx) inside of dot(weight_t[ci,ky,kx,:], grad_out[n,oy,ox,:]).
-/// Layouts: grad_out channels-last [N,Hout,Wout,Cout]; weight_t [Cin,K,K,Cout]; grad_in [N,Cin,H,W], every element
-/// written. Work in proportion to the set bits. Parallel over samples and blocks of positions; each element summed
-/// in a fixed order: the same result for any number of threads.
+/// Layouts: grad_out channels-last [N,Hout,Wout,Cout], holding the samples in `samples` only (as for
+/// sparse_conv2d_weight_grad); weight_t [Cin,K,K,Cout]; grad_in [N,Cin,H,W], every element of the samples in range
+/// written. Work in proportion to the set bits. Parallel over samples and blocks of positions; each element summed in
+/// a fixed order: the same result for any number of threads.
 template <typename T>
 void sparse_conv2d_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in,
-                              const ConvShape& shape);
+                              const ConvShape& shape, SampleRange samples = {});
+
+/// A linear layer on binary spikes, event-driven, from the index of its input [N,In] (count_plane_nonzeros and
+/// index_plane_nonzeros with planes = N rows of In features: positions are features): out[n,:] = bias + the sum of
+/// weight_t[i,:] over the spikes i of row n. weight_t [In,Out]; bias [Out] or null; out [N,Out]. Parallel over rows
+/// and output blocks.
+template <typename T>
+void sparse_linear_indexed(const SpikeIndex& rows, const T* weight_t, const T* bias, T* out, int64_t batch,
+                           int64_t out_features);
+
+/// The same spikes indexed by feature: column_offsets (in_features + 1 entries) and column_positions (one per spike)
+/// list, for each feature, the rows where it spiked, in increasing order. Sequential (work in proportion to the
+/// spikes and features).
+void transpose_spike_index(const SpikeIndex& rows, int64_t batch, int64_t in_features, int64_t* column_offsets,
+                           int32_t* column_positions);
+
+/// The weight gradient of a linear layer on binary spikes, event-driven: grad_weight_t[i,:] = the sum of
+/// grad_out[n,:] over the rows n where feature i spiked (`columns`: transpose_spike_index), in increasing n.
+/// grad_out [N,Out]; grad_weight_t [In,Out], every element written. Parallel over features; the same result for any
+/// number of threads.
+template <typename T>
+void sparse_linear_weight_grad(const SpikeIndex& columns, const T* grad_out, T* grad_weight_t, int64_t in_features,
+                               int64_t out_features);
+
+/// The input gradient of a linear layer where a mask says it is needed, zero elsewhere: for every set bit (n,i) of
+/// `support` (a bit mask over [N,In]), grad_in[n,i] = dot(weight_t[i,:], grad_out[n,:]). grad_out [N,Out]; weight_t
+/// [In,Out]; grad_in [N,In], every element written. Parallel over rows; each element summed in a fixed order.
+template <typename T>
+void sparse_linear_input_grad(const uint8_t* support, const T* grad_out, const T* weight_t, T* grad_in, int64_t batch,
+                              int64_t in_features, int64_t out_features);
 
 }  // namespace masnn::kernels

@@ -120,9 +120,14 @@ struct SpikingLinearBlockOptions {
   TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_dvs();
   /// The input is spikes (0/1), as SpikingConvBlockOptions::spike_input.
   TORCH_ARG(bool, spike_input) = false;
-  /// With spike_input in training: the linear layer runs as a 1x1 convolution on oneDNN instead of a BLAS GEMM
-  /// (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
+  /// With spike_input in training and dense synapses: the linear layer runs as a 1x1 convolution on oneDNN instead
+  /// of a BLAS GEMM (functional::linear_binary_input in lean_ops.h); false keeps torch::linear's GEMM.
   TORCH_ARG(bool, linear_as_conv) = true;
+  /// With spike_input in training: dense, event-driven (functional::linear_event_driven) or chosen per call by the
+  /// batch's density, as SpikingConvBlockOptions::synapses.
+  TORCH_ARG(SynapseMode, synapses) = SynapseMode::Dense;
+  TORCH_ARG(double, synapse_crossover) = kEventDrivenLinearCrossover;
+  TORCH_ARG(double, support_crossover) = kSparseInputGradCrossover;
 };
 
 /// [T,B,Fin] -> linear (bias) -> BN1d over T*B -> TA (when the type has T) -> LIF -> spikes [T,B,Fout].
@@ -149,9 +154,10 @@ class SpikingLinearBlockImpl : public torch::nn::Cloneable<SpikingLinearBlockImp
 };
 TORCH_MODULE(SpikingLinearBlock);
 
-/// How the spike-input convolutions of `net` train: sets every SpikingConvBlock's `synapses`, and, unless Dense,
-/// has the LIFs whose spikes such a conv reads publish their support (LIFOptions::publish_support), so that it
-/// computes its input gradient only inside their window (conv blocks read the one registered before them).
+/// How the spike-input synapses of `net` train: sets every SpikingConvBlock's and SpikingLinearBlock's `synapses`,
+/// and, unless Dense, has the LIFs whose spikes such a block reads publish their support
+/// (LIFOptions::publish_support), so that it computes its input gradient only inside their window (each block reads
+/// the one registered before it).
 void set_synapse_mode(torch::nn::Module& net, SynapseMode mode);
 
 }  // namespace masnn

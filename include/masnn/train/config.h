@@ -87,8 +87,9 @@ struct TrainSettings {
   std::string device = "cpu";
   /// Mixed precision on CUDA: float16 autocast of the forward pass and dynamic loss scaling (GradScaler).
   bool amp = false;
-  /// How the spike-input convolutions train (masnn/models/event_driven_synapse.h): dense (oneDNN), sparse
-  /// (event-driven forward, weight and input gradients) or auto (chosen per layer and step against fixed crossovers).
+  /// How the spike-input convolutions and linear layers train (masnn/models/event_driven_synapse.h): dense (oneDNN),
+  /// sparse (event-driven forward, weight and input gradients) or auto (chosen per layer and step against fixed
+  /// crossovers).
   std::string synapses = "dense";
 };
 
