@@ -295,16 +295,11 @@ TEST(EventDrivenConv, WeightGradientIsTheSameForAnyNumberOfThreads) {
   torch::manual_seed(22);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 16, 3).padding(1));
   const auto x = torch::rand({6, 8, 12, 12}).lt(0.1).to(torch::kFloat);
-  const int threads = torch::get_num_threads();
-  std::vector<torch::Tensor> grads;
-  for (int n : {1, 3}) {
-    torch::set_num_threads(n);
+  EXPECT_TRUE(masnn::testing::same_for_1_and_3_threads([&] {
     conv->zero_grad();
     functional::conv2d_event_driven(x, *conv).pow(2).sum().backward();
-    grads.push_back(conv->weight.grad().clone());
-  }
-  torch::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+    return conv->weight.grad();
+  }));
 }
 
 // The backward transposes the output gradient a chunk of samples (8 MiB) at a time: with 2.5 chunks' worth, the
@@ -432,16 +427,11 @@ TEST(EventDrivenLinear, WeightGradientIsTheSameForAnyNumberOfThreads) {
   torch::manual_seed(25);
   torch::nn::Linear linear(300, 40);
   const auto x = torch::rand({24, 300}).lt(0.1).to(torch::kFloat);
-  const int threads = torch::get_num_threads();
-  std::vector<torch::Tensor> grads;
-  for (int n : {1, 3}) {
-    torch::set_num_threads(n);
+  EXPECT_TRUE(masnn::testing::same_for_1_and_3_threads([&] {
     linear->zero_grad();
     functional::linear_event_driven(x, *linear).pow(2).sum().backward();
-    grads.push_back(linear->weight.grad().clone());
-  }
-  torch::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+    return linear->weight.grad();
+  }));
 }
 
 TEST(EventDrivenLinear, ChoiceByModeAndDensity) {

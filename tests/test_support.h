@@ -100,6 +100,18 @@ inline std::vector<std::array<int64_t, 2>> spike_input_linear_shapes() {
   return shapes;
 }
 
+/// True when `grad()` gives the same tensor with 1 and with 3 threads (the caller's count restored): a kernel that
+/// sums in a fixed order, whatever the threads.
+inline bool same_for_1_and_3_threads(const std::function<torch::Tensor()>& grad) {
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  const torch::Tensor one = grad().clone();
+  torch::set_num_threads(3);
+  const torch::Tensor three = grad().clone();
+  torch::set_num_threads(threads);
+  return torch::equal(one, three);
+}
+
 /// Two event arrays equal field by field; `what` names the case in failures.
 inline void expect_same_events(const data::Events& got, const data::Events& want, const std::string& what = "") {
   EXPECT_EQ(got.t, want.t) << what;

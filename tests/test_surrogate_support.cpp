@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <array>
+#include <functional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -136,6 +137,31 @@ TEST(SurrogateSupport, LifPublishesItsWindowOnlyWhenAskedInTraining) {
   EXPECT_FALSE(functional::published_surrogate_support(functional::lif(x, sigmoid).spikes).defined());
 }
 
+namespace {
+
+using Layer = std::function<torch::Tensor(const torch::Tensor&)>;
+
+// With supports of 0% to 100% of the spikes published, `event_driven`'s input gradient is `dense`'s inside the
+// support and zero outside (where the LIF that fired the input multiplies it by zero).
+void expect_input_gradient_only_inside_the_support(const torch::Tensor& spikes, const Layer& event_driven,
+                                                   const Layer& dense) {
+  for (const double support_density : {0.0, 0.05, 0.5, 1.0}) {
+    SCOPED_TRACE("support " + std::to_string(support_density));
+    const auto mask = torch::rand(spikes.sizes()).lt(support_density);
+    auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
+    const auto support = functional::pack_bits(mask);  // kept by the caller, as a LIF's autograd node does
+    functional::publish_surrogate_support(x1, support);
+    const auto y1 = event_driven(x1);
+    const auto g = torch::randn(y1.sizes(), torch::kDouble);
+    y1.backward(g);
+    dense(x2).backward(g);
+    EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad() * mask, 1e-12, 1e-12));
+    EXPECT_EQ((x1.grad() * mask.logical_not()).abs().max().item<double>(), 0.0);
+  }
+}
+
+}  // namespace
+
 // With a published support, the event-driven convolution's input gradient is the dense one inside it and zero
 // outside (where the LIF that fired the input multiplies it by zero), at supports from 0% to 100%, on the
 // spike-input convolutions of the registry's DVS networks and an odd kernel.
@@ -148,20 +174,10 @@ TEST(SurrogateSupport, ConvInputGradientIsDenseInsideTheSupportAndZeroOutside) {
     torch::nn::Conv2d conv(torch::nn::Conv2dOptions(in, out, k).padding(pad));
     conv->to(torch::kDouble);
     const auto spikes = torch::rand({3, in, 7, 9}, torch::kDouble).lt(0.2).to(torch::kDouble);
-    for (const double support_density : {0.0, 0.05, 0.5, 1.0}) {
-      SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " k" + std::to_string(k) + " support " +
-                   std::to_string(support_density));
-      const auto mask = torch::rand(spikes.sizes()).lt(support_density);
-      auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
-      const auto support = functional::pack_bits(mask);  // kept by the caller, as a LIF's autograd node does
-      functional::publish_surrogate_support(x1, support);
-      const auto y1 = functional::conv2d_event_driven(x1, *conv);
-      const auto g = torch::randn(y1.sizes(), torch::kDouble);
-      y1.backward(g);
-      conv->forward(x2).backward(g);
-      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad() * mask, 1e-12, 1e-12));
-      EXPECT_EQ((x1.grad() * mask.logical_not()).abs().max().item<double>(), 0.0);
-    }
+    SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " k" + std::to_string(k));
+    expect_input_gradient_only_inside_the_support(
+        spikes, [&](const torch::Tensor& x) { return functional::conv2d_event_driven(x, *conv); },
+        [&](const torch::Tensor& x) { return conv->forward(x); });
   }
 }
 
@@ -174,19 +190,10 @@ TEST(SurrogateSupport, LinearInputGradientIsDenseInsideTheSupportAndZeroOutside)
     torch::nn::Linear linear(in, out);
     linear->to(torch::kDouble);
     const auto spikes = torch::rand({5, in}, torch::kDouble).lt(0.2).to(torch::kDouble);
-    for (const double support_density : {0.0, 0.05, 0.5, 1.0}) {
-      SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out) + " support " + std::to_string(support_density));
-      const auto mask = torch::rand(spikes.sizes()).lt(support_density);
-      auto x1 = spikes.clone().requires_grad_(true), x2 = spikes.clone().requires_grad_(true);
-      const auto support = functional::pack_bits(mask);
-      functional::publish_surrogate_support(x1, support);
-      const auto y1 = functional::linear_event_driven(x1, *linear);
-      const auto g = torch::randn(y1.sizes(), torch::kDouble);
-      y1.backward(g);
-      linear->forward(x2).backward(g);
-      EXPECT_TRUE(torch::allclose(x1.grad(), x2.grad() * mask, 1e-12, 1e-12));
-      EXPECT_EQ((x1.grad() * mask.logical_not()).abs().max().item<double>(), 0.0);
-    }
+    SCOPED_TRACE(std::to_string(in) + "->" + std::to_string(out));
+    expect_input_gradient_only_inside_the_support(
+        spikes, [&](const torch::Tensor& x) { return functional::linear_event_driven(x, *linear); },
+        [&](const torch::Tensor& x) { return linear->forward(x); });
   }
 }
 
@@ -195,17 +202,12 @@ TEST(SurrogateSupport, LinearInputGradientIsTheSameForAnyNumberOfThreads) {
   torch::nn::Linear linear(300, 40);
   const auto spikes = torch::rand({24, 300}).lt(0.1).to(torch::kFloat);
   const auto support = functional::pack_bits(torch::rand(spikes.sizes()).lt(0.3));
-  const int threads = torch::get_num_threads();
-  std::vector<torch::Tensor> grads;
-  for (int n : {1, 3}) {
-    torch::set_num_threads(n);
+  EXPECT_TRUE(masnn::testing::same_for_1_and_3_threads([&] {
     auto x = spikes.clone().requires_grad_(true);
     functional::publish_surrogate_support(x, support);
     functional::linear_event_driven(x, *linear).pow(2).sum().backward();
-    grads.push_back(x.grad());
-  }
-  torch::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+    return x.grad();
+  }));
 }
 
 // A support wider than the crossover is left to the dense input gradient (every element of it computed).
@@ -231,17 +233,12 @@ TEST(SurrogateSupport, ConvInputGradientIsTheSameForAnyNumberOfThreads) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(8, 40, 3).padding(1));
   const auto spikes = torch::rand({6, 8, 12, 12}).lt(0.1).to(torch::kFloat);
   const auto support = functional::pack_bits(torch::rand(spikes.sizes()).lt(0.3));
-  const int threads = torch::get_num_threads();
-  std::vector<torch::Tensor> grads;
-  for (int n : {1, 3}) {
-    torch::set_num_threads(n);
+  EXPECT_TRUE(masnn::testing::same_for_1_and_3_threads([&] {
     auto x = spikes.clone().requires_grad_(true);
     functional::publish_surrogate_support(x, support);
     functional::conv2d_event_driven(x, *conv).pow(2).sum().backward();
-    grads.push_back(x.grad());
-  }
-  torch::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(grads[0], grads[1]));
+    return x.grad();
+  }));
 }
 
 // Training every DVS network of the registry, with and without attention, event-driven with published supports:
