@@ -350,6 +350,31 @@ TEST(EventDrivenConv, WeightGradientKernelIsTheSameOverAnySplitOfTheBatch) {
   EXPECT_TRUE(torch::equal(whole, split));
 }
 
+// Event-driven conv + BN + pooling, whose backward computes the conv output again: the gradients of the composition,
+// and twice them through a retained graph.
+TEST(EventDrivenConv, NormPoolRecomputesTheConvOutputWithTheComposedGradients) {
+  torch::manual_seed(29);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
+  torch::nn::BatchNorm2d bn(8);
+  conv->to(torch::kDouble);
+  bn->to(torch::kDouble);
+  const auto spikes = torch::rand({4, 3, 8, 8}, torch::kDouble).lt(0.2).to(torch::kDouble);
+  ASSERT_TRUE(functional::conv2d_event_driven_norm_pool_supports(spikes, *conv, *bn, 2));
+  const auto grads = [&](bool fused, int backwards) {
+    conv->zero_grad();
+    bn->zero_grad();
+    auto x = spikes.clone().requires_grad_(true);
+    const auto y = fused ? functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 2)
+                         : torch::avg_pool2d(bn->forward(conv->forward(x)), 2);
+    const auto g = torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes());
+    for (int i = 0; i < backwards; ++i) y.backward(g, /*retain_graph=*/true);
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), conv->weight.grad().clone(), bn->weight.grad().clone()};
+  };
+  expect_close(grads(true, 1), grads(false, 1), 1e-9, 1e-11);
+  const auto once = grads(true, 1), twice = grads(true, 2);
+  for (size_t i = 1; i < once.size(); ++i) EXPECT_TRUE(torch::allclose(twice[i], 2 * once[i], 1e-9, 1e-11)) << i;
+}
+
 TEST(EventDrivenConv, ChoiceByModeAndDensity) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
   const auto sparse = torch::zeros({1, 2, 10, 10});

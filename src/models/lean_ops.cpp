@@ -473,11 +473,8 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     torch::Tensor y = std::move(saved[0]);  // moved, not copied: the exclusive check below counts its references
     const bool recomputed = ctx->saved_data.count("recompute") > 0;
     if (recomputed) {
-      // Called once: the capsule goes with it (saved_data lives as long as the graph, past this backward).
-      const auto recompute =
-          c10::static_intrusive_pointer_cast<RecomputeInput>(ctx->saved_data["recompute"].toCapsule());
-      ctx->saved_data.erase("recompute");
-      y = recompute->fn();
+      // Kept, not erased, for a second backward through a retained graph (what it holds is small: a spike index).
+      y = c10::static_intrusive_pointer_cast<RecomputeInput>(ctx->saved_data["recompute"].toCapsule())->fn();
     }
     const int64_t k = ctx->saved_data["k"].toInt();
     const torch::Tensor g = grads[0].contiguous();

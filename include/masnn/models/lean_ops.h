@@ -64,7 +64,7 @@ bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarTyp
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
 /// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y() for
-/// it, once. For a y that is cheap to compute again, as an event-driven convolution's output is from the spike index
+/// it (each time it runs). For a y that is cheap to compute again, as an event-driven convolution's output is from the spike index
 /// it keeps anyway (event_driven_synapse.h); recompute_y must give y's values exactly.
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
                                     std::function<torch::Tensor()> recompute_y);
