@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -257,6 +258,9 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
   if (impl->backend == "nccl" && !device.is_cuda())
     throw std::invalid_argument("dist.backend: nccl needs the model on CUDA; use gloo on CPU");
   const std::string where = fmt::format("{}:{}", env.master_addr, env.master_port);
+  // A write to the socket of a rank that died must fail with an error the collective reports, not kill this
+  // process with SIGPIPE before it can say what happened (Python, where PyTorch usually runs, ignores SIGPIPE too).
+  std::signal(SIGPIPE, SIG_IGN);
 
   // Rendezvous: rank 0 serves the store and waits for every rank to connect; the others retry connecting.
   c10d::TCPStoreOptions options = compat::tcp_store_options();
