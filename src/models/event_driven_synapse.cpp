@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "chunk_rows.h"
 #include "compat/torch_variant.h"
 #include "masnn/models/lean_ops.h"
 #include "masnn/models/sparse_kernels.h"
@@ -64,6 +65,11 @@ std::pair<torch::Tensor, torch::Tensor> index_spikes(const torch::Tensor& x, int
     kernels::index_plane_nonzeros<scalar_t>(x.data_ptr<scalar_t>(), planes, plane, off, positions.data_ptr<int32_t>());
   });
   return {positions, offsets};
+}
+
+// Whether fewer than `crossover` of x's elements are non-zero.
+bool density_below(const torch::Tensor& x, double crossover) {
+  return static_cast<double>(x.count_nonzero().item<int64_t>()) < crossover * static_cast<double>(x.numel());
 }
 
 // The support published for x when it covers less than `crossover` of x; else an empty tensor (numel 0: 1.13's
@@ -161,7 +167,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
     // The per-spike kernels read the output gradient channels-last, [N,Hout,Wout,Cout]: transposed a chunk of
     // samples (about 8 MiB) at a time rather than whole, which would add a copy of it to the step's peak memory.
     const int64_t sample_bytes = g.numel() / std::max<int64_t>(1, s.batch) * g.element_size();
-    const int64_t rows = std::max<int64_t>(1, (int64_t{8} << 20) / std::max<int64_t>(1, sample_bytes));
+    const int64_t rows = chunk_rows(kChunkBytes, sample_bytes);
     for (int64_t n0 = 0; (sparse_grad_x || grad_wt.defined()) && n0 < s.batch; n0 += rows) {
       const kernels::SampleRange range{n0, std::min(s.batch, n0 + rows)};
       const torch::Tensor g_cl = g.narrow(0, n0, range.end - n0).permute({0, 2, 3, 1}).contiguous();
@@ -284,8 +290,7 @@ torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch:
 bool use_event_driven_conv(SynapseMode mode, const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                            double crossover) {
   if (mode == SynapseMode::Dense || !conv2d_event_driven_supports(x, conv)) return false;
-  if (mode == SynapseMode::Sparse) return true;
-  return static_cast<double>(x.count_nonzero().item<int64_t>()) < crossover * static_cast<double>(x.numel());
+  return mode == SynapseMode::Sparse || density_below(x, crossover);
 }
 
 bool linear_event_driven_supports(const torch::Tensor& x, const torch::nn::LinearImpl& linear) {
@@ -304,8 +309,7 @@ torch::Tensor linear_event_driven(const torch::Tensor& x, const torch::nn::Linea
 bool use_event_driven_linear(SynapseMode mode, const torch::Tensor& x, const torch::nn::LinearImpl& linear,
                              double crossover) {
   if (mode == SynapseMode::Dense || !linear_event_driven_supports(x, linear)) return false;
-  if (mode == SynapseMode::Sparse) return true;
-  return static_cast<double>(x.count_nonzero().item<int64_t>()) < crossover * static_cast<double>(x.numel());
+  return mode == SynapseMode::Sparse || density_below(x, crossover);
 }
 
 }  // namespace functional

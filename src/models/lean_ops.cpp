@@ -16,6 +16,7 @@
 #include "masnn/neuron/surrogate_support.h"
 #include "masnn/util/autograd_buffers.h"
 #include "masnn/util/bit_mask.h"
+#include "chunk_rows.h"
 #include "compat/torch_variant.h"
 
 namespace masnn::functional {
@@ -239,11 +240,6 @@ struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
     return {dx, torch::Tensor()};
   }
 };
-
-// Rows per chunk of the spike convolution, for rows of the output (or its gradient) of `row_bytes` bytes each.
-int64_t chunk_rows(int64_t chunk_bytes, int64_t row_bytes) {
-  return std::max<int64_t>(1, chunk_bytes / std::max<int64_t>(1, row_bytes));
-}
 
 // part(n0, n) for rows [n0, n0 + n) of N, in chunks of `rows`, stacked into one tensor along dim 0 (part itself
 // when one chunk holds all N).

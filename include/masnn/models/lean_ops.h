@@ -19,6 +19,9 @@
 
 namespace masnn::functional {
 
+/// The chunk size of the spike convolutions' forward and backward (see conv2d_binary_input).
+inline constexpr int64_t kChunkBytes = int64_t{8} << 20;
+
 /// Average pooling with kernel = stride = k over x [N,C,H,W]; the backward keeps only x's sizes. Falls back to
 /// torch::avg_pool2d when H or W is not a multiple of k.
 torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
@@ -31,7 +34,7 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 /// it lowered the peak of a T 16 step by 44 + 16 MiB and left the step time as it was (16 MiB at T 60: 1489 vs 1473
 /// MiB, 2089 vs 2051-2067 ms).
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
-                                  int64_t chunk_bytes = int64_t{8} << 20);
+                                  int64_t chunk_bytes = kChunkBytes);
 
 /// The input gradient of conv2d(x, weight) from its output gradient alone (x's sizes, `input_sizes`, suffice):
 /// oneDNN's backward-data in chunks of rows of about `chunk_bytes` of gradient (LibTorch's conv_transpose2d runs
@@ -39,7 +42,7 @@ torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2
 torch::Tensor conv2d_input_grad(const torch::Tensor& grad_output, std::vector<int64_t> input_sizes,
                                 const torch::Tensor& weight, const std::vector<int64_t>& stride,
                                 const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
-                                int64_t groups, int64_t chunk_bytes = int64_t{8} << 20);
+                                int64_t groups, int64_t chunk_bytes = kChunkBytes);
 
 /// linear(x) for x [N,F] holding only 0 and 1 (spikes), keeping x as bits for the backward (as conv2d_binary_input).
 /// With as_conv (and a LibTorch built with oneDNN), forward and backward run as a 1x1 convolution, i.e. on oneDNN's
@@ -64,8 +67,8 @@ bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarTyp
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
 /// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y() for
-/// it (each time it runs). For a y that is cheap to compute again, as an event-driven convolution's output is from the spike index
-/// it keeps anyway (event_driven_synapse.h); recompute_y must give y's values exactly.
+/// it (each time it runs). For a y that is cheap to compute again, as an event-driven convolution's output is from the
+/// spike index it keeps anyway (event_driven_synapse.h); recompute_y must give y's values exactly.
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
                                     std::function<torch::Tensor()> recompute_y);
 
