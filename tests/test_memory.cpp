@@ -44,22 +44,22 @@ TEST(Memory, HugePageBlocksAndDefaultBlocksAreCountedAndFreedWhicheverSettingAll
   EXPECT_TRUE(memory::huge_pages_enabled());
 }
 
-TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
+TEST(Memory, TheLargeBlockCacheReusesFreedBlocksWholeOrInPartsUpToItsCap) {
   memory::use_huge_pages(true);
   constexpr int64_t kMiB = 1 << 20;
   memory::set_large_block_cache(0);  // empty: nothing from the test before
   memory::set_large_block_cache(100 * kMiB);
-  void* first = nullptr;
+  char* first = nullptr;
   {
     torch::Tensor a = torch::empty({40 * kMiB / 4});
-    first = a.data_ptr();
+    first = static_cast<char*>(a.data_ptr());
   }
   EXPECT_EQ(memory::large_block_cache_bytes(), 40 * kMiB);
   {
     torch::Tensor b = torch::empty({40 * kMiB / 4});
     EXPECT_EQ(b.data_ptr(), first);  // the same mapping again
     EXPECT_EQ(memory::large_block_cache_bytes(), 0);
-    torch::Tensor c = torch::full({60 * kMiB / 4}, 2.0f);  // another size: a new mapping
+    torch::Tensor c = torch::full({60 * kMiB / 4}, 2.0f);  // larger than anything cached: a new mapping
     EXPECT_NE(c.data_ptr(), first);
     EXPECT_DOUBLE_EQ(c[123].item<double>(), 2.0);
     b = torch::Tensor();  // freed first: the oldest in the cache
@@ -67,14 +67,23 @@ TEST(Memory, TheLargeBlockCacheReusesAFreedBlockOfTheSameSizeUpToItsCap) {
   }
   EXPECT_EQ(memory::large_block_cache_bytes(), 100 * kMiB);  // 40 + 60, not over the cap
   {
-    // 10 MiB and 4 bytes, mapped as whole pages: 100 cached + that would pass the most ever live (100), so the
-    // oldest cached block (40) goes back to the system first.
-    torch::Tensor e = torch::empty({10 * kMiB / 4 + 1});
-    EXPECT_EQ(memory::large_block_cache_bytes(), 60 * kMiB);
+    // 10 MiB and 4 bytes, as whole pages: the start of the smallest cached block that holds it (the 40), whose rest
+    // stays cached; a second one follows it.
+    torch::Tensor e = torch::ones({10 * kMiB / 4 + 1});
+    EXPECT_EQ(e.data_ptr(), first);
+    torch::Tensor f = torch::ones({10 * kMiB / 4 + 1});
+    EXPECT_EQ(f.data_ptr(), first + 10 * kMiB + 4096);
+    EXPECT_EQ(memory::large_block_cache_bytes(), 80 * kMiB - 8192);
+    EXPECT_DOUBLE_EQ(e.sum().item<double>() + f.sum().item<double>(), 2 * (10 * kMiB / 4 + 1));
   }
-  EXPECT_EQ(memory::large_block_cache_bytes(), 70 * kMiB + 4096);
-  memory::set_large_block_cache(65 * kMiB);  // a lower cap releases the oldest at once
-  EXPECT_EQ(memory::large_block_cache_bytes(), 10 * kMiB + 4096);
+  // Freed, the parts join the rest of their mapping again: the whole 40 serves a 40 again.
+  EXPECT_EQ(memory::large_block_cache_bytes(), 100 * kMiB);
+  {
+    torch::Tensor g = torch::empty({40 * kMiB / 4});
+    EXPECT_EQ(g.data_ptr(), first);
+  }
+  memory::set_large_block_cache(65 * kMiB);  // a lower cap releases the oldest (the 60) at once
+  EXPECT_EQ(memory::large_block_cache_bytes(), 40 * kMiB);
   memory::set_large_block_cache(0);
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   torch::Tensor d = torch::empty({40 * kMiB / 4});  // with the cache off, blocks are unmapped on free
@@ -99,13 +108,17 @@ TEST(Memory, TheLargeBlockCacheNeverHoldsMoreThanThePeakOfLiveBlocks) {
   }
   EXPECT_EQ(memory::large_block_cache_bytes(), 300 * kMiB);
   {
-    // 300 cached + 200 live > 300: unmapped again; live alone stays under the peak.
+    // Parts of the cached 300: 200 + 90 live, 10 cached.
     torch::Tensor c = torch::empty({200 * kMiB / 4});
-    EXPECT_EQ(memory::large_block_cache_bytes(), 0);
-    torch::Tensor d = torch::empty({90 * kMiB / 4});  // 200 + 90 live <= 300: nothing to unmap, nothing cached
+    torch::Tensor d = torch::empty({90 * kMiB / 4});
+    EXPECT_EQ(static_cast<char*>(d.data_ptr()), static_cast<char*>(c.data_ptr()) + 200 * kMiB);
+    EXPECT_EQ(memory::large_block_cache_bytes(), 10 * kMiB);
+    // 50 more fits no cached part: mapped anew, and 340 live + 10 cached would pass the new peak (340), so the 10
+    // goes back to the system.
+    torch::Tensor e = torch::empty({50 * kMiB / 4});
     EXPECT_EQ(memory::large_block_cache_bytes(), 0);
   }
-  EXPECT_EQ(memory::large_block_cache_bytes(), 290 * kMiB);  // both cached: 290 <= 300
+  EXPECT_EQ(memory::large_block_cache_bytes(), 340 * kMiB);
   memory::set_large_block_cache(0);
   EXPECT_EQ(memory::large_block_cache_bytes(), 0);
 }
