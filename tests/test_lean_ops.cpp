@@ -196,8 +196,9 @@ TEST(LeanOps, SynapsesOnSpikesKeepTheirInputAsBits) {
   EXPECT_GE(conv_kept, bits_bytes);
   EXPECT_LE(conv_kept, bits_bytes + 4096) << "bytes kept: " << conv_kept;
   for (bool as_conv : {true, false}) {
-    const int64_t linear_kept = kept_bytes(
-        [&] { return functional::linear_binary_input(spikes.view({16, 2048}), *linear, as_conv); });
+    const int64_t linear_kept = kept_bytes([&] {
+      return functional::linear_binary_input(spikes.view({16, 2048}), *linear, as_conv);
+    });
     EXPECT_GE(linear_kept, bits_bytes);
     EXPECT_LE(linear_kept, bits_bytes + 4096) << "bytes kept: " << linear_kept << (as_conv ? " as a conv" : "");
   }
@@ -233,6 +234,67 @@ TEST(LeanOps, ConvBlockWithFusedNormMatchesComposed) {
   const auto b = block_outputs(*composed, x);
   EXPECT_GT(a[0].sum().item<double>(), 0.0);  // some spikes
   expect_close(a, b, 1e-9, 1e-11);
+}
+
+// The first layer's block (event frames in, a convolution cheap to run again, whose output BN recomputes in its
+// backward) against the composition.
+TEST(LeanOps, FirstConvBlockWithFusedNormMatchesComposed) {
+  torch::manual_seed(15);
+  SpikingConvBlock fused(SpikingConvBlockOptions(2, 6)
+                             .pool(2)
+                             .steps(4)
+                             .attention(small_attention("TCSA"))
+                             .lif(LIFOptions::reference_dvs().backend(LIFBackend::Composed)));
+  fused->to(torch::kDouble);
+  {
+    torch::NoGradGuard ng;
+    fused->bn->weight.fill_(4.0);  // BN output strong enough for spikes after the attention weights
+  }
+  ASSERT_TRUE(functional::conv2d_cheap_to_recompute(*fused->conv));
+  auto composed = std::dynamic_pointer_cast<SpikingConvBlockImpl>(fused->clone());
+  composed->options.fused_norm(false);
+  const auto frames = torch::randint(0, 4, {4, 3, 2, 8, 8}).to(torch::kDouble);  // event counts
+  const auto a = block_outputs(*fused, frames);
+  EXPECT_GT(a[0].sum().item<double>(), 0.0);  // some spikes
+  expect_close(a, block_outputs(*composed, frames), 1e-9, 1e-11);
+}
+
+// BN+pool after a cheap convolution, its output computed again in the backward: the same values and gradients,
+// bit for bit, as with the output kept, and the output is not held between forward and backward.
+TEST(LeanOps, NormPoolRecomputesACheapConvolutionsOutputExactly) {
+  torch::manual_seed(16);
+  EXPECT_FALSE(functional::conv2d_cheap_to_recompute(*torch::nn::Conv2d(torch::nn::Conv2dOptions(64, 8, 3))));
+  memory::track_cpu_allocations();
+  for (const int64_t k : {1, 2}) {
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 8, 3).padding(1));
+    ASSERT_TRUE(functional::conv2d_cheap_to_recompute(*conv));
+    const auto frames = torch::randint(0, 5, {64, 2, 32, 32}).to(torch::kFloat);
+    const int64_t y_bytes = 64 * 8 * 32 * 32 * 4;
+    torch::nn::BatchNorm2d bn_keep = make_bn(8, torch::kFloat);
+    auto bn_recompute = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn_keep->clone());
+    const auto run = [&](bool recompute, int64_t& held) {
+      conv->zero_grad();
+      torch::nn::BatchNorm2dImpl& bn = recompute ? *bn_recompute : *bn_keep;
+      bn.zero_grad();
+      const int64_t before = memory::cpu_bytes_in_use();
+      torch::Tensor y = conv->forward(frames);
+      torch::Tensor out = recompute
+                              ? functional::batch_norm_avg_pool2d(y, bn, k, functional::conv2d_recompute(frames, *conv))
+                              : functional::batch_norm_avg_pool2d(y, bn, k);
+      y = torch::Tensor();
+      held = memory::cpu_bytes_in_use() - before - out.numel() * 4;
+      out.backward(torch::linspace(-1, 1, out.numel()).view(out.sizes()).cos());
+      return std::vector<torch::Tensor>{
+          out.detach(),           conv->weight.grad().clone(), conv->bias.grad().clone(), bn.weight.grad().clone(),
+          bn.bias.grad().clone(), bn.running_mean.clone(),     bn.running_var.clone()};
+    };
+    int64_t held_keep = 0, held_recompute = 0;
+    const auto kept = run(false, held_keep), recomputed = run(true, held_recompute);
+    for (size_t i = 0; i < kept.size(); ++i)
+      EXPECT_TRUE(torch::equal(kept[i], recomputed[i])) << "k " << k << " tensor " << i;
+    EXPECT_GE(held_keep, y_bytes) << k;
+    EXPECT_LT(held_recompute, y_bytes / 8) << k;  // the weight and bias copies only
+  }
 }
 
 // The attention's last pass fused into the LIF (fused_scale_lif) against the two apart, in a whole conv block with

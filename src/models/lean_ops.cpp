@@ -585,4 +585,25 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
   return batch_norm_avg_pool2d(y, bn, k, nullptr);
 }
 
+bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv) {
+  const auto& o = conv.options;
+  const int64_t macs = o.in_channels() / o.groups() * (*o.kernel_size())[0] * (*o.kernel_size())[1];
+  return macs <= kCheapConvMacs && compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
+         compat::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr;
+}
+
+std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
+  TORCH_CHECK(conv2d_cheap_to_recompute(conv), "conv2d_recompute: needs zero padding given as numbers and at most ",
+              kCheapConvMacs, " multiply-adds per output value");
+  const auto& o = conv.options;
+  const torch::Tensor weight = conv.weight.detach().clone();
+  const torch::Tensor bias = conv.bias.defined() ? conv.bias.detach().clone() : torch::Tensor();
+  return [x = x.detach(), weight, bias, stride = to_vector(*o.stride()),
+          padding = to_vector(*compat::get<torch::ExpandingArray<2>>(o.padding())), dilation = to_vector(*o.dilation()),
+          groups = o.groups()] {
+    torch::NoGradGuard no_grad;
+    return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
+  };
+}
+
 }  // namespace masnn::functional

@@ -72,4 +72,16 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
                                     std::function<torch::Tensor()> recompute_y);
 
+/// Whether conv's output is cheap to compute again: at most kCheapConvMacs multiply-adds per output value
+/// (in_channels / groups x kernel area), as in the DVS networks' first layer (2-channel event frames, 3x3 kernels:
+/// 18), and zero padding given as numbers (what conv2d_recompute handles).
+bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv);
+inline constexpr int64_t kCheapConvMacs = 32;
+
+/// A function that computes conv(x) again, without gradient, from x and copies of conv's weight and bias taken now
+/// (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y for a
+/// convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x anyway).
+/// Its values equal conv->forward(x) exactly. Needs conv2d_cheap_to_recompute's padding.
+std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
+
 }  // namespace masnn::functional
