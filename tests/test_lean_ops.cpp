@@ -297,6 +297,23 @@ TEST(LeanOps, NormPoolRecomputesACheapConvolutionsOutputExactly) {
   }
 }
 
+// The recomputed output would differ from the forward's if the input changed in between: the backward refuses, as
+// autograd refuses a saved tensor modified in place.
+TEST(LeanOps, ConvRecomputeRefusesAnInputModifiedInPlace) {
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
+  torch::nn::BatchNorm2d bn(4);
+  torch::Tensor frames = torch::rand({4, 2, 8, 8});
+  const auto out = functional::batch_norm_avg_pool2d(conv->forward(frames), *bn, 2,
+                                                     functional::conv2d_recompute(frames, *conv));
+  frames.add_(1.0);
+  try {
+    out.sum().backward();
+    FAIL() << "expected an error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified in place"), std::string::npos) << e.what();
+  }
+}
+
 // The attention's last pass fused into the LIF (fused_scale_lif) against the two apart, in a whole conv block with
 // the fused LIF backend: the same spikes, BN statistics and parameter gradients, for attentions with and without SA.
 TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {

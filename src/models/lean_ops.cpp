@@ -598,9 +598,13 @@ std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const to
   const auto& o = conv.options;
   const torch::Tensor weight = conv.weight.detach().clone();
   const torch::Tensor bias = conv.bias.defined() ? conv.bias.detach().clone() : torch::Tensor();
-  return [x = x.detach(), weight, bias, stride = to_vector(*o.stride()),
+  // x's version now: changed in place before the backward, x no longer gives the output (as autograd checks the
+  // tensors it saves).
+  return [x = x.detach(), version = x._version(), weight, bias, stride = to_vector(*o.stride()),
           padding = to_vector(*compat::get<torch::ExpandingArray<2>>(o.padding())), dilation = to_vector(*o.dilation()),
           groups = o.groups()] {
+    TORCH_CHECK(x._version() == version, "conv2d_recompute: the convolution's input was modified in place after the ",
+                "forward, so its output cannot be computed again for the backward");
     torch::NoGradGuard no_grad;
     return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
   };

@@ -38,9 +38,9 @@ bool huge_pages_enabled();
 /// With use_huge_pages on, freed mappings are kept for reuse, as PyTorch's CUDA caching allocator does on GPUs: a
 /// tensor takes the start of the smallest cached range that holds it, and a freed one rejoins the cached ranges of
 /// its mapping beside it. A training step allocates the same sizes every step, and reused memory costs neither page
-/// faults nor zeroing. The cache never raises the peak: the large blocks handed out and
-/// cached together stay within the most ever handed out at once (a miss unmaps cached ranges, oldest first, to make
-/// room), so memory held after a peak is at most that peak. `bytes` caps the cache further (default: no cap beyond
+/// faults nor zeroing. The cache never raises the peak: the large blocks handed out and cached together stay within
+/// the most ever handed out at once (a miss unmaps cached ranges, oldest first, to make room), so memory held after a
+/// peak is at most that peak. `bytes` caps the cache further (default: no cap beyond
 /// the peak; 0 turns it off; a lower cap releases what is over it at once).
 void set_large_block_cache(std::int64_t bytes);
 /// Bytes held by that cache now.
