@@ -526,11 +526,18 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k) {
   return AvgPoolLean::apply(x, k);
 }
 
+// Zero padding given as numbers (not "same"/"valid", not reflect/replicate/circular): what the hand-written
+// convolutions below pass to ATen.
+namespace {
+bool zero_padding_as_numbers(const torch::nn::detail::ConvNdOptions<2>& o) {
+  return compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
+         compat::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr;
+}
+}  // namespace
+
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
   const auto& o = conv.options;
-  TORCH_CHECK(compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
-                  compat::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr,
-              "conv2d_binary_input: needs zero padding given as numbers");
+  TORCH_CHECK(zero_padding_as_numbers(o), "conv2d_binary_input: needs zero padding given as numbers");
   const auto& padding = compat::get<torch::ExpandingArray<2>>(o.padding());
   const c10::optional<torch::Tensor> bias =
       conv.bias.defined() ? c10::optional<torch::Tensor>(conv.bias) : c10::nullopt;
@@ -588,8 +595,7 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
 bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv) {
   const auto& o = conv.options;
   const int64_t macs = o.in_channels() / o.groups() * (*o.kernel_size())[0] * (*o.kernel_size())[1];
-  return macs <= kCheapConvMacs && compat::get_if<torch::enumtype::kZeros>(&o.padding_mode()) != nullptr &&
-         compat::get_if<torch::ExpandingArray<2>>(&o.padding()) != nullptr;
+  return macs <= kCheapConvMacs && zero_padding_as_numbers(o);
 }
 
 std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {

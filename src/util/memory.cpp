@@ -62,7 +62,9 @@ std::atomic<std::size_t> g_cache_cap{SIZE_MAX};
 
 struct CachedRange {
   std::size_t len;
-  std::uintptr_t mapping;  // the start of the mapping it is part of: only parts of one mapping are joined
+  // The start of the mapping it is part of. Only parts of one mapping are joined: adjacent mappings could be too,
+  // but whether two are adjacent is the kernel's choice, and the cache should behave the same in every run.
+  std::uintptr_t mapping;
   std::uint64_t freed;     // when it was freed (a counter): the oldest goes back to the system first
 };
 struct LiveBlock {
