@@ -158,8 +158,8 @@ DistBenchConfig dist_bench_config_from_json(const std::string& text) {
 
 void run_dist_bench_worker(const DistBenchConfig& c, const std::string& out_path) {
   const train::DistEnv env = train::read_dist_env();
-  auto comm =
-      train::Communicator::join(env, "gloo", std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
+  auto comm = train::Communicator::join(env, train::DistBackend::Gloo,
+                                        std::chrono::milliseconds(static_cast<int64_t>(c.timeout_s * 1000)));
   const ModelSpec spec = model_spec(c);
   // Synchronised: rank 0's weights on every rank, each its own data.
   Setup synced = make_setup(spec, c.steps, c.batch, c.seed, c.seed + 1 + static_cast<uint64_t>(comm->rank()));

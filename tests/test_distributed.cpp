@@ -423,7 +423,7 @@ TEST(DistributedSyncBatchNorm, OneRankEqualsBatchNormAndConvertsTheDvsAndResSnnB
   DistEnv env;
   env.master_addr = "127.0.0.1";
   env.master_port = free_port();
-  auto comm = Communicator::join(env, "gloo", std::chrono::seconds(20));
+  auto comm = Communicator::join(env, DistBackend::Gloo, std::chrono::seconds(20));
   EXPECT_EQ(comm->world_size(), 1);
   EXPECT_EQ(comm->backend(), "gloo");
 
@@ -588,7 +588,8 @@ TEST(DistributedTraining, TwoRanksMatchOneProcessWithTheDoubledBatchAndResume) {
     for (auto& b : buffers) b.copy_(w0[i++]);
   }
   const Evaluation e =
-      evaluate_model(reference.model(), test_set, loader_options(single, *test_set, data::ClipMode::Test), "mse", true);
+      evaluate_model(reference.model(), test_set, loader_options(single, *test_set, data::ClipMode::Test),
+                     LossKind::Mse, true);
   EXPECT_EQ(e.samples, 11);
   EXPECT_DOUBLE_EQ(test_acc, e.accuracy);
   EXPECT_DOUBLE_EQ(test_vote, e.vote_accuracy);
@@ -696,7 +697,7 @@ TEST(DistributedEnv, ALoopbackRendezvousListensOnLoopbackOnly) {
     auto it = vars.find(k);
     return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
   });
-  const auto comm = Communicator::join(env, "gloo", std::chrono::seconds(20));
+  const auto comm = Communicator::join(env, DistBackend::Gloo, std::chrono::seconds(20));
   ASSERT_EQ(comm->world_size(), 1);
   const auto addresses = listening_addresses(port);
   ASSERT_EQ(addresses.size(), 1u);

@@ -31,7 +31,7 @@ TEST(Metrics, TopFiveAccuracyOfTheMeanOutput) {
 
 TEST(Schedule, CosineWithWarmupAndItsChecks) {
   ScheduleSettings s;
-  s.kind = "cosine";
+  s.kind = ScheduleKind::Cosine;
   s.base_lr = 0.1;
   s.epochs = 11;
   s.warmup_epochs = 3;
@@ -49,7 +49,7 @@ TEST(Schedule, CosineWithWarmupAndItsChecks) {
   EXPECT_NEAR(ref.lr_for_epoch(125), 0.05, 1e-12);
   EXPECT_NEAR(ref.lr_for_epoch(249), 0.05 * (1 + std::cos(M_PI * 249 / 250)), 1e-12);
   // Warm-up before a step schedule; the steps count from its end.
-  s.kind = "step";
+  s.kind = ScheduleKind::Step;
   s.epochs = 10;
   s.warmup_epochs = 1;
   s.step_size = 2;
@@ -58,10 +58,7 @@ TEST(Schedule, CosineWithWarmupAndItsChecks) {
   EXPECT_NEAR(st.lr_for_epoch(0), 0.05, 1e-12);
   EXPECT_NEAR(st.lr_for_epoch(2), 0.1, 1e-12);
   EXPECT_NEAR(st.lr_for_epoch(3), 0.05, 1e-12);
-  s.kind = "plateau";
-  EXPECT_THROW(LRSchedule{s}, std::invalid_argument);
-  s.kind = "linear";
-  s.warmup_epochs = 0;
+  s.kind = ScheduleKind::Plateau;
   EXPECT_THROW(LRSchedule{s}, std::invalid_argument);
 }
 

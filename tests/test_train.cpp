@@ -97,10 +97,42 @@ TEST(Config, UnknownKeysAndBadValuesAreClearErrors) {
   EXPECT_NE(e.find("--set model.name: the network is the one net.pt holds"), std::string::npos) << e;
 }
 
+// Every choice key takes each name its rule lists, holds it parsed, and writes the same name back; other names are
+// refused with the list.
+TEST(Config, ChoiceKeysParseOnceAndWriteTheirNames) {
+  int choice_keys = 0;
+  for (const ConfigKey& key : config_keys()) {
+    if (key.allowed.rfind("one of ", 0) != 0) continue;
+    ++choice_keys;
+    std::stringstream names(key.allowed.substr(7));
+    std::string name;
+    while (std::getline(names, name, ',')) {
+      name.erase(0, name.find_first_not_of(' '));
+      const std::string toml = to_toml(parse_config("", "x.toml", {config_assignment(key.name, name)}));
+      const std::string leaf = key.name.substr(key.name.rfind('.') + 1);
+      EXPECT_NE(toml.find(leaf + " = '" + name + "'"), std::string::npos) << key.name << " " << name << "\n" << toml;
+    }
+    const std::string e = masnn::testing::expect_error(
+        [&] { parse_config("", "x.toml", {config_assignment(key.name, "no-such-choice")}); });
+    EXPECT_NE(e.find("key '" + key.name + "' must be " + key.allowed + " (got 'no-such-choice')"), std::string::npos)
+        << e;
+  }
+  EXPECT_GE(choice_keys, 13);  // attention, placement, the LIF preset, reset, surrogate, backend, dataset, slicing, ...
+  // Attention takes any case and MA, and writes the canonical name.
+  const TrainConfig c = parse_config("", "x.toml", {"model.attention=tcsa"});
+  EXPECT_EQ(c.model.attention, AttentionType::parse("TCSA"));
+  EXPECT_NE(to_toml(c).find("attention = 'TCSA'"), std::string::npos) << to_toml(c);
+  EXPECT_EQ(parse_config("", "x.toml", {"model.attention=MA"}).model.attention.name(), "TCSA");
+  EXPECT_EQ(parse_config("", "x.toml", {"train.scheduler=cosine"}).train.scheduler, ScheduleKind::Cosine);
+  EXPECT_EQ(parse_config("", "x.toml", {"train.loss=ce"}).train.loss, LossKind::CrossEntropy);
+  EXPECT_EQ(parse_config("", "x.toml", {"data.normalization=max-per-frame"}).data.normalization,
+            data::FrameNormalization::MaxPerFrame);
+}
+
 TEST(Config, OverridesAndRoundTrip) {
   auto c = parse_config(kDemoConfig, "demo", {"train.lr=0.01", "model.attention=CSA", "model.lif.decay=0.5"});
   EXPECT_DOUBLE_EQ(c.train.lr, 0.01);
-  EXPECT_EQ(c.model.attention, "CSA");
+  EXPECT_EQ(c.model.attention, AttentionType::parse("CSA"));
   EXPECT_DOUBLE_EQ(lif_options(c.model).decay(), 0.5);
   EXPECT_DOUBLE_EQ(lif_options(c.model).threshold(), 0.3);  // the preset's other fields stay
   const auto again = parse_config(to_toml(c), "again");
@@ -162,8 +194,8 @@ TEST(Config, PresetsParseAndTheDemoFileMatchesTheEmbeddedDemo) {
   EXPECT_EQ(n, 2 * 15 + 8 + 3 + 1);
   // A variant inherits its base and changes what it names.
   const TrainConfig ca = load_config((configs / "dvs-gesture" / "CA-activate-pre.toml").string());
-  EXPECT_EQ(ca.model.attention, "CA");
-  EXPECT_EQ(ca.model.placement, "activate-pre");
+  EXPECT_EQ(ca.model.attention.name(), "CA");
+  EXPECT_EQ(ca.model.placement, AttentionPlacement::ActivatePre);
   EXPECT_DOUBLE_EQ(ca.train.lr, 1e-4);
   EXPECT_DOUBLE_EQ(ca.data.dt_ms, 15);
   // The paper's Gesture preset is the network of REFERENCE.md 3.1 at T = 60.
@@ -245,7 +277,7 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   auto model = load_model((out_a / "last.pt").string(), &info);
   EXPECT_EQ(info.epoch, 14);
   const Evaluation e =
-      evaluate_model(model, test_set, loader_options(ca, *test_set, data::ClipMode::Test), "mse", true);
+      evaluate_model(model, test_set, loader_options(ca, *test_set, data::ClipMode::Test), LossKind::Mse, true);
   EXPECT_DOUBLE_EQ(e.accuracy, sa.epochs.back().test->accuracy);
   EXPECT_DOUBLE_EQ(e.vote_accuracy, sa.epochs.back().test->vote_accuracy);
   EXPECT_EQ(e.confusion.sum().item<int64_t>(), 11);
@@ -263,7 +295,7 @@ TEST(Train, LearnsTheTinySetResumesExactlyAndEvaluatesTheSameFromItsCheckpoint) 
   }
   // A checkpoint of another network cannot be resumed by this config.
   auto other = tiny_config(out_b, 15);
-  other.model.attention = "none";
+  other.model.attention = AttentionType{};
   Trainer c(other, train_set, test_set);
   EXPECT_THROW(c.resume((out_a / "last.pt").string()), std::invalid_argument);
 }
@@ -300,7 +332,7 @@ TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
   const TempDir dense_dir("train_synapses_dense"), sparse_dir("train_synapses_sparse");
   const TrainConfig cd = tiny_config(dense_dir.path, 2);
   TrainConfig cs = tiny_config(sparse_dir.path, 2);
-  cs.train.synapses = "sparse";
+  cs.train.synapses = SynapseMode::Sparse;
   auto train_set = make_dataset(cd, data::Split::Train);
   auto test_set = make_dataset(cd, data::Split::Test);
   Trainer dense(cd, train_set, test_set), sparse(cs, train_set, test_set);
@@ -330,13 +362,14 @@ TEST(Train, SparseSynapsesTrainWithTheDenseRunsLosses) {
   for (size_t e = 0; e < 2; ++e)
     EXPECT_NEAR(ss.epochs[e].train_loss, sd.epochs[e].train_loss, 1e-4 * sd.epochs[e].train_loss) << "epoch " << e;
   // The key is stored with the run and refused where it cannot apply.
-  EXPECT_EQ(parse_config(to_toml(cs), "again").train.synapses, "sparse");
+  EXPECT_EQ(parse_config(to_toml(cs), "again").train.synapses, SynapseMode::Sparse);
   std::string e = masnn::testing::expect_error([] { parse_config("", "x.toml", {"train.synapses=\"events\""}); });
   EXPECT_NE(e.find("key 'train.synapses' must be one of dense, sparse, auto"), std::string::npos) << e;
   e = masnn::testing::expect_error(
       [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cuda\""}); });
   EXPECT_NE(e.find("train.synapses' must be dense unless train.device is cpu"), std::string::npos) << e;
-  EXPECT_EQ(parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cpu:0\""}).train.synapses, "auto");
+  EXPECT_EQ(parse_config("", "x.toml", {"train.synapses=\"auto\"", "train.device=\"cpu:0\""}).train.synapses,
+            SynapseMode::Auto);
   e = masnn::testing::expect_error(
       [] { parse_config("", "x.toml", {"train.synapses=\"auto\"", "model.name=\"res-snn-mini\""}); });
   EXPECT_NE(e.find("train.synapses' must be dense for the Res-SNNs"), std::string::npos) << e;
@@ -362,19 +395,19 @@ TEST(Metrics, ClipVotingFollowsTheReferenceRule) {
 
 TEST(Schedule, PlateauCosineStep) {
   ScheduleSettings s;
-  s.kind = "plateau";
+  s.kind = ScheduleKind::Plateau;
   s.base_lr = 1.0;
   s.plateau_patience = 1;
   LRSchedule p(s);
   EXPECT_DOUBLE_EQ(p.end_epoch(0, 1.0), 1.0);
   EXPECT_DOUBLE_EQ(p.end_epoch(1, 1.0), 1.0);  // 1 bad epoch: not more than the patience
   EXPECT_DOUBLE_EQ(p.end_epoch(2, 1.0), 0.1);  // 2 bad epochs: reduced
-  s.kind = "cosine";
+  s.kind = ScheduleKind::Cosine;
   s.epochs = 10;
   LRSchedule c(s);
   EXPECT_DOUBLE_EQ(c.lr_for_epoch(0), 1.0);
   EXPECT_NEAR(c.lr_for_epoch(5), 0.5, 1e-12);
-  s.kind = "step";
+  s.kind = ScheduleKind::Step;
   s.step_size = 3;
   s.step_gamma = 0.5;
   LRSchedule st(s);

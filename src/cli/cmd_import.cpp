@@ -55,17 +55,17 @@ void run_import(const ImportArgs& a) {
   // The config stored with the checkpoint describes the network, so that `masnn eval --data DIR` can run it.
   train::TrainConfig config;
   config.model.name = spec.name;
-  config.model.attention = spec.attention.name();
+  config.model.attention = spec.attention;
   config.model.t_ratio = spec.t_ratio;
   config.model.c_ratio = spec.c_ratio;
   config.data.steps = spec.steps;
   if (res) {
-    config.model.neuron = "reference-resnet";
+    config.model.neuron = train::NeuronPreset::ReferenceResnet;
     if (!a.dataset.empty()) config.data.dataset = a.dataset;
   } else {
     config.data.dataset = a.dataset.empty() ? (gait ? "dvs128-gait" : "dvs128-gesture") : a.dataset;
     config.data.ds = gait ? 1 : 4;
-    config.data.slicing = gait ? "time-bins" : "time-window";
+    config.data.slicing = gait ? data::FrameSlicing::TimeBins : data::FrameSlicing::TimeWindow;
   }
   train::CheckpointInfo info;
   info.spec = spec;

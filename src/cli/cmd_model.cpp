@@ -51,8 +51,8 @@ ModelSpec spec_from(const ModelArgs& a) {
     if (res) sets.push_back("model.lif.neuron=reference-resnet");
     sets.insert(sets.end(), a.sets.begin(), a.sets.end());
     const train::TrainConfig c = train::parse_config("", "masnn model --set", sets);
-    s.attention = AttentionType::parse(c.model.attention);
-    s.placement = parse_attention_placement(c.model.placement);
+    s.attention = c.model.attention;
+    s.placement = c.model.placement;
     s.t_ratio = c.model.t_ratio;
     s.c_ratio = c.model.c_ratio;
     s.kernel_size = c.model.kernel_size;

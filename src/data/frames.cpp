@@ -11,11 +11,28 @@
 
 namespace masnn::data {
 
+std::string to_string(FrameSlicing slicing) {
+  switch (slicing) {
+    case FrameSlicing::TimeWindow: return "time-window";
+    case FrameSlicing::EventCount: return "event-count";
+    case FrameSlicing::TimeBins: return "time-bins";
+  }
+  return "?";
+}
+
 FrameSlicing parse_frame_slicing(const std::string& name) {
-  if (name == "time-window") return FrameSlicing::TimeWindow;
-  if (name == "event-count") return FrameSlicing::EventCount;
-  if (name == "time-bins") return FrameSlicing::TimeBins;
+  for (FrameSlicing s : {FrameSlicing::TimeWindow, FrameSlicing::EventCount, FrameSlicing::TimeBins})
+    if (to_string(s) == name) return s;
   throw std::invalid_argument("slicing: expected time-window, event-count or time-bins, got '" + name + "'");
+}
+
+std::string to_string(FrameNormalization normalization) {
+  switch (normalization) {
+    case FrameNormalization::None: return "none";
+    case FrameNormalization::MaxPerFrame: return "max-per-frame";
+    case FrameNormalization::MaxPerSample: return "max-per-sample";
+  }
+  return "?";
 }
 
 void FrameOptions::validate() const {

@@ -25,9 +25,9 @@ nlohmann::json lif_to_json(const LIFOptions& o) {
           {"decay", o.decay()},
           {"bias", o.bias()},
           {"fire_at_equal", o.fire_at_equal()},
-          {"reset", to_string(o.reset())},
+          {"reset", masnn::to_string(o.reset())},
           {"detach_reset", o.detach_reset()},
-          {"surrogate", to_string(o.surrogate())},
+          {"surrogate", masnn::to_string(o.surrogate())},
           {"surrogate_width", o.surrogate_width()},
           {"learnable_decay", o.learnable_decay()},
           {"backend", to_string(o.backend())}};

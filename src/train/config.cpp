@@ -252,6 +252,57 @@ Rule one_of(std::vector<std::string> choices) {
   return {text, nullptr, std::move(choices)};
 }
 
+// The values of a choice key (an enum, or AttentionType) and their names: the canonical names are what the docs
+// list and config.toml holds; `lenient` accepts other spellings of a value (attention: tcsa, MA, no).
+template <typename E>
+struct Choices {
+  std::vector<std::pair<std::string, E>> named;
+  std::function<std::optional<E>(const std::string&)> lenient;
+
+  std::optional<E> parse(const std::string& name) const {
+    for (const auto& [n, v] : named)
+      if (n == name) return v;
+    return lenient ? lenient(name) : std::nullopt;
+  }
+  std::string name_of(const E& value) const {
+    for (const auto& [n, v] : named)
+      if (v == value) return n;
+    throw std::invalid_argument("to_toml: a choice without a name");  // a value added to an enum but not here
+  }
+  Rule rule() const {
+    std::vector<std::string> names;
+    for (const auto& nv : named) names.push_back(nv.first);
+    return one_of(std::move(names));
+  }
+};
+
+// Every to_string of the enums the keys hold (masnn, masnn::data and this namespace), so that choices_of finds them.
+using masnn::to_string;
+using masnn::data::to_string;
+using masnn::train::to_string;
+
+// The choices of an enum, named by its to_string, in the order given.
+template <typename E>
+Choices<E> choices_of(std::initializer_list<E> values) {
+  Choices<E> c;
+  for (E v : values) c.named.emplace_back(to_string(v), v);
+  return c;
+}
+
+Choices<AttentionType> attention_choices() {
+  Choices<AttentionType> c;
+  for (const char* name : {"none", "TA", "CA", "SA", "TCA", "TSA", "CSA", "TCSA"})
+    c.named.emplace_back(name, AttentionType::parse(name));
+  c.lenient = [](const std::string& name) -> std::optional<AttentionType> {
+    try {
+      return AttentionType::parse(name);
+    } catch (const std::invalid_argument&) {
+      return std::nullopt;
+    }
+  };
+  return c;
+}
+
 struct KeySpec {
   ConfigKey key;  // key.allowed is the rule's text
   std::function<void(KeyReader&, TrainConfig&)> read;
@@ -328,6 +379,38 @@ KeySpec field(const char* name, Section TrainConfig::*section, T Section::*membe
   return k;
 }
 
+// A key whose value is one of `choices`: read as a string and parsed here, once; written as its canonical name.
+template <typename Section, typename T, typename E>
+KeySpec choice(const char* name, Section TrainConfig::*section, T Section::*member, Choices<E> choices,
+               const char* help) {
+  KeySpec k;
+  k.key.name = name;
+  k.key.type = "string";
+  const Rule rule = choices.rule();
+  k.key.allowed = rule.text;
+  k.key.help = help;
+  const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
+  auto shared = std::make_shared<const Choices<E>>(std::move(choices));
+  k.read = [name = std::string(name), section, member, shared, allowed = rule.text](KeyReader& r, TrainConfig& c) {
+    std::optional<std::string> text;
+    r.read(name, text);
+    if (!text) return;
+    const std::optional<E> value = shared->parse(*text);
+    if (!value) r.fail(name, allowed + " (got '" + *text + "')");
+    c.*section.*member = *value;
+  };
+  k.violation = [](const TrainConfig&) -> std::optional<std::string> { return std::nullopt; };  // checked in read
+  k.write = [leaf, section, member, shared](const TrainConfig& c, toml::table& t) {
+    const T& v = c.*section.*member;
+    if constexpr (optional_value<T>::optional) {
+      if (v) t.insert(leaf, shared->name_of(*v));
+    } else {
+      t.insert(leaf, shared->name_of(v));
+    }
+  };
+  return k;
+}
+
 const std::vector<KeySpec>& schema() {
   using C = TrainConfig;
   static const std::vector<KeySpec> keys = [] {
@@ -339,28 +422,33 @@ const std::vector<KeySpec>& schema() {
     // [model]
     k.push_back(field("model.name", M, &ModelConfig::name, any(),
                       "network: dvs-gesture, dvs-gait, dvs-small, res-snn-18, res-snn-34, res-snn-104, res-snn-mini"));
-    k.push_back(field("model.attention", M, &ModelConfig::attention, any(),
-                      "none, TA, CA, SA, TCA, TSA, CSA or TCSA (MA)"));
-    k.push_back(field("model.placement", M, &ModelConfig::placement, one_of({"conv-post", "activate-pre"}),
-                      "where CA/SA act: on the membrane input (reference code) or inside the neuron (paper)"));
+    k.push_back(choice("model.attention", M, &ModelConfig::attention, attention_choices(),
+                       "temporal, channel, spatial attention and their combinations (any case; MA = TCSA)"));
+    k.push_back(choice("model.placement", M, &ModelConfig::placement,
+                       choices_of({AttentionPlacement::ConvPost, AttentionPlacement::ActivatePre}),
+                       "where CA/SA act: on the membrane input (reference code) or inside the neuron (paper)"));
     k.push_back(field("model.t_ratio", M, &ModelConfig::t_ratio, at_least(1), "temporal attention's reduction ratio"));
     k.push_back(field("model.c_ratio", M, &ModelConfig::c_ratio, at_least(1), "channel attention's reduction ratio"));
     k.push_back(field("model.kernel_size", M, &ModelConfig::kernel_size, at_least(1), "spatial attention's conv size"));
     k.push_back(field("model.per_step", M, &ModelConfig::per_step, any(), "CA/SA per time step at conv-post"));
-    k.push_back(field("model.lif.neuron", M, &ModelConfig::neuron, one_of({"reference-dvs", "reference-resnet"}),
-                      "LIF preset; the model.lif keys below override its fields"));
+    k.push_back(choice("model.lif.neuron", M, &ModelConfig::neuron,
+                       choices_of({NeuronPreset::ReferenceDvs, NeuronPreset::ReferenceResnet}),
+                       "LIF preset; the model.lif keys below override its fields"));
     k.push_back(field("model.lif.threshold", M, &ModelConfig::threshold, any(), "firing threshold"));
     k.push_back(field("model.lif.v_reset", M, &ModelConfig::v_reset, any(), "reset potential"));
     k.push_back(field("model.lif.decay", M, &ModelConfig::decay, any(), "membrane decay per step"));
     k.push_back(field("model.lif.bias", M, &ModelConfig::bias, any(), "constant input per step"));
     k.push_back(field("model.lif.surrogate_width", M, &ModelConfig::surrogate_width, any(),
                       "surrogate gradient's width"));
-    k.push_back(field("model.lif.reset", M, &ModelConfig::reset, one_of({"hard", "soft", "none"}),
-                      "reset after a spike"));
-    k.push_back(field("model.lif.surrogate", M, &ModelConfig::surrogate, one_of({"rectangular", "sigmoid", "arctan"}),
-                      "surrogate gradient"));
-    k.push_back(field("model.lif.backend", M, &ModelConfig::backend, one_of({"fused", "composed"}),
-                      "fused kernel or LibTorch ops (the oracle)"));
+    k.push_back(choice("model.lif.reset", M, &ModelConfig::reset,
+                       choices_of({ResetMode::Hard, ResetMode::Soft, ResetMode::None}),
+                       "reset after a spike"));
+    k.push_back(choice("model.lif.surrogate", M, &ModelConfig::surrogate,
+                       choices_of({SurrogateKind::Rectangular, SurrogateKind::Sigmoid, SurrogateKind::Arctan}),
+                       "surrogate gradient"));
+    k.push_back(choice("model.lif.backend", M, &ModelConfig::backend,
+                       choices_of({LIFBackend::Fused, LIFBackend::Composed}),
+                       "fused kernel or LibTorch ops (the oracle)"));
     k.push_back(field("model.lif.fire_at_equal", M, &ModelConfig::fire_at_equal, any(),
                       "a spike when the potential equals the threshold"));
     k.push_back(field("model.lif.detach_reset", M, &ModelConfig::detach_reset, any(),
@@ -382,11 +470,15 @@ const std::vector<KeySpec>& schema() {
     k.push_back(field("data.dt_ms", D, &DataConfig::dt_ms, within(0.001, 3.6e6, false, false),
                       "frame window, ms (time-window slicing; 1 us to 1 hour)"));
     k.push_back(field("data.ds", D, &DataConfig::ds, at_least(1), "spatial down-sampling of the sensor"));
-    k.push_back(field("data.slicing", D, &DataConfig::slicing, one_of({"time-window", "event-count", "time-bins"}),
-                      "frames of dt_ms, of equal event counts, or T equal bins over the sample"));
+    k.push_back(choice("data.slicing", D, &DataConfig::slicing,
+                       choices_of({data::FrameSlicing::TimeWindow, data::FrameSlicing::EventCount,
+                                   data::FrameSlicing::TimeBins}),
+                       "frames of dt_ms, of equal event counts, or T equal bins over the sample"));
     k.push_back(field("data.binary", D, &DataConfig::binary, any(), "0/1 frames instead of event counts"));
-    k.push_back(field("data.normalization", D, &DataConfig::normalization,
-                      one_of({"none", "max-per-frame", "max-per-sample"}), "frame scaling"));
+    k.push_back(choice("data.normalization", D, &DataConfig::normalization,
+                       choices_of({data::FrameNormalization::None, data::FrameNormalization::MaxPerFrame,
+                                   data::FrameNormalization::MaxPerSample}),
+                       "frame scaling"));
     k.push_back(field("data.clips", D, &DataConfig::clips, within(1, 10000, false, false),
                       "test clips per sample (voting)"));
     k.push_back(field("data.max_shift", D, &DataConfig::max_shift, at_least(0),
@@ -432,15 +524,18 @@ const std::vector<KeySpec>& schema() {
     k.push_back(field("train.epochs", T, &TrainSettings::epochs, at_least(1), "epochs"));
     k.push_back(field("train.batch_size", T, &TrainSettings::batch_size, at_least(1),
                       "samples per step (per rank in a distributed job)"));
-    k.push_back(field("train.optimizer", T, &TrainSettings::optimizer, one_of({"adam", "sgd"}), "optimizer"));
+    k.push_back(choice("train.optimizer", T, &TrainSettings::optimizer,
+                       choices_of({OptimizerKind::Adam, OptimizerKind::Sgd}), "optimizer"));
     k.push_back(field("train.lr", T, &TrainSettings::lr, above(0), "learning rate"));
     k.push_back(field("train.beta1", T, &TrainSettings::beta1, within(0, 1, false, true), "Adam's beta1"));
     k.push_back(field("train.beta2", T, &TrainSettings::beta2, within(0, 1, false, true), "Adam's beta2"));
     k.push_back(field("train.momentum", T, &TrainSettings::momentum, within(0, 1, false, true), "SGD's momentum"));
     k.push_back(field("train.weight_decay", T, &TrainSettings::weight_decay, at_least(0), "weight decay"));
-    k.push_back(field("train.scheduler", T, &TrainSettings::scheduler, one_of({"plateau", "cosine", "step", "none"}),
-                      "learning-rate schedule: plateau (on the train loss), cosine, step, none; the last three after "
-                      "warmup_epochs of linear warm-up"));
+    k.push_back(choice("train.scheduler", T, &TrainSettings::scheduler,
+                       choices_of({ScheduleKind::Plateau, ScheduleKind::Cosine, ScheduleKind::Step,
+                                   ScheduleKind::None}),
+                       "learning-rate schedule: plateau (on the train loss), cosine, step, none; the last three after "
+                       "warmup_epochs of linear warm-up"));
     k.push_back(field("train.plateau_factor", T, &TrainSettings::plateau_factor, within(0, 1, true, true),
                       "plateau: factor on the learning rate"));
     k.push_back(field("train.plateau_patience", T, &TrainSettings::plateau_patience, at_least(0),
@@ -449,8 +544,8 @@ const std::vector<KeySpec>& schema() {
     k.push_back(field("train.step_gamma", T, &TrainSettings::step_gamma, above(0), "step: factor per step"));
     k.push_back(field("train.warmup_epochs", T, &TrainSettings::warmup_epochs, at_least(0),
                       "linear warm-up epochs (cosine, step, none): lr = base x (e + 1) / (warmup + 1) in epoch e"));
-    k.push_back(field("train.loss", T, &TrainSettings::loss, one_of({"mse", "ce"}),
-                      "mse on firing rates vs one-hot (reference) or ce"));
+    k.push_back(choice("train.loss", T, &TrainSettings::loss, choices_of({LossKind::Mse, LossKind::CrossEntropy}),
+                       "mse on firing rates vs one-hot (reference) or ce"));
     k.push_back(field("train.label_smoothing", T, &TrainSettings::label_smoothing, within(0, 1, false, true),
                       "ce: label smoothing"));
     k.push_back(field("train.grad_clip", T, &TrainSettings::grad_clip, at_least(0),
@@ -465,12 +560,16 @@ const std::vector<KeySpec>& schema() {
                       "cpu, cuda or cuda:N (a CUDA build of LibTorch)"));
     k.push_back(field("train.amp", T, &TrainSettings::amp, any(),
                       "mixed precision: float16 autocast with loss scaling (CUDA only)"));
-    k.push_back(field("train.synapses", T, &TrainSettings::synapses, one_of({"dense", "sparse", "auto"}),
-                      "spike-input convolutions and linear layers (DVS networks, CPU): dense, sparse "
-                      "(event-driven forward and gradients) or auto (per layer and step by density against fixed crossovers)"));
+    k.push_back(choice("train.synapses", T, &TrainSettings::synapses,
+                       choices_of({SynapseMode::Dense, SynapseMode::Sparse, SynapseMode::Auto}),
+                       "spike-input convolutions and linear layers (DVS networks, CPU): dense, sparse "
+                       "(event-driven forward and gradients) or auto (per layer and step by density against fixed "
+                       "crossovers)"));
     // [dist]
-    k.push_back(field("dist.backend", G, &DistConfig::backend, one_of({"auto", "gloo", "nccl"}),
-                      "in a job of more than one process: auto (NCCL for a CUDA model when built with it, else Gloo)"));
+    k.push_back(choice("dist.backend", G, &DistConfig::backend,
+                       choices_of({DistBackend::Auto, DistBackend::Gloo, DistBackend::Nccl}),
+                       "in a job of more than one process: auto (NCCL for a CUDA model when built with it, else "
+                       "Gloo)"));
     k.push_back(field("dist.timeout_s", G, &DistConfig::timeout_s, above(0),
                       "rendezvous and collective timeout, seconds (env MASNN_DIST_TIMEOUT overrides)"));
     k.push_back(field("dist.bucket_mb", G, &DistConfig::bucket_mb, above(0), "gradient all-reduce bucket size, MiB"));
@@ -499,6 +598,20 @@ const std::vector<KeySpec>& schema() {
 }
 
 }  // namespace
+
+std::string to_string(NeuronPreset preset) {
+  return preset == NeuronPreset::ReferenceDvs ? "reference-dvs" : "reference-resnet";
+}
+std::string to_string(OptimizerKind optimizer) { return optimizer == OptimizerKind::Adam ? "adam" : "sgd"; }
+std::string to_string(LossKind loss) { return loss == LossKind::Mse ? "mse" : "ce"; }
+std::string to_string(DistBackend backend) {
+  switch (backend) {
+    case DistBackend::Auto: return "auto";
+    case DistBackend::Gloo: return "gloo";
+    case DistBackend::Nccl: return "nccl";
+  }
+  return "?";
+}
 
 TrainConfig parse_config(const std::string& text, const std::string& source,
                          const std::vector<std::string>& overrides) {
@@ -541,14 +654,14 @@ TrainConfig parse_config(const std::string& text, const std::string& source,
     require(valid_device, source, "train.device", "cpu, cuda or cuda:N");
     require(!t.amp || t.device.rfind("cuda", 0) == 0, source, "train.amp",
             "false unless train.device is cuda (mixed precision is float16 autocast with loss scaling on a GPU)");
-    require(t.synapses == "dense" || on_cpu, source, "train.synapses",
+    require(t.synapses == SynapseMode::Dense || on_cpu, source, "train.synapses",
             "dense unless train.device is cpu (the event-driven synapses are CPU kernels)");
   }
-  require(t.synapses == "dense" || c.model.name.rfind("res-snn", 0) != 0, source, "train.synapses",
+  require(t.synapses == SynapseMode::Dense || c.model.name.rfind("res-snn", 0) != 0, source, "train.synapses",
           "dense for the Res-SNNs (event-driven synapses train the DVS networks' spike-input layers)");
   require(t.warmup_epochs == 0 || t.warmup_epochs < t.epochs, source, "train.warmup_epochs",
           "less than train.epochs");
-  require(t.warmup_epochs == 0 || t.scheduler != "plateau", source, "train.warmup_epochs",
+  require(t.warmup_epochs == 0 || t.scheduler != ScheduleKind::Plateau, source, "train.warmup_epochs",
           "0 with the plateau scheduler (warm-up applies to cosine, step and none)");
   return c;
 }

@@ -231,7 +231,7 @@ struct Communicator::Impl {
 Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Communicator::~Communicator() = default;
 
-std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::string& backend,
+std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, DistBackend backend,
                                                  std::chrono::milliseconds timeout, const torch::Device& device) {
   if (env.world_size < 1 || env.rank < 0 || env.rank >= env.world_size)
     throw std::invalid_argument(
@@ -240,13 +240,9 @@ std::shared_ptr<Communicator> Communicator::join(const DistEnv& env, const std::
   auto impl = std::make_unique<Impl>();
   impl->env = env;
   impl->timeout = timeout;
-  if (backend == "auto") {
-    impl->backend = device.is_cuda() && nccl_available() ? "nccl" : "gloo";
-  } else if (backend == "gloo" || backend == "nccl") {
-    impl->backend = backend;
-  } else {
-    throw std::invalid_argument("dist.backend: expected auto, gloo or nccl, got '" + backend + "'");
-  }
+  if (backend == DistBackend::Auto)
+    backend = device.is_cuda() && nccl_available() ? DistBackend::Nccl : DistBackend::Gloo;
+  impl->backend = to_string(backend);
   if (impl->backend == "nccl" && !nccl_available())
     throw std::invalid_argument(
         "dist.backend: this masnn was built without NCCL; build it against a CUDA LibTorch with "

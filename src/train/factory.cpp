@@ -45,15 +45,16 @@ auto with_key(const std::string& key, const F& f) -> decltype(f()) {
 }  // namespace
 
 LIFOptions lif_options(const ModelConfig& m) {
-  LIFOptions o = m.neuron == "reference-resnet" ? LIFOptions::reference_resnet() : LIFOptions::reference_dvs();
+  LIFOptions o =
+      m.neuron == NeuronPreset::ReferenceResnet ? LIFOptions::reference_resnet() : LIFOptions::reference_dvs();
   if (m.threshold) o.threshold(*m.threshold);
   if (m.v_reset) o.v_reset(*m.v_reset);
   if (m.decay) o.decay(*m.decay);
   if (m.bias) o.bias(*m.bias);
   if (m.surrogate_width) o.surrogate_width(*m.surrogate_width);
-  if (m.reset) o.reset(with_key("model.lif.reset", [&] { return parse_reset_mode(*m.reset); }));
-  if (m.surrogate) o.surrogate(with_key("model.lif.surrogate", [&] { return parse_surrogate(*m.surrogate); }));
-  if (m.backend) o.backend(with_key("model.lif.backend", [&] { return parse_lif_backend(*m.backend); }));
+  if (m.reset) o.reset(*m.reset);
+  if (m.surrogate) o.surrogate(*m.surrogate);
+  if (m.backend) o.backend(*m.backend);
   if (m.fire_at_equal) o.fire_at_equal(*m.fire_at_equal);
   if (m.detach_reset) o.detach_reset(*m.detach_reset);
   if (m.learnable_decay) o.learnable_decay(*m.learnable_decay);
@@ -62,8 +63,6 @@ LIFOptions lif_options(const ModelConfig& m) {
 }
 
 void check_model_config(const ModelConfig& m) {
-  with_key("model.attention", [&] { AttentionType::parse(m.attention); });
-  parse_attention_placement(m.placement);  // parse_config already restricts it; kept for configs built in code
   lif_options(m);
 }
 
@@ -71,13 +70,7 @@ data::FrameOptions frame_options(const DataConfig& d, int width, int height) {
   data::FrameOptions f;
   f.steps(d.steps).dt_us(static_cast<int64_t>(d.dt_ms * 1000.0 + 0.5)).ds(d.ds).width(width).height(height);
   f.binary(d.binary);
-  f.slicing(data::parse_frame_slicing(d.slicing));
-  if (d.normalization == "none")
-    f.normalization(data::FrameNormalization::None);
-  else if (d.normalization == "max-per-frame")
-    f.normalization(data::FrameNormalization::MaxPerFrame);
-  else
-    f.normalization(data::FrameNormalization::MaxPerSample);
+  f.slicing(d.slicing).normalization(d.normalization);
   with_key("data", [&] { f.validate(); });
   return f;
 }
@@ -165,8 +158,8 @@ ModelSpec model_spec(const TrainConfig& c, const InputSpec& input) {
   const ModelConfig& m = c.model;
   ModelSpec s;
   s.name = m.name;
-  s.attention = with_key("model.attention", [&] { return AttentionType::parse(m.attention); });
-  s.placement = parse_attention_placement(m.placement);
+  s.attention = m.attention;
+  s.placement = m.placement;
   s.t_ratio = m.t_ratio;
   s.c_ratio = m.c_ratio;
   s.kernel_size = m.kernel_size;

@@ -36,7 +36,7 @@ const std::vector<std::string> kCsvColumns = {"epoch",
                                               "seconds"};
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainSettings& t, std::vector<torch::Tensor> params) {
-  if (t.optimizer == "adam")
+  if (t.optimizer == OptimizerKind::Adam)
     return std::make_unique<torch::optim::Adam>(
         params, torch::optim::AdamOptions(t.lr).betas({t.beta1, t.beta2}).weight_decay(t.weight_decay));
   return std::make_unique<torch::optim::SGD>(
@@ -73,17 +73,16 @@ void move_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Devic
 
 }  // namespace
 
-torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
+torch::Tensor classification_loss(LossKind kind, const torch::Tensor& outputs, const torch::Tensor& labels,
                                   double label_smoothing) {
-  if (kind == "mse") return torch::mse_loss(outputs, torch::one_hot(labels, outputs.size(1)).to(outputs.scalar_type()));
-  if (kind == "ce")
-    return torch::nn::functional::cross_entropy(
-        outputs, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
-  throw std::invalid_argument("loss: expected mse or ce, got '" + kind + "'");
+  if (kind == LossKind::Mse)
+    return torch::mse_loss(outputs, torch::one_hot(labels, outputs.size(1)).to(outputs.scalar_type()));
+  return torch::nn::functional::cross_entropy(
+      outputs, labels, torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(label_smoothing));
 }
 
-Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes,
-                          const std::string& loss, bool quiet, int64_t max_samples) {
+Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes, LossKind loss,
+                          bool quiet, int64_t max_samples) {
   torch::nn::Module& module = *model.ptr();
   const bool was_training = module.is_training();
   module.eval();
@@ -121,7 +120,7 @@ Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader
 }
 
 Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
-                          const data::LoaderOptions& options, const std::string& loss, bool quiet) {
+                          const data::LoaderOptions& options, LossKind loss, bool quiet) {
   data::EventLoader loader(dataset, options);
   return evaluate_model(model, loader, dataset->num_classes(), loss, quiet);
 }
@@ -171,7 +170,7 @@ Trainer::Trainer(TrainConfig config, SplitData train, SplitData test, std::share
   torch::manual_seed(config_.train.seed);
   model_ = build_model(spec_);
   module().to(device_);
-  set_synapse_mode(module(), parse_synapse_mode(config_.train.synapses, "train.synapses"));
+  set_synapse_mode(module(), config_.train.synapses);
   scaler_ = std::make_unique<GradScaler>(GradScalerOptions().enabled(config_.train.amp));
   if (comm_) {
     if (config_.dist.sync_bn) convert_sync_batch_norm(module(), comm_);

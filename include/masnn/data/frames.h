@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "masnn/data/events.h"
@@ -21,8 +22,9 @@ enum class FrameSlicing {
   TimeBins,    ///< T equal time bins over [first event, last event] of the sample (DVS128 Gait)
 };
 
-/// The slicing a name gives: time-window, event-count or time-bins (as data.slicing takes them). Throws
-/// std::invalid_argument naming the accepted names.
+/// time-window, event-count or time-bins, as data.slicing names them.
+std::string to_string(FrameSlicing slicing);
+/// The slicing a name gives (to_string's names). Throws std::invalid_argument naming the accepted names.
 FrameSlicing parse_frame_slicing(const std::string& name);
 
 /// How frame values are scaled after counting.
@@ -31,6 +33,8 @@ enum class FrameNormalization {
   MaxPerFrame,   ///< each [2, H', W'] frame divided by its maximum (frames of zeros stay zero)
   MaxPerSample,  ///< the whole [T, 2, H', W'] divided by its maximum
 };
+/// none, max-per-frame or max-per-sample, as data.normalization names them.
+std::string to_string(FrameNormalization normalization);
 
 /// Settings of the event -> frame integration. Defaults: the reference DVS128 Gesture code (T 60, dt 25 ms,
 /// 128x128 sensor, ds 4, counts).

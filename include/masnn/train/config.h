@@ -7,21 +7,43 @@
 #include <string>
 #include <vector>
 
+#include "masnn/attention/attention_type.h"
+#include "masnn/data/frames.h"
+#include "masnn/models/event_driven_synapse.h"
+#include "masnn/neuron/lif.h"
+#include "masnn/train/schedule.h"
+
 namespace masnn::train {
+
+/// The LIF preset a network starts from (model.lif.neuron): LIFOptions::reference_dvs() or reference_resnet().
+enum class NeuronPreset { ReferenceDvs, ReferenceResnet };
+/// train.optimizer
+enum class OptimizerKind { Adam, Sgd };
+/// train.loss: mse between firing rates and the one-hot label (the reference), or cross-entropy.
+enum class LossKind { Mse, CrossEntropy };
+/// dist.backend: auto is NCCL for a CUDA model when the build has it, else Gloo.
+enum class DistBackend { Auto, Gloo, Nccl };
+/// The names the config takes and writes: reference-dvs, reference-resnet; adam, sgd; mse, ce; auto, gloo, nccl.
+std::string to_string(NeuronPreset preset);
+std::string to_string(OptimizerKind optimizer);
+std::string to_string(LossKind loss);
+std::string to_string(DistBackend backend);
 
 /// [model]
 struct ModelConfig {
   std::string name = "dvs-gesture";     ///< registry name: dvs-gesture, dvs-gait, dvs-small
-  std::string attention = "none";       ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
-  std::string placement = "conv-post";  ///< conv-post (reference code) or activate-pre (paper)
+  AttentionType attention;  ///< none, TA, CA, SA, TCA, TSA, CSA, TCSA
+  AttentionPlacement placement = AttentionPlacement::ConvPost;  ///< conv-post (reference code), activate-pre (paper)
   int64_t t_ratio = 5;
   int64_t c_ratio = 8;
   int64_t kernel_size = 3;  ///< spatial attention conv
   bool per_step = false;    ///< CA/SA per time step at conv-post
   /// [model.lif]: a preset (reference-dvs or reference-resnet), then any field overridden.
-  std::string neuron = "reference-dvs";
+  NeuronPreset neuron = NeuronPreset::ReferenceDvs;
   std::optional<double> threshold, v_reset, decay, bias, surrogate_width;
-  std::optional<std::string> reset, surrogate, backend;
+  std::optional<ResetMode> reset;
+  std::optional<SurrogateKind> surrogate;
+  std::optional<LIFBackend> backend;
   std::optional<bool> fire_at_equal, detach_reset, learnable_decay;
 };
 
@@ -34,9 +56,9 @@ struct DataConfig {
   int64_t steps = 60;                         ///< T
   double dt_ms = 25;                          ///< frame window (time-window slicing)
   int64_t ds = 4;                             ///< spatial down-sampling
-  std::string slicing = "time-window";        ///< time-window, event-count, time-bins
+  data::FrameSlicing slicing = data::FrameSlicing::TimeWindow;  ///< time-window, event-count, time-bins
   bool binary = false;
-  std::string normalization = "none";       ///< none, max-per-frame, max-per-sample
+  data::FrameNormalization normalization = data::FrameNormalization::None;  ///< none, max-per-frame, max-per-sample
   int64_t clips = 10;                       ///< test clips per sample (voting)
   int64_t max_shift = 0;                    ///< random shift augmentation (sensor pixels)
   double flip = 0;                          ///< probability of a horizontal flip
@@ -65,18 +87,18 @@ struct DataConfig {
 struct TrainSettings {
   int64_t epochs = 300;
   int64_t batch_size = 128;
-  std::string optimizer = "adam";  ///< adam or sgd
+  OptimizerKind optimizer = OptimizerKind::Adam;
   double lr = 1e-4;
   double beta1 = 0.9, beta2 = 0.999;
   double momentum = 0.9;
   double weight_decay = 0;
-  std::string scheduler = "plateau";  ///< plateau (on the train loss), cosine, step, none
+  ScheduleKind scheduler = ScheduleKind::Plateau;  ///< plateau (on the train loss), cosine, step, none
   double plateau_factor = 0.1;
   int64_t plateau_patience = 5;
   int64_t step_size = 30;
   double step_gamma = 0.1;
   int64_t warmup_epochs = 0;   ///< linear warm-up epochs before cosine, step or none (not plateau)
-  std::string loss = "mse";    ///< mse (on firing rates vs one-hot, the reference) or ce
+  LossKind loss = LossKind::Mse;
   double label_smoothing = 0;  ///< for ce
   double grad_clip = 0;        ///< max global gradient norm (0 = off)
   uint64_t seed = 0;
@@ -90,12 +112,12 @@ struct TrainSettings {
   /// How the spike-input convolutions and linear layers train (masnn/models/event_driven_synapse.h): dense (oneDNN),
   /// sparse (event-driven forward, weight and input gradients) or auto (chosen per layer and step against fixed
   /// crossovers).
-  std::string synapses = "dense";
+  SynapseMode synapses = SynapseMode::Dense;
 };
 
 /// [dist]: data-parallel training when the process runs as one rank of a job (masnn/train/distributed.h).
 struct DistConfig {
-  std::string backend = "auto";         ///< auto (NCCL for a CUDA model when built with it, else Gloo), gloo, nccl
+  DistBackend backend = DistBackend::Auto;
   double timeout_s = 300;               ///< rendezvous and collective timeout (env MASNN_DIST_TIMEOUT overrides)
   double bucket_mb = 25;                ///< gradient all-reduce bucket size, MiB
   bool sync_bn = false;                 ///< BatchNorm statistics over the whole job's batch

@@ -75,12 +75,11 @@ class Communicator {
  public:
   /// Joins the job `env` describes: rank 0 serves a TCPStore at master_addr:master_port and waits for the
   /// others to connect; the others connect to it (retrying until the timeout). Then the process group:
-  /// backend "gloo", "nccl", or "auto" (NCCL when `device` is CUDA and the build has it, else Gloo). Gloo uses
+  /// backend Gloo, NCCL, or Auto (NCCL when `device` is CUDA and the build has it, else Gloo). Gloo uses
   /// the network interfaces named by GLOO_SOCKET_IFNAME when set, loopback when master_addr is a loopback
   /// address, else the address this machine's hostname resolves to. Throws std::runtime_error naming the
   /// address, the rank and the timeout when the job cannot be formed in time.
-  static std::shared_ptr<Communicator> join(const DistEnv& env, const std::string& backend,
-                                            std::chrono::milliseconds timeout,
+  static std::shared_ptr<Communicator> join(const DistEnv& env, DistBackend backend, std::chrono::milliseconds timeout,
                                             const torch::Device& device = torch::kCPU);
   ~Communicator();
   Communicator(const Communicator&) = delete;

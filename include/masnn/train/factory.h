@@ -15,7 +15,7 @@ namespace masnn::train {
 /// The neuron of [model.lif]: the preset with the given fields overridden. Throws naming the key.
 LIFOptions lif_options(const ModelConfig& model);
 
-/// Checks the [model] settings that need no data (attention type, placement, neuron), so that a bad key fails
+/// Checks the [model] settings that need no data (the neuron's fields), so that a bad key fails
 /// before any dataset is read or generated. Throws std::invalid_argument naming the key.
 void check_model_config(const ModelConfig& model);
 

@@ -9,8 +9,12 @@
 
 namespace masnn::train {
 
+/// The learning-rate schedule (train.scheduler): plateau, cosine, step, none.
+enum class ScheduleKind { Plateau, Cosine, Step, None };
+std::string to_string(ScheduleKind kind);
+
 struct ScheduleSettings {
-  std::string kind = "plateau";  ///< plateau, cosine, step, none
+  ScheduleKind kind = ScheduleKind::Plateau;
   double base_lr = 1e-4;
   int64_t epochs = 300;
   double plateau_factor = 0.1;
@@ -31,7 +35,7 @@ struct ScheduleState {
 
 class LRSchedule {
  public:
-  /// Throws std::invalid_argument for an unknown kind or a warm-up it cannot have.
+  /// Throws std::invalid_argument for a warm-up it cannot have.
   explicit LRSchedule(ScheduleSettings settings);
   /// The learning rate for epoch `epoch` (0-based), before it runs.
   double lr_for_epoch(int64_t epoch) const;

@@ -47,19 +47,19 @@ struct TrainSummary {
   int64_t best_epoch = -1;
 };
 
-/// The loss of a batch: "mse" between the output (firing rates) and the one-hot label (the reference), or
-/// "ce" (cross-entropy on the outputs) with label smoothing.
-torch::Tensor classification_loss(const std::string& kind, const torch::Tensor& outputs, const torch::Tensor& labels,
+/// The loss of a batch: mse between the output (firing rates) and the one-hot label (the reference), or
+/// cross-entropy on the outputs with label smoothing.
+torch::Tensor classification_loss(LossKind kind, const torch::Tensor& outputs, const torch::Tensor& labels,
                                   double label_smoothing);
 
 /// Evaluates a network on one epoch of a loader (epoch 0), voting over its columns_per_sample() columns per
 /// sample; when max_samples >= 0, only the first max_samples samples count (the rest of the epoch is skipped:
 /// a rank's padding in a distributed job). Restores train mode.
-Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes,
-                          const std::string& loss, bool quiet, int64_t max_samples = -1);
+Evaluation evaluate_model(torch::nn::AnyModule& model, data::BatchLoader& loader, int64_t num_classes, LossKind loss,
+                          bool quiet, int64_t max_samples = -1);
 /// The same on an event dataset with the loader's test clips.
 Evaluation evaluate_model(torch::nn::AnyModule& model, const std::shared_ptr<const data::EventDataset>& dataset,
-                          const data::LoaderOptions& loader_options, const std::string& loss, bool quiet);
+                          const data::LoaderOptions& loader_options, LossKind loss, bool quiet);
 
 /// train.device as a device this process can use; throws std::invalid_argument naming the key otherwise (CUDA
 /// asked of a CPU build of LibTorch, or a GPU number past the visible ones).
