@@ -13,6 +13,7 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/event_driven_synapse.h"
 #include "masnn/models/lean_ops.h"
+#include "masnn/models/network_step.h"
 #include "masnn/models/registry.h"
 #include "masnn/models/sparse_kernels.h"
 #include "masnn/neuron/surrogate_support.h"
@@ -196,8 +197,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
   if (!c.checkpoint.empty()) {
     train::CheckpointInfo info;
     torch::nn::AnyModule model = train::load_model(c.checkpoint, &info);
-    const auto impl = dvs_net_of(model, c.checkpoint, "bench sparse").ptr();  // its step forward is timed too
-    impl->eval();
+    model.ptr()->eval();  // its step forward is timed too
     std::vector<std::string> sets;
     if (!c.data.empty()) sets.push_back(train::config_assignment("data.root", c.data));
     sets.push_back("train.quiet=true");
@@ -217,7 +217,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
     for (const char* mode : {"dense", "auto", "sparse"}) {
       NetworkRun run;
       run.synapses = mode;
-      serve::disable_sparse(*impl);
+      serve::disable_sparse(*model.ptr());
       serve::SparseNetwork sn;
       if (std::string(mode) != "dense") {
         serve::SparseOptions so;
@@ -231,7 +231,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
       std::vector<double> clip_ms;
       for (size_t k = 0; k < clips.size(); ++k) {
         torch::Tensor out;
-        clip_ms.push_back(time_ms(c.repeats, [&] { out = impl->forward(clips[k]); }));
+        clip_ms.push_back(time_ms(c.repeats, [&] { out = model.forward(clips[k]); }));
         if (dense_out.size() <= k) dense_out.push_back(out);
         run.max_abs_diff = std::max(run.max_abs_diff, (out - dense_out[k]).abs().max().item<double>());
         run.same_prediction += out.argmax(1).item<int64_t>() == dense_out[k].argmax(1).item<int64_t>();
@@ -251,11 +251,11 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
       // Step by step at batch 1, state carried through each clip from rest.
       std::vector<double> step_ms;
       for (const auto& clip : clips) {
-        DvsNetStepState state;
+        NetworkStepState state;
         for (int64_t t = 0; t < clip.size(0); ++t) {
           const torch::Tensor x = clip[t];
           const auto t0 = std::chrono::steady_clock::now();
-          impl->forward_step(x, state);
+          forward_step(*model.ptr(), x, state);
           step_ms.push_back(ms_since(t0));
         }
       }
@@ -272,7 +272,7 @@ SparseBenchResult run_sparse_bench(const SparseBenchConfig& c) {
       }
       r.runs.push_back(run);
     }
-    serve::disable_sparse(*impl);
+    serve::disable_sparse(*model.ptr());
   }
   torch::set_num_threads(saved_threads);
   return r;

@@ -62,8 +62,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     frames.dt_us(static_cast<int64_t>(c.dt_ms * 1000 + 0.5)).ds(128 / spec.input_size);
     r.model = fmt::format("{} (random weights, {}, T={})", spec.name, spec.attention.name(), spec.steps);
   }
-  const auto impl = dvs_net_of(model, r.model, "bench stream").ptr();
-  impl->eval();
+  model.ptr()->eval();
   r.dt_ms = static_cast<double>(frames.dt_us()) / 1000.0;
 
   // A synthetic recording, as AEDAT 3.1 bytes, parsed and binned incrementally (timed).
@@ -96,7 +95,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     StreamBenchRow row;
     row.synapses = mode_name;
     const serve::SynapseMode mode = serve::parse_synapse_mode(mode_name);
-    serve::disable_sparse(*impl);
+    serve::disable_sparse(*model.ptr());
     if (mode != serve::SynapseMode::Dense) {
       serve::SparseOptions sp;
       sp.mode = mode;
@@ -105,7 +104,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
       serve::enable_sparse(model, example_input(spec_of_model), sp);
       row.calibration_s = ms_since(c0) / 1000.0;
     }
-    serve::StreamClassifier classifier(DvsNet(impl), {});
+    serve::StreamClassifier classifier(model, {});
     const int64_t warmup = classifier.window();
     std::vector<double> ms;
     for (int64_t k = 0; k < warmup + c.measure_steps; ++k) {
@@ -121,7 +120,7 @@ StreamBenchResult run_stream_bench(const StreamBenchConfig& c) {
     row.max_ms = *std::max_element(ms.begin(), ms.end());
     r.rows.push_back(row);
   }
-  serve::disable_sparse(*impl);
+  serve::disable_sparse(*model.ptr());
   torch::set_num_threads(saved_threads);
   return r;
 }

@@ -149,6 +149,63 @@ TEST(ResSnn, OutputShapesForT1AndT4) {
   EXPECT_NE(msg.find("input must be [B,3,H,W]"), std::string::npos) << msg;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Step-at-a-time inference
+
+// The mean of T steps from rest is forward's logits when no attention pools over time: none, CA/SA per step, and
+// any attention at T = 1 (the ImageNet networks' T).
+TEST(ResSnnStep, TheMeanOfTheStepsIsTheOfflineLogitsWhenNoAttentionPoolsOverTime) {
+  struct Case {
+    const char* attention;
+    int64_t steps;
+    bool per_step;
+  };
+  for (const Case c : {Case{"none", 4, false}, Case{"CSA", 4, true}, Case{"CSA", 1, false}, Case{"TCSA", 1, false}}) {
+    SCOPED_TRACE(std::string(c.attention) + " T " + std::to_string(c.steps));
+    torch::manual_seed(2);
+    LayerAttention a = attention_of(c.attention);
+    a.per_step = c.per_step;
+    ResSnn net(tiny(c.steps).attention(a).dropout(0.0));
+    randomize_bn(*net);
+    net->to(torch::kDouble);
+    net->eval();
+    torch::NoGradGuard ng;
+    const auto x = torch::randn({c.steps, 2, 3, 32, 32}, torch::kDouble);
+    const torch::Tensor offline = net(x);
+    // The head fired: the logits are not the bias alone.
+    EXPECT_GT(max_abs_diff(offline, net->fc->bias.expand_as(offline)), 1e-3);
+    ResSnnStepState state;
+    torch::Tensor sum = torch::zeros_like(offline);
+    for (int64_t t = 0; t < c.steps; ++t) sum += net->forward_step(x[t], state);
+    EXPECT_LE(max_abs_diff(sum / static_cast<double>(c.steps), offline), 1e-10);
+  }
+}
+
+TEST(ResSnnStep, ARowPutAtRestRunsAsANewStreamAndTrainingModeIsRefused) {
+  torch::manual_seed(3);
+  const int64_t T = 3;
+  ResSnn net(tiny(T, "none").dropout(0.0));
+  randomize_bn(*net);
+  net->to(torch::kDouble);
+  net->eval();
+  torch::NoGradGuard ng;
+  const auto x = torch::randn({5, 2, 3, 32, 32}, torch::kDouble);
+  ResSnnStepState state;
+  for (int64_t t = 0; t < 2; ++t) net->forward_step(x[t], state);
+  state.reset(1);
+  torch::Tensor sum = torch::zeros({2, 4}, torch::kDouble);
+  for (int64_t t = 2; t < 5; ++t) sum += net->forward_step(x[t], state);
+  const torch::Tensor fresh = net(x.slice(0, 2, 5).slice(1, 1, 2));  // row 1 alone, from rest
+  EXPECT_LE(max_abs_diff(sum[1] / static_cast<double>(T), fresh[0]), 1e-10);
+  // Row 0 carried its state over: it is not the fresh run of its last three steps.
+  EXPECT_GT(max_abs_diff(sum[0] / static_cast<double>(T), net(x.slice(0, 2, 5).slice(1, 0, 1))[0]), 1e-6);
+  EXPECT_NE(expect_error([&] { net->forward_step(x[0].slice(0, 0, 1), state); }).find("reset the state"),
+            std::string::npos);
+  net->train();
+  ResSnnStepState other;
+  EXPECT_NE(expect_error([&] { net->forward_step(x[0], other); }).find("needs eval mode"), std::string::npos);
+}
+
 TEST(ResSnn, StaticAndTimeMajorInputGiveTheSameLogits) {
   for (const char* attention : {"CSA", "TCSA", "none"}) {
     SCOPED_TRACE(attention);

@@ -21,6 +21,7 @@
 #include "masnn/data/frames.h"
 #include "masnn/data/synth_gestures.h"
 #include "masnn/models/dvs_net.h"
+#include "masnn/models/res_snn.h"
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
 #include "masnn/serve/stream_runner.h"
@@ -413,13 +414,15 @@ TEST(StepInference, RowsStartedAtDifferentStepsEachRunTheirOwnCausalWindow) {
   DvsNet net = small_net("TCSA", 6);
   const torch::Tensor x = random_frames(20, 1, 13);
   torch::NoGradGuard ng;
-  serve::StreamClassifier staggered(net, {6, 2, serve::StatePolicy::Window, serve::AttentionMode::Causal});
+  serve::StreamClassifier staggered(torch::nn::AnyModule(net),
+                                    {6, 2, serve::StatePolicy::Window, serve::AttentionMode::Causal});
   EXPECT_EQ(staggered.rows(), 3);
   int64_t checked = 0;
   for (int64_t t = 0; t < 20; ++t) {
     auto p = staggered.step(x[t][0]);
     if (!p) continue;
-    serve::StreamClassifier alone(net, {6, 6, serve::StatePolicy::Window, serve::AttentionMode::Causal});
+    serve::StreamClassifier alone(torch::nn::AnyModule(net),
+                                  {6, 6, serve::StatePolicy::Window, serve::AttentionMode::Causal});
     std::optional<serve::Prediction> q;
     for (int64_t k = p->first_step; k <= p->last_step; ++k) q = alone.step(x[k][0]);
     ASSERT_TRUE(q.has_value());
@@ -464,7 +467,8 @@ TEST(StreamClassifier, ContinuousFirstWindowAndEveryWindowOfTheWindowPolicyEqual
   torch::NoGradGuard ng;
   auto offline = [&](int64_t first) { return net->forward(x.slice(0, first, first + 8))[0]; };
   {
-    serve::StreamClassifier sc(net, {8, 3, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
+    serve::StreamClassifier sc(torch::nn::AnyModule(net),
+                               {8, 3, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
     std::vector<serve::Prediction> preds;
     for (int64_t t = 0; t < 30; ++t)
       if (auto p = sc.step(x[t][0].to(torch::kFloat32))) preds.push_back(*p);
@@ -474,7 +478,8 @@ TEST(StreamClassifier, ContinuousFirstWindowAndEveryWindowOfTheWindowPolicyEqual
     EXPECT_TRUE(torch::equal(preds[0].rates, offline(0)));
     EXPECT_GT(preds[0].rates.sum().item<double>(), 0.0);
   }
-  serve::StreamClassifier sc(net, {8, 3, serve::StatePolicy::Window, serve::AttentionMode::Causal});
+  serve::StreamClassifier sc(torch::nn::AnyModule(net),
+                             {8, 3, serve::StatePolicy::Window, serve::AttentionMode::Causal});
   EXPECT_EQ(sc.rows(), 3);
   int64_t windows = 0;
   for (int64_t t = 0; t < 30; ++t) {
@@ -493,13 +498,60 @@ TEST(StreamClassifier, ContinuousFirstWindowAndEveryWindowOfTheWindowPolicyEqual
   EXPECT_EQ(windows, 8);
 }
 
+// A Res-SNN on event frames streams as the DVS networks do: its logits over each window.
+TEST(StreamClassifier, AResSnnStreamsItsOfflineLogits) {
+  torch::manual_seed(4);
+  const int64_t T = 4;
+  ResSnnOptions o = ResSnnOptions::mini().in_channels(2).num_classes(5).steps(T).dropout(0.0);
+  LayerAttention none = o.attention();
+  none.type = AttentionType::parse("none");
+  ResSnn plain(ResSnnOptions(o).attention(none));
+  ResSnn csa(o);  // the reference's CSA, pooled over T: causal step by step, exact in Batch mode
+  for (ResSnn* net : {&plain, &csa}) {
+    torch::NoGradGuard ng;
+    for (auto& p : (*net)->named_parameters())  // BN scales that make every layer fire
+      if (p.key().find("bn") != std::string::npos)
+        p.value().fill_(p.key().find(".weight") != std::string::npos ? 2.0 : 0.2);
+    (*net)->to(torch::kDouble);
+    (*net)->eval();
+  }
+  const torch::Tensor x = random_frames(10, 1, 11);  // [10,1,2,16,16], event counts
+  torch::NoGradGuard ng;
+  for (ResSnn* net : {&plain, &csa}) {  // the head fired: the logits are not the bias alone
+    const torch::Tensor logits = (*net)->forward(x.slice(0, 0, T));
+    EXPECT_GT((logits - (*net)->fc->bias).abs().max().item<double>(), 1e-3);
+  }
+  serve::StreamClassifier causal(torch::nn::AnyModule(plain),
+                                 {T, 2, serve::StatePolicy::Window, serve::AttentionMode::Causal});
+  serve::StreamClassifier batch(torch::nn::AnyModule(csa),
+                                {0, 3, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
+  int64_t windows = 0;
+  for (int64_t t = 0; t < 10; ++t) {
+    if (auto p = causal.step(x[t][0])) {
+      const torch::Tensor offline = plain->forward(x.slice(0, p->first_step, p->first_step + T))[0];
+      EXPECT_LE((p->rates - offline).abs().max().item<double>(), 1e-10) << "window " << p->index;
+      EXPECT_GE(p->label, 0);  // logits: a decision even when no neuron fired
+      ++windows;
+    }
+    if (auto p = batch.step(x[t][0])) {
+      EXPECT_TRUE(torch::equal(p->rates, csa->forward(x.slice(0, p->first_step, p->first_step + T))[0]));
+    }
+  }
+  EXPECT_EQ(windows, 4);  // windows end at steps 3, 5, 7, 9
+  // The side is the first frame's; another side later is refused.
+  EXPECT_NE(expect_error([&] { causal.step(torch::zeros({2, 8, 8}, torch::kDouble)); })
+                .find("a frame must be [2,16,16]"),
+            std::string::npos);
+}
+
 TEST(StreamClassifier, BatchModeEqualsOfflineForEveryAttentionType) {
   for (const char* attention : {"TA", "TCSA"}) {
     SCOPED_TRACE(attention);
     DvsNet net = small_net(attention, 6);
     const torch::Tensor x = random_frames(15, 1, 11);
     torch::NoGradGuard ng;
-    serve::StreamClassifier sc(net, {0, 2, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
+    serve::StreamClassifier sc(torch::nn::AnyModule(net),
+                               {0, 2, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
     EXPECT_EQ(sc.window(), 6);
     int64_t windows = 0;
     for (int64_t t = 0; t < 15; ++t) {
@@ -511,7 +563,8 @@ TEST(StreamClassifier, BatchModeEqualsOfflineForEveryAttentionType) {
     EXPECT_EQ(windows, 5);
     // The causal variant over a window of the full sample ends with the same attention at its last step, but
     // its earlier steps saw less: it is a different (causal) network output, still rates in [0,1].
-    serve::StreamClassifier causal(net, {6, 6, serve::StatePolicy::Window, serve::AttentionMode::Causal});
+    serve::StreamClassifier causal(torch::nn::AnyModule(net),
+                                   {6, 6, serve::StatePolicy::Window, serve::AttentionMode::Causal});
     for (int64_t t = 0; t < 6; ++t) {
       auto p = causal.step(x[t][0]);
       if (t == 5) {
@@ -522,11 +575,13 @@ TEST(StreamClassifier, BatchModeEqualsOfflineForEveryAttentionType) {
   }
   DvsNet ta = small_net("TA", 6);
   EXPECT_NE(expect_error([&] {
-              serve::StreamClassifier(ta, {8, 0, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
+              serve::StreamClassifier(torch::nn::AnyModule(ta),
+                                      {8, 0, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
             }).find("needs --window equal to the model's T (6)"),
             std::string::npos);
   EXPECT_NE(expect_error([&] {
-              serve::StreamClassifier(ta, {4, 5, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
+              serve::StreamClassifier(torch::nn::AnyModule(ta),
+                                      {4, 5, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
             }).find("--hop 5 is longer than the window 4"),
             std::string::npos);
 }
@@ -542,7 +597,8 @@ struct RunResult {
 };
 
 RunResult run_pipeline(DvsNet net, const serve::StreamRunOptions& ro, int64_t window, int64_t hop) {
-  serve::StreamClassifier sc(net, {window, hop, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
+  serve::StreamClassifier sc(torch::nn::AnyModule(net),
+                             {window, hop, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
   serve::StreamingFrameBinner binner(frame_options16(window), -1, window);
   RunResult r;
   r.summary = serve::run_stream(sc, binner, ro, {}, [&](const serve::WindowReport& w) { r.windows.push_back(w); });
@@ -659,7 +715,8 @@ TEST(StreamPipeline, ASilentOpenInputEndsAfterTheIdleTimeoutAndATruncatedOneIsAn
   std::vector<uint8_t> bytes = data::encode_aedat3(random_events(9, 2000));
   bytes.resize(bytes.size() - 5);  // cut inside the last event
   write_file_atomic(dir.file("cut.aedat"), bytes);
-  serve::StreamClassifier sc(net, {4, 4, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
+  serve::StreamClassifier sc(torch::nn::AnyModule(net),
+                             {4, 4, serve::StatePolicy::Continuous, serve::AttentionMode::Causal});
   serve::StreamingFrameBinner binner(frame_options16(4));
   serve::StreamRunOptions fro;
   fro.input = dir.file("cut.aedat");

@@ -44,7 +44,6 @@ int true_label(const std::vector<data::GestureSegment>& segments, int64_t begin,
 void run(const StreamArgs& a) {
   train::CheckpointInfo info;
   torch::nn::AnyModule model = train::load_model(a.checkpoint, &info);
-  DvsNet net = dvs_net_of(model, a.checkpoint + " (" + info.spec.name + ")", "stream");
   const train::TrainConfig config = train::parse_checkpoint_config(info.config_toml, a.checkpoint, a.sets);
   const ModelSpec& spec = info.spec;
   // The sensor is the one the network was trained on: its input side times the trained data.ds.
@@ -75,7 +74,7 @@ void run(const StreamArgs& a) {
   so.hop = a.hop;
   so.state = serve::parse_state_policy(a.state);
   so.attention = serve::parse_attention_mode(a.attention);
-  serve::StreamClassifier classifier(net, so);
+  serve::StreamClassifier classifier(model, so);
   serve::SparseOptions sparse;
   sparse.mode = serve::parse_synapse_mode(a.sparse, "--sparse");
   sparse.calibrate_batches = {so.attention == serve::AttentionMode::Batch ? classifier.window() : classifier.rows()};

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "models/block_step.h"
 #include "models/time_major.h"
 #include "masnn/util/monitor.h"
 
@@ -148,6 +149,39 @@ torch::Tensor ResSnnBlockImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
+void ResSnnBlockStepState::reset(int64_t row) {
+  first.reset(row);
+  second.reset(row);
+}
+
+torch::Tensor ResSnnBlockImpl::forward_step(const torch::Tensor& x_t, ResSnnBlockStepState& state) {
+  TORCH_CHECK(!is_training(), "res-snn block: step-at-a-time inference needs eval mode (BN on running statistics)");
+  TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == options.in_channels(), "res-snn block: a step must be [B,",
+              options.in_channels(), ",H,W], got ", x_t.sizes());
+  begin_step(state.first, x_t.size(0), "res-snn block");
+  begin_step(state.second, x_t.size(0), "res-snn block");
+  const torch::Tensor x = x_t.unsqueeze(0);
+  functional::LIFResult r = lif1->forward_with_state(x, state.first.membrane);
+  state.first.membrane = r.state;
+  if (monitoring::active())
+    monitoring::synapse({conv1.get(), r.spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
+  torch::Tensor y = call_layer(bn1, call_layer(conv1, r.spikes[0]));
+  r = lif2->forward_with_state(y.unsqueeze(0), state.second.membrane);
+  state.second.membrane = r.state;
+  if (monitoring::active())
+    monitoring::synapse({conv2.get(), r.spikes, /*time_major=*/true, SynapseEvent::Kind::Spikes});
+  y = call_layer(bn2, call_layer(conv2, r.spikes[0]));
+  if (attention) {
+    if (attention->pools_over_time())
+      y = attend_causal(*attention, state.second, y, options.steps());
+    else
+      y = call_layer(attention, y.unsqueeze(0))[0];  // per-step CA/SA: one step is all they see
+  }
+  y = y + shortcut(x)[0];
+  monitoring::block(*this, y.unsqueeze(0));
+  return y;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Network options
 
@@ -287,6 +321,37 @@ torch::Tensor ResSnnImpl::head(const torch::Tensor& features) {
   torch::Tensor logits = call_layer(fc, in);
   monitoring::block(*fc, logits);  // the head's summary row, named after its linear layer
   return logits;
+}
+
+void ResSnnStepState::reset(int64_t row) {
+  if (row < 0) blocks.clear();
+  for (auto& b : blocks) b.reset(row);
+  head.reset(row);
+}
+
+torch::Tensor ResSnnImpl::forward_step(const torch::Tensor& x_t, ResSnnStepState& state) {
+  TORCH_CHECK(!is_training(), "res-snn: step-at-a-time inference needs eval mode (BN on running statistics)");
+  const int64_t C = options.in_channels();
+  TORCH_CHECK(x_t.dim() == 4 && x_t.size(1) == C, "res-snn: a step must be [B,", C, ",H,W], got ", x_t.sizes());
+  if (monitoring::active())
+    monitoring::synapse({stem_conv.get(), x_t.unsqueeze(0), /*time_major=*/true, SynapseEvent::Kind::Frames});
+  torch::Tensor y = call_layer(stem_bn, call_layer(stem_conv, x_t));
+  monitoring::block(*stem_conv, y.unsqueeze(0));
+  size_t i = 0;
+  for (const auto& stage : *stages)
+    for (const auto& b : *stage->as<torch::nn::ModuleList>()) {
+      if (state.blocks.size() <= i) state.blocks.resize(i + 1);
+      y = b->as<ResSnnBlock>()->forward_step(y, state.blocks[i++]);
+    }
+  begin_step(state.head, y.size(0), "res-snn head");
+  const functional::LIFResult r = head_lif->forward_with_state(y.unsqueeze(0), state.head.membrane);
+  state.head.membrane = r.state;
+  const torch::Tensor pooled = r.spikes[0].mean(at::IntArrayRef{2, 3});  // [B,C]; dropout: identity in eval
+  if (monitoring::active())
+    monitoring::synapse({fc.get(), pooled, /*time_major=*/false, SynapseEvent::Kind::Values});
+  torch::Tensor out = call_layer(fc, pooled);
+  monitoring::block(*fc, out);
+  return out;
 }
 
 torch::Tensor ResSnnImpl::forward(const torch::Tensor& x) {

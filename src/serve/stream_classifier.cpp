@@ -27,20 +27,21 @@ std::string to_string(AttentionMode mode) {
   return mode == AttentionMode::Causal ? "causal" : "batch";
 }
 
-StreamClassifier::StreamClassifier(DvsNet net, const StreamOptions& options) : net_(std::move(net)), options_(options) {
-  const DvsNetOptions& o = net_->options;
+StreamClassifier::StreamClassifier(torch::nn::AnyModule net, const StreamOptions& options)
+    : net_(std::move(net)), info_(network_step_info(*net_.ptr())), options_(options) {
   if (options.window < 0) throw std::invalid_argument("stream: --window must be >= 1 (0 = the model's T)");
   if (options.hop < 0) throw std::invalid_argument("stream: --hop must be >= 1 (0 = the window)");
-  window_ = options.window > 0 ? options.window : o.steps();
+  window_ = options.window > 0 ? options.window : info_.steps;
   hop_ = options.hop > 0 ? options.hop : window_;
   if (hop_ > window_)
     throw std::invalid_argument("stream: --hop " + std::to_string(hop_) + " is longer than the window " +
                                 std::to_string(window_) + " (steps would be left out of every window)");
-  if (options.attention == AttentionMode::Batch && o.attention().type.temporal && window_ != o.steps())
+  if (options.attention == AttentionMode::Batch && info_.temporal_attention && window_ != info_.steps)
     throw std::invalid_argument("stream: batch attention with TA needs --window equal to the model's T (" +
-                                std::to_string(o.steps()) + "), got " + std::to_string(window_));
-  net_->eval();
-  dtype_ = net_->parameters().empty() ? torch::kFloat32 : net_->parameters().front().scalar_type();
+                                std::to_string(info_.steps) + "), got " + std::to_string(window_));
+  net_.ptr()->eval();
+  const auto parameters = net_.ptr()->parameters();
+  dtype_ = parameters.empty() ? torch::kFloat32 : parameters.front().scalar_type();
   if (options.attention == AttentionMode::Batch)
     rows_ = 0;
   else
@@ -49,26 +50,28 @@ StreamClassifier::StreamClassifier(DvsNet net, const StreamOptions& options) : n
 }
 
 void StreamClassifier::reset() {
-  const DvsNetOptions& o = net_->options;
   step_ = 0;
-  state_ = DvsNetStepState();
+  side_ = info_.input_size;
+  state_ = NetworkStepState();
   const auto opts = torch::TensorOptions().dtype(dtype_);
+  frame_ring_ = out_ring_ = torch::Tensor();
   if (options_.attention == AttentionMode::Batch) {
-    frame_ring_ = torch::zeros({window_, o.in_channels(), o.input_size(), o.input_size()}, opts);
-    out_ring_ = torch::Tensor();
+    if (side_ > 0) frame_ring_ = torch::zeros({window_, info_.in_channels, side_, side_}, opts);
   } else {
-    out_ring_ = torch::zeros({window_, rows_, o.num_classes()}, opts);
-    frame_ring_ = torch::Tensor();
+    out_ring_ = torch::zeros({window_, rows_, info_.num_classes}, opts);
   }
 }
 
 std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
   torch::NoGradGuard no_grad;
-  const DvsNetOptions& o = net_->options;
-  TORCH_CHECK(frame.dim() == 3 && frame.size(0) == o.in_channels() && frame.size(1) == o.input_size() &&
-                  frame.size(2) == o.input_size(),
-              "stream: a frame must be [", o.in_channels(), ",", o.input_size(), ",", o.input_size(), "], got ",
-              frame.sizes());
+  if (side_ == 0 && frame.dim() == 3 && frame.size(1) == frame.size(2) && frame.size(1) > 0) {
+    side_ = frame.size(1);  // a Res-SNN takes any side: the first frame's, from then on
+    if (options_.attention == AttentionMode::Batch)
+      frame_ring_ = torch::zeros({window_, info_.in_channels, side_, side_}, torch::TensorOptions().dtype(dtype_));
+  }
+  TORCH_CHECK(
+      frame.dim() == 3 && frame.size(0) == info_.in_channels && frame.size(1) == side_ && frame.size(2) == side_,
+      "stream: a frame must be [", info_.in_channels, ",", side_, ",", side_, "], got ", frame.sizes());
   const int64_t s = step_++;
   const int64_t slot = s % window_;
   const bool emit = s >= window_ - 1 && (s - (window_ - 1)) % hop_ == 0;
@@ -79,7 +82,7 @@ std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
     if (emit) {
       // The window's frames in time order, from rest, through the offline forward.
       const auto order = (torch::arange(first, s + 1, torch::kLong) % window_);
-      rates = net_->forward(frame_ring_.index_select(0, order).unsqueeze(1))[0];
+      rates = net_.forward(frame_ring_.index_select(0, order).unsqueeze(1))[0];
     }
   } else {
     torch::Tensor x = frame.to(dtype_).unsqueeze(0);
@@ -89,8 +92,8 @@ std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
       x = x.expand({rows_, x.size(1), x.size(2), x.size(3)}).contiguous();
       row = (first / hop_) % rows_;
     }
-    out_ring_[slot].copy_(net_->forward_step(x, state_));
-    if (emit) rates = out_ring_.select(1, row).mean(0);  // the offline output: spikes averaged over the window
+    out_ring_[slot].copy_(forward_step(*net_.ptr(), x, state_));
+    if (emit) rates = out_ring_.select(1, row).mean(0);  // the offline output: the steps' outputs averaged
   }
   if (!emit) return std::nullopt;
   Prediction p;
@@ -106,7 +109,7 @@ std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
   for (int64_t c = 0; c < r.numel(); ++c)
     if (c != p.label && (p.runner_up < 0 || v[c] > v[p.runner_up])) p.runner_up = c;
   if (p.runner_up >= 0) p.runner_up_rate = v[p.runner_up];
-  if (p.confidence == 0) p.label = p.runner_up = -1;  // no class neuron fired: no decision
+  if (info_.outputs_rates && p.confidence == 0) p.label = p.runner_up = -1;  // no class neuron fired: no decision
   return p;
 }
 

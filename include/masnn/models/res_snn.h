@@ -51,6 +51,14 @@ struct ResSnnBlockOptions {
   TORCH_ARG(LIFOptions, lif) = LIFOptions::reference_resnet();
 };
 
+/// The recurrent state of a Res-SNN block for step-at-a-time inference: its first neuron's, and its second
+/// neuron's with the causal window of the attention after it.
+struct ResSnnBlockStepState {
+  BlockStepState first, second;
+  /// Puts row `row` (every row when -1) at rest.
+  void reset(int64_t row = -1);
+};
+
 /// x [T,B,Cin,H,W] (real-valued membrane input) -> branch(x) + shortcut(x), [T,B,Cout,ceil(H/s),ceil(W/s)].
 /// Every conv and BN and the attention are replaceable (layer_replacement.h).
 class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl>, public ReplaceableLayers {
@@ -64,6 +72,9 @@ class ResSnnBlockImpl : public torch::nn::Cloneable<ResSnnBlockImpl>, public Rep
   torch::Tensor branch(const torch::Tensor& x);
   /// The shortcut alone: x itself, or avg-pool -> conv1x1 -> BN.
   torch::Tensor shortcut(const torch::Tensor& x);
+  /// Step-at-a-time inference (eval mode): one step x_t [B,Cin,H,W] -> [B,Cout,H',W'], the neurons' membranes
+  /// and the attention's causal window carried in `state` (as SpikingConvBlockImpl::forward_step).
+  torch::Tensor forward_step(const torch::Tensor& x_t, ResSnnBlockStepState& state);
   /// True when the shortcut is avg-pool -> conv1x1 -> BN (the stride or the width changes).
   bool has_projection() const { return !shortcut_conv.is_empty(); }
 
@@ -107,6 +118,14 @@ struct ResSnnOptions {
   void validate() const;
 };
 
+/// The state of every block and of the head's neuron of a ResSnn for step-at-a-time inference.
+struct ResSnnStepState {
+  std::vector<ResSnnBlockStepState> blocks;
+  BlockStepState head;
+  /// Puts row `row` (every row when -1) at rest.
+  void reset(int64_t row = -1);
+};
+
 /// A Res-SNN: x [B,C,H,W] (static image, repeated T = options.steps times) or [T,B,C,H,W] (any T; the built T
 /// when the attention has TA) -> logits [B,num_classes]. Any input side works (global pooling); sides not
 /// divisible by the strides round up, as the convs do.
@@ -122,6 +141,10 @@ class ResSnnImpl : public torch::nn::Cloneable<ResSnnImpl>, public ReplaceableLa
   torch::Tensor stem(const torch::Tensor& x);
   /// The logits [B,num_classes] from the last stage's output [T,B,C,H,W].
   torch::Tensor head(const torch::Tensor& features);
+  /// Step-at-a-time inference (eval mode): one step x_t [B,C,H,W] -> this step's share of the logits, fc applied
+  /// to the step's pooled head spikes [B,num_classes] (fc is affine: the mean of T steps from rest is forward's
+  /// logits on those steps when no attention pools over time; TA and CA/SA over T are causal).
+  torch::Tensor forward_step(const torch::Tensor& x_t, ResSnnStepState& state);
   /// Block `index` of stage `stage`.
   ResSnnBlock block(size_t stage, size_t index) const;
 

@@ -1,7 +1,8 @@
-// Online classification of a stream of frames: the network runs one time step per frame with the membrane
-// state of every LIF carried between steps (DvsNetImpl::forward_step), and every `hop` steps a prediction is
-// made over the last `window` steps: the firing rate of each class neuron over the window (the offline output,
-// REFERENCE.md 3.1), the winner and its rate as the confidence.
+// Online classification of a stream of frames: the network (any of build_model's) runs one time step per frame
+// with the membrane state of every LIF carried between steps (masnn/models/network_step.h), and every `hop` steps a
+// prediction is made over the last `window` steps: the mean of the steps' outputs over the window (the offline
+// output: the class neurons' firing rates, REFERENCE.md 3.1, or a Res-SNN's logits), the winner and its value as
+// the confidence.
 //
 // State policies:
 //   Continuous  one network state from the start of the stream, never reset (a running SNN). The prediction of
@@ -29,7 +30,9 @@
 #include <optional>
 #include <vector>
 
-#include "masnn/models/dvs_net.h"
+#include <torch/nn/modules/container/any.h>
+
+#include "masnn/models/network_step.h"
 
 namespace masnn::serve {
 
@@ -56,21 +59,23 @@ struct Prediction {
   int64_t index = 0;       ///< window number, 0-based
   int64_t first_step = 0;  ///< the window's steps are [first_step, last_step]
   int64_t last_step = 0;
-  int64_t label = 0;       ///< the class with the highest rate (the lowest index on ties); -1 when none fired
-  double confidence = 0;   ///< its firing rate over the window, in [0,1] (the network is trained towards 1)
+  int64_t label = 0;       ///< the class with the highest output (the lowest index on ties); -1 when none fired
+  double confidence = 0;   ///< its output: a firing rate in [0,1] (trained towards 1), or a Res-SNN's logit
   int64_t runner_up = -1;  ///< the second class (-1 with one class, or when none fired)
   double runner_up_rate = 0;
-  torch::Tensor rates;  ///< [num_classes], the network's output for the window (its dtype)
+  torch::Tensor rates;  ///< [num_classes], the network's output for the window (its dtype): rates or logits
 };
 
 class StreamClassifier {
  public:
-  /// Puts `net` in eval mode. Throws std::invalid_argument for a window or hop < 0, a hop above the window, or
-  /// Batch mode with temporal attention and a window other than the model's T.
-  StreamClassifier(DvsNet net, const StreamOptions& options);
+  /// Puts `net` (a network of build_model) in eval mode. Throws std::invalid_argument for another module, a window
+  /// or hop < 0, a hop above the window, or Batch mode with temporal attention and a window other than the
+  /// model's T.
+  StreamClassifier(torch::nn::AnyModule net, const StreamOptions& options);
 
-  /// Runs time step `steps()` on frame [C_in,H,W] (converted to the network's dtype) and returns the prediction
-  /// of the window that ends with this step, if one does. Runs without autograd.
+  /// Runs time step `steps()` on frame [C_in,H,W] (converted to the network's dtype; a Res-SNN takes any H = W,
+  /// the same for every frame) and returns the prediction of the window that ends with this step, if one does.
+  /// Runs without autograd.
   std::optional<Prediction> step(const torch::Tensor& frame);
   /// Starts again from rest at step 0.
   void reset();
@@ -81,13 +86,14 @@ class StreamClassifier {
   /// Network rows run per step (Window policy: ceil(window / hop); otherwise 1; Batch mode: 0).
   int64_t rows() const { return rows_; }
   const StreamOptions& options() const { return options_; }
-  DvsNet& net() { return net_; }
 
  private:
-  DvsNet net_;
+  torch::nn::AnyModule net_;
+  NetworkStepInfo info_;
   StreamOptions options_;
   int64_t window_ = 0, hop_ = 0, rows_ = 1, step_ = 0;
-  DvsNetStepState state_;
+  int64_t side_ = 0;  ///< the frames' side: the network's, or a Res-SNN's from the first frame
+  NetworkStepState state_;
   torch::Tensor out_ring_;    ///< [window, rows, classes]: output spikes of the last `window` steps
   torch::Tensor frame_ring_;  ///< Batch mode: [window, C, H, W] frames of the last `window` steps
   torch::ScalarType dtype_;
