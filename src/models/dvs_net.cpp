@@ -102,10 +102,4 @@ torch::Tensor DvsNetImpl::forward_step(const torch::Tensor& x_t, DvsNetStepState
   return y;
 }
 
-DvsNet dvs_net_of(const torch::nn::AnyModule& model, const std::string& what, const std::string& tool) {
-  auto net = std::dynamic_pointer_cast<DvsNetImpl>(model.ptr());
-  if (!net) throw std::invalid_argument(what + ": " + tool + " needs a DVS network");
-  return DvsNet(net);
-}
-
 }  // namespace masnn

@@ -66,8 +66,4 @@ class DvsNetImpl : public torch::nn::Cloneable<DvsNetImpl> {
 };
 TORCH_MODULE(DvsNet);
 
-/// The DVS network `model` holds, for the tools made for them (pruning, streaming); throws std::invalid_argument
-/// "<what>: <tool> needs a DVS network" otherwise.
-DvsNet dvs_net_of(const torch::nn::AnyModule& model, const std::string& what, const std::string& tool);
-
 }  // namespace masnn
