@@ -181,6 +181,32 @@ TEST(MultiDimAttention, FusedMatchesComposedValuesAndGradients) {
   }
 }
 
+// Pooled maxima tie often in a network (a receptive field without spikes gives the bias): the fused kernels and
+// the composed ops both send the gradient of a tied maximum to the first one (T, then C, then H*W order), as the
+// reference's max pooling does; amax would split it.
+TEST(MultiDimAttention, FusedAndComposedRouteTiedMaximaAlike) {
+  for (const char* name : {"TA", "CA", "SA", "TCSA"}) {
+    SCOPED_TRACE(name);
+    torch::manual_seed(8);
+    MultiDimAttention m(MultiDimAttentionOptions(AttentionType::parse(name), 3, 8).t_ratio(1).c_ratio(4));
+    m->to(torch::kDouble);
+    const auto x0 = torch::randint(0, 3, {3, 2, 8, 4, 4}, torch::kDouble);  // values 0, 1, 2: ties everywhere
+    const auto g = torch::randn_like(x0);
+    auto run = [&](bool fused) {
+      m->options.fused(fused);
+      m->zero_grad();
+      auto x = x0.clone().requires_grad_(true);
+      (m->forward(x) * g).sum().backward();
+      std::vector<torch::Tensor> out = {x.grad()};
+      for (const auto& p : m->parameters()) out.push_back(p.grad().clone());
+      return out;
+    };
+    const auto composed = run(false), fused = run(true);
+    for (size_t i = 0; i < fused.size(); ++i)
+      EXPECT_LE((fused[i] - composed[i]).abs().max().item<double>(), 1e-10) << "tensor " << i;
+  }
+}
+
 TEST(FusedAttention, PoolsAndScaleMatchLibTorchOps) {
   torch::manual_seed(3);
   const auto x = torch::randn({3, 2, 4, 5, 6}, torch::kDouble).requires_grad_(true);

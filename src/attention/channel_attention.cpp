@@ -20,9 +20,11 @@ torch::Tensor ChannelAttentionImpl::forward(const torch::Tensor& x) {
     const auto flat = x.flatten(3);                                                  // [T,B,C,HW]
     return mlp(flat.mean(3), std::get<0>(flat.max(3))).unsqueeze(-1).unsqueeze(-1);  // [T,B,C,1,1]
   }
-  const auto avg = x.mean(at::IntArrayRef{0, 3, 4});              // [B,C]
-  const auto max = x.amax(at::IntArrayRef{0, 3, 4});              // [B,C]
-  return mlp(avg, max).unsqueeze(0).unsqueeze(-1).unsqueeze(-1);  // [1,B,C,1,1]
+  const auto avg = x.mean(at::IntArrayRef{0, 3, 4});  // [B,C]
+  // The maximum over (T,H,W) as max(dim) twice, not amax: at ties the gradient goes to the first maximum (in T, then
+  // H*W order), as the reference's max pooling and the fused kernels route it; amax would split it.
+  const auto max = std::get<0>(std::get<0>(x.flatten(3).max(3)).max(0));  // [B,C]
+  return mlp(avg, max).unsqueeze(0).unsqueeze(-1).unsqueeze(-1);          // [1,B,C,1,1]
 }
 
 torch::Tensor ChannelAttentionImpl::forward_step(const torch::Tensor& u) {

@@ -196,7 +196,9 @@ AttentionScale multi_attention_scale_fused(const torch::Tensor& x, TemporalAtten
     if (ta) {
       TORCH_CHECK(T == ta->options.steps(), "temporal attention: built for T = ", ta->options.steps(),
                   " time steps, got input with T = ", T);
-      wt = ta->mlp(sum.sum(2).t() / static_cast<double>(C * H * W), max.amax(2).t()).t();
+      // max(dim), not amax: at ties the gradient goes to the first maximum (of the rows, then within its row), as
+      // the composed ops and the reference's max pooling route it.
+      wt = ta->mlp(sum.sum(2).t() / static_cast<double>(C * H * W), std::get<0>(max.max(2)).t()).t();
       a = wt.unsqueeze(2);
       sum = sum * a;  // pools of x*w_T: w_T > 0 keeps the max where it is
       max = max * a;
@@ -204,7 +206,7 @@ AttentionScale multi_attention_scale_fused(const torch::Tensor& x, TemporalAtten
     if (ca) {
       TORCH_CHECK(C == ca->options.channels(), "channel attention: built for C = ", ca->options.channels(), ", got ",
                   C);
-      wc = ca->mlp(sum.sum(0) / static_cast<double>(T * H * W), max.amax(0));
+      wc = ca->mlp(sum.sum(0) / static_cast<double>(T * H * W), std::get<0>(max.max(0)));
       a = a.defined() ? a * wc.unsqueeze(0) : wc.unsqueeze(0);
     }
     a = a.expand({T, B, C}).contiguous();

@@ -23,14 +23,17 @@ torch::Tensor SpatialAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t T = x.size(0), B = x.size(1), H = x.size(3), W = x.size(4);
   if (options.per_step()) {
     const auto flat = x.flatten(0, 1);  // [T*B,C,H,W]
-    return weights_from_maps(flat.mean(1), flat.amax(1)).view({T, B, 1, H, W});
+    return weights_from_maps(flat.mean(1), std::get<0>(flat.max(1))).view({T, B, 1, H, W});
   }
-  return weights_from_maps(x.mean(at::IntArrayRef{0, 2}), x.amax(at::IntArrayRef{0, 2})).unsqueeze(0);  // [1,B,1,H,W]
+  // The maximum over (T,C) as max(dim) twice, not amax: at ties the gradient goes to the first maximum (in T, then C
+  // order), as the reference's torch.max and the fused kernels route it; amax would split it.
+  const auto max = std::get<0>(std::get<0>(x.max(2)).max(0));                 // [B,H,W]
+  return weights_from_maps(x.mean(at::IntArrayRef{0, 2}), max).unsqueeze(0);  // [1,B,1,H,W]
 }
 
 torch::Tensor SpatialAttentionImpl::forward_step(const torch::Tensor& u) {
   TORCH_CHECK(u.dim() == 4, "spatial attention: a step must be [B,C,H,W], got ", u.sizes());
-  return weights_from_maps(u.mean(1), u.amax(1));
+  return weights_from_maps(u.mean(1), std::get<0>(u.max(1)));
 }
 
 }  // namespace masnn
