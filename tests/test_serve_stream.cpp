@@ -525,6 +525,9 @@ TEST(StreamClassifier, AResSnnStreamsItsOfflineLogits) {
                                  {T, 2, serve::StatePolicy::Window, serve::AttentionMode::Causal});
   serve::StreamClassifier batch(torch::nn::AnyModule(csa),
                                 {0, 3, serve::StatePolicy::Continuous, serve::AttentionMode::Batch});
+  // A first frame of the wrong planes is refused and does not fix the side.
+  EXPECT_NE(expect_error([&] { batch.step(torch::zeros({3, 8, 8}, torch::kDouble)); }).find("a frame must be [2,H,H], got [3, 8, 8]"),
+            std::string::npos);
   int64_t windows = 0;
   for (int64_t t = 0; t < 10; ++t) {
     if (auto p = causal.step(x[t][0])) {

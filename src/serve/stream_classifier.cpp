@@ -64,14 +64,17 @@ void StreamClassifier::reset() {
 
 std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
   torch::NoGradGuard no_grad;
-  if (side_ == 0 && frame.dim() == 3 && frame.size(1) == frame.size(2) && frame.size(1) > 0) {
+  if (side_ == 0 && frame.dim() == 3 && frame.size(0) == info_.in_channels && frame.size(1) == frame.size(2) &&
+      frame.size(1) > 0) {
     side_ = frame.size(1);  // a Res-SNN takes any side: the first frame's, from then on
     if (options_.attention == AttentionMode::Batch)
       frame_ring_ = torch::zeros({window_, info_.in_channels, side_, side_}, torch::TensorOptions().dtype(dtype_));
   }
+  // A Res-SNN takes any side until its first frame sets it (the message's H).
+  const auto side = [&] { return side_ > 0 ? std::to_string(side_) : std::string("H"); };
   TORCH_CHECK(
       frame.dim() == 3 && frame.size(0) == info_.in_channels && frame.size(1) == side_ && frame.size(2) == side_,
-      "stream: a frame must be [", info_.in_channels, ",", side_, ",", side_, "], got ", frame.sizes());
+      "stream: a frame must be [", info_.in_channels, ",", side(), ",", side(), "], got ", frame.sizes());
   const int64_t s = step_++;
   const int64_t slot = s % window_;
   const bool emit = s >= window_ - 1 && (s - (window_ - 1)) % hop_ == 0;
