@@ -25,7 +25,7 @@
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/registry.h"
 #include "masnn/train/distributed.h"
-#include "masnn/train/sync_batch_norm.h"
+#include "train/sync_batch_norm.h"
 
 extern char** environ;
 

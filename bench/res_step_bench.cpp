@@ -13,8 +13,8 @@
 #include "masnn/models/dvs_net.h"  // count_parameters
 #include "masnn/models/registry.h"
 #include "masnn/models/res_snn.h"
-#include "masnn/neuron/lif_kernels_cuda.h"
 #include "masnn/util/memory.h"
+#include "neuron/lif_kernels_cuda.h"
 
 namespace masnn::bench {
 

@@ -12,14 +12,14 @@
 #include "masnn/data/frames.h"
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/event_driven_synapse.h"
-#include "masnn/models/lean_ops.h"
 #include "masnn/models/network_step.h"
 #include "masnn/models/registry.h"
-#include "masnn/models/sparse_kernels.h"
-#include "masnn/neuron/surrogate_support.h"
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/config.h"
 #include "masnn/train/factory.h"
+#include "models/lean_ops.h"
+#include "models/sparse_kernels.h"
+#include "neuron/surrogate_support.h"
 
 namespace masnn::bench {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "masnn/data/gait_text.h"
+#include "data/gait_text.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -17,7 +17,7 @@
 
 #include "masnn/models/torch_archive.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 
 namespace {
 

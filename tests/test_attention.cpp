@@ -4,9 +4,9 @@
 
 #include <cmath>
 
-#include "masnn/attention/attention_kernels.h"
+#include "attention/attention_kernels.h"
 #include "masnn/attention/attentive_lif.h"
-#include "masnn/attention/fused_attention.h"
+#include "attention/fused_attention.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/util/monitor.h"
 

@@ -1,10 +1,10 @@
-// When a custom Function's backward may reuse the memory it is handed (include/masnn/util/autograd_buffers.h).
+// When a custom Function's backward may reuse the memory it is handed (include/src/util/autograd_buffers.h).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <vector>
 
-#include "masnn/util/autograd_buffers.h"
+#include "util/autograd_buffers.h"
 
 using namespace masnn;
 using torch::autograd::AutogradContext;

@@ -11,7 +11,7 @@
 #include "masnn/data/aedat3.h"
 #include "masnn/data/event_file.h"
 #include "masnn/data/events.h"
-#include "masnn/data/gait_text.h"
+#include "data/gait_text.h"
 
 #include "test_support.h"
 

@@ -8,7 +8,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "masnn/data/clips.h"
+#include "data/clips.h"
 #include "masnn/data/event_dataset.h"
 #include "masnn/data/frames.h"
 #include "masnn/data/loader.h"

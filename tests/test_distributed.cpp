@@ -26,7 +26,7 @@
 #include "masnn/models/registry.h"
 #include "masnn/train/distributed.h"
 #include "masnn/train/factory.h"
-#include "masnn/train/sync_batch_norm.h"
+#include "train/sync_batch_norm.h"
 #include "masnn/train/trainer.h"
 
 #include "module_state.h"

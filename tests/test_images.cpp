@@ -8,7 +8,7 @@
 #include <random>
 
 #include "masnn/data/fashion_mnist.h"
-#include "masnn/data/idx.h"
+#include "data/idx.h"
 #include "masnn/data/image.h"
 #include "masnn/data/image_folder.h"
 #include "masnn/data/image_loader.h"

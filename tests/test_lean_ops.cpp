@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "masnn/models/event_driven_synapse.h"
-#include "masnn/models/lean_ops.h"
 #include "masnn/models/registry.h"
-#include "masnn/models/sparse_kernels.h"
 #include "masnn/models/spiking_blocks.h"
-#include "masnn/neuron/surrogate_support.h"
 #include "masnn/util/memory.h"
+#include "models/lean_ops.h"
+#include "models/sparse_kernels.h"
+#include "neuron/surrogate_support.h"
 #include "test_support.h"
 
 using namespace masnn;
@@ -303,8 +303,8 @@ TEST(LeanOps, ConvRecomputeRefusesAnInputModifiedInPlace) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
   torch::nn::BatchNorm2d bn(4);
   torch::Tensor frames = torch::rand({4, 2, 8, 8});
-  const auto out = functional::batch_norm_avg_pool2d(conv->forward(frames), *bn, 2,
-                                                     functional::conv2d_recompute(frames, *conv));
+  const auto out =
+      functional::batch_norm_avg_pool2d(conv->forward(frames), *bn, 2, functional::conv2d_recompute(frames, *conv));
   frames.add_(1.0);
   try {
     out.sum().backward();
@@ -472,7 +472,7 @@ TEST(EventDrivenConv, ChoiceByModeAndDensity) {
   EXPECT_EQ(parse_synapse_mode("sparse"), SynapseMode::Sparse);
   EXPECT_NE(masnn::testing::expect_error([] {
               parse_synapse_mode("events", "--synapses");
-            }).find("--synapses: expected dense, sparse or auto; got 'events'"),
+            }).find("--synapses: expected one of dense, sparse, auto; got 'events'"),
             std::string::npos);
 }
 

@@ -2,9 +2,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "masnn/attention/fused_attention.h"
+#include "attention/fused_attention.h"
 #include "masnn/neuron/lif.h"
-#include "masnn/neuron/lif_kernels_cuda.h"
+#include "neuron/lif_kernels_cuda.h"
 
 using namespace masnn;
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "masnn/train/metrics_csv.h"
-#include "masnn/train/progress.h"
-#include "masnn/train/tensorboard.h"
+#include "train/metrics_csv.h"
+#include "train/progress.h"
+#include "train/tensorboard.h"
 
 #include "test_support.h"
 

@@ -8,8 +8,8 @@
 
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/fusion.h"
-#include "masnn/models/lean_ops.h"
 #include "masnn/models/registry.h"
+#include "models/lean_ops.h"
 #include "test_support.h"
 
 using namespace masnn;

@@ -9,7 +9,7 @@
 
 #include "masnn/models/dvs_net.h"
 #include "masnn/models/registry.h"
-#include "masnn/models/sparse_kernels.h"
+#include "models/sparse_kernels.h"
 #include "masnn/serve/sparse.h"
 #include "serve_test_support.h"
 #include "test_support.h"

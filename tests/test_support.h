@@ -14,12 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "data/idx.h"
 #include "masnn/data/events.h"
-#include "masnn/data/idx.h"
 #include "masnn/data/image.h"
 #include "masnn/models/registry.h"
 #include "masnn/models/spiking_blocks.h"
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 
 // Tests of what a build may leave out (docs/building.md#optional-parts) skip there, saying why.
 #define MASNN_SKIP_WITHOUT_OPENCV() \

@@ -15,8 +15,8 @@
 #include "masnn/models/registry.h"
 #include "masnn/models/spiking_blocks.h"
 #include "masnn/neuron/lif.h"
-#include "masnn/neuron/surrogate_support.h"
-#include "masnn/util/bit_mask.h"
+#include "neuron/surrogate_support.h"
+#include "util/bit_mask.h"
 #include "test_support.h"
 
 using namespace masnn;

@@ -25,7 +25,7 @@
 #include "masnn/train/config.h"
 #include "masnn/util/chunked_file.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 #include "module_state.h"
 #include "test_support.h"
 

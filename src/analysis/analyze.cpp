@@ -19,7 +19,7 @@
 #include "masnn/train/checkpoint.h"
 #include "masnn/train/factory.h"
 #include "masnn/train/metrics.h"
-#include "masnn/train/progress.h"
+#include "train/progress.h"
 #include "masnn/util/file_io.h"
 #include "report_text.h"
 #include "util/training_flag_guard.h"

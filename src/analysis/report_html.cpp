@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "masnn/analysis/analyze.h"
-#include "masnn/analysis/svg_charts.h"
+#include "analysis/svg_charts.h"
 #include "masnn/data/image.h"
 #include "report_text.h"
 

@@ -1,5 +1,5 @@
 // Inline SVG charts (svg_charts.h).
-#include "masnn/analysis/svg_charts.h"
+#include "analysis/svg_charts.h"
 
 #include <fmt/format.h>
 

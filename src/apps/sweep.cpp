@@ -24,11 +24,11 @@
 #include <stdexcept>
 #include <thread>
 
-#include "masnn/analysis/svg_charts.h"
+#include "analysis/svg_charts.h"
 #include "masnn/train/config.h"
-#include "masnn/train/metrics_csv.h"
+#include "train/metrics_csv.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/parallel.h"
+#include "util/parallel.h"
 
 extern char** environ;
 

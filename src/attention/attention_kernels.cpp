@@ -1,7 +1,7 @@
 // CPU kernels of the fused Conv-POST attention. Each walks its rows of N positions with branch-free inner loops
 // (GCC vectorises them; `omp simd` lets it reorder the sums), parallel over rows or over batch columns with
 // at::parallel_for (OpenMP).
-#include "masnn/attention/attention_kernels.h"
+#include "attention/attention_kernels.h"
 
 #include <ATen/Parallel.h>
 

@@ -1,4 +1,5 @@
 #include "masnn/attention/attention_type.h"
+#include "util/parse_named.h"
 
 #include <algorithm>
 #include <cctype>
@@ -33,9 +34,7 @@ std::string AttentionType::name() const {
 }
 
 AttentionPlacement parse_attention_placement(const std::string& name) {
-  if (name == "conv-post") return AttentionPlacement::ConvPost;
-  if (name == "activate-pre") return AttentionPlacement::ActivatePre;
-  throw std::invalid_argument("attention placement: expected conv-post or activate-pre; got '" + name + "'");
+  return parse_named(name, {AttentionPlacement::ConvPost, AttentionPlacement::ActivatePre}, "attention placement");
 }
 
 std::string to_string(AttentionPlacement placement) {

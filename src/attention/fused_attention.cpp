@@ -1,14 +1,14 @@
-#include "masnn/attention/fused_attention.h"
+#include "attention/fused_attention.h"
 
 #include <ATen/record_function.h>
 #include <torch/torch.h>
 
-#include "masnn/attention/attention_kernels.h"
+#include "attention/attention_kernels.h"
 #include "masnn/attention/channel_attention.h"
 #include "masnn/attention/multi_attention.h"
 #include "masnn/attention/spatial_attention.h"
 #include "masnn/attention/temporal_attention.h"
-#include "masnn/util/autograd_buffers.h"
+#include "util/autograd_buffers.h"
 
 namespace masnn::functional {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <limits>
 
-#include "masnn/attention/fused_attention.h"
+#include "attention/fused_attention.h"
 #include "masnn/util/monitor.h"
 
 namespace masnn {

@@ -1,6 +1,6 @@
 // BatchNormImplBase<D, Derived>::pretty_print: LibTorch 1.13 declares it in its header and defines it in
 // libtorch_cpu without exporting it, so a class derived from BatchNorm1dImpl/BatchNorm2dImpl (synchronised BN,
-// masnn/train/sync_batch_norm.h) cannot link: its construction vtables name the base's pretty_print. 2.6 defines it
+// src/train/sync_batch_norm.h) cannot link: its construction vtables name the base's pretty_print. 2.6 defines it
 // inline in the header. For the older line this header gives the definition (the same text LibTorch prints) and
 // instantiates it for 1d and 2d. Include it in exactly one source file. Tested with 1.13 (needed) and 2.6 (not).
 #pragma once

@@ -1,5 +1,5 @@
 // Clip placement (no tensors here).
-#include "masnn/data/clips.h"
+#include "data/clips.h"
 
 #include <algorithm>
 #include <stdexcept>

@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <mutex>
 
-#include "masnn/util/parallel.h"
+#include "util/parallel.h"
 
 namespace masnn::data {
 

@@ -12,7 +12,7 @@
 
 #include "masnn/data/aedat2.h"
 #include "masnn/data/aedat3.h"
-#include "masnn/data/gait_text.h"
+#include "data/gait_text.h"
 #include "masnn/data/prophesee.h"
 #include "masnn/util/file_io.h"
 #include "masnn/util/chunked_file.h"

@@ -12,7 +12,7 @@
 #include "masnn/data/batch_loader.h"
 #include "masnn/data/fashion_mnist.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/parallel.h"
+#include "util/parallel.h"
 
 namespace masnn::data {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "masnn/data/idx.h"
+#include "data/idx.h"
 
 namespace masnn::data {
 

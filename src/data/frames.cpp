@@ -7,7 +7,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "masnn/data/clips.h"
+#include "data/clips.h"
+#include "util/parse_named.h"
 
 namespace masnn::data {
 
@@ -21,9 +22,7 @@ std::string to_string(FrameSlicing slicing) {
 }
 
 FrameSlicing parse_frame_slicing(const std::string& name) {
-  for (FrameSlicing s : {FrameSlicing::TimeWindow, FrameSlicing::EventCount, FrameSlicing::TimeBins})
-    if (to_string(s) == name) return s;
-  throw std::invalid_argument("slicing: expected time-window, event-count or time-bins, got '" + name + "'");
+  return parse_named(name, {FrameSlicing::TimeWindow, FrameSlicing::EventCount, FrameSlicing::TimeBins}, "slicing");
 }
 
 std::string to_string(FrameNormalization normalization) {

@@ -1,10 +1,10 @@
 // DVS128 Gait text reader (no tensors here).
-#include "masnn/data/gait_text.h"
+#include "data/gait_text.h"
 
 #include <charconv>
 #include <stdexcept>
 
-#include "masnn/util/mapped_file.h"
+#include "util/mapped_file.h"
 
 namespace masnn::data {
 

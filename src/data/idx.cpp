@@ -1,5 +1,5 @@
 // IDX files (MNIST's format), plain or gzip-compressed (zlib).
-#include "masnn/data/idx.h"
+#include "data/idx.h"
 
 #include <fmt/format.h>
 #include <zlib.h>

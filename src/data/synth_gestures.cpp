@@ -9,8 +9,8 @@
 
 #include "masnn/data/aedat3.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/parallel.h"
 #include "masnn/util/random.h"
+#include "util/parallel.h"
 
 namespace masnn::data {
 namespace {

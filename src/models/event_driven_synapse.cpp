@@ -6,18 +6,16 @@
 
 #include "chunk_rows.h"
 #include "compat/torch_variant.h"
-#include "masnn/models/lean_ops.h"
-#include "masnn/models/sparse_kernels.h"
-#include "masnn/neuron/surrogate_support.h"
-#include "masnn/util/bit_mask.h"
+#include "models/lean_ops.h"
+#include "models/sparse_kernels.h"
+#include "neuron/surrogate_support.h"
+#include "util/bit_mask.h"
+#include "util/parse_named.h"
 
 namespace masnn {
 
 SynapseMode parse_synapse_mode(const std::string& name, const std::string& what) {
-  if (name == "dense") return SynapseMode::Dense;
-  if (name == "sparse") return SynapseMode::Sparse;
-  if (name == "auto") return SynapseMode::Auto;
-  throw std::invalid_argument(what + ": expected dense, sparse or auto; got '" + name + "'");
+  return parse_named(name, {SynapseMode::Dense, SynapseMode::Sparse, SynapseMode::Auto}, what);
 }
 
 std::string to_string(SynapseMode mode) {

@@ -1,4 +1,4 @@
-#include "masnn/models/lean_ops.h"
+#include "models/lean_ops.h"
 
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
@@ -13,9 +13,9 @@
 #include <tuple>
 #include <vector>
 
-#include "masnn/neuron/surrogate_support.h"
-#include "masnn/util/autograd_buffers.h"
-#include "masnn/util/bit_mask.h"
+#include "neuron/surrogate_support.h"
+#include "util/autograd_buffers.h"
+#include "util/bit_mask.h"
 #include "chunk_rows.h"
 #include "compat/torch_variant.h"
 

@@ -3,7 +3,7 @@
 #include "masnn/models/pytorch_state_dict.h"
 
 #include "masnn/util/file_io.h"
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>

@@ -1,13 +1,13 @@
 // Event-driven convolution and linear kernels. Two phases: gather the nonzero inputs of each sample (a scan of the
 // input), then accumulate the weight rows they reach, contiguous over output channels.
-#include "masnn/models/sparse_kernels.h"
+#include "models/sparse_kernels.h"
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "masnn/util/bit_mask.h"
+#include "util/bit_mask.h"
 
 // Function multi-versioning: the accumulate loops are compiled for AVX-512, AVX2 and the baseline ISA, and the
 // loader picks the best the CPU has (the library itself is built for the baseline).

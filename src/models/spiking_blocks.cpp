@@ -4,9 +4,9 @@
 
 #include <algorithm>
 
-#include "masnn/models/lean_ops.h"
 #include "masnn/util/monitor.h"
 #include "models/block_step.h"
+#include "models/lean_ops.h"
 #include "models/time_major.h"
 
 namespace masnn {

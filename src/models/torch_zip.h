@@ -1,6 +1,6 @@
 // The records of a torch zip archive (torch.save, torch::save, torch::pickle_save): every entry lives in one
 // folder named after the archive ("archive/data.pkl", "model/data/0"); records are named without it, as LibTorch's
-// PyTorchStreamReader names them. Entries are checked (masnn/util/zip_archive.h) when the archive is opened.
+// PyTorchStreamReader names them. Entries are checked (src/util/zip_archive.h) when the archive is opened.
 // Internal to the models layer.
 #pragma once
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 
 namespace masnn {
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "masnn/util/monitor.h"
+#include "util/parse_named.h"
 
 namespace masnn {
 
@@ -63,23 +64,15 @@ void LIFOptions::validate() const {
 }
 
 ResetMode parse_reset_mode(const std::string& name) {
-  if (name == "hard") return ResetMode::Hard;
-  if (name == "soft") return ResetMode::Soft;
-  if (name == "none") return ResetMode::None;
-  throw std::invalid_argument("reset: expected one of hard, soft, none; got '" + name + "'");
+  return parse_named(name, {ResetMode::Hard, ResetMode::Soft, ResetMode::None}, "reset");
 }
 
 SurrogateKind parse_surrogate(const std::string& name) {
-  if (name == "rectangular") return SurrogateKind::Rectangular;
-  if (name == "sigmoid") return SurrogateKind::Sigmoid;
-  if (name == "arctan") return SurrogateKind::Arctan;
-  throw std::invalid_argument("surrogate: expected one of rectangular, sigmoid, arctan; got '" + name + "'");
+  return parse_named(name, {SurrogateKind::Rectangular, SurrogateKind::Sigmoid, SurrogateKind::Arctan}, "surrogate");
 }
 
 LIFBackend parse_lif_backend(const std::string& name) {
-  if (name == "fused") return LIFBackend::Fused;
-  if (name == "composed") return LIFBackend::Composed;
-  throw std::invalid_argument("backend: expected one of fused, composed; got '" + name + "'");
+  return parse_named(name, {LIFBackend::Fused, LIFBackend::Composed}, "backend");
 }
 
 std::string to_string(ResetMode mode) {

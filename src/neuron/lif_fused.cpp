@@ -7,10 +7,10 @@
 #include <torch/torch.h>
 
 #include "masnn/neuron/lif.h"
-#include "masnn/neuron/lif_kernels.h"
-#include "masnn/neuron/lif_kernels_cuda.h"
-#include "masnn/neuron/surrogate_support.h"
 #include "neuron/cuda/cuda_stream.h"
+#include "neuron/lif_kernels.h"
+#include "neuron/lif_kernels_cuda.h"
+#include "neuron/surrogate_support.h"
 
 namespace masnn::functional {
 namespace {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "masnn/neuron/lif_kernels.h"
+#include "neuron/lif_kernels.h"
 
 #ifdef __CUDACC__
 #define MASNN_HOST_DEVICE __host__ __device__

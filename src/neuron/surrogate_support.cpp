@@ -1,11 +1,11 @@
-#include "masnn/neuron/surrogate_support.h"
+#include "neuron/surrogate_support.h"
 
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <vector>
 
-#include "masnn/util/bit_mask.h"
+#include "util/bit_mask.h"
 
 namespace masnn::functional {
 namespace {

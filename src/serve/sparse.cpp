@@ -11,8 +11,8 @@
 
 #include "compat/torch_module_base.h"
 #include "compat/torch_variant.h"
-#include "masnn/models/sparse_kernels.h"
 #include "masnn/util/monitor.h"
+#include "models/sparse_kernels.h"
 
 namespace masnn::serve {
 namespace {

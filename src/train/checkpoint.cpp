@@ -11,8 +11,8 @@
 
 #include "masnn/models/torch_archive.h"
 #include "masnn/util/file_io.h"
-#include "masnn/util/sha256.h"
-#include "masnn/util/zip_archive.h"
+#include "util/sha256.h"
+#include "util/zip_archive.h"
 
 namespace masnn::train {
 namespace {

@@ -339,16 +339,35 @@ auto to_toml_value(const T& v) {
   else return v;
 }
 
+// What a key's table entry says of it.
+KeySpec key_spec(const char* name, const char* type, const std::string& allowed, const char* help) {
+  KeySpec k;
+  k.key.name = name;
+  k.key.type = type;
+  k.key.allowed = allowed;
+  k.key.help = help;
+  return k;
+}
+
+// Writes `section.*member` under the key's last name, as `as_toml` gives it; an unset std::optional is left out.
+template <typename Section, typename T, typename ToToml>
+auto field_writer(const char* name, Section TrainConfig::*section, T Section::*member, ToToml as_toml) {
+  const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
+  return [leaf, section, member, as_toml](const TrainConfig& c, toml::table& t) {
+    const T& v = c.*section.*member;
+    if constexpr (optional_value<T>::optional) {
+      if (v) t.insert(leaf, as_toml(*v));
+    } else {
+      t.insert(leaf, as_toml(v));
+    }
+  };
+}
+
 // A key bound to a field: `section.*field` of TrainConfig; std::optional fields are absent unless set.
 template <typename Section, typename T>
 KeySpec field(const char* name, Section TrainConfig::*section, T Section::*member, Rule rule, const char* help) {
   using Value = typename optional_value<T>::type;
-  KeySpec k;
-  k.key.name = name;
-  k.key.type = type_name<Value>();
-  k.key.allowed = rule.text;
-  k.key.help = help;
-  const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
+  KeySpec k = key_spec(name, type_name<Value>(), rule.text, help);
   k.read = [name = std::string(name), section, member](KeyReader& r, TrainConfig& c) {
     if constexpr (std::is_same_v<T, uint64_t>) {
       int64_t v = static_cast<int64_t>(c.*section.*member);
@@ -368,14 +387,7 @@ KeySpec field(const char* name, Section TrainConfig::*section, T Section::*membe
       return violation_of(rule, v);
     }
   };
-  k.write = [leaf, section, member](const TrainConfig& c, toml::table& t) {
-    const T& v = c.*section.*member;
-    if constexpr (optional_value<T>::optional) {
-      if (v) t.insert(leaf, *v);
-    } else {
-      t.insert(leaf, to_toml_value(v));
-    }
-  };
+  k.write = field_writer(name, section, member, [](const Value& v) { return to_toml_value(v); });
   return k;
 }
 
@@ -383,13 +395,8 @@ KeySpec field(const char* name, Section TrainConfig::*section, T Section::*membe
 template <typename Section, typename T, typename E>
 KeySpec choice(const char* name, Section TrainConfig::*section, T Section::*member, Choices<E> choices,
                const char* help) {
-  KeySpec k;
-  k.key.name = name;
-  k.key.type = "string";
   const Rule rule = choices.rule();
-  k.key.allowed = rule.text;
-  k.key.help = help;
-  const std::string leaf = std::string(name).substr(std::string(name).rfind('.') + 1);
+  KeySpec k = key_spec(name, "string", rule.text, help);
   auto shared = std::make_shared<const Choices<E>>(std::move(choices));
   k.read = [name = std::string(name), section, member, shared, allowed = rule.text](KeyReader& r, TrainConfig& c) {
     std::optional<std::string> text;
@@ -400,14 +407,7 @@ KeySpec choice(const char* name, Section TrainConfig::*section, T Section::*memb
     c.*section.*member = *value;
   };
   k.violation = [](const TrainConfig&) -> std::optional<std::string> { return std::nullopt; };  // checked in read
-  k.write = [leaf, section, member, shared](const TrainConfig& c, toml::table& t) {
-    const T& v = c.*section.*member;
-    if constexpr (optional_value<T>::optional) {
-      if (v) t.insert(leaf, shared->name_of(*v));
-    } else {
-      t.insert(leaf, shared->name_of(v));
-    }
-  };
+  k.write = field_writer(name, section, member, [shared](const E& v) { return shared->name_of(v); });
   return k;
 }
 

@@ -1,5 +1,5 @@
 // Per-epoch metrics CSV (see the header).
-#include "masnn/train/metrics_csv.h"
+#include "train/metrics_csv.h"
 
 #include <cerrno>
 #include <cstdlib>

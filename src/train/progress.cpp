@@ -1,5 +1,5 @@
 // Terminal progress display (see the header).
-#include "masnn/train/progress.h"
+#include "train/progress.h"
 
 #include <unistd.h>
 

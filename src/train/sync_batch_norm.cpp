@@ -1,6 +1,6 @@
 // Synchronised BatchNorm (sync_batch_norm.h): statistics gathered with one all-reduce in the forward pass and
 // the input gradient's two per-channel sums with one in the backward pass.
-#include "masnn/train/sync_batch_norm.h"
+#include "train/sync_batch_norm.h"
 
 #include <ATen/record_function.h>
 #include <torch/autograd.h>

@@ -1,5 +1,5 @@
 // TensorBoard event files: TFRecord framing around hand-encoded protobuf Event messages (see the header).
-#include "masnn/train/tensorboard.h"
+#include "train/tensorboard.h"
 
 #include <unistd.h>
 

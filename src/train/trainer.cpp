@@ -10,13 +10,13 @@
 #include <stdexcept>
 
 #include "masnn/models/spiking_blocks.h"
-#include "masnn/neuron/lif_kernels_cuda.h"
 #include "masnn/train/factory.h"
-#include "masnn/train/metrics_csv.h"
 #include "masnn/train/mixed_precision.h"
-#include "masnn/train/progress.h"
-#include "masnn/train/sync_batch_norm.h"
-#include "masnn/train/tensorboard.h"
+#include "neuron/lif_kernels_cuda.h"
+#include "train/metrics_csv.h"
+#include "train/progress.h"
+#include "train/sync_batch_norm.h"
+#include "train/tensorboard.h"
 
 namespace masnn::train {
 namespace {

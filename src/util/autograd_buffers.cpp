@@ -1,4 +1,4 @@
-#include "masnn/util/autograd_buffers.h"
+#include "util/autograd_buffers.h"
 
 #include <torch/csrc/autograd/graph_task.h>
 

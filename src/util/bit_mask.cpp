@@ -1,4 +1,4 @@
-#include "masnn/util/bit_mask.h"
+#include "util/bit_mask.h"
 
 #include <ATen/Parallel.h>
 

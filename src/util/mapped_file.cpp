@@ -1,5 +1,5 @@
 // Read-only memory mapping of a regular file.
-#include "masnn/util/mapped_file.h"
+#include "util/mapped_file.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "masnn/util/sha256.h"
+#include "util/sha256.h"
 
 #include <openssl/evp.h>
 

@@ -1,5 +1,5 @@
 // Zip archives in memory: the end record (zip64 too), the central directory, local headers, CRC-32 (zlib).
-#include "masnn/util/zip_archive.h"
+#include "util/zip_archive.h"
 
 #include <zlib.h>
 

@@ -9,7 +9,6 @@
 
 #include "masnn/attention/attention_type.h"
 #include "masnn/attention/channel_attention.h"
-#include "masnn/attention/fused_attention.h"
 #include "masnn/attention/spatial_attention.h"
 #include "masnn/attention/temporal_attention.h"
 
@@ -21,6 +20,14 @@ struct AttentionWeights {
   torch::Tensor channel;   ///< [1,B,C,1,1], or [T,B,C,1,1] per step
   torch::Tensor spatial;   ///< [1,B,1,H,W], or [T,B,1,H,W] per step
 };
+
+namespace functional {
+/// What the composite multiplies x by: out = x * a * w (then ReLU), with x as the pooling nodes pass it on (the
+/// input, for autograd), a = w_T * w_C [T,B,C] (ones without TA and CA) and w = w_S [B,H,W] (undefined without SA).
+struct AttentionScale {
+  torch::Tensor x, a, w;
+};
+}  // namespace functional
 
 /// What the causal variant pools from one step (MultiDimAttentionImpl::causal_statistics), computed once when the
 /// step arrives; step-at-a-time inference keeps them for the steps of the window.
@@ -44,7 +51,7 @@ struct MultiDimAttentionOptions {
   TORCH_ARG(bool, per_step) = false;
   /// ReLU after the composite, as the reference code does.
   TORCH_ARG(bool, relu) = true;
-  /// Compute CA/SA composites over all T with the fused kernels (fused_attention.h) when the input is a CPU
+  /// Compute CA/SA composites over all T with the fused kernels when the input is a CPU
   /// float/double [T,B,C,H,W]; false keeps the composed LibTorch ops (the oracle the tests compare with).
   TORCH_ARG(bool, fused) = true;
 };
@@ -59,7 +66,7 @@ class MultiDimAttentionImpl : public torch::nn::Cloneable<MultiDimAttentionImpl>
   torch::Tensor forward(const torch::Tensor& x);
   /// forward, also giving the weights it applied (detached).
   torch::Tensor forward_with_weights(const torch::Tensor& x, AttentionWeights& weights);
-  /// True when forward takes the fused path (fused_attention.h) for x: options.fused, not per_step, some attention,
+  /// True when forward takes the fused path for x: options.fused, not per_step, some attention,
   /// a CPU float/double 5-D input.
   bool runs_fused(const torch::Tensor& x) const;
   /// True when forward_scale applies to x: the fused path, and no attached monitor wants the attended values

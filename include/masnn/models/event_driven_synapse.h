@@ -4,7 +4,7 @@
 // size); the input is kept for the backward as an index of its spikes (4 bytes per spike, against 1 bit per
 // element for conv2d_binary_input and 4 bytes for LibTorch's conv); the weight gradient adds, per spike, the output
 // gradients it reached. The input gradient is computed only inside the surrogate window of the neurons that fired
-// the input, where their LIF published it (masnn/neuron/surrogate_support.h; elsewhere their backward multiplies it
+// the input, where their LIF published it (src/neuron/surrogate_support.h; elsewhere their backward multiplies it
 // by zero), as one dot product over output channels per tap; without a published window it is dense (oneDNN's
 // backward-data, functional::conv2d_input_grad).
 #pragma once
@@ -36,7 +36,7 @@ constexpr double kEventDrivenConvCrossover = 0.05;
 /// backward at batch 128; docs/benchmarks.md, "Event-driven training"); a constant, as the convolutions'.
 constexpr double kEventDrivenLinearCrossover = 0.25;
 
-/// Share of a published surrogate support (masnn/neuron/surrogate_support.h) below which SynapseMode::Auto computes
+/// Share of a published surrogate support (src/neuron/surrogate_support.h) below which SynapseMode::Auto computes
 /// the input gradient of a convolution or linear layer at the support only, instead of oneDNN's dense backward-data.
 /// Measured per layer of the DVS networks (docs/benchmarks.md, "Event-driven training"): 23.9% for 32->64 at 16x16,
 /// 29-32% for the Gesture network's 64->128 at 32x32 and 128->128 at 16x16, 39-86% for their linear layers; a

@@ -7,7 +7,7 @@ namespace masnn {
 
 /// Turns every fused op under `net` off, in place: BN then pooling as two ops (not functional::batch_norm_avg_pool2d),
 /// the attention's last pass apart from the neuron (not LIFImpl::forward_scaled), the attention's composed LibTorch
-/// ops (not fused_attention.h), the LIF's composed time loop (LIFBackend::Composed), and linear layers on spikes as
+/// ops (not its fused kernels), the LIF's composed time loop (LIFBackend::Composed), and linear layers on spikes as
 /// torch::linear. Networks are built fused (their blocks' Options); after unfuse they compute the same values,
 /// gradients and BN statistics by the definition's ops. The spike-input convolutions still keep their input as bits
 /// (the same oneDNN convolution; the LeanOps tests compare it with LibTorch's), and event-driven synapses stay as set.

@@ -1,6 +1,6 @@
 // Replacing a network's layer by another implementation of it, as torch::nn::Module::replace_module does: an
 // event-driven synapse for sparse inference (masnn/serve/sparse.h), synchronised BatchNorm for a distributed run
-// (masnn/train/sync_batch_norm.h). A replacement derives from the layer's Impl (the same parameters and buffers
+// (src/train/sync_batch_norm.h). A replacement derives from the layer's Impl (the same parameters and buffers
 // under the same names, so state dicts and checkpoints do not change) and from LayerReplacement; it is registered
 // in place of the layer, so named_modules() and pretty_print show it, and the block calls it. clone() of a
 // network gives the layers of its definition (LibTorch clones a layer as its Impl type). torch::nn::Module is a

@@ -12,7 +12,7 @@
 #include <string>
 #include <utility>
 
-#include "masnn/neuron/lif_kernels.h"
+#include "masnn/neuron/lif_params.h"
 
 namespace masnn {
 

@@ -1,5 +1,5 @@
 // Sparse spike inference: the conv and linear layers of a network whose input is spikes or event frames run
-// event-driven (masnn/models/sparse_kernels.h)
+// event-driven (src/models/sparse_kernels.h)
 // when their input is sparse enough to make that faster than the dense LibTorch layer. Each layer measures the
 // density (fraction of nonzero inputs: the firing rate of the spiking layer feeding it, or the event density of
 // the frames) of every call and takes the sparse path below its crossover density, calibrated per layer shape

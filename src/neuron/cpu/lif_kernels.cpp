@@ -2,7 +2,7 @@
 // loop inner, stride 1 and branch-free, so the compiler vectorises it. The membrane carry h of a tile lives in a
 // small stack buffer, so the forward reads x once and writes spikes once. The per-element math is
 // ../lif_math.h, shared with the CUDA kernels.
-#include "masnn/neuron/lif_kernels.h"
+#include "neuron/lif_kernels.h"
 
 #include <ATen/Parallel.h>
 

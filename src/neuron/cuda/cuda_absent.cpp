@@ -3,8 +3,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "masnn/neuron/lif_kernels_cuda.h"
 #include "neuron/cuda/cuda_stream.h"
+#include "neuron/lif_kernels_cuda.h"
 
 namespace masnn::kernels {
 namespace {

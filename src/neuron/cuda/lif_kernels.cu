@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "masnn/neuron/lif_kernels_cuda.h"
+#include "neuron/lif_kernels_cuda.h"
 #include "neuron/lif_math.h"
 
 namespace masnn::kernels {

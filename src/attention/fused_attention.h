@@ -14,6 +14,8 @@
 
 #include <tuple>
 
+#include "masnn/attention/multi_attention.h"
+
 namespace masnn {
 
 class TemporalAttentionImpl;
@@ -34,12 +36,6 @@ torch::Tensor scale_tbc(const torch::Tensor& x, const torch::Tensor& a, const to
 
 /// True when the fused path handles this input: a CPU float or double [T,B,C,H,W] tensor.
 bool fused_attention_supports(const torch::Tensor& x);
-
-/// What the composite multiplies x by: out = x * a * w (then ReLU), with x as the pooling nodes pass it on (the
-/// input, for autograd), a = w_T * w_C [T,B,C] (ones without TA and CA) and w = w_S [B,H,W] (undefined without SA).
-struct AttentionScale {
-  torch::Tensor x, a, w;
-};
 
 /// The composite's weights as an AttentionScale, everything but the last pass (for a caller that fuses that pass
 /// into what follows: the LIF, functional::scaled_lif). Fills `weights` like multi_attention_fused.

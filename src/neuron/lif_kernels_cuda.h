@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "masnn/neuron/lif_kernels.h"
+#include "neuron/lif_kernels.h"
 
 namespace masnn::kernels {
 

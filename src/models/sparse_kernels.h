@@ -74,7 +74,7 @@ void sparse_conv2d_weight_grad(const SpikeIndex& in, const T* grad_out, T* grad_
                                SampleRange samples = {});
 
 /// The input gradient of a convolution where a mask says it is needed, zero elsewhere: for every set bit of
-/// `support` (a bit mask over [N,Cin,H,W], masnn/util/bit_mask.h) at (n,ci,y,x), grad_in[n,ci,y,x] = the sum over
+/// `support` (a bit mask over [N,Cin,H,W], src/util/bit_mask.h) at (n,ci,y,x), grad_in[n,ci,y,x] = the sum over
 /// taps (ky,kx) with output (oy,ox) = (y+pad-ky, x+pad-kx) inside of dot(weight_t[ci,ky,kx,:], grad_out[n,oy,ox,:]).
 /// Layouts: grad_out channels-last [N,Hout,Wout,Cout], holding the samples in `samples` only (as for
 /// sparse_conv2d_weight_grad); weight_t [Cin,K,K,Cout]; grad_in [N,Cin,H,W], every element of the samples in range

@@ -22,7 +22,7 @@ void publish_surrogate_support(const torch::Tensor& spikes, const torch::Tensor&
 /// a reshape gives) not modified since; else an undefined tensor.
 torch::Tensor published_surrogate_support(const torch::Tensor& x);
 
-/// The nonzeros of a CPU tensor (uint8, bool, float or double) as bits, 8 per byte (masnn/util/bit_mask.h): the mask
+/// The nonzeros of a CPU tensor (uint8, bool, float or double) as bits, 8 per byte (src/util/bit_mask.h): the mask
 /// publish_surrogate_support takes, and spikes kept for a backward pass.
 torch::Tensor pack_bits(const torch::Tensor& x);
 
