@@ -16,6 +16,7 @@
 
 using namespace masnn;
 using masnn::testing::expect_error;
+using masnn::testing::run_command;
 
 namespace {
 
@@ -38,15 +39,6 @@ serve::PruneOptions options(const std::string& setting, bool skip = true) {
   serve::PruneOptions o = serve::PruneOptions::parse(setting);
   o.skip = skip;
   return o;
-}
-
-std::string run_command(const std::string& command, int& status) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string out;
-  char buffer[512];
-  while (pipe && fgets(buffer, sizeof buffer, pipe)) out += buffer;
-  status = pipe ? pclose(pipe) : -1;
-  return out;
 }
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "masnn/data/aedat2.h"
@@ -25,12 +27,16 @@
 #include "masnn/serve/frame_binner.h"
 #include "masnn/serve/stream_classifier.h"
 #include "masnn/serve/stream_runner.h"
+#include "masnn/train/checkpoint.h"
+#include "masnn/train/config.h"
+#include "masnn/train/factory.h"
 #include "masnn/util/file_io.h"
 #include "serve_test_support.h"
 #include "test_support.h"
 
 using namespace masnn;
 using masnn::testing::expect_error;
+using masnn::testing::run_command;
 using masnn::testing::TempDir;
 
 namespace {
@@ -534,6 +540,10 @@ TEST(StreamClassifier, AResSnnStreamsItsOfflineLogits) {
       const torch::Tensor offline = plain->forward(x.slice(0, p->first_step, p->first_step + T))[0];
       EXPECT_LE((p->rates - offline).abs().max().item<double>(), 1e-10) << "window " << p->index;
       EXPECT_GE(p->label, 0);  // logits: a decision even when no neuron fired
+      const torch::Tensor probabilities = offline.softmax(0);  // the confidences are the softmax's
+      EXPECT_NEAR(p->confidence, probabilities[p->label].item<double>(), 1e-12);
+      EXPECT_NEAR(p->runner_up_rate, probabilities[p->runner_up].item<double>(), 1e-12);
+      EXPECT_EQ(p->label, offline.argmax().item<int64_t>());
       ++windows;
     }
     if (auto p = batch.step(x[t][0])) {
@@ -804,6 +814,54 @@ TEST(StreamPipeline, FollowsAFileStillBeingWritten) {
   EXPECT_EQ(r.summary.parser.events, events.size());
   EXPECT_EQ(r.summary.format, data::EventFormat::Evt3);
   EXPECT_EQ(r.summary.bytes, bytes.size());
+}
+
+// `masnn stream` end to end, on a DVS network (a checkpoint of an earlier build) and on a Res-SNN trained on events:
+// three windows of four steps, each naming a class with a confidence in [0,1], and the summary.
+TEST(StreamCommand, StreamsADvsNetworkAndAResSnnFromTheirCheckpoints) {
+  TempDir dir("serve_stream_command");
+  const std::string input = dir.file("recording.aedat");
+  data::write_aedat3(input, random_events(13, 3000));
+  const train::TrainConfig config = train::parse_config(
+      "", "stream test", {"model.name=res-snn-mini", "data.steps=4", "data.ds=4", "data.dt_ms=25"});
+  train::CheckpointInfo info;
+  info.config_toml = train::to_toml(config);
+  info.spec = train::model_spec(config, 128, 128, 11);
+  torch::manual_seed(3);
+  auto res_snn = build_model(info.spec);
+  const std::string res_checkpoint = dir.file("res_snn.pt");
+  train::save_checkpoint(res_checkpoint, *res_snn.ptr(), nullptr, info);
+  const std::string dvs_checkpoint = std::string(MASNN_SOURCE_DIR) + "/tests/fixtures/checkpoints/dvs_checkpoint_1.13.pt";
+  for (const std::string& checkpoint : {dvs_checkpoint, res_checkpoint}) {
+    SCOPED_TRACE(checkpoint);
+    int status = 0;
+    const std::string out = run_command(std::string(MASNN_CLI) + " stream --checkpoint " + checkpoint + " --input " +
+                                            input + " --window 4 --max-steps 12 --json --quiet",
+                                        status);
+    ASSERT_EQ(status, 0) << out;
+    std::istringstream lines(out);
+    std::string line;
+    std::vector<nlohmann::json> windows;
+    nlohmann::json summary;
+    while (std::getline(lines, line)) {
+      if (line.rfind("masnn: note:", 0) == 0) continue;  // the fixture, of a build before tensor checksums
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j.contains("summary")) summary = j["summary"];
+      else windows.push_back(j);
+    }
+    ASSERT_EQ(windows.size(), 3u) << out;
+    for (const auto& w : windows) {
+      EXPECT_EQ(w["rates"].size(), 11u);
+      EXPECT_GE(w["label"].get<int64_t>(), checkpoint == res_checkpoint ? 0 : -1);  // a DVS network may be silent
+      EXPECT_LT(w["label"].get<int64_t>(), 11);
+      EXPECT_GE(w["confidence"].get<double>(), w["runner_up_rate"].get<double>());
+      EXPECT_LE(w["confidence"].get<double>(), 1.0);
+      EXPECT_EQ(w["last_step"].get<int64_t>() - w["first_step"].get<int64_t>(), 3);
+    }
+    EXPECT_EQ(summary["steps"], 12);
+    EXPECT_EQ(summary["windows"], 3);
+    EXPECT_GT(summary["events"].get<int64_t>(), 0);
+  }
 }
 
 TEST(StepTimes, PercentilesWithinOnePercentInBoundedMemory) {

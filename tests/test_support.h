@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -121,6 +122,16 @@ inline void expect_same_events(const data::Events& got, const data::Events& want
 }
 
 /// The message of the exception `f` throws; a test failure (and "") when it throws none.
+/// Runs a shell command, giving its standard output and error together; `status` receives pclose's status.
+inline std::string run_command(const std::string& command, int& status) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::string out;
+  char buffer[512];
+  while (pipe && fgets(buffer, sizeof buffer, pipe)) out += buffer;
+  status = pipe ? pclose(pipe) : -1;
+  return out;
+}
+
 inline std::string expect_error(const std::function<void()>& f) {
   try {
     f();

@@ -1,5 +1,5 @@
 // `masnn stream --checkpoint CKPT --input FILE|- [--realtime] [--window T] [--hop N] [--json]`: online
-// classification of an AEDAT 3.1 event stream, one prediction per window, with the latency of every step.
+// classification of an event stream (any format masnn reads), one prediction per window, with each step's latency.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -181,9 +181,9 @@ void run(const StreamArgs& a) {
 }
 
 RegisterCommand reg([](CLI::App& app) {
-  auto* cmd = app.add_subcommand("stream", "Classify a live AEDAT 3.1 event stream online, window by window");
+  auto* cmd = app.add_subcommand("stream", "Classify a live event stream online, window by window");
   auto a = std::make_shared<StreamArgs>();
-  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a DVS network")
+  cmd->add_option("--checkpoint", a->checkpoint, "checkpoint (.pt) of a network trained on events")
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--input", a->input,

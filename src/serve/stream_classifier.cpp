@@ -1,5 +1,6 @@
 // Online classification: stepping, the prediction windows and their rates.
 #include "masnn/serve/stream_classifier.h"
+#include "util/parse_named.h"
 
 #include <torch/torch.h>
 
@@ -8,15 +9,11 @@
 namespace masnn::serve {
 
 StatePolicy parse_state_policy(const std::string& name) {
-  if (name == "continuous") return StatePolicy::Continuous;
-  if (name == "window") return StatePolicy::Window;
-  throw std::invalid_argument("--state: expected continuous or window; got '" + name + "'");
+  return parse_named(name, {StatePolicy::Continuous, StatePolicy::Window}, "--state");
 }
 
 AttentionMode parse_attention_mode(const std::string& name) {
-  if (name == "causal") return AttentionMode::Causal;
-  if (name == "batch") return AttentionMode::Batch;
-  throw std::invalid_argument("--attention: expected causal or batch; got '" + name + "'");
+  return parse_named(name, {AttentionMode::Causal, AttentionMode::Batch}, "--attention");
 }
 
 std::string to_string(StatePolicy policy) {
@@ -104,7 +101,8 @@ std::optional<Prediction> StreamClassifier::step(const torch::Tensor& frame) {
   p.first_step = first;
   p.last_step = s;
   p.rates = rates;
-  const torch::Tensor r = rates.to(torch::kDouble).contiguous();
+  // Logits are scored by their softmax, so that a confidence is a number in [0,1] for every network.
+  const torch::Tensor r = (info_.outputs_rates ? rates : rates.softmax(0)).to(torch::kDouble).contiguous();
   const double* v = r.data_ptr<double>();
   for (int64_t c = 1; c < r.numel(); ++c)
     if (v[c] > v[p.label]) p.label = c;

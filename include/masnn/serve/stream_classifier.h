@@ -59,11 +59,11 @@ struct Prediction {
   int64_t index = 0;       ///< window number, 0-based
   int64_t first_step = 0;  ///< the window's steps are [first_step, last_step]
   int64_t last_step = 0;
-  int64_t label = 0;       ///< the class with the highest output (the lowest index on ties); -1 when none fired
-  double confidence = 0;   ///< its output: a firing rate in [0,1] (trained towards 1), or a Res-SNN's logit
-  int64_t runner_up = -1;  ///< the second class (-1 with one class, or when none fired)
-  double runner_up_rate = 0;
-  torch::Tensor rates;  ///< [num_classes], the network's output for the window (its dtype): rates or logits
+  int64_t label = 0;          ///< the class with the highest output (the lowest index on ties); -1 when none fired
+  double confidence = 0;      ///< its firing rate in [0,1] (trained towards 1), or the softmax of a Res-SNN's logits
+  int64_t runner_up = -1;     ///< the second class (-1 with one class, or when none fired)
+  double runner_up_rate = 0;  ///< the runner-up's score, as confidence
+  torch::Tensor rates;        ///< [num_classes], the network's output for the window (its dtype): rates or logits
 };
 
 class StreamClassifier {
