@@ -7,8 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "data/dataset_cache.h"
 #include "masnn/data/aedat3.h"
-#include "masnn/data/dataset_cache.h"
 #include "masnn/data/dataset_factory.h"
 #include "masnn/data/event_file.h"
 #include "masnn/data/event_writer.h"

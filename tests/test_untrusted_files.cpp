@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "masnn/data/dataset_cache.h"
+#include "data/dataset_cache.h"
 #include "masnn/data/event_file.h"
 #include "masnn/data/gesture_labels.h"
 #include "masnn/models/pytorch_state_dict.h"

@@ -1,5 +1,5 @@
 // The binary dataset cache (no tensors here).
-#include "masnn/data/dataset_cache.h"
+#include "data/dataset_cache.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

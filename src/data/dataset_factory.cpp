@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "masnn/data/dataset_cache.h"
+#include "data/dataset_cache.h"
 #include "masnn/data/event_simulation.h"
 #include "masnn/data/folder_dataset.h"
 #include "masnn/data/gesture_dataset.h"

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "masnn/data/dataset_cache.h"
+#include "data/dataset_cache.h"
 #include "masnn/data/dataset_factory.h"
 #include "masnn/data/synth_gestures.h"
 

@@ -29,7 +29,7 @@ std::string dataset_kind_name(DatasetKind kind);
 
 /// Opens the `split` of the dataset under `root`. With a non-empty `cache_dir`, the samples are served
 /// from `<cache_dir>/<kind>-<split>.mev` (built on first use, rebuilt when stale or corrupt; see
-/// dataset_cache.h). sim-fashion-mnist: `root` is Fashion-MNIST's folder ("" = Debian's); its recordings are made
+/// docs/data.md#cache). sim-fashion-mnist: `root` is Fashion-MNIST's folder ("" = Debian's); its recordings are made
 /// when read, never cached (making one takes about 1.1 ms, under a tenth of training on it, and a cache could not
 /// see a change in the simulator).
 std::shared_ptr<const EventDataset> open_event_dataset(DatasetKind kind, const std::string& root, Split split,
