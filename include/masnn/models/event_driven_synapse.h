@@ -23,7 +23,7 @@ namespace masnn {
 /// inference (masnn/serve/sparse.h) share it.
 enum class SynapseMode { Dense, Sparse, Auto };
 
-/// "dense", "sparse" or "auto"; throws std::invalid_argument "<what>: expected dense, sparse or auto; got '...'".
+/// "dense", "sparse" or "auto"; throws std::invalid_argument "<what>: expected one of dense, sparse, auto; got '...'".
 SynapseMode parse_synapse_mode(const std::string& name, const std::string& what = "synapse mode");
 std::string to_string(SynapseMode mode);
 
