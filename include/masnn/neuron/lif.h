@@ -47,7 +47,7 @@ struct LIFOptions {
   /// PLIF-style per-layer learnable decay, parameterised as sigmoid(w) with sigmoid(w0) = decay.
   TORCH_ARG(bool, learnable_decay) = false;
   TORCH_ARG(LIFBackend, backend) = LIFBackend::Fused;
-  /// In training, publish where the surrogate derivative is nonzero beside the spikes (masnn/neuron/
+  /// In training, publish where the surrogate derivative is nonzero beside the spikes (src/neuron/
   /// surrogate_support.h), so that an event-driven synapse reading them computes its input gradient only there.
   /// Costs a bit per neuron-step; masnn::set_synapse_mode sets it on the LIFs whose spikes an event-driven conv reads.
   TORCH_ARG(bool, publish_support) = false;
