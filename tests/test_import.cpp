@@ -523,13 +523,10 @@ TEST(PyTorchFiles, ExportedStateDictLoadsWithWeightsOnly) {
   std::ofstream(script) << "import sys, torch\n"
                            "sd = torch.load(sys.argv[1], weights_only=True)\n"
                            "print(len(sd), repr(sum(float(v.double().sum()) for v in sd.values())))\n";
-  const std::string command = python + " " + script + " " + path + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string out;
-  char buffer[512];
-  while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
-  ASSERT_EQ(pclose(pipe), 0) << command << ":\n" << out;
+  const std::string command = python + " " + script + " " + path;
+  int status = 0;
+  const std::string out = masnn::testing::run_command(command, status);
+  ASSERT_EQ(status, 0) << command << ":\n" << out;
   std::istringstream fields(out);
   size_t count = 0;
   double sum = 0;

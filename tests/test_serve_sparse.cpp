@@ -221,12 +221,10 @@ TEST(SparseNetwork, EvalWithSparseSynapsesOnAResSnnCheckpoint) {
   const std::string checkpoint = std::string(MASNN_SOURCE_DIR) + "/tests/fixtures/checkpoints/checkpoint_1.13.pt";
   auto run = [&](const std::string& mode, const std::string& outputs) {
     const std::string command = std::string(MASNN_CLI) + " eval --checkpoint " + checkpoint + " --frames " + images +
-                                " --outputs " + outputs + " --sparse " + mode + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    std::string out;
-    char buffer[512];
-    while (pipe && fgets(buffer, sizeof buffer, pipe)) out += buffer;
-    EXPECT_EQ(pipe ? pclose(pipe) : -1, 0) << command << ":\n" << out;
+                                " --outputs " + outputs + " --sparse " + mode;
+    int status = 0;
+    const std::string out = masnn::testing::run_command(command, status);
+    EXPECT_EQ(status, 0) << command << ":\n" << out;
     return out;
   };
   auto read = [](const std::string& path) {
