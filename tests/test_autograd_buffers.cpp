@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "masnn/util/memory.h"
 #include "util/autograd_buffers.h"
 
 using namespace masnn;
@@ -38,6 +39,17 @@ torch::Tensor recorded(const torch::Tensor& w, double scale) {
   torch::Tensor input = w * scale;
   return Recorder::apply(input);
 }
+
+// y = t * t, keeping t for its backward (2 t g).
+struct Square : public torch::autograd::Function<Square> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& t) {
+    ctx->save_for_backward({t});
+    return t * t;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return {2 * ctx->get_saved_variables()[0] * grads[0]};
+  }
+};
 
 }  // namespace
 
@@ -76,8 +88,56 @@ TEST(AutogradBuffers, WhatSomethingElseHoldsIsNot) {
     EXPECT_EQ(g_gradient_seen[0], 0);
   }
   {
+    clear();  // a gradient that is a view of a base nothing else holds (a reshape's backward) is exclusive
+    (recorded(w, 3).view({2, 2}) * 2).sum().backward();
+    EXPECT_EQ(g_gradient_seen, std::vector<int>{1});
+  }
+  {
     clear();  // a gradient that is a broadcast view (sum's backward expands a scalar) is not contiguous
     recorded(w, 3).sum().backward();
     EXPECT_EQ(g_gradient_seen, std::vector<int>{0});
   }
+}
+
+// A tensor kept for a backward, let go after the forward and computed again right before the backward of a node
+// downstream of its keeper: its memory goes at once, the gradients are those of it kept, once computed again even
+// through a retained graph, and never when the backward does not pass there.
+TEST(AutogradBuffers, ADroppedTensorIsComputedAgainBeforeTheBackwardThatNeedsIt) {
+  memory::track_cpu_allocations();
+  const auto w = torch::linspace(-1, 1, 1 << 18, torch::dtype(torch::kDouble).requires_grad(true));
+  int computed = 0;
+  const auto again = [&] {
+    ++computed;
+    torch::NoGradGuard no_grad;
+    return w * 3;
+  };
+  {
+    torch::Tensor t = w * 3;
+    const torch::Tensor z = Square::apply(t) * 2;
+    const int64_t before = memory::cpu_bytes_in_use();
+    autograd_buffers::drop_until_backward(t, z.grad_fn(), again);
+    EXPECT_EQ(before - memory::cpu_bytes_in_use(), (int64_t{1} << 18) * 8);
+    t = torch::Tensor();
+    EXPECT_EQ(computed, 0);
+    z.sum().backward({}, /*retain_graph=*/true);
+    EXPECT_EQ(computed, 1);
+    EXPECT_TRUE(torch::allclose(w.grad(), 36 * w.detach()));  // d(2 (3w)^2)/dw
+    z.sum().backward();
+    EXPECT_EQ(computed, 1);
+    EXPECT_TRUE(torch::allclose(w.grad(), 72 * w.detach()));
+  }
+  {
+    w.mutable_grad() = torch::Tensor();
+    torch::Tensor t = w * 3;
+    const torch::Tensor z = Square::apply(t) * 2, other = w * 5;
+    autograd_buffers::drop_until_backward(t, z.grad_fn(), again);
+    t = torch::Tensor();
+    other.sum().backward();
+    EXPECT_EQ(computed, 1);
+    EXPECT_TRUE(torch::allclose(w.grad(), torch::full_like(w, 5)));
+  }
+  const torch::Tensor strided = (w.narrow(0, 0, 16).view({4, 4}) * 1).t();  // not contiguous
+  const torch::Tensor sum = (strided * 1).sum();
+  ASSERT_TRUE(sum.grad_fn());
+  EXPECT_THROW(autograd_buffers::drop_until_backward(strided, sum.grad_fn(), again), c10::Error);
 }

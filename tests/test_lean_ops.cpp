@@ -338,6 +338,44 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
   }
 }
 
+// BN's output let go after the forward and computed again when the backward reaches the LIF
+// (recompute_norm_output), in a first layer (event frames) and an event-driven one (spikes): the same spikes,
+// statistics and gradients as with it kept, and that much less held between forward and backward.
+TEST(LeanOps, ConvBlockComputesItsNormOutputAgainForTheBackward) {
+  memory::track_cpu_allocations();
+  for (const bool spikes_in : {false, true}) {
+    SCOPED_TRACE(spikes_in ? "event-driven" : "event frames");
+    torch::manual_seed(17);
+    auto options = SpikingConvBlockOptions(2, 6).pool(2).steps(4).attention(small_attention("TCSA"));
+    if (spikes_in) options.spike_input(true).synapses(SynapseMode::Sparse);
+    SpikingConvBlock again(options);
+    again->to(torch::kDouble);
+    {
+      torch::NoGradGuard ng;
+      again->bn->weight.fill_(4.0);
+    }
+    auto kept = std::dynamic_pointer_cast<SpikingConvBlockImpl>(again->clone());
+    kept->options.recompute_norm_output(false);
+    const auto x = spikes_in ? torch::rand({4, 3, 2, 8, 8}).lt(0.3).to(torch::kDouble)
+                             : torch::randint(0, 4, {4, 3, 2, 8, 8}).to(torch::kDouble);
+    const int64_t norm_output_bytes = 4 * 3 * 6 * 4 * 4 * 8;  // [T,B,C,H/2,W/2] doubles
+    const auto held_after_forward = [&](SpikingConvBlockImpl& block) {
+      block.train();
+      const int64_t before = memory::cpu_bytes_in_use();
+      const auto s = block.forward(x);
+      return memory::cpu_bytes_in_use() - before;
+    };
+    // less by the output, but for what computes it again (BN's scale and offset per channel)
+    const int64_t less = held_after_forward(*kept) - held_after_forward(*again);
+    EXPECT_LE(less, norm_output_bytes);
+    EXPECT_GE(less, norm_output_bytes - 2 * 6 * 8);
+    const auto a = block_outputs(*again, x), b = block_outputs(*kept, x);
+    EXPECT_GT(a[0].sum().item<double>(), 0.0);
+    EXPECT_TRUE(torch::equal(a[0], b[0]));
+    expect_close(a, b, 1e-12, 1e-14);
+  }
+}
+
 // Event-driven convolution of spikes (event_driven_synapse.h): values and gradients (input, weight, bias) equal
 // LibTorch's convolution at densities from 0% to 100%, on the spike-input convolutions of the registry's DVS
 // networks (their channels and kernels) and an odd, non-square plane.
@@ -452,6 +490,65 @@ TEST(EventDrivenConv, NormPoolRecomputesTheConvOutputWithTheComposedGradients) {
   expect_close(grads(true, 1), grads(false, 1), 1e-9, 1e-11);
   const auto once = grads(true, 1), twice = grads(true, 2);
   for (size_t i = 1; i < once.size(); ++i) EXPECT_TRUE(torch::allclose(twice[i], 2 * once[i], 1e-9, 1e-11)) << i;
+}
+
+// The node computes the convolution's output a chunk of samples at a time in forward and backward: with pooling 1
+// and 2, one sample per chunk, chunks of 3 and 1, and the whole batch at once, the values, gradients (the input's
+// dense and at a published support) and running statistics of the composition; across chunk sizes the same bits
+// but for the convolution bias's gradient (BN makes it zero but for rounding).
+TEST(EventDrivenConv, NormPoolInChunksOfSamplesMatchesTheComposition) {
+  torch::manual_seed(30);
+  const auto spikes = torch::rand({4, 3, 8, 8}, torch::kDouble).lt(0.2).to(torch::kDouble);
+  const auto mask = torch::rand(spikes.sizes()).lt(0.3);
+  for (const int64_t k : {1, 2}) {
+    const int64_t sample_bytes = 8 * 8 * 8 * 8;  // one sample of the convolution's output, double
+    std::vector<std::vector<torch::Tensor>> chunked;
+    for (const int64_t chunk_bytes : {int64_t{8} << 20, sample_bytes, 3 * sample_bytes}) {
+      for (const bool with_support : {false, true}) {
+        SCOPED_TRACE("k " + std::to_string(k) + ", chunk " + std::to_string(chunk_bytes) + ", support " +
+                     std::to_string(with_support));
+        const auto run = [&](bool fused) {
+          torch::manual_seed(31);
+          torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
+          torch::nn::BatchNorm2d bn(8);
+          conv->to(torch::kDouble);
+          bn->to(torch::kDouble);
+          {
+            torch::NoGradGuard no_grad;
+            bn->weight.uniform_(0.5, 1.5);
+            bn->bias.uniform_(-0.5, 0.5);
+          }
+          auto x = spikes.clone().requires_grad_(true);
+          const auto support = functional::pack_bits(mask);
+          if (fused && with_support) functional::publish_surrogate_support(x, support);
+          const auto y = fused ? functional::conv2d_event_driven_norm_pool(x, *conv, *bn, k, 1.0, chunk_bytes)
+                               : torch::avg_pool2d(bn->forward(conv->forward(x)), k);
+          y.backward(torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes()).pow(3));
+          return std::vector<torch::Tensor>{y.detach(),
+                                            x.grad(),
+                                            conv->weight.grad(),
+                                            bn->weight.grad(),
+                                            bn->bias.grad(),
+                                            bn->running_mean.clone(),
+                                            bn->running_var.clone(),
+                                            conv->bias.grad()};
+        };
+        const auto fused = run(true);
+        auto composed = run(false);
+        if (with_support) {
+          // the input gradient at the support only, zero elsewhere
+          EXPECT_EQ(fused[1].ne(0).logical_and(mask.logical_not()).sum().item<int64_t>(), 0);
+          composed[1] = composed[1] * mask;
+        }
+        expect_close(fused, composed, 1e-9, 1e-11);
+        if (with_support) continue;
+        if (!chunked.empty()) {
+          for (size_t i = 0; i + 1 < fused.size(); ++i) EXPECT_TRUE(torch::equal(fused[i], chunked[0][i])) << i;
+        }
+        chunked.push_back(fused);
+      }
+    }
+  }
 }
 
 TEST(EventDrivenConv, ChoiceByModeAndDensity) {

@@ -6,6 +6,7 @@
 
 #include "chunk_rows.h"
 #include "compat/torch_variant.h"
+#include "models/batch_norm_pool.h"
 #include "models/lean_ops.h"
 #include "models/sparse_kernels.h"
 #include "neuron/surrogate_support.h"
@@ -105,11 +106,15 @@ struct IndexedConv {
   torch::Tensor bias;      // [Cout], or undefined
   torch::TensorOptions options;
 
-  torch::Tensor output() const {
-    const kernels::ConvShape& s = shape;
+  // Samples [n0, n1) of the output (all by default): their planes of the index, from sample n0's on.
+  torch::Tensor output(int64_t n0 = 0, int64_t n1 = -1) const {
+    if (n1 < 0) n1 = shape.batch;
+    kernels::ConvShape s = shape;
+    s.batch = n1 - n0;
     torch::Tensor out = torch::empty({s.batch, s.out_channels, s.out_height(), s.out_width()}, options);
+    const kernels::SpikeIndex index{positions.data_ptr<int32_t>(), offsets.data_ptr<int64_t>() + n0 * s.in_channels};
     AT_DISPATCH_FLOATING_TYPES(weight_t.scalar_type(), "conv2d_event_driven", [&] {
-      kernels::sparse_conv2d_indexed<scalar_t>(index_view(positions, offsets), weight_t.data_ptr<scalar_t>(),
+      kernels::sparse_conv2d_indexed<scalar_t>(index, weight_t.data_ptr<scalar_t>(),
                                                bias.defined() ? bias.data_ptr<scalar_t>() : nullptr,
                                                out.data_ptr<scalar_t>(), s);
     });
@@ -190,6 +195,173 @@ torch::Tensor apply_conv(const torch::Tensor& x, const torch::nn::Conv2dImpl& co
                          double support_crossover) {
   return EventDrivenConv2d::apply(x, conv.weight, conv.bias, support_below(x, support_crossover), c);
 }
+
+// What EventDrivenConvNormPool needs beside its tensors: the convolution's index and copies (index_conv), bn's
+// running statistics (updated in place), its momentum and eps, the pooling and the chunk size.
+struct NormPoolArgs {
+  IndexedConv conv;
+  torch::Tensor running_mean, running_var;
+  double factor = 0.1, eps = 1e-5;
+  int64_t k = 1, chunk_bytes = kChunkBytes;
+  std::function<torch::Tensor()>* recompute_output = nullptr;  // set, with k > 1, to compute the output again
+};
+
+// An event-driven convolution, training-mode BatchNorm2d and average pooling k as one node that never holds the
+// convolution's whole output (64 MiB for the Gesture network's second layer at T 16, B 8, and as much again for
+// its gradient): forward and backward compute it a chunk of samples at a time from the spike index, and the
+// backward turns each chunk into its gradient and passes that on to the convolution's weight and input gradients
+// before the next. The node keeps the pooled window sums of the output (1/k^2 of it) for the backward's
+// statistics until it has read them; with k = 1 they would be the output itself, so the backward computes the
+// chunks once more instead.
+// Per-channel sums go per row and then in order of samples (batch_norm_pool.h): the chunking changes no value but
+// the convolution bias's gradient (summed per chunk).
+struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenConvNormPool> {
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, const torch::Tensor& bn_weight, const torch::Tensor& bn_bias,
+                               const torch::Tensor& support, const NormPoolArgs& args) {
+    RECORD_FUNCTION("masnn::EventDrivenConvNormPool", std::vector<c10::IValue>());  // forward, named in profiles
+    const IndexedConv& c = args.conv;
+    const int64_t N = c.shape.batch, C = c.shape.out_channels, H = c.shape.out_height(), W = c.shape.out_width(),
+                  k = args.k;
+    const int64_t rows = chunk_rows(args.chunk_bytes, C * H * W * x.element_size());
+    torch::Tensor sums = torch::empty({N, C, H / k, W / k}, c.options), shift;
+    std::vector<double> row_sum(N * C), row_sumsq(N * C), sum(C), sumsq(C);
+    for (int64_t n0 = 0; n0 < N; n0 += rows) {
+      const int64_t n1 = std::min(N, n0 + rows);
+      const torch::Tensor z = c.output(n0, n1);
+      if (n0 == 0) shift = z.select(0, 0).reshape({C, H * W}).select(1, 0).contiguous();  // each channel's first value
+      AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "conv2d_event_driven_norm_pool", [&] {
+        bn_pool::row_moments<scalar_t>(z.data_ptr<scalar_t>(), n1 - n0, C, H * W, shift.data_ptr<scalar_t>(),
+                                       row_sum.data() + n0 * C, row_sumsq.data() + n0 * C);
+        bn_pool::scale_pool<scalar_t>(z.data_ptr<scalar_t>(), nullptr, nullptr, n1 - n0, C, H, W, k,
+                                      sums.data_ptr<scalar_t>() + n0 * C * (H / k) * (W / k));
+      });
+    }
+    bn_pool::add_rows_per_channel(row_sum, row_sumsq, N, C, sum.data(), sumsq.data());
+    const double count = static_cast<double>(N * H * W);
+    const bn_pool::Statistics st = bn_pool::statistics(sum, sumsq, shift, count, bn_weight, bn_bias, args.running_mean,
+                                                       args.running_var, args.factor, args.eps);
+    const bool keep_sums = k > 1;
+    torch::Tensor out = keep_sums ? torch::empty_like(sums) : sums;
+    AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "conv2d_event_driven_norm_pool", [&] {
+      bn_pool::scale_window_sums<scalar_t>(sums.data_ptr<scalar_t>(), st.scale.data_ptr<scalar_t>(),
+                                           st.offset.data_ptr<scalar_t>(), N, C, (H / k) * (W / k), k,
+                                           out.data_ptr<scalar_t>());
+    });
+    const torch::Tensor none = torch::empty({0}, c.options);
+    // As variables, released by the backward (see EventDrivenConv2d); the window sums in saved_data, which the
+    // backward drops as soon as it has read them (a second backward through a retained graph computes them again).
+    ctx->save_for_backward({weight, c.positions, c.offsets, support, c.weight_t, c.bias.defined() ? c.bias : none,
+                            bn_weight, st.mean, st.invstd});
+    if (keep_sums) ctx->saved_data["sums"] = sums;
+    if (keep_sums && args.recompute_output) {
+      // From the window sums, an elementwise pass; they are let go once used (this node's backward frees its own).
+      auto kept = std::make_shared<torch::Tensor>(sums);
+      *args.recompute_output = [kept, scale = st.scale, offset = st.offset, N, C, pooled = (H / k) * (W / k), k] {
+        TORCH_CHECK(kept->defined(), "conv2d_event_driven_norm_pool: the output can be computed again once only");
+        const torch::Tensor window_sums = std::move(*kept);
+        torch::Tensor again = torch::empty_like(window_sums);
+        AT_DISPATCH_FLOATING_TYPES(again.scalar_type(), "conv2d_event_driven_norm_pool_recompute", [&] {
+          bn_pool::scale_window_sums<scalar_t>(window_sums.data_ptr<scalar_t>(), scale.data_ptr<scalar_t>(),
+                                               offset.data_ptr<scalar_t>(), N, C, pooled, k,
+                                               again.data_ptr<scalar_t>());
+        });
+        return again;
+      };
+    }
+    ctx->saved_data["input_sizes"] = x.sizes().vec();
+    ctx->saved_data["pad"] = c.shape.pad;
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["chunk_bytes"] = args.chunk_bytes;
+    ctx->saved_data["has_bias"] = bias.defined();
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list v = ctx->get_saved_variables();
+    const torch::Tensor &weight = v[0], &support = v[3], &bn_weight = v[6], &mean = v[7], &invstd = v[8];
+    torch::Tensor sums;
+    if (ctx->saved_data.count("sums") > 0) {
+      sums = ctx->saved_data["sums"].toTensor();
+      ctx->saved_data.erase("sums");
+    }
+    const std::vector<int64_t> sizes = ctx->saved_data["input_sizes"].toIntVector();
+    const int64_t k = ctx->saved_data["k"].toInt();
+    IndexedConv c;
+    c.shape = conv_shape(sizes, weight, ctx->saved_data["pad"].toInt());
+    c.positions = v[1];
+    c.offsets = v[2];
+    c.weight_t = v[4];
+    if (v[5].numel() > 0) c.bias = v[5];
+    c.options = mean.options();
+    const kernels::ConvShape& s = c.shape;
+    const int64_t N = s.batch, C = s.out_channels, H = s.out_height(), W = s.out_width();
+    const int64_t rows = chunk_rows(ctx->saved_data["chunk_bytes"].toInt(), C * H * W * mean.element_size());
+    const torch::Tensor g = grads[0].contiguous();  // [N,C,H/k,W/k]
+    const int64_t pooled = (H / k) * (W / k);
+    // The statistics' sums: from the window sums kept, or from the output computed again chunk by chunk.
+    std::vector<double> row_g(N * C), row_gy(N * C), sum_g(C), sum_gy(C);
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_norm_pool_backward", [&] {
+      if (sums.defined()) {
+        bn_pool::pooled_grad_row_moments_from_sums<scalar_t>(g.data_ptr<scalar_t>(), sums.data_ptr<scalar_t>(),
+                                                             mean.data_ptr<scalar_t>(), N, C, pooled, k, row_g.data(),
+                                                             row_gy.data());
+        return;
+      }
+      for (int64_t n0 = 0; n0 < N; n0 += rows) {
+        const int64_t n1 = std::min(N, n0 + rows);
+        const torch::Tensor z = c.output(n0, n1);
+        bn_pool::pooled_grad_row_moments<scalar_t>(g.data_ptr<scalar_t>() + n0 * C * pooled, z.data_ptr<scalar_t>(),
+                                                   mean.data_ptr<scalar_t>(), n1 - n0, C, H, W, k,
+                                                   row_g.data() + n0 * C, row_gy.data() + n0 * C);
+      }
+    });
+    sums = torch::Tensor();  // read: freed before the chunks' gradients are computed
+    bn_pool::add_rows_per_channel(row_g, row_gy, N, C, sum_g.data(), sum_gy.data());
+    const bn_pool::GradCoefficients co =
+        bn_pool::grad_coefficients(sum_g, sum_gy, bn_weight, mean, invstd, static_cast<double>(N * H * W), k);
+
+    const bool want_x = ctx->needs_input_grad(0), sparse_grad_x = want_x && support.numel() > 0;
+    const bool want_w = ctx->needs_input_grad(1);
+    const bool want_b = ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2);
+    torch::Tensor grad_x = want_x ? torch::empty(sizes, g.options()) : torch::Tensor();
+    torch::Tensor grad_wt =
+        want_w ? torch::zeros({s.in_channels, s.kernel, s.kernel, C}, g.options()) : torch::Tensor();
+    torch::Tensor grad_b = want_b ? torch::zeros({C}, g.options()) : torch::Tensor();
+    for (int64_t n0 = 0; n0 < N && (want_x || want_w || want_b); n0 += rows) {
+      const int64_t n1 = std::min(N, n0 + rows);
+      // The chunk's output, written over by its gradient.
+      torch::Tensor dz = c.output(n0, n1);
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_norm_pool_backward", [&] {
+        bn_pool::input_grad<scalar_t>(g.data_ptr<scalar_t>() + n0 * C * pooled, dz.data_ptr<scalar_t>(),
+                                      co.a.data_ptr<scalar_t>(), co.b.data_ptr<scalar_t>(), co.d.data_ptr<scalar_t>(),
+                                      n1 - n0, C, H, W, k, dz.data_ptr<scalar_t>());
+      });
+      if (want_b) grad_b += dz.sum({0, 2, 3});
+      if (want_x && !sparse_grad_x) {
+        std::vector<int64_t> chunk_sizes = sizes;
+        chunk_sizes[0] = n1 - n0;
+        grad_x.narrow(0, n0, n1 - n0)
+            .copy_(conv2d_input_grad(dz, chunk_sizes, weight.detach(), {1, 1}, {s.pad, s.pad}, {1, 1}, 1));
+      }
+      if (!sparse_grad_x && !want_w) continue;
+      const torch::Tensor dz_cl = dz.permute({0, 2, 3, 1}).contiguous();
+      dz = torch::Tensor();
+      const kernels::SampleRange range{n0, n1};
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_norm_pool_backward", [&] {
+        if (sparse_grad_x)
+          kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), dz_cl.data_ptr<scalar_t>(),
+                                                      c.weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), s,
+                                                      range);
+        if (want_w)
+          kernels::sparse_conv2d_weight_grad<scalar_t>(index_view(c.positions, c.offsets), dz_cl.data_ptr<scalar_t>(),
+                                                       grad_wt.data_ptr<scalar_t>(), s, range);
+      });
+    }
+    const torch::Tensor grad_w = want_w ? grad_wt.permute({3, 0, 1, 2}).contiguous() : torch::Tensor();
+    return {grad_x, grad_w, grad_b, co.dweight, co.dbias, torch::Tensor(), torch::Tensor()};
+  }
+};
 
 struct EventDrivenLinear : public torch::autograd::Function<EventDrivenLinear> {
   // support: as EventDrivenConv2d's.
@@ -275,14 +447,26 @@ bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch:
 }
 
 torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
-                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover) {
+                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover,
+                                            int64_t chunk_bytes, std::function<torch::Tensor()>* recompute_output) {
   TORCH_CHECK(conv2d_event_driven_norm_pool_supports(x, conv, bn, k),
               "conv2d_event_driven_norm_pool: needs conv2d_event_driven's input and convolution and an output that "
               "batch_norm_avg_pool2d takes, got input ",
               x.sizes(), " and pooling ", k);
-  auto c = std::make_shared<IndexedConv>(index_conv(x, conv));
-  // The BN node computes the convolution's output again in its backward instead of keeping it.
-  return batch_norm_avg_pool2d(apply_conv(x, conv, *c, support_crossover), bn, k, [c] { return c->output(); });
+  TORCH_CHECK(chunk_bytes > 0, "conv2d_event_driven_norm_pool: chunk_bytes must be positive, got ", chunk_bytes);
+  NormPoolArgs args;
+  args.conv = index_conv(x, conv);
+  args.running_mean = bn.running_mean;
+  args.running_var = bn.running_var;
+  args.factor = *bn.options.momentum();
+  args.eps = bn.options.eps();
+  args.k = k;
+  args.chunk_bytes = chunk_bytes;
+  args.recompute_output = recompute_output;
+  if (recompute_output) *recompute_output = nullptr;                  // stays so with k = 1
+  if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
+  return EventDrivenConvNormPool::apply(x, conv.weight, conv.bias, bn.weight, bn.bias,
+                                        support_below(x, support_crossover), args);
 }
 
 bool use_event_driven_conv(SynapseMode mode, const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "models/batch_norm_pool.h"
 #include "neuron/surrogate_support.h"
 #include "util/autograd_buffers.h"
 #include "util/bit_mask.h"
@@ -25,192 +26,19 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Rows per parallel task: enough work per task to amortise scheduling.
-int64_t grain_rows(int64_t n) {
-  return std::max<int64_t>(1, 16384 / std::max<int64_t>(n, 1));
-}
-
-// spread[w] = scale * g[w / k] + offset for the Wo values of one pooled row g.
-template <typename S>
-inline void spread_line(const S* __restrict g, int64_t Wo, int64_t k, S scale, S offset, S* __restrict spread) {
-  for (int64_t wo = 0; wo < Wo; ++wo) {
-    const S v = scale * g[wo] + offset;
-    for (int64_t i = 0; i < k; ++i) spread[wo * k + i] = v;
-  }
-}
-
 // Backward of average pooling with kernel = stride = k over rows of [rows, H, W]:
 // dx[r, h, w] = g[r, h/k, w/k] / k^2. One write pass (LibTorch's repeat_interleave took two plus index tensors).
 template <typename S>
 void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_t W, int64_t k) {
   const int64_t Ho = H / k, Wo = W / k;
   const S inv = S(1) / static_cast<S>(k * k);
-  at::parallel_for(0, rows, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+  at::parallel_for(0, rows, bn_pool::grain_rows(H * W), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t ho = 0; ho < Ho; ++ho) {
         S* first = dx + (r * H + ho * k) * W;
-        spread_line(g + (r * Ho + ho) * Wo, Wo, k, inv, S(0), first);
+        bn_pool::spread_line(g + (r * Ho + ho) * Wo, Wo, k, inv, S(0), first);
         for (int64_t j = 1; j < k; ++j) std::copy(first, first + W, first + j * W);
       }
-  });
-}
-
-// total_a[c] = the sum over n of rows_a[n * C + c] (and the same for b), in order of n: per-channel totals of
-// per-row sums, the same for any number of threads.
-void add_rows_per_channel(const std::vector<double>& rows_a, const std::vector<double>& rows_b, int64_t N, int64_t C,
-                          double* total_a, double* total_b) {
-  for (int64_t c = 0; c < C; ++c) {
-    double a = 0, b = 0;
-    for (int64_t n = 0; n < N; ++n) {
-      a += rows_a[n * C + c];
-      b += rows_b[n * C + c];
-    }
-    total_a[c] = a;
-    total_b[c] = b;
-  }
-}
-
-// Per channel of y [N, C, P]: the sum and the sum of squares of (y - shift[c]) over N and P, in double. The shift
-// (one value of the channel) keeps the one-pass variance free of cancellation when |mean| >> std. Each row (n, c)
-// is summed in S (vectorised), in parallel over rows so that every task streams contiguous memory; the rows'
-// sums are then added per channel in double, in order of n (the same result for any number of threads).
-template <typename S>
-void channel_moments(const S* y, int64_t N, int64_t C, int64_t P, const S* shift, double* sum, double* sumsq) {
-  std::vector<double> row_sum(static_cast<size_t>(N * C)), row_sumsq(static_cast<size_t>(N * C));
-  at::parallel_for(0, N * C, grain_rows(P), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const S* row = y + r * P;
-      const S sh = shift[r % C];
-      S rs = 0, rq = 0;
-#pragma omp simd reduction(+ : rs, rq)
-      for (int64_t i = 0; i < P; ++i) {
-        const S d = row[i] - sh;
-        rs += d;
-        rq += d * d;
-      }
-      row_sum[r] = rs;
-      row_sumsq[r] = rq;
-    }
-  });
-  add_rows_per_channel(row_sum, row_sumsq, N, C, sum, sumsq);
-}
-
-// The kernels below walk whole lines of W values with the window index w / k precomputed into a line of W values
-// (a pooled value spread over its window, or k lines summed first), so that every inner loop is contiguous and
-// vectorises; a loop over the k positions of a window inside the line did not (about half the memory bandwidth).
-
-// line[w] = sum of the k lines of plane y [H, W] that make pooled row ho.
-template <typename S>
-inline void sum_window_lines(const S* __restrict y, int64_t ho, int64_t k, int64_t W, S* __restrict line) {
-  const S* first = y + ho * k * W;
-  std::copy(first, first + W, line);
-  for (int64_t j = 1; j < k; ++j) {
-    const S* next = first + j * W;
-    for (int64_t w = 0; w < W; ++w) line[w] += next[w];
-  }
-}
-
-// out[n, c, ho, wo] = scale[c] * mean of y over the k x k window + offset[c], for y [N, C, H, W].
-template <typename S>
-void scale_pool_kernel(const S* y, const S* scale, const S* offset, int64_t N, int64_t C, int64_t H, int64_t W,
-                       int64_t k, S* out) {
-  const int64_t Ho = H / k, Wo = W / k;
-  const S inv = S(1) / static_cast<S>(k * k);
-  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
-    std::vector<S> line(static_cast<size_t>(W));
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r % C;
-      const S a = scale[c] * inv, b = offset[c];
-      const S* yr = y + r * H * W;
-      S* __restrict o = out + r * Ho * Wo;
-      if (k == 1) {
-        for (int64_t i = 0; i < H * W; ++i) o[i] = a * yr[i] + b;
-        continue;
-      }
-      for (int64_t ho = 0; ho < Ho; ++ho) {
-        sum_window_lines(yr, ho, k, W, line.data());
-        const S* __restrict l = line.data();
-        S* __restrict ol = o + ho * Wo;
-        if (k == 2) {  // the common case, as its own loop: pairs vectorise, a loop over i did not
-          for (int64_t wo = 0; wo < Wo; ++wo) ol[wo] = a * (l[2 * wo] + l[2 * wo + 1]) + b;
-          continue;
-        }
-        for (int64_t wo = 0; wo < Wo; ++wo) {
-          S sum = 0;
-          for (int64_t i = 0; i < k; ++i) sum += l[wo * k + i];
-          ol[wo] = a * sum + b;
-        }
-      }
-    }
-  });
-}
-
-// Per channel: sum of g [N, C, Ho, Wo] and sum of g * (window mean of y [N, C, H, W] - shift[c]), in double. The
-// second is computed as sum over every y of g(its window) * (y - shift) / k^2, the same sum regrouped. Per row in
-// parallel, then per channel in order of n, as channel_moments.
-template <typename S>
-void pooled_grad_moments(const S* g, const S* y, const S* shift, int64_t N, int64_t C, int64_t H, int64_t W, int64_t k,
-                         double* sum_g, double* sum_gy) {
-  const int64_t Ho = H / k, Wo = W / k;
-  const S inv = S(1) / static_cast<S>(k * k);
-  std::vector<double> row_g(static_cast<size_t>(N * C)), row_gy(static_cast<size_t>(N * C));
-  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
-    std::vector<S> spread(static_cast<size_t>(W));
-    for (int64_t r = r0; r < r1; ++r) {
-      const S* yr = y + r * H * W;
-      const S* gr = g + r * Ho * Wo;
-      const S sh = shift[r % C];
-      S rg = 0, rgy = 0;
-#pragma omp simd reduction(+ : rg)
-      for (int64_t i = 0; i < Ho * Wo; ++i) rg += gr[i];
-      if (k == 1) {
-#pragma omp simd reduction(+ : rgy)
-        for (int64_t i = 0; i < H * W; ++i) rgy += gr[i] * (yr[i] - sh);
-      } else {
-        for (int64_t ho = 0; ho < Ho; ++ho) {
-          spread_line(gr + ho * Wo, Wo, k, S(1), S(0), spread.data());
-          const S* sp = spread.data();
-          for (int64_t j = 0; j < k; ++j) {
-            const S* yl = yr + (ho * k + j) * W;
-#pragma omp simd reduction(+ : rgy)
-            for (int64_t w = 0; w < W; ++w) rgy += sp[w] * (yl[w] - sh);
-          }
-        }
-        rgy *= inv;
-      }
-      row_g[r] = rg;
-      row_gy[r] = rgy;
-    }
-  });
-  add_rows_per_channel(row_g, row_gy, N, C, sum_g, sum_gy);
-}
-
-// dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w].
-template <typename S>
-void bn_pool_input_grad(const S* g, const S* y, const S* a, const S* b, const S* d, int64_t N, int64_t C, int64_t H,
-                        int64_t W, int64_t k, S* dy) {
-  const int64_t Ho = H / k, Wo = W / k;
-  at::parallel_for(0, N * C, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
-    std::vector<S> spread(static_cast<size_t>(W));
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r % C;
-      const S ac = a[c], bc = b[c], dc = d[c];
-      const S* yr = y + r * H * W;
-      const S* gr = g + r * Ho * Wo;
-      S* out = dy + r * H * W;  // may be y itself (written over in place)
-      if (k == 1) {
-        for (int64_t i = 0; i < H * W; ++i) out[i] = ac * gr[i] + bc + dc * yr[i];
-        continue;
-      }
-      for (int64_t ho = 0; ho < Ho; ++ho) {
-        spread_line(gr + ho * Wo, Wo, k, ac, bc, spread.data());
-        const S* sp = spread.data();
-        for (int64_t j = 0; j < k; ++j) {
-          const int64_t off = (ho * k + j) * W;
-          for (int64_t w = 0; w < W; ++w) out[off + w] = sp[w] + dc * yr[off + w];
-        }
-      }
-    }
   });
 }
 
@@ -428,34 +256,27 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& y, const torch::Tensor& weight,
                                const torch::Tensor& bias, const torch::Tensor& running_mean,
                                const torch::Tensor& running_var, double factor, double eps, int64_t k,
-                               const c10::intrusive_ptr<RecomputeInput>& recompute) {
+                               const c10::intrusive_ptr<RecomputeInput>& recompute,
+                               const std::shared_ptr<bn_pool::Statistics>& statistics_out) {
     RECORD_FUNCTION("masnn::BatchNormAvgPool", std::vector<c10::IValue>());  // forward, named in profiles
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
     const double count = static_cast<double>(N * H * W);
     // The shift of each channel: its first value.
     const torch::Tensor shift = y.select(0, 0).reshape({C, H * W}).select(1, 0).contiguous();
-    std::vector<double> sum(C), sumsq(C);
+    std::vector<double> row_sum(N * C), row_sumsq(N * C), sum(C), sumsq(C);
     AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_stats", [&] {
-      channel_moments<scalar_t>(ptr<scalar_t>(y), N, C, H * W, ptr<scalar_t>(shift), sum.data(), sumsq.data());
+      bn_pool::row_moments<scalar_t>(ptr<scalar_t>(y), N, C, H * W, ptr<scalar_t>(shift), row_sum.data(),
+                                     row_sumsq.data());
     });
-    const auto dopt = torch::TensorOptions().dtype(torch::kDouble);
-    const torch::Tensor s = torch::from_blob(sum.data(), {C}, dopt), q = torch::from_blob(sumsq.data(), {C}, dopt);
-    const torch::Tensor dmean = s / count;
-    const torch::Tensor var = (q / count - dmean * dmean).clamp_min(0);  // biased, of y - shift
-    const torch::Tensor mean = (dmean + shift.to(torch::kDouble)).to(y.scalar_type());
-    const torch::Tensor invstd = (var + eps).rsqrt().to(y.scalar_type());
-    {
-      torch::NoGradGuard no_grad;
-      const double unbiased = count > 1 ? count / (count - 1) : 1.0;
-      running_mean.mul_(1 - factor).add_(mean.to(running_mean.scalar_type()), factor);
-      running_var.mul_(1 - factor).add_((var * unbiased).to(running_var.scalar_type()), factor);
-    }
-    const torch::Tensor scale = (weight.detach() * invstd).contiguous();
-    const torch::Tensor offset = (bias.detach() - mean * scale).contiguous();
+    bn_pool::add_rows_per_channel(row_sum, row_sumsq, N, C, sum.data(), sumsq.data());
+    const bn_pool::Statistics st =
+        bn_pool::statistics(sum, sumsq, shift, count, weight, bias, running_mean, running_var, factor, eps);
+    const torch::Tensor &mean = st.mean, &invstd = st.invstd;
+    if (statistics_out) *statistics_out = st;
     auto out = torch::empty({N, C, H / k, W / k}, y.options());
     AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d", [&] {
-      scale_pool_kernel<scalar_t>(ptr<scalar_t>(y), ptr<scalar_t>(scale), ptr<scalar_t>(offset), N, C, H, W, k,
-                                  out.data_ptr<scalar_t>());
+      bn_pool::scale_pool<scalar_t>(ptr<scalar_t>(y), ptr<scalar_t>(st.scale), ptr<scalar_t>(st.offset), N, C, H, W,
+                                    k, out.data_ptr<scalar_t>());
     });
     ctx->save_for_backward({recompute ? torch::empty({0}, y.options()) : y, weight, mean, invstd});
     ctx->saved_data["k"] = k;
@@ -476,34 +297,24 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     const torch::Tensor g = grads[0].contiguous();
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
     const double count = static_cast<double>(N * H * W);
-    std::vector<double> sum_g(C), sum_gy(C);
+    std::vector<double> row_g(N * C), row_gy(N * C), sum_g(C), sum_gy(C);
     AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_backward_stats", [&] {
-      pooled_grad_moments<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(mean), N, C, H, W, k,
-                                    sum_g.data(), sum_gy.data());
+      bn_pool::pooled_grad_row_moments<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(mean), N, C, H, W,
+                                                 k, row_g.data(), row_gy.data());
     });
-    // With z the BN output at full resolution, dz = the pooled gradient spread over its window / k^2:
-    // sum dz = sum g, and sum dz * xhat = invstd * sum g * (window mean of y - mean).
-    const auto dopt = torch::TensorOptions().dtype(torch::kDouble);
-    const torch::Tensor dbias = torch::from_blob(sum_g.data(), {C}, dopt).clone();
-    const torch::Tensor istd = invstd.to(torch::kDouble), gamma = weight.detach().to(torch::kDouble);
-    const torch::Tensor dweight = torch::from_blob(sum_gy.data(), {C}, dopt) * istd;
-    // dy = gamma * invstd * (dz - sum dz / M - xhat * sum(dz * xhat) / M) = a * g + b + d * y per channel.
-    const torch::Tensor gi = gamma * istd;
-    const torch::Tensor a = gi / static_cast<double>(k * k);
-    const torch::Tensor d = -gi * istd * dweight / count;
-    const torch::Tensor b = -gi * dbias / count - d * mean.to(torch::kDouble);
-    const auto st = y.scalar_type();
-    const torch::Tensor ac = a.to(st), bc = b.to(st), dc = d.to(st);
+    bn_pool::add_rows_per_channel(row_g, row_gy, N, C, sum_g.data(), sum_gy.data());
+    const bn_pool::GradCoefficients co = bn_pool::grad_coefficients(sum_g, sum_gy, weight, mean, invstd, count, k);
     // Each value of dy depends on the y at its own position only: written over y where the backward owns it (at
     // the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16).
     auto dy = recomputed || autograd_buffers::saved_tensor_is_exclusive(y) ? y : torch::empty_like(y);
-    AT_DISPATCH_FLOATING_TYPES(st, "batch_norm_avg_pool2d_backward", [&] {
-      bn_pool_input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(ac), ptr<scalar_t>(bc),
-                                   ptr<scalar_t>(dc), N, C, H, W, k, dy.data_ptr<scalar_t>());
+    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_backward", [&] {
+      bn_pool::input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(co.a), ptr<scalar_t>(co.b),
+                                    ptr<scalar_t>(co.d), N, C, H, W, k, dy.data_ptr<scalar_t>());
     });
     return {dy,
-            dweight.to(weight.scalar_type()),
-            dbias.to(weight.scalar_type()),
+            co.dweight,
+            co.dbias,
+            torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
             torch::Tensor(),
@@ -576,16 +387,37 @@ bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::Bat
 }
 
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
-                                    std::function<torch::Tensor()> recompute_y) {
+                                    std::function<torch::Tensor()> recompute_y,
+                                    std::function<torch::Tensor()>* recompute_output) {
   TORCH_CHECK(batch_norm_avg_pool2d_supports(y, bn, k), "batch_norm_avg_pool2d: needs a CPU float/double y [N,",
               bn.options.num_features(), ",H,W] with H, W multiples of ", k,
               " and an affine BatchNorm2d with running statistics and a momentum; got ", y.sizes(), " ",
               y.scalar_type());
+  TORCH_CHECK(!recompute_output || recompute_y, "batch_norm_avg_pool2d: recomputing the output needs recompute_y");
   if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
+  const auto statistics = recompute_output ? std::make_shared<bn_pool::Statistics>() : nullptr;
+  if (recompute_output) {
+    // The batch's statistics as this forward applies them (filled by it), on y computed again.
+    *recompute_output = [recompute_y, statistics, k] {
+      const torch::Tensor in = recompute_y().contiguous();
+      const int64_t N = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3);
+      // Without pooling in place (scale_window_sums: the same arithmetic, and it may write over its input).
+      torch::Tensor out = k == 1 ? in : torch::empty({N, C, H / k, W / k}, in.options());
+      AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "batch_norm_avg_pool2d_recompute", [&] {
+        const scalar_t *scale = ptr<scalar_t>(statistics->scale), *offset = ptr<scalar_t>(statistics->offset);
+        if (k == 1)
+          bn_pool::scale_window_sums<scalar_t>(ptr<scalar_t>(in), scale, offset, N, C, H * W, 1,
+                                               out.data_ptr<scalar_t>());
+        else
+          bn_pool::scale_pool<scalar_t>(ptr<scalar_t>(in), scale, offset, N, C, H, W, k, out.data_ptr<scalar_t>());
+      });
+      return out;
+    };
+  }
   const auto recompute =
       recompute_y ? c10::make_intrusive<RecomputeInput>(std::move(recompute_y)) : c10::intrusive_ptr<RecomputeInput>();
   return BatchNormAvgPool::apply(y.contiguous(), bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                 *bn.options.momentum(), bn.options.eps(), k, recompute);
+                                 *bn.options.momentum(), bn.options.eps(), k, recompute, statistics);
 }
 
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k) {
@@ -612,7 +444,13 @@ std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const to
     TORCH_CHECK(x._version() == version, "conv2d_recompute: the convolution's input was modified in place after the ",
                 "forward, so its output cannot be computed again for the backward");
     torch::NoGradGuard no_grad;
-    return torch::conv2d(x, weight, bias, stride, padding, dilation, groups);
+    // In chunks of samples: oneDNN computes into a blocked copy of the output and then converts it, which whole
+    // would double the output's size in memory at the moment it is needed in the backward.
+    const int64_t N = x.size(0), out_sample_bytes = x.numel() / std::max<int64_t>(1, N) * weight.size(0) /
+                                                    std::max<int64_t>(1, x.size(1)) * x.element_size();
+    return by_row_chunks(N, chunk_rows(kChunkBytes / 4, out_sample_bytes), [&](int64_t n0, int64_t n) {
+      return torch::conv2d(x.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
+    });
   };
 }
 

@@ -67,10 +67,14 @@ bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarTyp
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
 /// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y() for
-/// it (each time it runs). For a y that is cheap to compute again, as an event-driven convolution's output is from the
-/// spike index it keeps anyway (event_driven_synapse.h); recompute_y must give y's values exactly.
+/// it (each time it runs). For a y that is cheap to compute again, as a convolution's output on event frames is
+/// (conv2d_recompute); recompute_y must give y's values exactly. With recompute_output, *recompute_output is set to a
+/// function that computes this call's output again (the same values: recompute_y's, this batch's statistics), for
+/// the nodes after it that would otherwise keep the output for their backward (autograd_buffers.h,
+/// drop_until_backward).
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
-                                    std::function<torch::Tensor()> recompute_y);
+                                    std::function<torch::Tensor()> recompute_y,
+                                    std::function<torch::Tensor()>* recompute_output = nullptr);
 
 /// Whether conv's output is cheap to compute again: at most kCheapConvMacs multiply-adds per output value
 /// (in_channels / groups x kernel area), as in the DVS networks' first layer (2-channel event frames, 3x3 kernels:
@@ -81,7 +85,9 @@ inline constexpr int64_t kCheapConvMacs = 32;
 /// A function that computes conv(x) again, without gradient, from x and copies of conv's weight and bias taken now
 /// (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y for a
 /// convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x anyway).
-/// Its values equal conv->forward(x) exactly. Needs conv2d_cheap_to_recompute's padding.
+/// It runs over chunks of samples of about kChunkBytes of output, so that oneDNN's blocked copy of the output stays
+/// chunk-sized; its values are conv->forward(x)'s (per sample, up to oneDNN's choice of kernel for the chunk's batch
+/// size). Needs conv2d_cheap_to_recompute's padding.
 std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
 }  // namespace masnn::functional

@@ -8,6 +8,7 @@
 #include "models/block_step.h"
 #include "models/lean_ops.h"
 #include "models/time_major.h"
+#include "util/autograd_buffers.h"
 
 namespace masnn {
 
@@ -67,16 +68,20 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   const double support_crossover = options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0;
   torch::Tensor y;
   bool normed = false;
+  std::function<torch::Tensor()> recompute_normed;  // BN's output again, where its input is cheap to compute again
   if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())) {
     y = call_layer(conv, merged);
     // A convolution cheap to run again (the first layer, on event frames): BN computes its output again in the
     // backward rather than keeping it (32 MiB at T 16 in the Gesture network).
     normed = fuse_norm && torch::GradMode::is_enabled() && !replacement_of(conv) &&
              functional::conv2d_cheap_to_recompute(*conv) && functional::batch_norm_avg_pool2d_supports(y, *bn, pool);
-    if (normed) y = functional::batch_norm_avg_pool2d(y, *bn, pool, functional::conv2d_recompute(merged, *conv));
+    if (normed)
+      y = functional::batch_norm_avg_pool2d(y, *bn, pool, functional::conv2d_recompute(merged, *conv),
+                                            &recompute_normed);
   } else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover())) {
     normed = fuse_norm && functional::conv2d_event_driven_norm_pool_supports(merged, *conv, *bn, pool);
-    y = normed ? functional::conv2d_event_driven_norm_pool(merged, *conv, *bn, pool, support_crossover)
+    y = normed ? functional::conv2d_event_driven_norm_pool(merged, *conv, *bn, pool, support_crossover,
+                                                           functional::kChunkBytes, &recompute_normed)
                : functional::conv2d_event_driven(merged, *conv, support_crossover);
   } else {
     y = functional::conv2d_binary_input(merged, *conv);
@@ -96,6 +101,11 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
       functional::scaled_lif_supports(y, lif->options)) {
     const functional::AttentionScale s = attention->forward_scale(y);
     spikes = lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
+    // The LIF and the spatial attention keep BN's output only for their backward, which the LIF's runs first: where
+    // it is cheap, computed again then (options.recompute_norm_output). Not under a monitor, which may read it.
+    if (options.recompute_norm_output() && recompute_normed && spikes.grad_fn() && !monitoring::active() &&
+        s.x.data_ptr() == y.data_ptr())
+      autograd_buffers::drop_until_backward(y, spikes.grad_fn(), std::move(recompute_normed));
   } else {
     if (attention) y = call_layer(attention, y);
     spikes = attentive_lif ? attentive_lif(y) : lif(y);

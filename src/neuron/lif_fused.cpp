@@ -11,6 +11,7 @@
 #include "neuron/lif_kernels.h"
 #include "neuron/lif_kernels_cuda.h"
 #include "neuron/surrogate_support.h"
+#include "util/autograd_buffers.h"
 
 namespace masnn::functional {
 namespace {
@@ -211,8 +212,12 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
     const torch::Tensor w = saved[2].numel() > 0 ? saved[2] : torch::Tensor();
     const auto p = load_params(ctx);
     const kernels::ScaledLifShape shape{x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
+    // The input's gradient written over the spikes' where nothing else holds them (the kernel reads each element
+    // before it writes it): at a DVS network's first layer they are two of the largest tensors of the step's backward.
+    const bool reuse = grad[0].defined() && autograd_buffers::incoming_gradient_is_exclusive(grad[0]) &&
+                       grad[0].scalar_type() == x.scalar_type() && grad[0].sizes() == x.sizes();
     const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros_like(x);
-    torch::Tensor gx = torch::empty_like(x), ga = torch::empty_like(a);
+    torch::Tensor gx = reuse ? gs : torch::empty_like(x), ga = torch::empty_like(a);
     torch::Tensor gw = w.defined() ? torch::empty_like(w) : torch::Tensor();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_backward", [&] {
       kernels::scaled_lif_backward_cpu<scalar_t>(

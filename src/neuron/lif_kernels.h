@@ -52,7 +52,8 @@ void scaled_lif_forward_cpu(const scalar_t* x, const scalar_t* a, const scalar_t
                             bool relu, scalar_t* spikes, const LifParams& p, std::uint8_t* support = nullptr);
 
 /// Its backward from the same x, a, w (the membrane recomputed, tile by tile, instead of stored): grad_x like x,
-/// grad_a [T,B,C] and grad_w [B,P] (null when w is) are written, not accumulated. The decay is fixed.
+/// grad_a [T,B,C] and grad_w [B,P] (null when w is) are written, not accumulated; grad_x may be grad_spikes. The
+/// decay is fixed.
 template <typename scalar_t>
 void scaled_lif_backward_cpu(const scalar_t* grad_spikes, const scalar_t* x, const scalar_t* a, const scalar_t* w,
                              const ScaledLifShape& shape, bool relu, scalar_t* grad_x, scalar_t* grad_a,

@@ -14,6 +14,8 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace masnn {
@@ -62,13 +64,21 @@ torch::Tensor conv2d_event_driven(const torch::Tensor& x, const torch::nn::Conv2
 bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                             const torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
-/// batch_norm_avg_pool2d(conv2d_event_driven(x, conv, support_crossover), bn, k), keeping no convolution output
-/// between forward and backward: the BN node's backward computes it again from the spike index the convolution keeps
-/// anyway (an event-driven forward, work in proportion to the spikes), where the composition keeps it whole (the
-/// largest activation of a DVS network's step: 64 MiB for the Gesture network's second layer at T 16, B 8). Values
-/// and gradients are the composition's. Needs conv2d_event_driven_norm_pool_supports (throws otherwise).
+/// batch_norm_avg_pool2d(conv2d_event_driven(x, conv, support_crossover), bn, k) as one autograd node that never
+/// holds the convolution's whole output (the largest activation of a DVS network's step: 64 MiB for the Gesture
+/// network's second layer at T 16, B 8) nor its whole gradient: forward and backward compute it from the spike
+/// index (an event-driven forward, work in proportion to the spikes) about `chunk_bytes` of it at a time, and the
+/// backward passes each chunk's gradient on to the convolution's weight and input gradients before the next. It
+/// keeps the output's pooled window sums (1/k^2 of it; none with k = 1, where the backward computes the chunks once
+/// more). Values and gradients are the composition's; the chunk size changes none of them but the convolution
+/// bias's gradient (zero but for rounding: BN takes the mean out). With recompute_output and k > 1,
+/// *recompute_output is set to a function that computes the output again, once, from those window sums (an
+/// elementwise pass), for the nodes after it that would keep the output for their backward; with k = 1 it is set
+/// empty. Needs conv2d_event_driven_norm_pool_supports (throws otherwise).
 torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
-                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover = 1.0);
+                                            torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover = 1.0,
+                                            int64_t chunk_bytes = int64_t{8} << 20,
+                                            std::function<torch::Tensor()>* recompute_output = nullptr);
 
 /// True when `mode` asks for the event-driven convolution of x: Sparse, or Auto with a density of x below
 /// `crossover` (one pass over x). False where conv2d_event_driven_supports is false.

@@ -149,12 +149,13 @@ inline S scaled_input(S xv, S k, S wv) {
 
 // One step of a tile of the scaled LIF's backward: the LIF's backward (as backward_impl, from the membrane u),
 // then the scale's (as scale_tbc_backward). Restrict pointers and constants by value: with the constants read
-// through a reference the compiler versioned the loop for aliasing and ran the scalar version (8x slower).
+// through a reference the compiler versioned the loop for aliasing and ran the scalar version (8x slower). gxt may
+// be gst (each element is read before it is written), so those two are not restrict: the simd pragma vectorises.
 // Returns the tile's part of grad_a for this step; updates gh (dL/dh, carried to the step before) and gwt.
 template <typename S, ResetMode R, bool GE, SurrogateKind K, bool Relu>
-S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* __restrict wb, const S* __restrict gst,
-                       S* __restrict gxt, S* __restrict gh, S* __restrict gwt, std::int64_t len, const S k,
-                       const Consts<S> c, const S keep_reset_grad) {
+S scaled_backward_step(const S* __restrict ut, const S* __restrict xt, const S* __restrict wb, const S* gst, S* gxt,
+                       S* __restrict gh, S* __restrict gwt, std::int64_t len, const S k, const Consts<S> c,
+                       const S keep_reset_grad) {
   S acc = 0;
 #pragma omp simd reduction(+ : acc)
   for (std::int64_t i = 0; i < len; ++i) {
