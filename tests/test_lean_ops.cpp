@@ -551,6 +551,22 @@ TEST(EventDrivenConv, NormPoolInChunksOfSamplesMatchesTheComposition) {
   }
 }
 
+// The function conv2d_event_driven_norm_pool hands back computes its output again from the window sums it keeps:
+// the same values, once; none without pooling (the sums would be the output itself).
+TEST(EventDrivenConv, NormPoolComputesItsOutputAgainOnce) {
+  torch::manual_seed(32);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
+  torch::nn::BatchNorm2d bn(8);
+  const auto x = torch::rand({4, 3, 8, 8}).lt(0.2).to(torch::kFloat);
+  std::function<torch::Tensor()> again;
+  const auto y = functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 2, 1.0, int64_t{8} << 20, &again);
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(torch::equal(again(), y));
+  EXPECT_NE(masnn::testing::expect_error([&] { again(); }).find("once only"), std::string::npos);
+  functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 1, 1.0, int64_t{8} << 20, &again);
+  EXPECT_FALSE(again);
+}
+
 TEST(EventDrivenConv, ChoiceByModeAndDensity) {
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(2, 4, 3).padding(1));
   const auto sparse = torch::zeros({1, 2, 10, 10});
