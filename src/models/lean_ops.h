@@ -85,9 +85,10 @@ inline constexpr int64_t kCheapConvMacs = 32;
 /// A function that computes conv(x) again, without gradient, from x and copies of conv's weight and bias taken now
 /// (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y for a
 /// convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x anyway).
-/// It runs over chunks of samples of about kChunkBytes of output, so that oneDNN's blocked copy of the output stays
-/// chunk-sized; its values are conv->forward(x)'s (per sample, up to oneDNN's choice of kernel for the chunk's batch
-/// size). Needs conv2d_cheap_to_recompute's padding.
+/// It runs over chunks of samples of about kChunkBytes / 4 (2 MiB) of output, so that oneDNN's blocked copy of the
+/// output stays chunk-sized where the output is recomputed at a step's memory peak; its values are
+/// conv->forward(x)'s (per sample, up to oneDNN's choice of kernel for the chunk's batch size). Needs
+/// conv2d_cheap_to_recompute's padding.
 std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
 }  // namespace masnn::functional
