@@ -5,6 +5,7 @@
 
 #include <array>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -18,6 +19,7 @@
 #include "models/sparse_kernels.h"
 #include "neuron/surrogate_support.h"
 #include "test_support.h"
+#include "util/autograd_buffers.h"
 
 using namespace masnn;
 
@@ -272,14 +274,18 @@ TEST(LeanOps, NormPoolRecomputesACheapConvolutionsOutputExactly) {
     const int64_t y_bytes = 64 * 8 * 32 * 32 * 4;
     torch::nn::BatchNorm2d bn_keep = make_bn(8, torch::kFloat);
     auto bn_recompute = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn_keep->clone());
-    const auto run = [&](bool recompute, int64_t& held) {
+    auto bn_chunked = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn_keep->clone());
+    // recompute: 0 keeps y, 1 computes it again in the default chunks (one here), 2 in chunks of 5 samples
+    const auto run = [&](int recompute, int64_t& held) {
       conv->zero_grad();
-      torch::nn::BatchNorm2dImpl& bn = recompute ? *bn_recompute : *bn_keep;
+      torch::nn::BatchNorm2dImpl& bn = recompute == 0 ? *bn_keep : recompute == 1 ? *bn_recompute : *bn_chunked;
       bn.zero_grad();
       const int64_t before = memory::cpu_bytes_in_use();
       torch::Tensor y = conv->forward(frames);
-      torch::Tensor out = recompute
-                              ? functional::batch_norm_avg_pool2d(y, bn, k, functional::conv2d_recompute(frames, *conv))
+      const int64_t chunk_bytes = recompute == 2 ? 5 * 8 * 32 * 32 * 4 : functional::kChunkBytes;
+      torch::Tensor out = recompute > 0
+                              ? functional::batch_norm_avg_pool2d(y, bn, k, functional::conv2d_recompute(frames, *conv),
+                                                                  nullptr, chunk_bytes)
                               : functional::batch_norm_avg_pool2d(y, bn, k);
       y = torch::Tensor();
       held = memory::cpu_bytes_in_use() - before - out.numel() * 4;
@@ -288,10 +294,13 @@ TEST(LeanOps, NormPoolRecomputesACheapConvolutionsOutputExactly) {
           out.detach(),           conv->weight.grad().clone(), conv->bias.grad().clone(), bn.weight.grad().clone(),
           bn.bias.grad().clone(), bn.running_mean.clone(),     bn.running_var.clone()};
     };
-    int64_t held_keep = 0, held_recompute = 0;
-    const auto kept = run(false, held_keep), recomputed = run(true, held_recompute);
-    for (size_t i = 0; i < kept.size(); ++i)
+    int64_t held_keep = 0, held_recompute = 0, held_chunked = 0;
+    const auto kept = run(0, held_keep), recomputed = run(1, held_recompute), chunked = run(2, held_chunked);
+    for (size_t i = 0; i < kept.size(); ++i) {
       EXPECT_TRUE(torch::equal(kept[i], recomputed[i])) << "k " << k << " tensor " << i;
+      EXPECT_TRUE(torch::allclose(kept[i], chunked[i], 1e-5, 1e-6)) << "k " << k << " tensor " << i;
+    }
+    EXPECT_EQ(held_chunked, held_recompute) << k;
     EXPECT_GE(held_keep, y_bytes) << k;
     EXPECT_LT(held_recompute, y_bytes / 8) << k;  // the weight and bias copies only
   }
@@ -338,9 +347,10 @@ TEST(LeanOps, ConvBlockWithScaledLifMatchesAttentionThenLif) {
   }
 }
 
-// BN's output let go after the forward and computed again when the backward reaches the LIF
-// (recompute_norm_output), in a first layer (event frames) and an event-driven one (spikes): the same spikes,
-// statistics and gradients as with it kept, and that much less held between forward and backward.
+// BN's output let go after the forward and computed again, a chunk of samples at a time, in the backwards of the
+// LIF and the spatial attention (recompute_norm_output), in a first layer (event frames) and an event-driven one
+// (spikes): the same spikes, statistics and gradients as with it kept, and that much less held between forward and
+// backward.
 TEST(LeanOps, ConvBlockComputesItsNormOutputAgainForTheBackward) {
   memory::track_cpu_allocations();
   for (const bool spikes_in : {false, true}) {
@@ -369,10 +379,18 @@ TEST(LeanOps, ConvBlockComputesItsNormOutputAgainForTheBackward) {
     const int64_t less = held_after_forward(*kept) - held_after_forward(*again);
     EXPECT_LE(less, norm_output_bytes);
     EXPECT_GE(less, norm_output_bytes - 2 * 6 * 8);
-    const auto a = block_outputs(*again, x), b = block_outputs(*kept, x);
-    EXPECT_GT(a[0].sum().item<double>(), 0.0);
-    EXPECT_TRUE(torch::equal(a[0], b[0]));
-    expect_close(a, b, 1e-12, 1e-14);
+    const auto b = block_outputs(*kept, x);
+    EXPECT_GT(b[0].sum().item<double>(), 0.0);
+    // in one chunk of samples (the default here: the tensors are small), and one sample at a time
+    for (const int64_t samples : {int64_t{0}, int64_t{1}}) {
+      SCOPED_TRACE("samples per chunk " + std::to_string(samples));
+      std::optional<autograd_buffers::FixedSampleChunk> chunk;
+      if (samples > 0) chunk.emplace(samples);
+      // a copy each time: the forward updates BN's running statistics, which are compared
+      const auto a = block_outputs(*std::dynamic_pointer_cast<SpikingConvBlockImpl>(again->clone()), x);
+      EXPECT_TRUE(torch::equal(a[0], b[0]));
+      expect_close(a, b, 1e-12, 1e-14);
+    }
   }
 }
 
@@ -551,18 +569,20 @@ TEST(EventDrivenConv, NormPoolInChunksOfSamplesMatchesTheComposition) {
   }
 }
 
-// The function conv2d_event_driven_norm_pool hands back computes its output again from the window sums it keeps:
-// the same values, once; none without pooling (the sums would be the output itself).
-TEST(EventDrivenConv, NormPoolComputesItsOutputAgainOnce) {
+// The function conv2d_event_driven_norm_pool hands back computes rows of its output again from the window sums it
+// keeps: the same values, as often as asked; none without pooling (the sums would be the output itself).
+TEST(EventDrivenConv, NormPoolComputesRowsOfItsOutputAgain) {
   torch::manual_seed(32);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
   torch::nn::BatchNorm2d bn(8);
   const auto x = torch::rand({4, 3, 8, 8}).lt(0.2).to(torch::kFloat);
-  std::function<torch::Tensor()> again;
+  std::function<torch::Tensor(int64_t, int64_t)> again;
   const auto y = functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 2, 1.0, int64_t{8} << 20, &again);
   ASSERT_TRUE(again);
-  EXPECT_TRUE(torch::equal(again(), y));
-  EXPECT_NE(masnn::testing::expect_error([&] { again(); }).find("once only"), std::string::npos);
+  EXPECT_TRUE(torch::equal(again(0, 4), y));
+  EXPECT_TRUE(torch::equal(again(1, 2), y.narrow(0, 1, 2)));
+  EXPECT_TRUE(torch::equal(again(3, 1), y.narrow(0, 3, 1)));
+  EXPECT_NE(masnn::testing::expect_error([&] { again(3, 2); }).find("rows [3, 5) of 4"), std::string::npos);
   functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 1, 1.0, int64_t{8} << 20, &again);
   EXPECT_FALSE(again);
 }

@@ -101,6 +101,15 @@ TEST(SurrogateSupport, LifPublishesItsWindowOnlyWhenAskedInTraining) {
   const auto published_scaled = functional::published_surrogate_support(scaled);
   ASSERT_TRUE(published_scaled.defined());
   EXPECT_TRUE(torch::equal(unpack(published_scaled, x.numel()), expected.flatten().to(torch::kUInt8)));
+  // Rows of 24 positions fill whole bytes of the mask, which the kernel then writes directly; rows of 15 do not.
+  {
+    const auto odd = (torch::rand({5, 2, 3, 3, 5}) * 0.8).requires_grad_(true);
+    const auto odd_expected = functional::surrogate_support(functional::lif_membrane(odd, options), options);
+    const auto odd_scaled = functional::scaled_lif(odd, a, torch::Tensor(), false, options);
+    const auto odd_published = functional::published_surrogate_support(odd_scaled);
+    ASSERT_TRUE(odd_published.defined());
+    EXPECT_TRUE(torch::equal(unpack(odd_published, odd.numel()), odd_expected.flatten().to(torch::kUInt8)));
+  }
 
   // A view of all of the spikes (what a block's merge of T and B gives) finds it too; parts, copies and changed
   // spikes do not.

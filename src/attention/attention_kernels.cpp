@@ -113,19 +113,21 @@ T scaled_mean_max_tc_backward_row(const T* row, const T* dmu, const T* dmx, cons
 
 template <typename T>
 void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, const T* dmean, const T* dmax,
-                                 const AttentionShape& s, T* dx, T* da, bool accumulate) {
+                                 const AttentionShape& s, T* dx, T* da, bool accumulate, int64_t first, int64_t count) {
   const int64_t B = s.batch, C = s.channels, N = s.positions;
   const T inv = T(1) / static_cast<T>(s.steps * C);
-  at::parallel_for(0, s.rows(), grain_rows(N), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r % C, b = (r / C) % B, t = r / (C * B);
+  // Over the rows (t, b - first, c) of x; r is the row of the whole arrays.
+  at::parallel_for(0, s.steps * count * C, grain_rows(N), [&](int64_t r0, int64_t r1) {
+    for (int64_t rx = r0; rx < r1; ++rx) {
+      const int64_t c = rx % C, b = first + (rx / C) % count, t = rx / (C * count);
+      const int64_t r = (t * B + b) * C + c;
       const auto tc = static_cast<int32_t>(t * C + c);
       const T* dmu = dmean ? dmean + b * N : nullptr;
       const T* dmx = dmax ? dmax + b * N : nullptr;
       const int32_t* ag = arg + b * N;
       da[r] = accumulate
-                  ? scaled_mean_max_tc_backward_row<T, true>(x + r * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N)
-                  : scaled_mean_max_tc_backward_row<T, false>(x + r * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N);
+                  ? scaled_mean_max_tc_backward_row<T, true>(x + rx * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N)
+                  : scaled_mean_max_tc_backward_row<T, false>(x + rx * N, dmu, dmx, ag, tc, inv, a[r], N, dx + r * N);
     }
   });
 }
@@ -211,7 +213,7 @@ void scale_tbc_backward(const T* g, const T* x, const T* a, const T* w, const At
   template void row_sum_max_backward<T>(const T*, const T*, const int32_t*, int64_t, int64_t, T*, bool); \
   template void scaled_mean_max_tc<T>(const T*, const T*, const AttentionShape&, T*, T*, int32_t*);      \
   template void scaled_mean_max_tc_backward<T>(const T*, const T*, const int32_t*, const T*, const T*,   \
-                                               const AttentionShape&, T*, T*, bool);                     \
+                                               const AttentionShape&, T*, T*, bool, int64_t, int64_t);   \
   template void scale_tbc<T>(const T*, const T*, const T*, const AttentionShape&, bool, T*);             \
   template void scale_tbc_backward<T>(const T*, const T*, const T*, const T*, const AttentionShape&, bool, T*, T*, T*);
 MASNN_INSTANTIATE(float)

@@ -30,10 +30,11 @@ void scaled_mean_max_tc(const T* x, const T* a, const AttentionShape& s, T* mean
 
 /// Backward of scaled_mean_max_tc: with g[b,i] = dmean[b,i] / (T*C) + (arg[b,i] == t*C+c) * dmax[b,i],
 /// dx[t,b,c,i] = a[t,b,c] * g (added to dx when accumulate) and da[t,b,c] = sum_i x[t,b,c,i] * g. dmean or dmax
-/// may be null (zero).
+/// may be null (zero). Over the samples b in [first, first + count) only, of which x holds only those
+/// ([T,count,C,...]; all of them: first 0, count B); the other arrays are whole.
 template <typename T>
 void scaled_mean_max_tc_backward(const T* x, const T* a, const int32_t* arg, const T* dmean, const T* dmax,
-                                 const AttentionShape& s, T* dx, T* da, bool accumulate = false);
+                                 const AttentionShape& s, T* dx, T* da, bool accumulate, int64_t first, int64_t count);
 
 /// y[t,b,c,i] = x * a[t,b,c] * w[b,i], then max(y, 0) when relu. w may be null (one).
 template <typename T>

@@ -101,13 +101,19 @@ struct ScaledMeanMaxTC : public torch::autograd::Function<ScaledMeanMaxTC> {
     torch::Tensor dx = grads.size() > 2 ? writable_or_undefined(grads[2]) : torch::Tensor();
     const bool accumulate = dx.defined();
     if (!dmean.defined() && !dmax.defined()) return {dx, torch::Tensor(), torch::Tensor()};
-    if (!accumulate) dx = torch::empty_like(x);
+    if (!accumulate) dx = torch::empty(x.sizes(), a.options());
     auto da = torch::empty_like(a);
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_mean_max_tc_backward", [&] {
-      kernels::scaled_mean_max_tc_backward(x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), arg.data_ptr<int32_t>(),
-                                           ptr_or_null<scalar_t>(dmean), ptr_or_null<scalar_t>(dmax), shape_of(x),
-                                           dx.data_ptr<scalar_t>(), da.data_ptr<scalar_t>(), accumulate);
-    });
+    // x may have been let go after the forward (autograd_buffers::drop_for_sample_reads): then its samples come
+    // computed again, a chunk at a time.
+    autograd_buffers::for_each_sample_chunk(
+        x, autograd_buffers::kSampleChunkBytes, [&](const torch::Tensor& xs, int64_t first, int64_t count) {
+          AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_mean_max_tc_backward", [&] {
+            kernels::scaled_mean_max_tc_backward(xs.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                                                 arg.data_ptr<int32_t>(), ptr_or_null<scalar_t>(dmean),
+                                                 ptr_or_null<scalar_t>(dmax), shape_of(x), dx.data_ptr<scalar_t>(),
+                                                 da.data_ptr<scalar_t>(), accumulate, first, count);
+          });
+        });
     return {dx, da, torch::Tensor()};
   }
 };

@@ -174,7 +174,7 @@ void input_grad(const S* g, const S* y, const S* a, const S* b, const S* d, int6
       const S ac = a[c], bc = b[c], dc = d[c];
       const S* yr = y + r * H * W;
       const S* gr = g + r * Ho * Wo;
-      S* out = dy + r * H * W;  // may be y itself (written over in place)
+      S* out = dy + r * H * W;  // may be y itself, or g with k = 1 (written over in place)
       if (k == 1) {
         for (int64_t i = 0; i < H * W; ++i) out[i] = ac * gr[i] + bc + dc * yr[i];
         continue;

@@ -60,7 +60,8 @@ template <typename S>
 void pooled_grad_row_moments_from_sums(const S* g, const S* sums, const S* shift, int64_t N, int64_t C, int64_t P,
                                        int64_t k, double* row_g, double* row_gy);
 
-/// dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w]; dy may be y (written over in place).
+/// dy[n, c, h, w] = a[c] * g[n, c, h/k, w/k] + b[c] + d[c] * y[n, c, h, w]; dy may be y, or g with k = 1 (written
+/// over in place).
 template <typename S>
 void input_grad(const S* g, const S* y, const S* a, const S* b, const S* d, int64_t N, int64_t C, int64_t H, int64_t W,
                 int64_t k, S* dy);

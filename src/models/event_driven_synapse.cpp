@@ -203,7 +203,7 @@ struct NormPoolArgs {
   torch::Tensor running_mean, running_var;
   double factor = 0.1, eps = 1e-5;
   int64_t k = 1, chunk_bytes = kChunkBytes;
-  std::function<torch::Tensor()>* recompute_output = nullptr;  // set, with k > 1, to compute the output again
+  RowRecompute* recompute_output = nullptr;  // set, with k > 1, to compute rows of the output again
 };
 
 // An event-driven convolution, training-mode BatchNorm2d and average pooling k as one node that never holds the
@@ -255,15 +255,17 @@ struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenCon
                             bn_weight, st.mean, st.invstd});
     if (keep_sums) ctx->saved_data["sums"] = sums;
     if (keep_sums && args.recompute_output) {
-      // From the window sums, an elementwise pass; they are let go once used (this node's backward frees its own).
-      auto kept = std::make_shared<torch::Tensor>(sums);
-      *args.recompute_output = [kept, scale = st.scale, offset = st.offset, N, C, pooled = (H / k) * (W / k), k] {
-        TORCH_CHECK(kept->defined(), "conv2d_event_driven_norm_pool: the output can be computed again once only");
-        const torch::Tensor window_sums = std::move(*kept);
+      // From the window sums, an elementwise pass; the function holds them as long as it lives (this node's
+      // backward lets go of its own reference).
+      *args.recompute_output = [sums, scale = st.scale, offset = st.offset, N, C, pooled = (H / k) * (W / k), k](
+                                   int64_t first, int64_t count) {
+        TORCH_CHECK(first >= 0 && count >= 0 && first + count <= N, "conv2d_event_driven_norm_pool: rows [", first,
+                    ", ", first + count, ") of ", N);
+        const torch::Tensor window_sums = sums.narrow(0, first, count);
         torch::Tensor again = torch::empty_like(window_sums);
         AT_DISPATCH_FLOATING_TYPES(again.scalar_type(), "conv2d_event_driven_norm_pool_recompute", [&] {
           bn_pool::scale_window_sums<scalar_t>(window_sums.data_ptr<scalar_t>(), scale.data_ptr<scalar_t>(),
-                                               offset.data_ptr<scalar_t>(), N, C, pooled, k,
+                                               offset.data_ptr<scalar_t>(), count, C, pooled, k,
                                                again.data_ptr<scalar_t>());
         });
         return again;
@@ -448,7 +450,8 @@ bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch:
 
 torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                             torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover,
-                                            int64_t chunk_bytes, std::function<torch::Tensor()>* recompute_output) {
+                                            int64_t chunk_bytes,
+                                            std::function<torch::Tensor(int64_t, int64_t)>* recompute_output) {
   TORCH_CHECK(conv2d_event_driven_norm_pool_supports(x, conv, bn, k),
               "conv2d_event_driven_norm_pool: needs conv2d_event_driven's input and convolution and an output that "
               "batch_norm_avg_pool2d takes, got input ",

@@ -139,14 +139,16 @@ torch::Tensor kept_rows(const torch::Tensor& kept, std::vector<int64_t> sizes, i
   return out;
 }
 
-struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
+// A convolution in chunks of rows, forward and backward, keeping its input for the backward as bits (binary: spikes)
+// or as it is.
+struct ConvInChunks : public torch::autograd::Function<ConvInChunks> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
                                const c10::optional<torch::Tensor>& bias, std::vector<int64_t> stride,
                                std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups,
-                               int64_t chunk_bytes) {
-    RECORD_FUNCTION("masnn::ConvBinaryInput", std::vector<c10::IValue>());  // forward, named in profiles
+                               int64_t chunk_bytes, bool binary) {
+    RECORD_FUNCTION("masnn::ConvInChunks", std::vector<c10::IValue>());  // forward, named in profiles
     ctx->saved_data["chunk_bytes"] = chunk_bytes;
-    ctx->save_for_backward({keep_spikes(x), weight});
+    ctx->save_for_backward({binary ? keep_spikes(x) : x, weight});
     ctx->saved_data["sizes"] = x.sizes().vec();
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
@@ -195,16 +197,15 @@ struct ConvBinaryInput : public torch::autograd::Function<ConvBinaryInput> {
         if (has_bias) db.add_(db_part);
       }
     }
-    const torch::Tensor dx = conv2d_input_grad(g, x_sizes, weight, stride, padding, dilation, groups,
-                                               ctx->saved_data["chunk_bytes"].toInt());
-    return {dx,
-            dw,
-            has_bias ? db : torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
+    const torch::Tensor dx = ctx->needs_input_grad(0) ? conv2d_input_grad(g, x_sizes, weight, stride, padding,
+                                                                          dilation, groups,
+                                                                          ctx->saved_data["chunk_bytes"].toInt())
+                                                      : torch::Tensor();
+    variable_list out(9);  // one per input of forward: x, weight and bias have gradients
+    out[0] = dx;
+    out[1] = dw;
+    if (has_bias) out[2] = db;
+    return out;
   }
 };
 
@@ -245,8 +246,8 @@ struct LinearBinaryInput : public torch::autograd::Function<LinearBinaryInput> {
 
 // How a BatchNormAvgPool node gets its input back in the backward when it does not keep it.
 struct RecomputeInput : torch::CustomClassHolder {
-  explicit RecomputeInput(std::function<torch::Tensor()> f) : fn(std::move(f)) {}
-  std::function<torch::Tensor()> fn;
+  explicit RecomputeInput(RowRecompute f) : fn(std::move(f)) {}
+  RowRecompute fn;
 };
 
 // Training-mode BatchNorm2d then average pooling k, one node. Inputs: y [N,C,H,W] contiguous, weight, bias,
@@ -257,7 +258,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
                                const torch::Tensor& bias, const torch::Tensor& running_mean,
                                const torch::Tensor& running_var, double factor, double eps, int64_t k,
                                const c10::intrusive_ptr<RecomputeInput>& recompute,
-                               const std::shared_ptr<bn_pool::Statistics>& statistics_out) {
+                               const std::shared_ptr<bn_pool::Statistics>& statistics_out, int64_t chunk_bytes) {
     RECORD_FUNCTION("masnn::BatchNormAvgPool", std::vector<c10::IValue>());  // forward, named in profiles
     const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
     const double count = static_cast<double>(N * H * W);
@@ -280,6 +281,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
     });
     ctx->save_for_backward({recompute ? torch::empty({0}, y.options()) : y, weight, mean, invstd});
     ctx->saved_data["k"] = k;
+    ctx->saved_data["chunk_bytes"] = chunk_bytes;
     if (recompute) ctx->saved_data["recompute"] = c10::IValue::make_capsule(recompute);
     return out;
   }
@@ -287,40 +289,60 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto saved = ctx->get_saved_variables();
     const torch::Tensor &weight = saved[1], &mean = saved[2], &invstd = saved[3];
-    torch::Tensor y = std::move(saved[0]);  // moved, not copied: the exclusive check below counts its references
-    const bool recomputed = ctx->saved_data.count("recompute") > 0;
-    if (recomputed) {
-      // Kept, not erased, for a second backward through a retained graph (what it holds is small: a spike index).
-      y = c10::static_intrusive_pointer_cast<RecomputeInput>(ctx->saved_data["recompute"].toCapsule())->fn();
-    }
     const int64_t k = ctx->saved_data["k"].toInt();
+    const bool gradient_exclusive = autograd_buffers::incoming_gradient_is_exclusive(grads[0]);
     const torch::Tensor g = grads[0].contiguous();
-    const int64_t N = y.size(0), C = y.size(1), H = y.size(2), W = y.size(3);
+    const int64_t N = g.size(0), C = g.size(1), H = g.size(2) * k, W = g.size(3) * k;
     const double count = static_cast<double>(N * H * W);
     std::vector<double> row_g(N * C), row_gy(N * C), sum_g(C), sum_gy(C);
-    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_backward_stats", [&] {
-      bn_pool::pooled_grad_row_moments<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(mean), N, C, H, W,
-                                                 k, row_g.data(), row_gy.data());
+    // y in chunks of rows: itself when kept (one chunk), else computed again chunk by chunk, twice (the statistics
+    // need all of it before any dy), so that it is never whole in memory.
+    torch::Tensor y = std::move(saved[0]);  // moved, not copied: the exclusive check below counts its references
+    const bool recomputed = ctx->saved_data.count("recompute") > 0;
+    const auto in_chunks = [&](const std::function<void(const torch::Tensor&, int64_t, int64_t)>& body) {
+      if (!recomputed) return body(y, 0, N);
+      // Kept, not erased, for a second backward through a retained graph (what it holds is small: x and weights).
+      const auto& recompute =
+          c10::static_intrusive_pointer_cast<RecomputeInput>(ctx->saved_data["recompute"].toCapsule())->fn;
+      const int64_t rows =
+          chunk_rows(ctx->saved_data["chunk_bytes"].toInt(), C * H * W * static_cast<int64_t>(g.element_size()));
+      for (int64_t n0 = 0; n0 < N; n0 += rows) {
+        const int64_t n = std::min(rows, N - n0);
+        body(recompute(n0, n), n0, n);
+      }
+    };
+    const int64_t in_row = C * H * W, out_row = C * (H / k) * (W / k);
+    in_chunks([&](const torch::Tensor& yc, int64_t n0, int64_t n) {
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "batch_norm_avg_pool2d_backward_stats", [&] {
+        bn_pool::pooled_grad_row_moments<scalar_t>(ptr<scalar_t>(g) + n0 * out_row, ptr<scalar_t>(yc),
+                                                   ptr<scalar_t>(mean), n, C, H, W, k, row_g.data() + n0 * C,
+                                                   row_gy.data() + n0 * C);
+      });
     });
     bn_pool::add_rows_per_channel(row_g, row_gy, N, C, sum_g.data(), sum_gy.data());
     const bn_pool::GradCoefficients co = bn_pool::grad_coefficients(sum_g, sum_gy, weight, mean, invstd, count, k);
-    // Each value of dy depends on the y at its own position only: written over y where the backward owns it (at
-    // the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16).
-    auto dy = recomputed || autograd_buffers::saved_tensor_is_exclusive(y) ? y : torch::empty_like(y);
-    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "batch_norm_avg_pool2d_backward", [&] {
-      bn_pool::input_grad<scalar_t>(ptr<scalar_t>(g), ptr<scalar_t>(y), ptr<scalar_t>(co.a), ptr<scalar_t>(co.b),
-                                    ptr<scalar_t>(co.d), N, C, H, W, k, dy.data_ptr<scalar_t>());
+    // Each value of dy depends on the y and g at its own position only: written over y where the backward owns it
+    // (at the memory peak of a training step: the layer's pre-pooling input and its gradient, 64 MiB each at T 16),
+    // or, with y computed again and k = 1, over g where nothing else holds it.
+    torch::Tensor dy;
+    if (!recomputed && autograd_buffers::saved_tensor_is_exclusive(y))
+      dy = y;
+    else if (recomputed && k == 1 && gradient_exclusive)
+      dy = g;
+    else
+      dy = torch::empty({N, C, H, W}, g.options());
+    in_chunks([&](const torch::Tensor& yc, int64_t n0, int64_t n) {
+      AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "batch_norm_avg_pool2d_backward", [&] {
+        bn_pool::input_grad<scalar_t>(ptr<scalar_t>(g) + n0 * out_row, ptr<scalar_t>(yc), ptr<scalar_t>(co.a),
+                                      ptr<scalar_t>(co.b), ptr<scalar_t>(co.d), n, C, H, W, k,
+                                      dy.data_ptr<scalar_t>() + n0 * in_row);
+      });
     });
-    return {dy,
-            co.dweight,
-            co.dbias,
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor(),
-            torch::Tensor()};
+    variable_list out(11);  // one per input of forward: y, weight and bias have gradients
+    out[0] = dy;
+    out[1] = co.dweight;
+    out[2] = co.dbias;
+    return out;
   }
 };
 
@@ -346,14 +368,26 @@ bool zero_padding_as_numbers(const torch::nn::detail::ConvNdOptions<2>& o) {
 }
 }  // namespace
 
-torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
+namespace {
+torch::Tensor conv_in_chunks(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes,
+                             bool binary) {
   const auto& o = conv.options;
-  TORCH_CHECK(zero_padding_as_numbers(o), "conv2d_binary_input: needs zero padding given as numbers");
+  TORCH_CHECK(zero_padding_as_numbers(o), binary ? "conv2d_binary_input" : "conv2d_in_chunks",
+              ": needs zero padding given as numbers");
   const auto& padding = compat::get<torch::ExpandingArray<2>>(o.padding());
   const c10::optional<torch::Tensor> bias =
       conv.bias.defined() ? c10::optional<torch::Tensor>(conv.bias) : c10::nullopt;
-  return ConvBinaryInput::apply(x, conv.weight, bias, to_vector(*o.stride()), to_vector(*padding),
-                                to_vector(*o.dilation()), o.groups(), chunk_bytes);
+  return ConvInChunks::apply(x, conv.weight, bias, to_vector(*o.stride()), to_vector(*padding),
+                                to_vector(*o.dilation()), o.groups(), chunk_bytes, binary);
+}
+}  // namespace
+
+torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
+  return conv_in_chunks(x, conv, chunk_bytes, /*binary=*/true);
+}
+
+torch::Tensor conv2d_in_chunks(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, int64_t chunk_bytes) {
+  return conv_in_chunks(x, conv, chunk_bytes, /*binary=*/false);
 }
 
 torch::Tensor linear_binary_input(const torch::Tensor& x, const torch::nn::LinearImpl& linear, bool as_conv) {
@@ -387,19 +421,19 @@ bool batch_norm_avg_pool2d_supports(const torch::Tensor& y, const torch::nn::Bat
 }
 
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
-                                    std::function<torch::Tensor()> recompute_y,
-                                    std::function<torch::Tensor()>* recompute_output) {
+                                    RowRecompute recompute_y, RowRecompute* recompute_output, int64_t chunk_bytes) {
   TORCH_CHECK(batch_norm_avg_pool2d_supports(y, bn, k), "batch_norm_avg_pool2d: needs a CPU float/double y [N,",
               bn.options.num_features(), ",H,W] with H, W multiples of ", k,
               " and an affine BatchNorm2d with running statistics and a momentum; got ", y.sizes(), " ",
               y.scalar_type());
   TORCH_CHECK(!recompute_output || recompute_y, "batch_norm_avg_pool2d: recomputing the output needs recompute_y");
+  TORCH_CHECK(chunk_bytes > 0, "batch_norm_avg_pool2d: chunk_bytes must be positive, got ", chunk_bytes);
   if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
   const auto statistics = recompute_output ? std::make_shared<bn_pool::Statistics>() : nullptr;
   if (recompute_output) {
     // The batch's statistics as this forward applies them (filled by it), on y computed again.
-    *recompute_output = [recompute_y, statistics, k] {
-      const torch::Tensor in = recompute_y().contiguous();
+    *recompute_output = [recompute_y, statistics, k](int64_t first, int64_t count) {
+      const torch::Tensor in = recompute_y(first, count).contiguous();
       const int64_t N = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3);
       // Without pooling in place (scale_window_sums: the same arithmetic, and it may write over its input).
       torch::Tensor out = k == 1 ? in : torch::empty({N, C, H / k, W / k}, in.options());
@@ -417,7 +451,7 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
   const auto recompute =
       recompute_y ? c10::make_intrusive<RecomputeInput>(std::move(recompute_y)) : c10::intrusive_ptr<RecomputeInput>();
   return BatchNormAvgPool::apply(y.contiguous(), bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                 *bn.options.momentum(), bn.options.eps(), k, recompute, statistics);
+                                 *bn.options.momentum(), bn.options.eps(), k, recompute, statistics, chunk_bytes);
 }
 
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k) {
@@ -430,7 +464,7 @@ bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv) {
   return macs <= kCheapConvMacs && zero_padding_as_numbers(o);
 }
 
-std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
+RowRecompute conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
   TORCH_CHECK(conv2d_cheap_to_recompute(conv), "conv2d_recompute: needs zero padding given as numbers and at most ",
               kCheapConvMacs, " multiply-adds per output value");
   const auto& o = conv.options;
@@ -440,7 +474,7 @@ std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const to
   // tensors it saves).
   return [x = x.detach(), version = x._version(), weight, bias, stride = to_vector(*o.stride()),
           padding = to_vector(*compat::get<torch::ExpandingArray<2>>(o.padding())), dilation = to_vector(*o.dilation()),
-          groups = o.groups()] {
+          groups = o.groups()](int64_t first, int64_t count) {
     TORCH_CHECK(x._version() == version, "conv2d_recompute: the convolution's input was modified in place after the ",
                 "forward, so its output cannot be computed again for the backward");
     torch::NoGradGuard no_grad;
@@ -448,8 +482,10 @@ std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const to
     // would double the output's size in memory at the moment it is needed in the backward.
     const int64_t N = x.size(0), out_sample_bytes = x.numel() / std::max<int64_t>(1, N) * weight.size(0) /
                                                     std::max<int64_t>(1, x.size(1)) * x.element_size();
-    return by_row_chunks(N, chunk_rows(kChunkBytes / 4, out_sample_bytes), [&](int64_t n0, int64_t n) {
-      return torch::conv2d(x.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
+    TORCH_CHECK(first >= 0 && count >= 0 && first + count <= N, "conv2d_recompute: rows [", first, ", ",
+                first + count, ") of ", N);
+    return by_row_chunks(count, chunk_rows(kChunkBytes / 4, out_sample_bytes), [&](int64_t n0, int64_t n) {
+      return torch::conv2d(x.narrow(0, first + n0, n), weight, bias, stride, padding, dilation, groups);
     });
   };
 }

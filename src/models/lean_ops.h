@@ -36,6 +36,13 @@ torch::Tensor avg_pool2d_lean(const torch::Tensor& x, int64_t k);
 torch::Tensor conv2d_binary_input(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                   int64_t chunk_bytes = kChunkBytes);
 
+/// conv(x) as conv2d_binary_input runs it, in chunks of rows forward and backward, for any x (kept as it is): for a
+/// convolution whose output gradient is large beside its input (the first layer on event frames), so that oneDNN's
+/// blocked copy of that gradient in the weight gradient stays chunk-sized (whole, it was the memory peak of a
+/// training step). The input gradient is computed only when x needs one.
+torch::Tensor conv2d_in_chunks(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
+                               int64_t chunk_bytes = kChunkBytes);
+
 /// The input gradient of conv2d(x, weight) from its output gradient alone (x's sizes, `input_sizes`, suffice):
 /// oneDNN's backward-data in chunks of rows of about `chunk_bytes` of gradient (LibTorch's conv_transpose2d runs
 /// a slow im2col + GEMM on CPU).
@@ -66,15 +73,20 @@ bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarTyp
 /// batch_norm_avg_pool2d_supports (throws otherwise).
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
-/// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y() for
-/// it (each time it runs). For a y that is cheap to compute again, as a convolution's output on event frames is
+/// Rows [first, first + count) of a tensor [N,...] computed again: [count,...], contiguous.
+using RowRecompute = std::function<torch::Tensor(int64_t first, int64_t count)>;
+
+/// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y for it
+/// (each time it runs). For a y that is cheap to compute again, as a convolution's output on event frames is
 /// (conv2d_recompute); recompute_y must give y's values exactly. With recompute_output, *recompute_output is set to a
-/// function that computes this call's output again (the same values: recompute_y's, this batch's statistics), for
-/// the nodes after it that would otherwise keep the output for their backward (autograd_buffers.h,
-/// drop_until_backward).
+/// function that computes rows of this call's output again (the same values: recompute_y's, this batch's
+/// statistics), for the nodes after it that would otherwise keep the output for their backward (autograd_buffers.h,
+/// drop_for_sample_reads). The backward computes y again in chunks of rows of about chunk_bytes, twice (the
+/// statistics need all of it before the first value of y's gradient), so that y is never whole; with k = 1 it
+/// writes y's gradient over the output's where nothing else holds that.
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k,
-                                    std::function<torch::Tensor()> recompute_y,
-                                    std::function<torch::Tensor()>* recompute_output = nullptr);
+                                    RowRecompute recompute_y, RowRecompute* recompute_output = nullptr,
+                                    int64_t chunk_bytes = kChunkBytes);
 
 /// Whether conv's output is cheap to compute again: at most kCheapConvMacs multiply-adds per output value
 /// (in_channels / groups x kernel area), as in the DVS networks' first layer (2-channel event frames, 3x3 kernels:
@@ -82,13 +94,13 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
 bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv);
 inline constexpr int64_t kCheapConvMacs = 32;
 
-/// A function that computes conv(x) again, without gradient, from x and copies of conv's weight and bias taken now
-/// (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y for a
-/// convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x anyway).
-/// It runs over chunks of samples of about kChunkBytes / 4 (2 MiB) of output, so that oneDNN's blocked copy of the
-/// output stays chunk-sized where the output is recomputed at a step's memory peak; its values are
+/// A function that computes rows of conv(x) again, without gradient, from x and copies of conv's weight and bias
+/// taken now (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y
+/// for a convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x
+/// anyway). It runs over chunks of samples of about kChunkBytes / 4 (2 MiB) of output, so that oneDNN's blocked copy
+/// of the output stays chunk-sized where the output is recomputed at a step's memory peak; its values are
 /// conv->forward(x)'s (per sample, up to oneDNN's choice of kernel for the chunk's batch size). Needs
 /// conv2d_cheap_to_recompute's padding.
-std::function<torch::Tensor()> conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
+RowRecompute conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
 }  // namespace masnn::functional

@@ -11,6 +11,27 @@
 #include "util/autograd_buffers.h"
 
 namespace masnn {
+namespace {
+
+// The samples of a time-major [T,B,...] tensor from a function of rows of its merged [T*B,...] form: for each step
+// the rows of those samples, copied into one [T,count,...] tensor (the rows come a step at a time: chunk-sized).
+autograd_buffers::SampleRecompute samples_from_rows(functional::RowRecompute rows, int64_t steps, int64_t batch) {
+  return [rows = std::move(rows), steps, batch](int64_t first, int64_t count) {
+    torch::Tensor out;
+    for (int64_t t = 0; t < steps; ++t) {
+      const torch::Tensor part = rows(t * batch + first, count);
+      if (t == 0) {
+        std::vector<int64_t> sizes = part.sizes().vec();
+        sizes[0] = steps * count;
+        out = torch::empty(sizes, part.options());
+      }
+      out.narrow(0, t * count, count).copy_(part);
+    }
+    return split_time(out, steps);
+  };
+}
+
+}  // namespace
 
 SpikingConvBlockImpl::SpikingConvBlockImpl(const SpikingConvBlockOptions& options_) : options(options_) {
   reset();
@@ -68,20 +89,24 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   const double support_crossover = options.synapses() == SynapseMode::Auto ? options.support_crossover() : 1.0;
   torch::Tensor y;
   bool normed = false;
-  std::function<torch::Tensor()> recompute_normed;  // BN's output again, where its input is cheap to compute again
+  functional::RowRecompute recompute_normed;  // rows of BN's output again, where its input is cheap to compute again
   if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())) {
-    y = call_layer(conv, merged);
     // A convolution cheap to run again (the first layer, on event frames): BN computes its output again in the
-    // backward rather than keeping it (32 MiB at T 16 in the Gesture network).
-    normed = fuse_norm && torch::GradMode::is_enabled() && !replacement_of(conv) &&
-             functional::conv2d_cheap_to_recompute(*conv) && functional::batch_norm_avg_pool2d_supports(y, *bn, pool);
+    // backward rather than keeping it (32 MiB at T 16 in the Gesture network), and the weight gradient runs in
+    // chunks of rows.
+    const bool cheap = fuse_norm && torch::GradMode::is_enabled() && !replacement_of(conv) &&
+                       functional::conv2d_cheap_to_recompute(*conv);
+    y = cheap ? functional::conv2d_in_chunks(merged, *conv) : call_layer(conv, merged);
+    normed = cheap && functional::batch_norm_avg_pool2d_supports(y, *bn, pool);
     if (normed)
       y = functional::batch_norm_avg_pool2d(y, *bn, pool, functional::conv2d_recompute(merged, *conv),
                                             &recompute_normed);
   } else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover())) {
+    // In chunks of 4 MiB: the backward holds two of them (the chunk's gradient, and a channels-last copy) beside the
+    // input's gradient, at the step's memory peak in the Gesture network's second layer.
     normed = fuse_norm && functional::conv2d_event_driven_norm_pool_supports(merged, *conv, *bn, pool);
     y = normed ? functional::conv2d_event_driven_norm_pool(merged, *conv, *bn, pool, support_crossover,
-                                                           functional::kChunkBytes, &recompute_normed)
+                                                           functional::kChunkBytes / 2, &recompute_normed)
                : functional::conv2d_event_driven(merged, *conv, support_crossover);
   } else {
     y = functional::conv2d_binary_input(merged, *conv);
@@ -101,11 +126,12 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
       functional::scaled_lif_supports(y, lif->options)) {
     const functional::AttentionScale s = attention->forward_scale(y);
     spikes = lif->forward_scaled(s.x, s.a, s.w, attention->options.relu());
-    // The LIF and the spatial attention keep BN's output only for their backward, which the LIF's runs first: where
-    // it is cheap, computed again then (options.recompute_norm_output). Not under a monitor, which may read it.
+    // The LIF and the spatial attention keep BN's output only for their backward: where it is cheap, they compute
+    // it again there, a chunk of samples at a time (options.recompute_norm_output). Not under a monitor, which may
+    // read it.
     if (options.recompute_norm_output() && recompute_normed && spikes.grad_fn() && !monitoring::active() &&
         s.x.data_ptr() == y.data_ptr())
-      autograd_buffers::drop_until_backward(y, spikes.grad_fn(), std::move(recompute_normed));
+      autograd_buffers::drop_for_sample_reads(y, samples_from_rows(std::move(recompute_normed), steps, y.size(1)));
   } else {
     if (attention) y = call_layer(attention, y);
     spikes = attentive_lif ? attentive_lif(y) : lif(y);

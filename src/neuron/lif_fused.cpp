@@ -12,6 +12,7 @@
 #include "neuron/lif_kernels_cuda.h"
 #include "neuron/surrogate_support.h"
 #include "util/autograd_buffers.h"
+#include "util/bit_mask.h"
 
 namespace masnn::functional {
 namespace {
@@ -188,14 +189,18 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
     const auto p = options.kernel_params(options.decay());
     const kernels::ScaledLifShape shape{x.size(0), x.size(1), x.size(2), x.size(3) * x.size(4)};
     torch::Tensor spikes = torch::empty_like(x);
-    const torch::Tensor support = support_bytes(x, publish);
+    // The support straight as bits where rows of positions fill whole bytes (no mask of bytes, a quarter of x, at a
+    // DVS network's memory peak in its first layer's forward); else as bytes, packed after.
+    const bool as_bits = shape.positions % 8 == 0;
+    const torch::Tensor support =
+        publish && as_bits ? torch::empty({bits::packed_size(x.numel())}, torch::kUInt8) : support_bytes(x, publish);
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_forward", [&] {
       kernels::scaled_lif_forward_cpu<scalar_t>(
           x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(), w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu,
-          spikes.data_ptr<scalar_t>(), p, publish ? support.data_ptr<uint8_t>() : nullptr);
+          spikes.data_ptr<scalar_t>(), p, publish ? support.data_ptr<uint8_t>() : nullptr, as_bits);
     });
     if (publish) {
-      const torch::Tensor packed = pack_bits(support);
+      const torch::Tensor packed = as_bits ? support : pack_bits(support);
       ctx->saved_data["support"] = packed;  // the registry holds it weakly: it lives as long as this node
       publish_surrogate_support(spikes, packed);
     }
@@ -217,14 +222,20 @@ class ScaledLifFunction : public torch::autograd::Function<ScaledLifFunction> {
     const bool reuse = grad[0].defined() && autograd_buffers::incoming_gradient_is_exclusive(grad[0]) &&
                        grad[0].scalar_type() == x.scalar_type() && grad[0].sizes() == x.sizes();
     const torch::Tensor gs = grad[0].defined() ? grad[0].contiguous() : torch::zeros_like(x);
-    torch::Tensor gx = reuse ? gs : torch::empty_like(x), ga = torch::empty_like(a);
+    torch::Tensor gx = reuse ? gs : torch::empty(x.sizes(), a.options()), ga = torch::empty_like(a);
     torch::Tensor gw = w.defined() ? torch::empty_like(w) : torch::Tensor();
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_backward", [&] {
-      kernels::scaled_lif_backward_cpu<scalar_t>(
-          gs.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
-          w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, ctx->saved_data["relu"].toBool(),
-          gx.data_ptr<scalar_t>(), ga.data_ptr<scalar_t>(), gw.defined() ? gw.data_ptr<scalar_t>() : nullptr, p);
-    });
+    const bool relu = ctx->saved_data["relu"].toBool();
+    // x may have been let go after the forward (autograd_buffers::drop_for_sample_reads): then its samples come
+    // computed again, a chunk at a time.
+    autograd_buffers::for_each_sample_chunk(
+        x, autograd_buffers::kSampleChunkBytes, [&](const torch::Tensor& xs, int64_t first, int64_t count) {
+          AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scaled_lif_backward", [&] {
+            kernels::scaled_lif_backward_cpu<scalar_t>(
+                gs.data_ptr<scalar_t>(), xs.data_ptr<scalar_t>(), a.data_ptr<scalar_t>(),
+                w.defined() ? w.data_ptr<scalar_t>() : nullptr, shape, relu, gx.data_ptr<scalar_t>(),
+                ga.data_ptr<scalar_t>(), gw.defined() ? gw.data_ptr<scalar_t>() : nullptr, p, first, count);
+          });
+        });
     return {gx, ga, gw, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };

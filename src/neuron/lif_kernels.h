@@ -46,17 +46,20 @@ struct ScaledLifShape {
 /// The LIF over x_in[t,b,c,p] = x[t,b,c,p] * a[t,b,c] * w[b,p] (w [B,P] may be null: 1), then max(x_in, 0) when
 /// relu: the Conv-POST attention's last step and the neuron after it as one pass, from rest (no h0). The scaled
 /// input equals scale_tbc's bit for bit, so the spikes equal the unfused path's. Keeps nothing for the backward.
-/// `support` (bytes like x) may be null, else filled as lif_forward_cpu's.
+/// `support` (bytes like x) may be null, else filled as lif_forward_cpu's; with support_as_bits, as bits instead (8
+/// per byte, bit i of x at bit i % 8 of byte i / 8, as bits::pack), which needs positions % 8 == 0.
 template <typename scalar_t>
 void scaled_lif_forward_cpu(const scalar_t* x, const scalar_t* a, const scalar_t* w, const ScaledLifShape& shape,
-                            bool relu, scalar_t* spikes, const LifParams& p, std::uint8_t* support = nullptr);
+                            bool relu, scalar_t* spikes, const LifParams& p, std::uint8_t* support = nullptr,
+                            bool support_as_bits = false);
 
-/// Its backward from the same x, a, w (the membrane recomputed, tile by tile, instead of stored): grad_x like x,
-/// grad_a [T,B,C] and grad_w [B,P] (null when w is) are written, not accumulated; grad_x may be grad_spikes. The
-/// decay is fixed.
+/// Its backward from the same x, a, w (the membrane recomputed, tile by tile, instead of stored), over the samples
+/// [first, first + count) only, of which x holds only those ([T,count,C,P]; all of them: first 0, count B): grad_x
+/// like grad_spikes ([T,B,C,P]), grad_a [T,B,C] and grad_w [B,P] (null when w is) are written there, not
+/// accumulated; grad_x may be grad_spikes. The decay is fixed.
 template <typename scalar_t>
 void scaled_lif_backward_cpu(const scalar_t* grad_spikes, const scalar_t* x, const scalar_t* a, const scalar_t* w,
                              const ScaledLifShape& shape, bool relu, scalar_t* grad_x, scalar_t* grad_a,
-                             scalar_t* grad_w, const LifParams& p);
+                             scalar_t* grad_w, const LifParams& p, std::int64_t first, std::int64_t count);
 
 }  // namespace masnn::kernels

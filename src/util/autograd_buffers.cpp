@@ -1,9 +1,12 @@
 #include "util/autograd_buffers.h"
 
-#include <torch/csrc/autograd/function_hook.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/graph_task.h>
 
+#include <algorithm>
+#include <atomic>
 #include <utility>
+#include <vector>
 
 namespace masnn::autograd_buffers {
 namespace {
@@ -49,28 +52,13 @@ const Counts& counts() {
   return c;
 }
 
-// Fills a dropped storage again before its node's backward. It holds the storage weakly: once the nodes that kept
-// the tensor have run their backward and released it, its memory goes, though this hook lives as long as the graph.
-struct Refill : public torch::autograd::FunctionPreHook {
-  Refill(const c10::Storage& storage, std::function<torch::Tensor()> f)
-      : target(c10::weak_intrusive_ptr<c10::StorageImpl>(storage.getWeakStorageImpl())), recompute(std::move(f)) {}
+std::atomic<int64_t> g_fixed_sample_chunk{0};  // FixedSampleChunk's, 0 when none
 
-  variable_list operator()(const variable_list& grads) override {
-    const c10::intrusive_ptr<c10::StorageImpl> storage = target.lock();
-    if (!storage || storage->data_ptr().get() != nullptr) return grads;  // no holder left, or filled already
-    const torch::Tensor fresh = recompute();
-    TORCH_CHECK(fresh.is_contiguous() && fresh.storage_offset() == 0 && fresh.storage().nbytes() == storage->nbytes() &&
-                    fresh.device() == storage->device(),
-                "drop_until_backward: the recomputed tensor must fill the dropped storage of ", storage->nbytes(),
-                " bytes exactly, got ", fresh.storage().nbytes(), " bytes");
-    c10::StorageImpl* source = fresh.storage().unsafeGetStorageImpl();
-    storage->set_data_ptr_noswap(source->set_data_ptr(c10::DataPtr(nullptr, source->device())));
-    return grads;
-  }
-
-  c10::weak_intrusive_ptr<c10::StorageImpl> target;
-  std::function<torch::Tensor()> recompute;
-};
+// The context of a dropped storage's DataPtr (no data): how to compute its samples again. Deleted with the DataPtr,
+// i.e. when the storage goes.
+void delete_recompute(void* context) {
+  delete static_cast<SampleRecompute*>(context);
+}
 
 bool alone(const torch::Tensor& t, size_t references) {
   return t.defined() && t.is_contiguous() && t.use_count() == references && t.storage().use_count() == 1;
@@ -90,14 +78,54 @@ bool saved_tensor_is_exclusive(const torch::Tensor& t) {
   return !torch::autograd::get_current_graph_task_keep_graph() && alone(t, counts().saved);
 }
 
-void drop_until_backward(const torch::Tensor& t, const std::shared_ptr<torch::autograd::Node>& consumer,
-                         std::function<torch::Tensor()> recompute) {
-  TORCH_CHECK(consumer && t.is_contiguous() && t.storage_offset() == 0 &&
-                  t.numel() * static_cast<int64_t>(t.element_size()) == static_cast<int64_t>(t.storage().nbytes()),
-              "drop_until_backward: needs a consumer node and a contiguous tensor that is its whole storage");
-  consumer->add_pre_hook(std::make_unique<Refill>(t.storage(), std::move(recompute)));
+void drop_for_sample_reads(const torch::Tensor& t, SampleRecompute recompute) {
+  TORCH_CHECK(t.dim() >= 2 && t.is_contiguous() && t.storage_offset() == 0 &&
+                  t.numel() * static_cast<int64_t>(t.element_size()) == static_cast<int64_t>(t.storage().nbytes()) &&
+                  recompute,
+              "drop_for_sample_reads: needs a contiguous time-major tensor [T,B,...] that is its whole storage, and a "
+              "recompute");
   c10::StorageImpl* storage = t.storage().unsafeGetStorageImpl();
-  storage->set_data_ptr_noswap(c10::DataPtr(nullptr, storage->device()));
+  storage->set_data_ptr_noswap(
+      c10::DataPtr(nullptr, new SampleRecompute(std::move(recompute)), &delete_recompute, storage->device()));
+}
+
+void for_each_sample_chunk(const torch::Tensor& t, int64_t chunk_bytes,
+                           const std::function<void(const torch::Tensor& chunk, int64_t first, int64_t count)>& body) {
+  const c10::DataPtr& data = t.storage().data_ptr();
+  const int64_t B = t.size(1);
+  if (data.get() != nullptr) return body(t, 0, B);
+  TORCH_CHECK(data.get_deleter() == &delete_recompute,
+              "for_each_sample_chunk: the tensor's data is gone and there is no way to compute it again");
+  const auto& recompute = *static_cast<const SampleRecompute*>(data.get_context());
+  const int64_t sample_bytes = t.numel() / std::max<int64_t>(1, B) * static_cast<int64_t>(t.element_size());
+  const int64_t fixed = g_fixed_sample_chunk.load();
+  const int64_t per_chunk =
+      fixed > 0 ? fixed : std::max<int64_t>(at::get_num_threads(), chunk_bytes / std::max<int64_t>(1, sample_bytes));
+  for (int64_t first = 0; first < B; first += per_chunk) {
+    const int64_t count = std::min(per_chunk, B - first);
+    std::vector<int64_t> sizes = t.sizes().vec();
+    sizes[1] = count;
+    const torch::Tensor chunk = recompute(first, count);
+    TORCH_CHECK(chunk.sizes() == torch::IntArrayRef(sizes) && chunk.is_contiguous() &&
+                    chunk.scalar_type() == t.scalar_type() && chunk.device() == t.device(),
+                "for_each_sample_chunk: the recompute must give a contiguous ", sizes, " ", t.scalar_type(),
+                " tensor, got ", chunk.sizes(), " ", chunk.scalar_type());
+    body(chunk, first, count);
+  }
+}
+
+namespace {
+int64_t positive_samples(int64_t samples) {
+  TORCH_CHECK(samples > 0, "FixedSampleChunk: samples must be positive, got ", samples);
+  return samples;
+}
+}  // namespace
+
+FixedSampleChunk::FixedSampleChunk(int64_t samples)
+    : previous_(g_fixed_sample_chunk.exchange(positive_samples(samples))) {}
+
+FixedSampleChunk::~FixedSampleChunk() {
+  g_fixed_sample_chunk.store(previous_);
 }
 
 }  // namespace masnn::autograd_buffers

@@ -23,14 +23,38 @@ bool incoming_gradient_is_exclusive(const torch::Tensor& g);
 /// once it has read it.
 bool saved_tensor_is_exclusive(const torch::Tensor& t);
 
-/// Frees the memory of `t` now and fills it again with `recompute()` right before `consumer`'s backward runs, for
-/// an activation that nodes keep only for their backward, all of them upstream of `consumer` (which autograd runs
-/// first), and that is cheaper to compute again than to hold through the rest of the forward and most of the
-/// backward. `t` must be contiguous and start its storage, and recompute() return a contiguous tensor of t's
-/// storage size with the values t had; nothing may read t between now and then (its data is gone: a read
-/// faults). If every holder of t is gone by then (the backward took another path), nothing is computed; after a
-/// second backward through a retained graph, t is filled already.
-void drop_until_backward(const torch::Tensor& t, const std::shared_ptr<torch::autograd::Node>& consumer,
-                         std::function<torch::Tensor()> recompute);
+/// The samples [first, first + count) of a time-major tensor [T,B,...] computed again: [T,count,...], contiguous.
+using SampleRecompute = std::function<torch::Tensor(int64_t first, int64_t count)>;
+
+/// Frees the memory of `t` [T,B,...] now, for an activation that nodes keep only for their backward and that is
+/// cheaper to compute again than to hold through the rest of the forward and most of the backward. Those nodes
+/// read it in their backward through for_each_sample_chunk, which computes again the samples it needs, a chunk at
+/// a time, so that t is never whole again. t must be contiguous and its whole storage, and recompute give the
+/// values t had; nothing may read t's data otherwise (it is gone: a direct read faults). The recompute goes with
+/// t's storage, when the last node keeping t lets it go.
+void drop_for_sample_reads(const torch::Tensor& t, SampleRecompute recompute);
+
+/// About how large for_each_sample_chunk's chunks are.
+inline constexpr int64_t kSampleChunkBytes = int64_t{8} << 20;
+
+/// Calls body(chunk, first, count) over the samples of `t` [T,B,...], a tensor a node saved: once with t itself
+/// (first 0, count B) when t holds its data; when drop_for_sample_reads dropped it, over consecutive ranges of
+/// samples computed again, each of about chunk_bytes and at least one sample per thread (the kernels that read
+/// them run in parallel over samples). Throws for a tensor whose data is gone otherwise.
+void for_each_sample_chunk(const torch::Tensor& t, int64_t chunk_bytes,
+                           const std::function<void(const torch::Tensor& chunk, int64_t first, int64_t count)>& body);
+
+/// While it lives, for_each_sample_chunk computes dropped tensors again `samples` at a time, whatever their size and
+/// the number of threads: for tests, whose tensors are far smaller than a chunk.
+class FixedSampleChunk {
+ public:
+  explicit FixedSampleChunk(int64_t samples);
+  ~FixedSampleChunk();
+  FixedSampleChunk(const FixedSampleChunk&) = delete;
+  FixedSampleChunk& operator=(const FixedSampleChunk&) = delete;
+
+ private:
+  int64_t previous_;
+};
 
 }  // namespace masnn::autograd_buffers

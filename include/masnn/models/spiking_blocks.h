@@ -71,9 +71,10 @@ struct SpikingConvBlockOptions {
   /// membrane is stored; false keeps them apart (the oracle).
   TORCH_ARG(bool, fused_scale_lif) = true;
   /// In training, with both fusions: BN's output, which the LIF and the spatial attention keep for their backward,
-  /// is let go after the forward and computed again when the backward reaches the LIF, where that is cheap (the first
-  /// layer: BN of the convolution of the event frames again; an event-driven layer: from the window sums its node
-  /// keeps). In the Gesture network at T 16, B 8: 32 and 16 MiB less held through the step. false keeps it.
+  /// is let go after the forward and computed again in those backwards, a chunk of samples at a time, where that is
+  /// cheap (the first layer: BN of the convolution of the event frames again; an event-driven layer: from the window
+  /// sums its node keeps). In the Gesture network at T 16, B 8: 32 and 16 MiB less held through the step, and never
+  /// whole again. false keeps it.
   TORCH_ARG(bool, recompute_norm_output) = true;
   /// With spike_input in training: the convolution dense (oneDNN, the input kept as bits), event-driven
   /// (functional::conv2d_event_driven: work and memory in proportion to the spikes), or by the batch's density

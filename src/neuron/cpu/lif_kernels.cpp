@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "neuron/lif_math.h"
+#include "util/bit_mask.h"
 
 namespace masnn::kernels {
 namespace {
@@ -196,7 +197,7 @@ void scaled_forward_step(const S* __restrict xt, const S* __restrict wb, S* __re
 
 template <typename S, ResetMode R, bool GE, bool Relu>
 void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* spikes, std::uint8_t* support,
-                         const LifParams& p) {
+                         bool as_bits, const LifParams& p) {
   const Consts<S> c(p);
   const std::int64_t B = sh.batch, C = sh.channels, P = sh.positions;
   const std::int64_t chunks = (P + kTile - 1) / kTile;
@@ -209,26 +210,28 @@ void scaled_forward_impl(const S* x, const S* a, const S* w, const ScaledLifShap
       const std::int64_t b = row / C;
       const S* wb = w ? w + b * P + p0 : ones;
       S h[kTile];
+      std::uint8_t inside[kTile];  // the tile's support as bytes, packed into bits (whole bytes: P % 8 == 0)
       std::fill(h, h + len, S(0));
       for (std::int64_t t = 0; t < sh.steps; ++t) {
         const std::int64_t r = t * B * C + row;  // (t, b, c)
-        scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, nullptr, spikes + r * P + p0,
-                                            support ? support + r * P + p0 : nullptr, len, a[r], c);
+        std::uint8_t* sup = support == nullptr ? nullptr : as_bits ? inside : support + r * P + p0;
+        scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, nullptr, spikes + r * P + p0, sup, len, a[r], c);
+        if (support && as_bits) bits::pack(inside, len, support + (r * P + p0) / 8);
       }
     }
   });
 }
 
-// Parallel over samples b: grad_w[b] sums over every (t, c) of sample b, in a fixed order (the same result for any
-// number of threads). Per tile, the membrane of every step is recomputed into a buffer of T x kTile values first
-// (it stays in cache), then the steps are walked backwards.
+// Parallel over the samples b in [first, first + count) (x holds only those): grad_w[b] sums over every (t, c) of
+// sample b, in a fixed order (the same result for any number of threads). Per tile, the membrane of every step is
+// recomputed into a buffer of T x kTile values first (it stays in cache), then the steps are walked backwards.
 template <typename S, ResetMode R, bool GE, SurrogateKind K, bool Relu>
 void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const ScaledLifShape& sh, S* gx, S* ga,
-                          S* gw, const LifParams& p) {
+                          S* gw, const LifParams& p, std::int64_t first, std::int64_t count) {
   const Consts<S> c(p);
   const S keep_reset_grad = p.detach_reset ? S(0) : S(1);
   const std::int64_t T = sh.steps, B = sh.batch, C = sh.channels, P = sh.positions;
-  at::parallel_for(0, B, 1, [&](std::int64_t b0, std::int64_t b1) {
+  at::parallel_for(first, first + count, 1, [&](std::int64_t b0, std::int64_t b1) {
     std::vector<S> membrane(static_cast<std::size_t>(T * kTile));
     S ones[kTile];
     std::fill(ones, ones + kTile, S(1));
@@ -243,15 +246,15 @@ void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const
           S h[kTile], gh[kTile], gwt[kTile];
           std::fill(h, h + len, S(0));
           for (std::int64_t t = 0; t < T; ++t) {
-            const std::int64_t r = (t * B + b) * C + ch;
-            scaled_forward_step<S, R, GE, Relu>(x + r * P + p0, wb, h, membrane.data() + t * kTile, nullptr, nullptr,
+            const std::int64_t r = (t * B + b) * C + ch, rx = (t * count + b - first) * C + ch;
+            scaled_forward_step<S, R, GE, Relu>(x + rx * P + p0, wb, h, membrane.data() + t * kTile, nullptr, nullptr,
                                                 len, a[r], c);
           }
           std::fill(gh, gh + len, S(0));
           std::fill(gwt, gwt + len, S(0));
           for (std::int64_t t = T - 1; t >= 0; --t) {
-            const std::int64_t r = (t * B + b) * C + ch;
-            const S acc = scaled_backward_step<S, R, GE, K, Relu>(membrane.data() + t * kTile, x + r * P + p0, wb,
+            const std::int64_t r = (t * B + b) * C + ch, rx = (t * count + b - first) * C + ch;
+            const S acc = scaled_backward_step<S, R, GE, K, Relu>(membrane.data() + t * kTile, x + rx * P + p0, wb,
                                                                   gs + r * P + p0, gx + r * P + p0, gh, gwt, len, a[r],
                                                                   c, keep_reset_grad);
             ga[r] += acc;
@@ -267,30 +270,35 @@ void scaled_backward_impl(const S* gs, const S* x, const S* a, const S* w, const
 
 template <typename S>
 void scaled_lif_forward_cpu(const S* x, const S* a, const S* w, const ScaledLifShape& shape, bool relu, S* spikes,
-                            const LifParams& p, std::uint8_t* support) {
+                            const LifParams& p, std::uint8_t* support, bool support_as_bits) {
+  TORCH_CHECK(!support_as_bits || shape.positions % 8 == 0, "scaled_lif_forward_cpu: the support as bits needs ",
+              "positions % 8 == 0, got ", shape.positions);
   with_scaled_constants(p, relu, [&](auto r, auto ge, auto, auto re) {
     scaled_forward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(re)::value>(x, a, w, shape, spikes,
-                                                                                         support, p);
+                                                                                         support, support_as_bits, p);
   });
 }
 
 template <typename S>
 void scaled_lif_backward_cpu(const S* grad_spikes, const S* x, const S* a, const S* w, const ScaledLifShape& shape,
-                             bool relu, S* grad_x, S* grad_a, S* grad_w, const LifParams& p) {
+                             bool relu, S* grad_x, S* grad_a, S* grad_w, const LifParams& p, std::int64_t first,
+                             std::int64_t count) {
   with_scaled_constants(p, relu, [&](auto r, auto ge, auto k, auto re) {
     scaled_backward_impl<S, decltype(r)::value, decltype(ge)::value, decltype(k)::value, decltype(re)::value>(
-        grad_spikes, x, a, w, shape, grad_x, grad_a, grad_w, p);
+        grad_spikes, x, a, w, shape, grad_x, grad_a, grad_w, p, first, count);
   });
 }
 
 template void scaled_lif_forward_cpu<float>(const float*, const float*, const float*, const ScaledLifShape&, bool,
-                                            float*, const LifParams&, std::uint8_t*);
+                                            float*, const LifParams&, std::uint8_t*, bool);
 template void scaled_lif_forward_cpu<double>(const double*, const double*, const double*, const ScaledLifShape&, bool,
-                                             double*, const LifParams&, std::uint8_t*);
+                                             double*, const LifParams&, std::uint8_t*, bool);
 template void scaled_lif_backward_cpu<float>(const float*, const float*, const float*, const float*,
-                                             const ScaledLifShape&, bool, float*, float*, float*, const LifParams&);
+                                             const ScaledLifShape&, bool, float*, float*, float*, const LifParams&,
+                                             std::int64_t, std::int64_t);
 template void scaled_lif_backward_cpu<double>(const double*, const double*, const double*, const double*,
-                                              const ScaledLifShape&, bool, double*, double*, double*, const LifParams&);
+                                              const ScaledLifShape&, bool, double*, double*, double*, const LifParams&,
+                                              std::int64_t, std::int64_t);
 
 bool backward_needs_only_code(const LifParams& p, bool decay_requires_grad) {
   const bool reset_grad_depends_on_u = p.reset == ResetMode::Hard && !p.detach_reset;
