@@ -570,19 +570,24 @@ TEST(EventDrivenConv, NormPoolInChunksOfSamplesMatchesTheComposition) {
 }
 
 // The function conv2d_event_driven_norm_pool hands back computes rows of its output again from the window sums it
-// keeps: the same values, as often as asked; none without pooling (the sums would be the output itself).
+// keeps (ranges, or a range of every group of rows): the same values, as often as asked; none without pooling (the
+// sums would be the output itself).
 TEST(EventDrivenConv, NormPoolComputesRowsOfItsOutputAgain) {
   torch::manual_seed(32);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
   torch::nn::BatchNorm2d bn(8);
   const auto x = torch::rand({4, 3, 8, 8}).lt(0.2).to(torch::kFloat);
-  std::function<torch::Tensor(int64_t, int64_t)> again;
+  std::function<torch::Tensor(int64_t, int64_t, int64_t)> again;
   const auto y = functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 2, 1.0, int64_t{8} << 20, &again);
   ASSERT_TRUE(again);
-  EXPECT_TRUE(torch::equal(again(0, 4), y));
-  EXPECT_TRUE(torch::equal(again(1, 2), y.narrow(0, 1, 2)));
-  EXPECT_TRUE(torch::equal(again(3, 1), y.narrow(0, 3, 1)));
-  EXPECT_NE(masnn::testing::expect_error([&] { again(3, 2); }).find("rows [3, 5) of 4"), std::string::npos);
+  EXPECT_TRUE(torch::equal(again(1, 0, 4), y));
+  EXPECT_TRUE(torch::equal(again(1, 1, 2), y.narrow(0, 1, 2)));
+  EXPECT_TRUE(torch::equal(again(1, 3, 1), y.narrow(0, 3, 1)));
+  // the second row of each half (as T 2, B 2 merged: the second sample of both steps)
+  EXPECT_TRUE(torch::equal(again(2, 1, 1), torch::stack({y[1], y[3]})));
+  EXPECT_NE(masnn::testing::expect_error([&] { again(1, 3, 2); }).find("rows [3, 5) of each of 1 groups of 4"),
+            std::string::npos);
+  EXPECT_NE(masnn::testing::expect_error([&] { again(3, 0, 1); }).find("not there"), std::string::npos);
   functional::conv2d_event_driven_norm_pool(x, *conv, *bn, 1, 1.0, int64_t{8} << 20, &again);
   EXPECT_FALSE(again);
 }

@@ -258,15 +258,15 @@ struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenCon
       // From the window sums, an elementwise pass; the function holds them as long as it lives (this node's
       // backward lets go of its own reference).
       *args.recompute_output = [sums, scale = st.scale, offset = st.offset, N, C, pooled = (H / k) * (W / k), k](
-                                   int64_t first, int64_t count) {
-        TORCH_CHECK(first >= 0 && count >= 0 && first + count <= N, "conv2d_event_driven_norm_pool: rows [", first,
-                    ", ", first + count, ") of ", N);
-        const torch::Tensor window_sums = sums.narrow(0, first, count);
-        torch::Tensor again = torch::empty_like(window_sums);
+                                   int64_t groups, int64_t first, int64_t count) {
+        check_row_groups(N, groups, first, count);
+        const int64_t group_rows = N / groups, row = C * pooled;
+        torch::Tensor again = torch::empty({groups * count, C, sums.size(2), sums.size(3)}, sums.options());
         AT_DISPATCH_FLOATING_TYPES(again.scalar_type(), "conv2d_event_driven_norm_pool_recompute", [&] {
-          bn_pool::scale_window_sums<scalar_t>(window_sums.data_ptr<scalar_t>(), scale.data_ptr<scalar_t>(),
-                                               offset.data_ptr<scalar_t>(), count, C, pooled, k,
-                                               again.data_ptr<scalar_t>());
+          for (int64_t g = 0; g < groups; ++g)
+            bn_pool::scale_window_sums<scalar_t>(sums.data_ptr<scalar_t>() + (g * group_rows + first) * row,
+                                                 scale.data_ptr<scalar_t>(), offset.data_ptr<scalar_t>(), count, C,
+                                                 pooled, k, again.data_ptr<scalar_t>() + g * count * row);
         });
         return again;
       };
@@ -451,7 +451,7 @@ bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch:
 torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv,
                                             torch::nn::BatchNorm2dImpl& bn, int64_t k, double support_crossover,
                                             int64_t chunk_bytes,
-                                            std::function<torch::Tensor(int64_t, int64_t)>* recompute_output) {
+                                            std::function<torch::Tensor(int64_t, int64_t, int64_t)>* recompute_output) {
   TORCH_CHECK(conv2d_event_driven_norm_pool_supports(x, conv, bn, k),
               "conv2d_event_driven_norm_pool: needs conv2d_event_driven's input and convolution and an output that "
               "batch_norm_avg_pool2d takes, got input ",

@@ -308,7 +308,7 @@ struct BatchNormAvgPool : public torch::autograd::Function<BatchNormAvgPool> {
           chunk_rows(ctx->saved_data["chunk_bytes"].toInt(), C * H * W * static_cast<int64_t>(g.element_size()));
       for (int64_t n0 = 0; n0 < N; n0 += rows) {
         const int64_t n = std::min(rows, N - n0);
-        body(recompute(n0, n), n0, n);
+        body(recompute(1, n0, n), n0, n);
       }
     };
     const int64_t in_row = C * H * W, out_row = C * (H / k) * (W / k);
@@ -432,8 +432,8 @@ torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm
   const auto statistics = recompute_output ? std::make_shared<bn_pool::Statistics>() : nullptr;
   if (recompute_output) {
     // The batch's statistics as this forward applies them (filled by it), on y computed again.
-    *recompute_output = [recompute_y, statistics, k](int64_t first, int64_t count) {
-      const torch::Tensor in = recompute_y(first, count).contiguous();
+    *recompute_output = [recompute_y, statistics, k](int64_t groups, int64_t first, int64_t count) {
+      const torch::Tensor in = recompute_y(groups, first, count).contiguous();
       const int64_t N = in.size(0), C = in.size(1), H = in.size(2), W = in.size(3);
       // Without pooling in place (scale_window_sums: the same arithmetic, and it may write over its input).
       torch::Tensor out = k == 1 ? in : torch::empty({N, C, H / k, W / k}, in.options());
@@ -464,6 +464,24 @@ bool conv2d_cheap_to_recompute(const torch::nn::Conv2dImpl& conv) {
   return macs <= kCheapConvMacs && zero_padding_as_numbers(o);
 }
 
+void check_row_groups(int64_t N, int64_t groups, int64_t first, int64_t count) {
+  TORCH_CHECK(groups > 0 && N % groups == 0 && first >= 0 && count >= 0 && first + count <= N / groups, "rows [",
+              first, ", ", first + count, ") of each of ", groups, " groups of ", N, " rows: not there");
+}
+
+torch::Tensor rows_of_groups(const torch::Tensor& x, int64_t groups, int64_t first, int64_t count) {
+  const int64_t N = x.size(0);
+  check_row_groups(N, groups, first, count);
+  if (groups == 1) return x.narrow(0, first, count);
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes[0] = N / groups;
+  sizes.insert(sizes.begin(), groups);
+  torch::Tensor rows = x.reshape(sizes).narrow(1, first, count);
+  sizes.erase(sizes.begin());
+  sizes[0] = groups * count;
+  return rows.reshape(sizes);
+}
+
 RowRecompute conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv) {
   TORCH_CHECK(conv2d_cheap_to_recompute(conv), "conv2d_recompute: needs zero padding given as numbers and at most ",
               kCheapConvMacs, " multiply-adds per output value");
@@ -474,18 +492,18 @@ RowRecompute conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImp
   // tensors it saves).
   return [x = x.detach(), version = x._version(), weight, bias, stride = to_vector(*o.stride()),
           padding = to_vector(*compat::get<torch::ExpandingArray<2>>(o.padding())), dilation = to_vector(*o.dilation()),
-          groups = o.groups()](int64_t first, int64_t count) {
+          groups = o.groups()](int64_t row_groups, int64_t first, int64_t count) {
     TORCH_CHECK(x._version() == version, "conv2d_recompute: the convolution's input was modified in place after the ",
                 "forward, so its output cannot be computed again for the backward");
     torch::NoGradGuard no_grad;
     // In chunks of samples: oneDNN computes into a blocked copy of the output and then converts it, which whole
     // would double the output's size in memory at the moment it is needed in the backward.
-    const int64_t N = x.size(0), out_sample_bytes = x.numel() / std::max<int64_t>(1, N) * weight.size(0) /
-                                                    std::max<int64_t>(1, x.size(1)) * x.element_size();
-    TORCH_CHECK(first >= 0 && count >= 0 && first + count <= N, "conv2d_recompute: rows [", first, ", ",
-                first + count, ") of ", N);
-    return by_row_chunks(count, chunk_rows(kChunkBytes / 4, out_sample_bytes), [&](int64_t n0, int64_t n) {
-      return torch::conv2d(x.narrow(0, first + n0, n), weight, bias, stride, padding, dilation, groups);
+    // The input's rows first (a view, or a copy of a few input channels), then one convolution per chunk.
+    const torch::Tensor in = rows_of_groups(x, row_groups, first, count);
+    const int64_t N = in.size(0), out_sample_bytes = in.numel() / std::max<int64_t>(1, N) * weight.size(0) /
+                                                     std::max<int64_t>(1, in.size(1)) * in.element_size();
+    return by_row_chunks(N, chunk_rows(kChunkBytes, out_sample_bytes), [&](int64_t n0, int64_t n) {
+      return torch::conv2d(in.narrow(0, n0, n), weight, bias, stride, padding, dilation, groups);
     });
   };
 }

@@ -73,8 +73,16 @@ bool batch_norm_avg_pool2d_supports(torch::IntArrayRef y_sizes, torch::ScalarTyp
 /// batch_norm_avg_pool2d_supports (throws otherwise).
 torch::Tensor batch_norm_avg_pool2d(const torch::Tensor& y, torch::nn::BatchNorm2dImpl& bn, int64_t k);
 
-/// Rows [first, first + count) of a tensor [N,...] computed again: [count,...], contiguous.
-using RowRecompute = std::function<torch::Tensor(int64_t first, int64_t count)>;
+/// Rows of a tensor [N,...] computed again: with its N rows taken as `groups` consecutive groups of N / groups, rows
+/// [first, first + count) of every group, stacked: [groups * count,...], contiguous. One group: a range of rows; T
+/// groups of a time-major tensor's merged rows [T*B,...]: the samples [first, first + count) of every step.
+using RowRecompute = std::function<torch::Tensor(int64_t groups, int64_t first, int64_t count)>;
+
+/// Throws unless those rows exist among N: groups divides N and [first, first + count) lies within a group.
+void check_row_groups(int64_t N, int64_t groups, int64_t first, int64_t count);
+
+/// Those rows of x [N,...] (a view for one group, else a copy).
+torch::Tensor rows_of_groups(const torch::Tensor& x, int64_t groups, int64_t first, int64_t count);
 
 /// batch_norm_avg_pool2d whose node keeps no y between forward and backward: its backward calls recompute_y for it
 /// (each time it runs). For a y that is cheap to compute again, as a convolution's output on event frames is
@@ -97,10 +105,9 @@ inline constexpr int64_t kCheapConvMacs = 32;
 /// A function that computes rows of conv(x) again, without gradient, from x and copies of conv's weight and bias
 /// taken now (an update of the parameters before the backward changes nothing): batch_norm_avg_pool2d's recompute_y
 /// for a convolution cheap to recompute, so that BN keeps no copy of its output (the convolution's node keeps x
-/// anyway). It runs over chunks of samples of about kChunkBytes / 4 (2 MiB) of output, so that oneDNN's blocked copy
-/// of the output stays chunk-sized where the output is recomputed at a step's memory peak; its values are
-/// conv->forward(x)'s (per sample, up to oneDNN's choice of kernel for the chunk's batch size). Needs
-/// conv2d_cheap_to_recompute's padding.
+/// anyway). It runs over chunks of samples of about kChunkBytes of output, so that oneDNN's blocked copy of the output
+/// stays chunk-sized (one chunk where the caller asks for no more); its values are conv->forward(x)'s (per sample, up
+/// to oneDNN's choice of kernel for the chunk's batch size). Needs conv2d_cheap_to_recompute's padding.
 RowRecompute conv2d_recompute(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv);
 
 }  // namespace masnn::functional

@@ -13,21 +13,11 @@
 namespace masnn {
 namespace {
 
-// The samples of a time-major [T,B,...] tensor from a function of rows of its merged [T*B,...] form: for each step
-// the rows of those samples, copied into one [T,count,...] tensor (the rows come a step at a time: chunk-sized).
-autograd_buffers::SampleRecompute samples_from_rows(functional::RowRecompute rows, int64_t steps, int64_t batch) {
-  return [rows = std::move(rows), steps, batch](int64_t first, int64_t count) {
-    torch::Tensor out;
-    for (int64_t t = 0; t < steps; ++t) {
-      const torch::Tensor part = rows(t * batch + first, count);
-      if (t == 0) {
-        std::vector<int64_t> sizes = part.sizes().vec();
-        sizes[0] = steps * count;
-        out = torch::empty(sizes, part.options());
-      }
-      out.narrow(0, t * count, count).copy_(part);
-    }
-    return split_time(out, steps);
+// The samples of a time-major [T,B,...] tensor from a function of rows of its merged [T*B,...] form: the rows of
+// those samples in every step.
+autograd_buffers::SampleRecompute samples_from_rows(functional::RowRecompute rows, int64_t steps) {
+  return [rows = std::move(rows), steps](int64_t first, int64_t count) {
+    return split_time(rows(steps, first, count), steps);
   };
 }
 
@@ -131,7 +121,7 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
     // read it.
     if (options.recompute_norm_output() && recompute_normed && spikes.grad_fn() && !monitoring::active() &&
         s.x.data_ptr() == y.data_ptr())
-      autograd_buffers::drop_for_sample_reads(y, samples_from_rows(std::move(recompute_normed), steps, y.size(1)));
+      autograd_buffers::drop_for_sample_reads(y, samples_from_rows(std::move(recompute_normed), steps));
   } else {
     if (attention) y = call_layer(attention, y);
     spikes = attentive_lif ? attentive_lif(y) : lif(y);

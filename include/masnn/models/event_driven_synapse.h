@@ -72,14 +72,15 @@ bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch:
 /// keeps the output's pooled window sums (1/k^2 of it; none with k = 1, where the backward computes the chunks once
 /// more). Values and gradients are the composition's; the chunk size changes none of them but the convolution
 /// bias's gradient (zero but for rounding: BN takes the mean out). With recompute_output and k > 1,
-/// *recompute_output is set to a function that computes the output's rows [first, first + count) again from those
-/// window sums (an elementwise pass; it holds them while it lives), for the nodes after it that would keep the
-/// output for their backward; with k = 1 it is set empty. Needs conv2d_event_driven_norm_pool_supports (throws
-/// otherwise).
+/// *recompute_output is set to a function that computes rows of the output again from those window sums (an
+/// elementwise pass; it holds them while it lives): with the N rows taken as `groups` consecutive groups, rows
+/// [first, first + count) of every group, stacked (for a time-major batch's merged rows, T groups select samples).
+/// It is for the nodes after this one that would keep the output for their backward; with k = 1 it is set empty. Needs
+/// conv2d_event_driven_norm_pool_supports (throws otherwise).
 torch::Tensor conv2d_event_driven_norm_pool(
     const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, torch::nn::BatchNorm2dImpl& bn, int64_t k,
     double support_crossover = 1.0, int64_t chunk_bytes = int64_t{8} << 20,
-    std::function<torch::Tensor(int64_t first, int64_t count)>* recompute_output = nullptr);
+    std::function<torch::Tensor(int64_t groups, int64_t first, int64_t count)>* recompute_output = nullptr);
 
 /// True when `mode` asks for the event-driven convolution of x: Sparse, or Auto with a density of x below
 /// `crossover` (one pass over x). False where conv2d_event_driven_supports is false.
