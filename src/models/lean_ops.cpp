@@ -378,7 +378,7 @@ torch::Tensor conv_in_chunks(const torch::Tensor& x, const torch::nn::Conv2dImpl
   const c10::optional<torch::Tensor> bias =
       conv.bias.defined() ? c10::optional<torch::Tensor>(conv.bias) : c10::nullopt;
   return ConvInChunks::apply(x, conv.weight, bias, to_vector(*o.stride()), to_vector(*padding),
-                                to_vector(*o.dilation()), o.groups(), chunk_bytes, binary);
+                             to_vector(*o.dilation()), o.groups(), chunk_bytes, binary);
 }
 }  // namespace
 
