@@ -19,6 +19,19 @@ void add_rows_per_channel(const std::vector<double>& rows_a, const std::vector<d
   }
 }
 
+template <typename S>
+void spread_pooled(const S* g, int64_t rows, int64_t H, int64_t W, int64_t k, S scale, S* dx) {
+  const int64_t Ho = H / k, Wo = W / k;
+  at::parallel_for(0, rows, grain_rows(H * W), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t ho = 0; ho < Ho; ++ho) {
+        S* first = dx + (r * H + ho * k) * W;
+        spread_line(g + (r * Ho + ho) * Wo, Wo, k, scale, S(0), first);
+        for (int64_t j = 1; j < k; ++j) std::copy(first, first + W, first + j * W);
+      }
+  });
+}
+
 // Each row is summed in S (vectorised), in parallel over rows so that every task streams contiguous memory.
 template <typename S>
 void row_moments(const S* y, int64_t R, int64_t C, int64_t P, const S* shift, double* row_sum, double* row_sumsq) {
@@ -231,10 +244,11 @@ GradCoefficients grad_coefficients(const std::vector<double>& sum_g, const std::
   const torch::Tensor d = -gi * istd * dweight / count;
   const torch::Tensor b = -gi * dbias / count - d * mean.to(torch::kDouble);
   const auto st = mean.scalar_type();
-  return {dweight.to(weight.scalar_type()), dbias.to(weight.scalar_type()), a.to(st), b.to(st), d.to(st)};
+  return {dweight.to(weight.scalar_type()), dbias.to(weight.scalar_type()), a.to(st), b.to(st), d.to(st), a, b, d};
 }
 
 #define MASNN_BN_POOL_INSTANTIATE(S)                                                                                   \
+  template void spread_pooled<S>(const S*, int64_t, int64_t, int64_t, int64_t, S, S*);                                 \
   template void row_moments<S>(const S*, int64_t, int64_t, int64_t, const S*, double*, double*);                       \
   template void scale_pool<S>(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, int64_t, S*);          \
   template void scale_window_sums<S>(const S*, const S*, const S*, int64_t, int64_t, int64_t, int64_t, S*);            \

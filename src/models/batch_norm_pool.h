@@ -27,6 +27,11 @@ inline void spread_line(const S* __restrict g, int64_t Wo, int64_t k, S scale, S
   }
 }
 
+/// dx[r, h, w] = scale * g[r, h/k, w/k] over rows of [rows, H, W] (g [rows, H/k, W/k]): average pooling's backward
+/// with scale = 1/k^2. One write pass.
+template <typename S>
+void spread_pooled(const S* g, int64_t rows, int64_t H, int64_t W, int64_t k, S scale, S* dx);
+
 /// total_a[c] = the sum over n of rows_a[n * C + c] (and the same for b), in order of n.
 void add_rows_per_channel(const std::vector<double>& rows_a, const std::vector<double>& rows_b, int64_t N, int64_t C,
                           double* total_a, double* total_b);
@@ -81,8 +86,9 @@ Statistics statistics(const std::vector<double>& sum, const std::vector<double>&
 /// The backward's per-channel coefficients from sum_g (of the pooled gradient) and sum_gy (of it times the window
 /// mean of y - mean): the parameters' gradients and input_grad's a, b, d (of y's type).
 struct GradCoefficients {
-  torch::Tensor dweight, dbias;  ///< of the weight's type
-  torch::Tensor a, b, d;
+  torch::Tensor dweight, dbias;                ///< of the weight's type
+  torch::Tensor a, b, d;                       ///< of y's type
+  torch::Tensor a_double, b_double, d_double;  ///< the same in double
 };
 GradCoefficients grad_coefficients(const std::vector<double>& sum_g, const std::vector<double>& sum_gy,
                                    const torch::Tensor& weight, const torch::Tensor& mean, const torch::Tensor& invstd,

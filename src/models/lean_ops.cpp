@@ -26,22 +26,6 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Backward of average pooling with kernel = stride = k over rows of [rows, H, W]:
-// dx[r, h, w] = g[r, h/k, w/k] / k^2. One write pass (LibTorch's repeat_interleave took two plus index tensors).
-template <typename S>
-void avg_pool_backward_kernel(const S* g, S* dx, int64_t rows, int64_t H, int64_t W, int64_t k) {
-  const int64_t Ho = H / k, Wo = W / k;
-  const S inv = S(1) / static_cast<S>(k * k);
-  at::parallel_for(0, rows, bn_pool::grain_rows(H * W), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t ho = 0; ho < Ho; ++ho) {
-        S* first = dx + (r * H + ho * k) * W;
-        bn_pool::spread_line(g + (r * Ho + ho) * Wo, Wo, k, inv, S(0), first);
-        for (int64_t j = 1; j < k; ++j) std::copy(first, first + W, first + j * W);
-      }
-  });
-}
-
 template <typename S>
 const S* ptr(const torch::Tensor& t) {
   return t.data_ptr<S>();
@@ -62,8 +46,8 @@ struct AvgPoolLean : public torch::autograd::Function<AvgPoolLean> {
       return {g.repeat_interleave(k, 2).repeat_interleave(k, 3).div_(static_cast<double>(k * k)), torch::Tensor()};
     auto dx = torch::empty({g.size(0), g.size(1), H, W}, g.options());
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "avg_pool2d_lean_backward", [&] {
-      avg_pool_backward_kernel<scalar_t>(g.data_ptr<scalar_t>(), dx.data_ptr<scalar_t>(), g.size(0) * g.size(1), H, W,
-                                         k);
+      bn_pool::spread_pooled<scalar_t>(g.data_ptr<scalar_t>(), g.size(0) * g.size(1), H, W, k,
+                                       scalar_t(1) / static_cast<scalar_t>(k * k), dx.data_ptr<scalar_t>());
     });
     return {dx, torch::Tensor()};
   }

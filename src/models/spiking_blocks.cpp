@@ -6,6 +6,7 @@
 
 #include "masnn/util/monitor.h"
 #include "models/block_step.h"
+#include "models/conv_norm_pool_fixed_input.h"
 #include "models/lean_ops.h"
 #include "models/time_major.h"
 #include "util/autograd_buffers.h"
@@ -81,16 +82,22 @@ torch::Tensor SpikingConvBlockImpl::forward(torch::Tensor x) {
   bool normed = false;
   functional::RowRecompute recompute_normed;  // rows of BN's output again, where its input is cheap to compute again
   if (replacement_of(conv) || !(options.spike_input() && torch::GradMode::is_enabled())) {
-    // A convolution cheap to run again (the first layer, on event frames): BN computes its output again in the
-    // backward rather than keeping it (32 MiB at T 16 in the Gesture network), and the weight gradient runs in
-    // chunks of rows.
+    // A convolution cheap to run again (the first layer, on event frames) keeps no output for BN's backward (32 MiB
+    // at T 16 in the Gesture network): on an input without gradient, convolution, BN and pooling are one node whose
+    // backward needs no output at all (conv_norm_pool_fixed_input.h); otherwise BN computes it again there, and the
+    // weight gradient runs in chunks of rows.
     const bool cheap = fuse_norm && torch::GradMode::is_enabled() && !replacement_of(conv) &&
                        functional::conv2d_cheap_to_recompute(*conv);
-    y = cheap ? functional::conv2d_in_chunks(merged, *conv) : call_layer(conv, merged);
-    normed = cheap && functional::batch_norm_avg_pool2d_supports(y, *bn, pool);
-    if (normed)
-      y = functional::batch_norm_avg_pool2d(y, *bn, pool, functional::conv2d_recompute(merged, *conv),
-                                            &recompute_normed);
+    if (cheap && functional::conv2d_norm_pool_fixed_input_supports(merged, *conv, *bn, pool)) {
+      y = functional::conv2d_norm_pool_fixed_input(merged, *conv, *bn, pool, &recompute_normed);
+      normed = true;
+    } else {
+      y = cheap ? functional::conv2d_in_chunks(merged, *conv) : call_layer(conv, merged);
+      normed = cheap && functional::batch_norm_avg_pool2d_supports(y, *bn, pool);
+      if (normed)
+        y = functional::batch_norm_avg_pool2d(y, *bn, pool, functional::conv2d_recompute(merged, *conv),
+                                              &recompute_normed);
+    }
   } else if (functional::use_event_driven_conv(options.synapses(), merged, *conv, options.synapse_crossover())) {
     // In chunks of 4 MiB: the backward holds two of them (the chunk's gradient, and a channels-last copy) beside the
     // input's gradient, at the step's memory peak in the Gesture network's second layer.
