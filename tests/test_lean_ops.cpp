@@ -701,6 +701,62 @@ TEST(EventDrivenConv, NormPoolInChunksOfSamplesMatchesTheComposition) {
 // The function conv2d_event_driven_norm_pool hands back computes rows of its output again from the window sums it
 // keeps (ranges, or a range of every group of rows): the same values, as often as asked; none without pooling (the
 // sums would be the output itself).
+// In float, with and without the convolution's bias (BN's moments are taken about it), against the composition in
+// double: the node's sums run in double, so it stays within a few float epsilons of the largest value.
+TEST(EventDrivenConv, NormPoolInFloatWithAndWithoutBiasMatchesTheComposition) {
+  torch::manual_seed(32);
+  const auto spikes = torch::rand({16, 16, 16, 16}).lt(0.05).to(torch::kFloat);
+  for (const bool bias : {true, false}) {
+    SCOPED_TRACE(bias ? "bias" : "no bias");
+    torch::nn::Conv2d conv(torch::nn::Conv2dOptions(16, 32, 3).padding(1).bias(bias));
+    torch::nn::BatchNorm2d bn = make_bn(32, torch::kFloat);
+    const auto run = [&](bool fused) {
+      auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(conv->clone());
+      auto b = std::dynamic_pointer_cast<torch::nn::BatchNorm2dImpl>(bn->clone());
+      if (!fused) {
+        c->to(torch::kDouble);
+        b->to(torch::kDouble);
+      }
+      auto x = (fused ? spikes : spikes.to(torch::kDouble)).clone().requires_grad_(true);
+      const auto y = fused ? functional::conv2d_event_driven_norm_pool(x, *c, *b, 2)
+                           : torch::avg_pool2d(b->forward(c->forward(x)), 2);
+      y.backward(torch::linspace(-1, 1, y.numel(), y.options()).view(y.sizes()).pow(3));
+      std::vector<torch::Tensor> out = {y.detach(),
+                                        x.grad(),
+                                        c->weight.grad(),
+                                        b->weight.grad(),
+                                        b->bias.grad(),
+                                        b->running_mean.clone(),
+                                        b->running_var.clone()};
+      if (bias) out.push_back(c->bias.grad());
+      for (auto& t : out) t = t.to(torch::kDouble);
+      return out;
+    };
+    const auto fused = run(true), composed = run(false);
+    ASSERT_EQ(fused.size(), composed.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+      // the convolution bias's gradient: zero but for rounding (BN cancels the bias), a sum of 4096 float gradients
+      const double scale = i == 7 ? 20.0 : composed[i].abs().max().item<double>() + 1.0;
+      EXPECT_LE((fused[i] - composed[i]).abs().max().item<double>(), 1e-5 * scale) << "tensor " << i;
+    }
+  }
+}
+
+// Layers without bias: the event-driven convolution and linear layer take them (their nodes' bias input is absent).
+TEST(EventDrivenConv, SynapsesWithoutBiasMatchDense) {
+  torch::manual_seed(33);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 5, 3).padding(1).bias(false));
+  torch::nn::Linear linear(torch::nn::LinearOptions(40, 6).bias(false));
+  conv->to(torch::kDouble);
+  linear->to(torch::kDouble);
+  const auto images = torch::rand({4, 3, 6, 6}, torch::kDouble).lt(0.2).to(torch::kDouble);
+  const auto rows = torch::rand({7, 40}, torch::kDouble).lt(0.2).to(torch::kDouble);
+  expect_close(grads_of(images, *conv, [&](torch::Tensor x) { return functional::conv2d_event_driven(x, *conv); }),
+               grads_of(images, *conv, [&](torch::Tensor x) { return conv(x); }), 1e-10, 1e-12);
+  expect_close(grads_of(rows, *linear, [&](torch::Tensor x) { return functional::linear_event_driven(x, *linear); }),
+               grads_of(rows, *linear, [&](torch::Tensor x) { return linear(x); }), 1e-10, 1e-12);
+}
+
 TEST(EventDrivenConv, NormPoolComputesRowsOfItsOutputAgain) {
   torch::manual_seed(32);
   torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));

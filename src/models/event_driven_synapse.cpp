@@ -97,6 +97,12 @@ SavedTensors saved_tensors(AutogradContext* ctx) {
   return {v[0], v[1], v[2], v[3], v[4]};
 }
 
+// A parameter that may be absent (a layer without bias), as the autograd nodes take it: an undefined tensor among
+// their inputs is refused.
+c10::optional<torch::Tensor> optional_of(const torch::Tensor& t) {
+  return t.defined() ? c10::optional<torch::Tensor>(t) : c10::nullopt;
+}
+
 // An event-driven convolution's operands, prepared before its autograd node: the spike index and the transposed
 // weight and bias, copies that a later recomputation of the output reads as the forward did.
 struct IndexedConv {
@@ -143,13 +149,14 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
   // support: the published surrogate support of x (surrogate_support.h), or empty (numel 0) when there is none;
   // positions, offsets, weight_t: index_conv's (no gradient).
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& support, const IndexedConv& c) {
+                               const c10::optional<torch::Tensor>& bias, const torch::Tensor& support,
+                               const IndexedConv& c) {
     // Saved as variables, not in saved_data: the backward releases them, where saved_data would keep them until the
     // graph is destroyed (with the next step's forward already running, in a training loop).
     save_tensors(ctx, weight, c.positions, c.offsets, support, c.weight_t);
     ctx->saved_data["input_sizes"] = x.sizes().vec();
     ctx->saved_data["pad"] = c.shape.pad;
-    ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["has_bias"] = bias.has_value();
     return c.output();
   }
 
@@ -193,7 +200,7 @@ struct EventDrivenConv2d : public torch::autograd::Function<EventDrivenConv2d> {
 
 torch::Tensor apply_conv(const torch::Tensor& x, const torch::nn::Conv2dImpl& conv, const IndexedConv& c,
                          double support_crossover) {
-  return EventDrivenConv2d::apply(x, conv.weight, conv.bias, support_below(x, support_crossover), c);
+  return EventDrivenConv2d::apply(x, conv.weight, optional_of(conv.bias), support_below(x, support_crossover), c);
 }
 
 // What EventDrivenConvNormPool needs beside its tensors: the convolution's index and copies (index_conv), bn's
@@ -217,26 +224,23 @@ struct NormPoolArgs {
 // the convolution bias's gradient (summed per chunk).
 struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenConvNormPool> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& bn_weight, const torch::Tensor& bn_bias,
-                               const torch::Tensor& support, const NormPoolArgs& args) {
+                               const c10::optional<torch::Tensor>& bias, const torch::Tensor& bn_weight,
+                               const torch::Tensor& bn_bias, const torch::Tensor& support, const NormPoolArgs& args) {
     RECORD_FUNCTION("masnn::EventDrivenConvNormPool", std::vector<c10::IValue>());  // forward, named in profiles
     const IndexedConv& c = args.conv;
     const int64_t N = c.shape.batch, C = c.shape.out_channels, H = c.shape.out_height(), W = c.shape.out_width(),
                   k = args.k;
-    const int64_t rows = chunk_rows(args.chunk_bytes, C * H * W * x.element_size());
-    torch::Tensor sums = torch::empty({N, C, H / k, W / k}, c.options), shift;
+    // The output is never written: each sample's is computed into a per-thread buffer and reduced there to BN's
+    // moments (about the bias, the output where no spike reaches) and the window sums.
+    torch::Tensor sums = torch::empty({N, C, H / k, W / k}, c.options);
+    const torch::Tensor shift = c.bias.defined() ? c.bias : torch::zeros({C}, c.options);
     std::vector<double> row_sum(N * C), row_sumsq(N * C), sum(C), sumsq(C);
-    for (int64_t n0 = 0; n0 < N; n0 += rows) {
-      const int64_t n1 = std::min(N, n0 + rows);
-      const torch::Tensor z = c.output(n0, n1);
-      if (n0 == 0) shift = z.select(0, 0).reshape({C, H * W}).select(1, 0).contiguous();  // each channel's first value
-      AT_DISPATCH_FLOATING_TYPES(z.scalar_type(), "conv2d_event_driven_norm_pool", [&] {
-        bn_pool::row_moments<scalar_t>(z.data_ptr<scalar_t>(), n1 - n0, C, H * W, shift.data_ptr<scalar_t>(),
-                                       row_sum.data() + n0 * C, row_sumsq.data() + n0 * C);
-        bn_pool::scale_pool<scalar_t>(z.data_ptr<scalar_t>(), nullptr, nullptr, n1 - n0, C, H, W, k,
-                                      sums.data_ptr<scalar_t>() + n0 * C * (H / k) * (W / k));
-      });
-    }
+    AT_DISPATCH_FLOATING_TYPES(sums.scalar_type(), "conv2d_event_driven_norm_pool", [&] {
+      kernels::sparse_conv2d_moments_pool<scalar_t>(index_view(c.positions, c.offsets), c.weight_t.data_ptr<scalar_t>(),
+                                                    c.bias.defined() ? c.bias.data_ptr<scalar_t>() : nullptr,
+                                                    shift.data_ptr<scalar_t>(), c.shape, k, row_sum.data(),
+                                                    row_sumsq.data(), sums.data_ptr<scalar_t>());
+    });
     bn_pool::add_rows_per_channel(row_sum, row_sumsq, N, C, sum.data(), sumsq.data());
     const double count = static_cast<double>(N * H * W);
     const bn_pool::Statistics st = bn_pool::statistics(sum, sumsq, shift, count, bn_weight, bn_bias, args.running_mean,
@@ -275,7 +279,7 @@ struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenCon
     ctx->saved_data["pad"] = c.shape.pad;
     ctx->saved_data["k"] = k;
     ctx->saved_data["chunk_bytes"] = args.chunk_bytes;
-    ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["has_bias"] = bias.has_value();
     return out;
   }
 
@@ -329,36 +333,46 @@ struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenCon
     torch::Tensor grad_x = want_x ? torch::empty(sizes, g.options()) : torch::Tensor();
     torch::Tensor grad_wt =
         want_w ? torch::zeros({s.in_channels, s.kernel, s.kernel, C}, g.options()) : torch::Tensor();
-    torch::Tensor grad_b = want_b ? torch::zeros({C}, g.options()) : torch::Tensor();
+    torch::Tensor grad_b;
+    std::vector<double> row_dz(N * C);
     for (int64_t n0 = 0; n0 < N && (want_x || want_w || want_b); n0 += rows) {
       const int64_t n1 = std::min(N, n0 + rows);
-      // The chunk's output, written over by its gradient.
-      torch::Tensor dz = c.output(n0, n1);
+      // The chunk's output computed again and turned into its gradient, channels-last, as the kernels read it.
+      kernels::ConvShape chunk = s;
+      chunk.batch = n1 - n0;
+      const kernels::SpikeIndex index{c.positions.data_ptr<int32_t>(),
+                                      c.offsets.data_ptr<int64_t>() + n0 * s.in_channels};
+      const torch::Tensor dz = torch::empty({n1 - n0, H, W, C}, g.options());
       AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_norm_pool_backward", [&] {
-        bn_pool::input_grad<scalar_t>(g.data_ptr<scalar_t>() + n0 * C * pooled, dz.data_ptr<scalar_t>(),
-                                      co.a.data_ptr<scalar_t>(), co.b.data_ptr<scalar_t>(), co.d.data_ptr<scalar_t>(),
-                                      n1 - n0, C, H, W, k, dz.data_ptr<scalar_t>());
+        kernels::sparse_conv2d_norm_pool_grad<scalar_t>(
+            index, c.weight_t.data_ptr<scalar_t>(), c.bias.defined() ? c.bias.data_ptr<scalar_t>() : nullptr,
+            g.data_ptr<scalar_t>() + n0 * C * pooled, co.a.data_ptr<scalar_t>(), co.b.data_ptr<scalar_t>(),
+            co.d.data_ptr<scalar_t>(), chunk, k, dz.data_ptr<scalar_t>(), row_dz.data() + n0 * C);
       });
-      if (want_b) grad_b += dz.sum({0, 2, 3});
       if (want_x && !sparse_grad_x) {
         std::vector<int64_t> chunk_sizes = sizes;
         chunk_sizes[0] = n1 - n0;
         grad_x.narrow(0, n0, n1 - n0)
-            .copy_(conv2d_input_grad(dz, chunk_sizes, weight.detach(), {1, 1}, {s.pad, s.pad}, {1, 1}, 1));
+            .copy_(conv2d_input_grad(dz.permute({0, 3, 1, 2}), chunk_sizes, weight.detach(), {1, 1}, {s.pad, s.pad},
+                                     {1, 1}, 1));
       }
       if (!sparse_grad_x && !want_w) continue;
-      const torch::Tensor dz_cl = dz.permute({0, 2, 3, 1}).contiguous();
-      dz = torch::Tensor();
       const kernels::SampleRange range{n0, n1};
       AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "conv2d_event_driven_norm_pool_backward", [&] {
         if (sparse_grad_x)
-          kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), dz_cl.data_ptr<scalar_t>(),
+          kernels::sparse_conv2d_input_grad<scalar_t>(support.data_ptr<uint8_t>(), dz.data_ptr<scalar_t>(),
                                                       c.weight_t.data_ptr<scalar_t>(), grad_x.data_ptr<scalar_t>(), s,
                                                       range);
         if (want_w)
-          kernels::sparse_conv2d_weight_grad<scalar_t>(index_view(c.positions, c.offsets), dz_cl.data_ptr<scalar_t>(),
+          kernels::sparse_conv2d_weight_grad<scalar_t>(index_view(c.positions, c.offsets), dz.data_ptr<scalar_t>(),
                                                        grad_wt.data_ptr<scalar_t>(), s, range);
       });
+    }
+    if (want_b) {
+      std::vector<double> bias_sum(C), unused(C);
+      bn_pool::add_rows_per_channel(row_dz, row_dz, N, C, bias_sum.data(), unused.data());
+      grad_b = torch::from_blob(bias_sum.data(), {C}, torch::TensorOptions().dtype(torch::kDouble))
+                   .to(g.scalar_type(), /*non_blocking=*/false, /*copy=*/true);  // a copy also in double
     }
     const torch::Tensor grad_w = want_w ? grad_wt.permute({3, 0, 1, 2}).contiguous() : torch::Tensor();
     return {grad_x, grad_w, grad_b, co.dweight, co.dbias, torch::Tensor(), torch::Tensor()};
@@ -368,13 +382,13 @@ struct EventDrivenConvNormPool : public torch::autograd::Function<EventDrivenCon
 struct EventDrivenLinear : public torch::autograd::Function<EventDrivenLinear> {
   // support: as EventDrivenConv2d's.
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_in, const torch::Tensor& weight,
-                               const torch::Tensor& bias, const torch::Tensor& support) {
+                               const c10::optional<torch::Tensor>& bias, const torch::Tensor& support) {
     const torch::Tensor x = x_in.contiguous();
     const int64_t rows = x.size(0), in_features = x.size(1), out_features = weight.size(0);
     const auto [positions, offsets] = index_spikes(x, rows, in_features);
     torch::Tensor out = torch::empty({rows, out_features}, x.options());
     const torch::Tensor weight_t = weight.detach().t().contiguous();  // [In,Out]
-    const torch::Tensor b = bias.defined() ? bias.detach().contiguous() : bias;
+    const torch::Tensor b = bias ? bias->detach().contiguous() : torch::Tensor();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "linear_event_driven", [&] {
       kernels::sparse_linear_indexed<scalar_t>(index_view(positions, offsets), weight_t.data_ptr<scalar_t>(),
                                                b.defined() ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(),
@@ -382,7 +396,7 @@ struct EventDrivenLinear : public torch::autograd::Function<EventDrivenLinear> {
     });
     save_tensors(ctx, weight, positions, offsets, support, weight_t);
     ctx->saved_data["rows"] = rows;
-    ctx->saved_data["has_bias"] = bias.defined();
+    ctx->saved_data["has_bias"] = bias.has_value();
     return out;
   }
 
@@ -468,7 +482,7 @@ torch::Tensor conv2d_event_driven_norm_pool(const torch::Tensor& x, const torch:
   args.recompute_output = recompute_output;
   if (recompute_output) *recompute_output = nullptr;                  // stays so with k = 1
   if (bn.num_batches_tracked.defined()) bn.num_batches_tracked += 1;  // as BatchNorm2d's forward does
-  return EventDrivenConvNormPool::apply(x, conv.weight, conv.bias, bn.weight, bn.bias,
+  return EventDrivenConvNormPool::apply(x, conv.weight, optional_of(conv.bias), bn.weight, bn.bias,
                                         support_below(x, support_crossover), args);
 }
 
@@ -488,7 +502,7 @@ torch::Tensor linear_event_driven(const torch::Tensor& x, const torch::nn::Linea
                                   double support_crossover) {
   TORCH_CHECK(linear_event_driven_supports(x, linear), "linear_event_driven: needs a CPU float/double [N,",
               linear.options.in_features(), "] input of the weight's type, got ", x.sizes(), " ", x.scalar_type());
-  return EventDrivenLinear::apply(x, linear.weight, linear.bias, support_below(x, support_crossover));
+  return EventDrivenLinear::apply(x, linear.weight, optional_of(linear.bias), support_below(x, support_crossover));
 }
 
 bool use_event_driven_linear(SynapseMode mode, const torch::Tensor& x, const torch::nn::LinearImpl& linear,

@@ -71,10 +71,9 @@ MASNN_INLINE void for_each_tap(const ConvShape& s, int64_t y, int64_t x, const F
 // small enough to stay in cache), which is then written transposed into the NCHW output. `for_each_active(add)`
 // calls add(channel, y, x, value) for every active input of the sample.
 template <typename T, typename Actives>
-MASNN_INLINE void conv_task_impl(const Actives& for_each_active, const T* weight_t, const T* bias, T* out_n,
-                                 const ConvShape& s, int64_t c0, int64_t c1, T* scratch) {
-  const int64_t K = s.kernel, C = s.out_channels, Ho = s.out_height(), Wo = s.out_width(), len = c1 - c0;
-  const int64_t P = Ho * Wo;
+MASNN_INLINE void output_scratch(const Actives& for_each_active, const T* weight_t, const T* bias, const ConvShape& s,
+                                 int64_t c0, int64_t c1, T* scratch) {
+  const int64_t K = s.kernel, C = s.out_channels, len = c1 - c0, P = s.out_height() * s.out_width();
   for (int64_t p = 0; p < P; ++p) fill_bias(scratch + p * len, bias ? bias + c0 : nullptr, len);
   for_each_active([&](int64_t channel, int64_t y, int64_t x, T value) MASNN_INLINE_LAMBDA {
     const T* wc = weight_t + channel * K * K * C + c0;
@@ -82,6 +81,13 @@ MASNN_INLINE void conv_task_impl(const Actives& for_each_active, const T* weight
       accumulate(scratch + o * len, wc + k * C, value, len);
     });
   });
+}
+
+template <typename T, typename Actives>
+MASNN_INLINE void conv_task_impl(const Actives& for_each_active, const T* weight_t, const T* bias, T* out_n,
+                                 const ConvShape& s, int64_t c0, int64_t c1, T* scratch) {
+  const int64_t len = c1 - c0, P = s.out_height() * s.out_width();
+  output_scratch(for_each_active, weight_t, bias, s, c0, c1, scratch);
   for (int64_t c = 0; c < len; ++c) {
     T* __restrict dst = out_n + (c0 + c) * P;
     for (int64_t p = 0; p < P; ++p) dst[p] = scratch[p * len + c];
@@ -131,6 +137,111 @@ MASNN_MULTIVERSION void conv_task(const IndexedSample<float>& sample, const floa
 MASNN_MULTIVERSION void conv_task(const IndexedSample<double>& sample, const double* weight_t, const double* bias,
                                   double* out_n, const ConvShape& s, int64_t c0, int64_t c1, double* scratch) {
   conv_task_impl(sample, weight_t, bias, out_n, s, c0, c1, scratch);
+}
+
+// Sample n's output channels [c0, c1) reduced to what BN + pooling k need (sparse_conv2d_moments_pool): the moments
+// of each channel in double, and the window sums, pooled channels-last into `pooled` and then written per channel.
+template <typename T>
+MASNN_INLINE void moments_pool_task_impl(const IndexedSample<T>& sample, const T* weight_t, const T* bias,
+                                         const T* shift, const ConvShape& s, int64_t k, int64_t c0, int64_t c1,
+                                         double* row_sum, double* row_sumsq, T* sums, T* scratch, T* pooled,
+                                         double* moments) {
+  const int64_t C = s.out_channels, Wo = s.out_width(), len = c1 - c0, P = s.out_height() * Wo;
+  const int64_t Hp = s.out_height() / k, Wp = Wo / k, Pp = Hp * Wp, n = sample.n;
+  output_scratch(sample, weight_t, bias, s, c0, c1, scratch);
+  double* __restrict rs = moments, * __restrict rq = moments + len;
+  for (int64_t c = 0; c < len; ++c) rs[c] = rq[c] = 0.0;
+  const T* sh = shift + c0;
+  for (int64_t p = 0; p < P; ++p) {
+    const T* __restrict z = scratch + p * len;
+    for (int64_t c = 0; c < len; ++c) {
+      const double d = static_cast<double>(z[c] - sh[c]);
+      rs[c] += d;
+      rq[c] += d * d;
+    }
+  }
+  for (int64_t c = 0; c < len; ++c) {
+    row_sum[n * C + c0 + c] = rs[c];
+    row_sumsq[n * C + c0 + c] = rq[c];
+  }
+  const T* window = scratch;
+  if (k > 1) {
+    for (int64_t hp = 0; hp < Hp; ++hp)
+      for (int64_t wp = 0; wp < Wp; ++wp) {
+        T* __restrict out = pooled + (hp * Wp + wp) * len;
+        for (int64_t c = 0; c < len; ++c) out[c] = T(0);
+        for (int64_t i = 0; i < k; ++i)
+          for (int64_t j = 0; j < k; ++j) {
+            const T* __restrict z = scratch + ((hp * k + i) * Wo + wp * k + j) * len;
+            for (int64_t c = 0; c < len; ++c) out[c] += z[c];
+          }
+      }
+    window = pooled;
+  }
+  for (int64_t c = 0; c < len; ++c) {
+    T* __restrict dst = sums + (n * C + c0 + c) * Pp;
+    for (int64_t q = 0; q < Pp; ++q) dst[q] = window[q * len + c];
+  }
+}
+
+MASNN_MULTIVERSION void moments_pool_task(const IndexedSample<float>& sample, const float* weight_t, const float* bias,
+                                          const float* shift, const ConvShape& s, int64_t k, int64_t c0, int64_t c1,
+                                          double* row_sum, double* row_sumsq, float* sums, float* scratch,
+                                          float* pooled, double* moments) {
+  moments_pool_task_impl(sample, weight_t, bias, shift, s, k, c0, c1, row_sum, row_sumsq, sums, scratch, pooled,
+                         moments);
+}
+MASNN_MULTIVERSION void moments_pool_task(const IndexedSample<double>& sample, const double* weight_t,
+                                          const double* bias, const double* shift, const ConvShape& s, int64_t k,
+                                          int64_t c0, int64_t c1, double* row_sum, double* row_sumsq, double* sums,
+                                          double* scratch, double* pooled, double* moments) {
+  moments_pool_task_impl(sample, weight_t, bias, shift, s, k, c0, c1, row_sum, row_sumsq, sums, scratch, pooled,
+                         moments);
+}
+
+// Sample n's output channels [c0, c1) computed again and turned into their gradient through BN + pooling k
+// (sparse_conv2d_norm_pool_grad), written channels-last; the pooled gradient's channels transposed into `gt` first
+// so that every loop runs over contiguous channels.
+template <typename T>
+MASNN_INLINE void norm_pool_grad_task_impl(const IndexedSample<T>& sample, const T* weight_t, const T* bias, const T* g,
+                                           const T* a, const T* b, const T* d, const ConvShape& s, int64_t k,
+                                           int64_t c0, int64_t c1, T* dz, double* row_dz, T* scratch, T* gt,
+                                           double* sums) {
+  const int64_t C = s.out_channels, Ho = s.out_height(), Wo = s.out_width(), len = c1 - c0;
+  const int64_t Wp = Wo / k, Pp = (Ho / k) * Wp, n = sample.n;
+  output_scratch(sample, weight_t, bias, s, c0, c1, scratch);
+  for (int64_t c = 0; c < len; ++c) {
+    const T* __restrict src = g + (n * C + c0 + c) * Pp;
+    for (int64_t q = 0; q < Pp; ++q) gt[q * len + c] = src[q];
+  }
+  for (int64_t c = 0; c < len; ++c) sums[c] = 0.0;
+  const T *ac = a + c0, *bc = b + c0, *dc = d + c0;
+  for (int64_t h = 0; h < Ho; ++h)
+    for (int64_t w = 0; w < Wo; ++w) {
+      const int64_t p = h * Wo + w;
+      const T* __restrict z = scratch + p * len;
+      const T* __restrict gp = gt + ((h / k) * Wp + w / k) * len;
+      T* __restrict out = dz + (n * Ho * Wo + p) * C + c0;
+      for (int64_t c = 0; c < len; ++c) {
+        const T v = ac[c] * gp[c] + bc[c] + dc[c] * z[c];
+        out[c] = v;
+        sums[c] += static_cast<double>(v);
+      }
+    }
+  for (int64_t c = 0; c < len; ++c) row_dz[n * C + c0 + c] = sums[c];
+}
+
+MASNN_MULTIVERSION void norm_pool_grad_task(const IndexedSample<float>& sample, const float* weight_t,
+                                            const float* bias, const float* g, const float* a, const float* b,
+                                            const float* d, const ConvShape& s, int64_t k, int64_t c0, int64_t c1,
+                                            float* dz, double* row_dz, float* scratch, float* gt, double* sums) {
+  norm_pool_grad_task_impl(sample, weight_t, bias, g, a, b, d, s, k, c0, c1, dz, row_dz, scratch, gt, sums);
+}
+MASNN_MULTIVERSION void norm_pool_grad_task(const IndexedSample<double>& sample, const double* weight_t,
+                                            const double* bias, const double* g, const double* a, const double* b,
+                                            const double* d, const ConvShape& s, int64_t k, int64_t c0, int64_t c1,
+                                            double* dz, double* row_dz, double* scratch, double* gt, double* sums) {
+  norm_pool_grad_task_impl(sample, weight_t, bias, g, a, b, d, s, k, c0, c1, dz, row_dz, scratch, gt, sums);
 }
 
 // The weight gradient of input channel ci: every spike of that channel adds the output gradients it reached.
@@ -454,6 +565,36 @@ void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bia
   });
 }
 
+template <typename T>
+void sparse_conv2d_moments_pool(const SpikeIndex& in, const T* weight_t, const T* bias, const T* shift,
+                                const ConvShape& s, int64_t k, double* row_sum, double* row_sumsq, T* sums) {
+  const int64_t P = s.out_height() * s.out_width(), Pp = (s.out_height() / k) * (s.out_width() / k);
+  for_each_block(s.batch, s.out_channels, [&](int64_t n, int64_t c0, int64_t c1) {
+    thread_local std::vector<T> scratch, pooled;
+    thread_local std::vector<double> moments;
+    scratch.resize(static_cast<size_t>(P * (c1 - c0)));
+    pooled.resize(static_cast<size_t>(Pp * (c1 - c0)));
+    moments.resize(static_cast<size_t>(2 * (c1 - c0)));
+    moments_pool_task(IndexedSample<T>{in, n, s.in_channels, s.width}, weight_t, bias, shift, s, k, c0, c1, row_sum,
+                      row_sumsq, sums, scratch.data(), pooled.data(), moments.data());
+  });
+}
+
+template <typename T>
+void sparse_conv2d_norm_pool_grad(const SpikeIndex& in, const T* weight_t, const T* bias, const T* g, const T* a,
+                                  const T* b, const T* d, const ConvShape& s, int64_t k, T* dz, double* row_dz) {
+  const int64_t P = s.out_height() * s.out_width(), Pp = (s.out_height() / k) * (s.out_width() / k);
+  for_each_block(s.batch, s.out_channels, [&](int64_t n, int64_t c0, int64_t c1) {
+    thread_local std::vector<T> scratch, gt;
+    thread_local std::vector<double> sums;
+    scratch.resize(static_cast<size_t>(P * (c1 - c0)));
+    gt.resize(static_cast<size_t>(Pp * (c1 - c0)));
+    sums.resize(static_cast<size_t>(c1 - c0));
+    norm_pool_grad_task(IndexedSample<T>{in, n, s.in_channels, s.width}, weight_t, bias, g, a, b, d, s, k, c0, c1, dz,
+                        row_dz, scratch.data(), gt.data(), sums.data());
+  });
+}
+
 namespace {
 SampleRange whole_batch(SampleRange r, const ConvShape& s) {
   if (r.end < 0) r.end = s.batch;
@@ -541,6 +682,16 @@ template void index_plane_nonzeros<float>(const float*, int64_t, int64_t, const 
 template void index_plane_nonzeros<double>(const double*, int64_t, int64_t, const int64_t*, int32_t*);
 template void sparse_conv2d_indexed<float>(const SpikeIndex&, const float*, const float*, float*, const ConvShape&);
 template void sparse_conv2d_indexed<double>(const SpikeIndex&, const double*, const double*, double*, const ConvShape&);
+template void sparse_conv2d_moments_pool<float>(const SpikeIndex&, const float*, const float*, const float*,
+                                                const ConvShape&, int64_t, double*, double*, float*);
+template void sparse_conv2d_moments_pool<double>(const SpikeIndex&, const double*, const double*, const double*,
+                                                 const ConvShape&, int64_t, double*, double*, double*);
+template void sparse_conv2d_norm_pool_grad<float>(const SpikeIndex&, const float*, const float*, const float*,
+                                                  const float*, const float*, const float*, const ConvShape&, int64_t,
+                                                  float*, double*);
+template void sparse_conv2d_norm_pool_grad<double>(const SpikeIndex&, const double*, const double*, const double*,
+                                                   const double*, const double*, const double*, const ConvShape&,
+                                                   int64_t, double*, double*);
 template void sparse_conv2d_weight_grad<float>(const SpikeIndex&, const float*, float*, const ConvShape&, SampleRange);
 template void sparse_conv2d_weight_grad<double>(const SpikeIndex&, const double*, double*, const ConvShape&,
                                                 SampleRange);

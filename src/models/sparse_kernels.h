@@ -57,6 +57,23 @@ void index_plane_nonzeros(const T* in, int64_t planes, int64_t plane_size, const
 template <typename T>
 void sparse_conv2d_indexed(const SpikeIndex& in, const T* weight_t, const T* bias, T* out, const ConvShape& shape);
 
+/// sparse_conv2d_indexed reduced to what training-mode BatchNorm2d and average pooling k after it need, without
+/// writing the output (each sample's output channels are computed into a per-thread buffer and reduced there):
+/// row_sum / row_sumsq [N, Cout] = the sum and the sum of squares of out[n, c] - shift[c] (in double); sums
+/// [N, Cout, Hout/k, Wout/k] = the sums of out over each k x k window (with k = 1, out itself). Hout and Wout
+/// multiples of k.
+template <typename T>
+void sparse_conv2d_moments_pool(const SpikeIndex& in, const T* weight_t, const T* bias, const T* shift,
+                                const ConvShape& shape, int64_t k, double* row_sum, double* row_sumsq, T* sums);
+
+/// The output of sparse_conv2d_indexed computed again and turned into its gradient through BN + pooling k, written
+/// channels-last (the layout the backward kernels below read): dz[n, oy, ox, c] = a[c] * g[n, c, oy/k, ox/k] + b[c]
+/// + d[c] * out[n, c, oy, ox], with g [N, Cout, Hout/k, Wout/k]; row_dz [N, Cout] = the sum of dz[n, ..., c] (in
+/// double). Parallel over samples and output-channel blocks.
+template <typename T>
+void sparse_conv2d_norm_pool_grad(const SpikeIndex& in, const T* weight_t, const T* bias, const T* g, const T* a,
+                                  const T* b, const T* d, const ConvShape& shape, int64_t k, T* dz, double* row_dz);
+
 /// Samples [begin, end) of a batch: the part of a channels-last output gradient that a backward kernel is given, so
 /// that the caller transposes it a chunk at a time. The default, end < 0, is the whole batch.
 struct SampleRange {
