@@ -67,11 +67,12 @@ bool conv2d_event_driven_norm_pool_supports(const torch::Tensor& x, const torch:
 /// batch_norm_avg_pool2d(conv2d_event_driven(x, conv, support_crossover), bn, k) as one autograd node that never
 /// holds the convolution's whole output (the largest activation of a DVS network's step: 64 MiB for the Gesture
 /// network's second layer at T 16, B 8) nor its whole gradient: forward and backward compute it from the spike
-/// index (an event-driven forward, work in proportion to the spikes) about `chunk_bytes` of it at a time, and the
-/// backward passes each chunk's gradient on to the convolution's weight and input gradients before the next. It
-/// keeps the output's pooled window sums (1/k^2 of it; none with k = 1, where the backward computes the chunks once
-/// more). Values and gradients are the composition's; the chunk size changes none of them but the convolution
-/// bias's gradient (zero but for rounding: BN takes the mean out). With recompute_output and k > 1,
+/// index (an event-driven forward, work in proportion to the spikes) a sample at a time into a per-thread buffer;
+/// the forward reduces it there to BN's moments and the pooled window sums, and the backward writes its gradient,
+/// channels-last, about `chunk_bytes` at a time, passing each chunk on to the convolution's weight and input
+/// gradients before the next. It keeps the output's pooled window sums (1/k^2 of it; with k = 1 the output itself,
+/// which the backward computes again once more instead of keeping it). Values and gradients are the composition's
+/// up to the order of floating-point sums; the chunk size changes none of them. With recompute_output and k > 1,
 /// *recompute_output is set to a function that computes rows of the output again from those window sums (an
 /// elementwise pass; it holds them while it lives): with the N rows taken as `groups` consecutive groups, rows
 /// [first, first + count) of every group, stacked (for a time-major batch's merged rows, T groups select samples).
