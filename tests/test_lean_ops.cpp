@@ -735,7 +735,8 @@ TEST(EventDrivenConv, NormPoolInFloatWithAndWithoutBiasMatchesTheComposition) {
     ASSERT_EQ(fused.size(), composed.size());
     for (size_t i = 0; i < fused.size(); ++i) {
       // the convolution bias's gradient: zero but for rounding (BN cancels the bias), a sum of 4096 float gradients
-      const double scale = i == 7 ? 20.0 : composed[i].abs().max().item<double>() + 1.0;
+      // whose rounding differs between LibTorch versions (2e-4 seen on 2.6); a wrong term would be of their size
+      const double scale = i == 7 ? 200.0 : composed[i].abs().max().item<double>() + 1.0;
       EXPECT_LE((fused[i] - composed[i]).abs().max().item<double>(), 1e-5 * scale) << "tensor " << i;
     }
   }
